@@ -1,0 +1,64 @@
+// ProgramSpec: what to run and how to supervise it. A plain value with the seed's defaults.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace taskmaster {
+
+using Duration = std::chrono::milliseconds;
+
+enum class AutoRestart { never, unexpected, always };
+
+struct ProgramSpec {
+  std::string name;
+  std::vector<std::string> cmd;  // argv; cmd[0] is searched in PATH unless it contains '/'
+  int numprocs = 1;
+  bool autostart = false;
+  AutoRestart autorestart = AutoRestart::unexpected;
+  std::vector<int> exitcodes{0};  // exit codes that count as expected
+  Duration starttime = std::chrono::seconds(1);
+  int startretries = 3;
+  int stopsignal = 15;  // SIGTERM
+  Duration stoptime = std::chrono::seconds(10);
+  std::optional<std::string> stdoutPath;  // appended to; nullopt discards the output
+  std::optional<std::string> stderrPath;
+  std::map<std::string, std::string> env;  // added to the inherited environment
+  std::optional<std::string> workingdir;
+  unsigned umask = 022;
+  std::optional<std::string> user;  // drop privileges to this user (and its groups) when root
+  bool stopasgroup = true;          // stopsignal goes to the whole process group
+  bool killasgroup = true;          // SIGKILL, and leftovers after the main process exits, hit the group
+
+  // Every problem with this spec, one message each; empty when valid.
+  [[nodiscard]] std::vector<std::string> validate() const;
+
+  // True when the running processes would differ: a change here needs a restart on reload.
+  [[nodiscard]] bool sameProcessAs(const ProgramSpec& other) const;
+
+  // Name of instance `index`: the program name when numprocs is 1, else "name:index".
+  [[nodiscard]] std::string instanceName(int index) const;
+
+  bool operator==(const ProgramSpec&) const = default;
+};
+
+// Splits a command line into words as a POSIX shell would (quotes and backslashes), without running a
+// shell: no expansion of variables, globs or operators. nullopt on an unterminated quote or escape.
+[[nodiscard]] std::optional<std::vector<std::string>> splitCommand(std::string_view line);
+
+// "10" and "1.5" are seconds; "500ms", "2s", "1m", "1h" carry their unit. nullopt when malformed or negative.
+[[nodiscard]] std::optional<Duration> parseDuration(std::string_view text);
+
+// "TERM", "SIGTERM", "term" or "15". nullopt for unknown names and numbers out of range.
+[[nodiscard]] std::optional<int> parseSignal(std::string_view text);
+
+// "TERM" for 15; the number as text when it has no name.
+[[nodiscard]] std::string signalName(int signal);
+
+[[nodiscard]] std::string_view to_string(AutoRestart) noexcept;
+
+}  // namespace taskmaster

@@ -1,0 +1,113 @@
+// Supervisor: runs and watches the programs of a Config on a Boost.Asio io_context.
+//
+// Threading: a Supervisor is not thread-safe. Call it only from the thread that runs its io_context (or
+// before that thread starts). Every callback (observers, completions) runs on that thread, from inside
+// io_context::run(). The library installs no signal handlers and never calls waitpid(-1): child exits are
+// watched through pidfds, so the embedding program keeps SIGCHLD and its other signals to itself.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include <taskmaster/config.hpp>
+#include <taskmaster/program_spec.hpp>
+#include <taskmaster/state.hpp>
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace taskmaster {
+
+// Unsubscribes when destroyed or reset. Move-only. Safe to destroy inside the callback it guards.
+class Subscription {
+ public:
+  Subscription() = default;
+  explicit Subscription(std::function<void()> cancel) : cancel_(std::move(cancel)) {}
+  Subscription(Subscription&& o) noexcept : cancel_(std::exchange(o.cancel_, {})) {}
+  Subscription& operator=(Subscription&& o) noexcept {
+    if (this != &o) {
+      reset();
+      cancel_ = std::exchange(o.cancel_, {});
+    }
+    return *this;
+  }
+  Subscription(const Subscription&) = delete;
+  Subscription& operator=(const Subscription&) = delete;
+  ~Subscription() { reset(); }
+  void reset() {
+    if (auto c = std::exchange(cancel_, {})) c();
+  }
+
+ private:
+  std::function<void()> cancel_;
+};
+
+// The result of a start/stop/restart for one instance.
+struct Outcome {
+  std::string instance;
+  bool ok = false;
+  std::string message;  // "started", "stopped", "already started", "spawn error: ...", ...
+};
+using Completion = std::function<void(std::vector<Outcome>)>;
+
+// What apply() did, by program name.
+struct ApplyReport {
+  std::vector<std::string> added;      // new programs
+  std::vector<std::string> changed;    // restarted: a process-defining option changed
+  std::vector<std::string> updated;    // applied live: numprocs or supervision options changed
+  std::vector<std::string> removed;    // stopped and removed
+  std::vector<std::string> unchanged;
+};
+
+class Supervisor {
+ public:
+  Supervisor();                                     // owns an io_context: run it with context().run()
+  explicit Supervisor(boost::asio::io_context& io);  // runs on the embedding program's io_context
+  ~Supervisor();  // SIGKILLs the process groups of whatever still runs; call shutdown() first to stop gently
+  Supervisor(const Supervisor&) = delete;
+  Supervisor& operator=(const Supervisor&) = delete;
+
+  [[nodiscard]] boost::asio::io_context& context();
+
+  // Programs. add() starts the program when spec.autostart; remove() stops it and forgets it once stopped.
+  [[nodiscard]] std::error_code add(ProgramSpec spec);
+  [[nodiscard]] std::error_code replace(ProgramSpec spec);  // as apply() does for one program
+  [[nodiscard]] std::error_code remove(std::string_view program);
+
+  // Makes the running set match `config`: see docs/configuration.md for what restarts what.
+  ApplyReport apply(const Config& config);
+
+  // Control, by target: a program name (all its instances), an instance ("web:1"), or "all".
+  // An unknown target fails at once with Errc::no_such_program and changes nothing. `done`, if given,
+  // is called once every instance has reached its outcome (start: RUNNING or a failed start).
+  [[nodiscard]] std::error_code start(std::string_view target, Completion done = {});
+  [[nodiscard]] std::error_code stop(std::string_view target, Completion done = {});
+  [[nodiscard]] std::error_code restart(std::string_view target, Completion done = {});
+  [[nodiscard]] std::error_code signal(std::string_view target, int signal);
+
+  [[nodiscard]] std::vector<InstanceStatus> status() const;
+  [[nodiscard]] std::error_code status(std::string_view target, std::vector<InstanceStatus>& out) const;
+  [[nodiscard]] std::vector<std::string> programNames() const;
+  [[nodiscard]] std::vector<std::string> instanceNames() const;
+
+  // Stops everything, honouring each program's stopsignal and stoptime; `done` runs when nothing is left.
+  // Starts are refused from then on.
+  void shutdown(std::function<void()> done = {});
+  [[nodiscard]] bool shuttingDown() const;
+
+  // Observers, called for every transition of every instance, in order. A handler may unsubscribe
+  // (itself or others) while being called; an exception from a handler is caught and dropped.
+  [[nodiscard]] Subscription onStateChange(std::function<void(const StateChange&)> handler);
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace taskmaster

@@ -1,0 +1,9 @@
+// The umbrella header: everything an embedding program needs.
+#pragma once
+
+#include <taskmaster/config.hpp>
+#include <taskmaster/error.hpp>
+#include <taskmaster/program_spec.hpp>
+#include <taskmaster/state.hpp>
+#include <taskmaster/supervisor.hpp>
+#include <taskmaster/version.hpp>
