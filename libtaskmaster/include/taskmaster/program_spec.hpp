@@ -15,8 +15,8 @@ using Duration = std::chrono::milliseconds;
 enum class AutoRestart { never, unexpected, always };
 
 struct ProgramSpec {
-  std::string name;
-  std::vector<std::string> cmd;  // argv; cmd[0] is searched in PATH unless it contains '/'
+  std::string name{};
+  std::vector<std::string> cmd{};  // argv; cmd[0] is searched in PATH unless it contains '/'
   int numprocs = 1;
   bool autostart = false;
   AutoRestart autorestart = AutoRestart::unexpected;
@@ -25,12 +25,12 @@ struct ProgramSpec {
   int startretries = 3;
   int stopsignal = 15;  // SIGTERM
   Duration stoptime = std::chrono::seconds(10);
-  std::optional<std::string> stdoutPath;  // appended to; nullopt discards the output
-  std::optional<std::string> stderrPath;
-  std::map<std::string, std::string> env;  // added to the inherited environment
-  std::optional<std::string> workingdir;
+  std::optional<std::string> stdoutPath{};  // appended to; nullopt discards the output
+  std::optional<std::string> stderrPath{};
+  std::map<std::string, std::string> env{};  // added to the inherited environment
+  std::optional<std::string> workingdir{};
   unsigned umask = 022;
-  std::optional<std::string> user;  // drop privileges to this user (and its groups) when root
+  std::optional<std::string> user{};  // drop privileges to this user (and its groups) when root
   bool stopasgroup = true;          // stopsignal goes to the whole process group
   bool killasgroup = true;          // SIGKILL, and leftovers after the main process exits, hit the group
 

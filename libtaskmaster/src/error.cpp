@@ -1,0 +1,29 @@
+#include <taskmaster/error.hpp>
+
+#include <string>
+
+namespace taskmaster {
+namespace {
+
+class Category final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "taskmaster"; }
+  std::string message(int code) const override {
+    switch (static_cast<Errc>(code)) {
+      case Errc::no_such_program: return "no such process";
+      case Errc::already_exists: return "program already exists";
+      case Errc::invalid_spec: return "invalid program specification";
+      case Errc::shutting_down: return "shutting down";
+    }
+    return "unknown error";
+  }
+};
+
+}  // namespace
+
+const std::error_category& category() noexcept {
+  static const Category instance;
+  return instance;
+}
+
+}  // namespace taskmaster

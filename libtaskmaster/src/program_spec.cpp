@@ -1,0 +1,276 @@
+#include <taskmaster/program_spec.hpp>
+
+#include <csignal>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <charconv>
+#include <cstdint>
+#include <limits>
+#include <tuple>
+#include <utility>
+
+#include <fmt/format.h>
+
+namespace taskmaster {
+
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr int kMaxNumprocs = 1000;  // each instance holds fds and a pidfd in the supervisor; more is a typo
+constexpr Duration kMaxDuration = 24h;  // keeps deadlines far from overflow; longer waits are typos
+
+#ifdef SIGRTMAX
+int maxSignal() { return SIGRTMAX; }  // a function call in glibc, not a constant
+#else
+int maxSignal() { return NSIG - 1; }
+#endif
+
+struct SignalName {
+  std::string_view name;
+  int number;
+};
+
+// The first entry for a number is the one signalName() prints; later ones are accepted aliases.
+constexpr auto kSignals = std::to_array<SignalName>({
+    {"HUP", SIGHUP},       {"INT", SIGINT},       {"QUIT", SIGQUIT},     {"ILL", SIGILL},
+    {"TRAP", SIGTRAP},     {"ABRT", SIGABRT},     {"IOT", SIGABRT},      {"BUS", SIGBUS},
+    {"FPE", SIGFPE},       {"KILL", SIGKILL},     {"USR1", SIGUSR1},     {"SEGV", SIGSEGV},
+    {"USR2", SIGUSR2},     {"PIPE", SIGPIPE},     {"ALRM", SIGALRM},     {"TERM", SIGTERM},
+#ifdef SIGSTKFLT
+    {"STKFLT", SIGSTKFLT},
+#endif
+    {"CHLD", SIGCHLD},     {"CLD", SIGCHLD},      {"CONT", SIGCONT},     {"STOP", SIGSTOP},
+    {"TSTP", SIGTSTP},     {"TTIN", SIGTTIN},     {"TTOU", SIGTTOU},     {"URG", SIGURG},
+    {"XCPU", SIGXCPU},     {"XFSZ", SIGXFSZ},     {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF},
+    {"WINCH", SIGWINCH},   {"IO", SIGIO},
+#ifdef SIGPOLL
+    {"POLL", SIGPOLL},
+#endif
+#ifdef SIGPWR
+    {"PWR", SIGPWR},
+#endif
+    {"SYS", SIGSYS},
+});
+
+// After a backslash inside double quotes, only these lose their meaning; other backslashes stay literal.
+constexpr std::string_view kDoubleQuoteEscapes = "$`\"\\\n";
+
+bool isBlank(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+std::string upper(std::string_view text) {
+  std::string out(text);
+  std::ranges::transform(out, out.begin(), [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  return out;
+}
+
+// A whole-string non-negative decimal number; nullopt on anything else, including overflow.
+std::optional<std::uint64_t> parseUnsigned(std::string_view text) {
+  std::uint64_t value = 0;
+  const auto* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  if (text.empty() || ec != std::errc{} || ptr != end) return std::nullopt;
+  return value;
+}
+
+bool hasNul(std::string_view text) { return text.find('\0') != std::string_view::npos; }
+
+std::string formatDuration(Duration d) {
+  if (d.count() % 1000 == 0) return fmt::format("{}s", d.count() / 1000);
+  return fmt::format("{}ms", d.count());
+}
+
+}  // namespace
+
+std::vector<std::string> ProgramSpec::validate() const {
+  std::vector<std::string> problems;
+  auto problem = [&](std::string message) { problems.push_back(std::move(message)); };
+
+  // Instance names are "name:index" and "all" addresses every program in commands.
+  if (name.empty()) {
+    problem("name: must not be empty");
+  } else if (std::ranges::any_of(name, [](unsigned char c) { return c == ':' || std::isspace(c) || std::iscntrl(c); })) {
+    problem(fmt::format("name: '{}' must not contain ':', whitespace or control characters", name));
+  } else if (name == "all") {
+    problem("name: 'all' is reserved (it means every program in commands)");
+  }
+
+  if (cmd.empty()) {
+    problem("cmd: must not be empty");
+  } else if (cmd.front().empty()) {
+    problem("cmd: the program to run must not be empty");
+  }
+  // execve() takes C strings: a NUL would silently cut the argument short.
+  if (std::ranges::any_of(cmd, hasNul)) problem("cmd: must not contain NUL characters");
+
+  if (numprocs < 1 || numprocs > kMaxNumprocs) {
+    problem(fmt::format("numprocs: must be between 1 and {}, got {}", kMaxNumprocs, numprocs));
+  }
+  for (int code : exitcodes) {
+    if (code < 0 || code > 255) problem(fmt::format("exitcodes: {} is not an exit code (0-255)", code));
+  }
+  if (startretries < 0) problem(fmt::format("startretries: must not be negative, got {}", startretries));
+
+  for (auto [key, value] : {std::pair{"starttime", starttime}, std::pair{"stoptime", stoptime}}) {
+    if (value < Duration::zero() || value > kMaxDuration) {
+      problem(fmt::format("{}: must be between 0 and {}, got {}", key, formatDuration(kMaxDuration),
+                          formatDuration(value)));
+    }
+  }
+  if (stopsignal < 1 || stopsignal > maxSignal()) {
+    problem(fmt::format("stopsignal: must be between 1 and {}, got {}", maxSignal(), stopsignal));
+  }
+  if (umask > 0777) problem(fmt::format("umask: must be at most 0777, got {:#o}", umask));
+
+  for (const auto& [key, value] : env) {
+    if (key.empty()) {
+      problem("env: variable name must not be empty");
+    } else if (key.find('=') != std::string::npos) {
+      problem(fmt::format("env: variable name '{}' must not contain '='", key));
+    }
+    if (hasNul(key) || hasNul(value)) problem(fmt::format("env: '{}' must not contain NUL characters", key));
+  }
+
+  for (auto [key, value] : {std::pair{"stdout", &stdoutPath}, std::pair{"stderr", &stderrPath},
+                            std::pair{"workingdir", &workingdir}, std::pair{"user", &user}}) {
+    if (!*value) continue;
+    if (value->value().empty()) problem(fmt::format("{}: must not be empty", key));
+    if (hasNul(**value)) problem(fmt::format("{}: must not contain NUL characters", key));
+  }
+  return problems;
+}
+
+bool ProgramSpec::sameProcessAs(const ProgramSpec& other) const {
+  // Only what is fixed at exec time; the rest (numprocs, restart policy, timings, signals) applies live.
+  return cmd == other.cmd && env == other.env && workingdir == other.workingdir && umask == other.umask &&
+         stdoutPath == other.stdoutPath && stderrPath == other.stderrPath && user == other.user;
+}
+
+std::string ProgramSpec::instanceName(int index) const {
+  if (numprocs == 1) return name;
+  return fmt::format("{}:{}", name, index);
+}
+
+std::optional<std::vector<std::string>> splitCommand(std::string_view line) {
+  std::vector<std::string> words;
+  std::string word;
+  bool inWord = false;  // set by any character or quote, so "" makes an empty word
+
+  for (std::size_t i = 0; i < line.size(); ++i) {
+    char c = line[i];
+    if (isBlank(c)) {
+      if (inWord) words.push_back(std::exchange(word, {}));
+      inWord = false;
+    } else if (c == '\\') {
+      if (++i == line.size()) return std::nullopt;
+      if (line[i] != '\n') {  // backslash-newline continues the line
+        word += line[i];
+        inWord = true;
+      }
+    } else if (c == '\'') {
+      auto close = line.find('\'', i + 1);
+      if (close == std::string_view::npos) return std::nullopt;
+      word += line.substr(i + 1, close - i - 1);
+      inWord = true;
+      i = close;
+    } else if (c == '"') {
+      inWord = true;
+      for (++i;; ++i) {
+        if (i == line.size()) return std::nullopt;
+        if (line[i] == '"') break;
+        if (line[i] == '\\' && i + 1 < line.size() && kDoubleQuoteEscapes.find(line[i + 1]) != std::string_view::npos) {
+          if (line[++i] != '\n') word += line[i];
+        } else {
+          word += line[i];
+        }
+      }
+    } else {
+      word += c;
+      inWord = true;
+    }
+  }
+  if (inWord) words.push_back(std::move(word));
+  return words;
+}
+
+std::optional<Duration> parseDuration(std::string_view text) {
+  using Ms = Duration::rep;
+  Ms unit = 1000;
+  for (auto [suffix, ms] : {std::pair{"ms", 1}, std::pair{"s", 1000}, std::pair{"m", 60'000}, std::pair{"h", 3'600'000}}) {
+    if (text.ends_with(suffix)) {
+      text.remove_suffix(std::string_view(suffix).size());
+      unit = ms;
+      break;
+    }
+  }
+  auto dot = text.find('.');
+  auto whole = parseUnsigned(text.substr(0, dot));
+  if (!whole || *whole > static_cast<std::uint64_t>(std::numeric_limits<Ms>::max() / unit)) return std::nullopt;
+  Ms total = static_cast<Ms>(*whole) * unit;
+
+  if (dot != std::string_view::npos) {
+    // Fractions below a millisecond are dropped; only the first 9 digits can matter for any unit.
+    auto digits = text.substr(dot + 1, 9);
+    auto fraction = parseUnsigned(digits);
+    if (!fraction || text.substr(dot + 1).find_first_not_of("0123456789") != std::string_view::npos) {
+      return std::nullopt;
+    }
+    Ms scale = 1;
+    for (std::size_t i = 0; i < digits.size(); ++i) scale *= 10;
+    Ms extra = static_cast<Ms>(*fraction) * unit / scale;
+    if (total > std::numeric_limits<Ms>::max() - extra) return std::nullopt;
+    total += extra;
+  }
+  return Duration(total);
+}
+
+std::optional<int> parseSignal(std::string_view text) {
+  if (auto number = parseUnsigned(text)) {
+    if (*number < 1 || *number > static_cast<std::uint64_t>(maxSignal())) return std::nullopt;
+    return static_cast<int>(*number);
+  }
+  std::string name = upper(text);
+  if (name.starts_with("SIG")) name.erase(0, 3);
+  for (const auto& signal : kSignals) {
+    if (signal.name == name) return signal.number;
+  }
+#ifdef SIGRTMIN
+  // RTMIN, RTMIN+n, RTMAX and RTMAX-n, as kill -l prints them.
+  std::string_view rest = name;
+  for (auto [prefix, base, sign] : {std::tuple{"RTMIN", SIGRTMIN, 1}, std::tuple{"RTMAX", SIGRTMAX, -1}}) {
+    if (!rest.starts_with(prefix)) continue;
+    rest.remove_prefix(std::string_view(prefix).size());
+    if (rest.empty()) return base;
+    if (rest.front() != (sign > 0 ? '+' : '-')) return std::nullopt;
+    auto offset = parseUnsigned(rest.substr(1));
+    if (!offset || *offset > static_cast<std::uint64_t>(SIGRTMAX - SIGRTMIN)) return std::nullopt;
+    return base + sign * static_cast<int>(*offset);
+  }
+#endif
+  return std::nullopt;
+}
+
+std::string signalName(int signal) {
+  for (const auto& entry : kSignals) {
+    if (entry.number == signal) return std::string(entry.name);
+  }
+#ifdef SIGRTMIN
+  if (signal == SIGRTMIN) return "RTMIN";
+  if (signal == SIGRTMAX) return "RTMAX";
+  if (signal > SIGRTMIN && signal < SIGRTMAX) return fmt::format("RTMIN+{}", signal - SIGRTMIN);
+#endif
+  return std::to_string(signal);
+}
+
+std::string_view to_string(AutoRestart policy) noexcept {
+  switch (policy) {
+    case AutoRestart::never: return "never";
+    case AutoRestart::unexpected: return "unexpected";
+    case AutoRestart::always: return "always";
+  }
+  return "unknown";
+}
+
+}  // namespace taskmaster

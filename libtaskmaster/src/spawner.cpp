@@ -1,0 +1,264 @@
+#include "spawner.hpp"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/close_range.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <map>
+#include <optional>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include <fmt/format.h>
+
+extern char** environ;
+
+namespace taskmaster::detail {
+namespace {
+
+class Fd {
+ public:
+  Fd() = default;
+  explicit Fd(int fd) : fd_(fd) {}
+  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  Fd& operator=(Fd&&) = delete;
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  [[nodiscard]] int get() const { return fd_; }
+  int release() { return std::exchange(fd_, -1); }
+
+ private:
+  int fd_ = -1;
+};
+
+std::string describe(int err) { return std::generic_category().message(err); }
+
+// What the child was doing when it failed; travels with errno through the error pipe.
+enum class Stage : int { setpgid, dup2, chdir, setgroups, setgid, setuid, exec };
+
+struct ChildError {
+  Stage stage;
+  int err;
+};
+
+struct Credentials {
+  uid_t uid;
+  gid_t gid;
+  std::vector<gid_t> groups;
+};
+
+// Resolves `user` before the fork: the child may only make async-signal-safe calls.
+std::optional<Credentials> lookupUser(const std::string& user, std::string& error) {
+  std::vector<char> buf(16384);
+  passwd pw{};
+  passwd* found = nullptr;
+  if (int rc = ::getpwnam_r(user.c_str(), &pw, buf.data(), buf.size(), &found); rc != 0 || !found) {
+    error = rc ? fmt::format("cannot look up user '{}': {}", user, describe(rc)) : fmt::format("no such user '{}'", user);
+    return std::nullopt;
+  }
+  Credentials c{pw.pw_uid, pw.pw_gid, {}};
+  if (::geteuid() != 0) {
+    if (c.uid == ::geteuid()) return std::nullopt;  // already that user: nothing to drop
+    error = fmt::format("cannot run as user '{}': taskmaster is not running as root", user);
+    return std::nullopt;
+  }
+  int n = 64;
+  c.groups.resize(static_cast<std::size_t>(n));
+  if (::getgrouplist(pw.pw_name, pw.pw_gid, c.groups.data(), &n) < 0) {
+    c.groups.resize(static_cast<std::size_t>(n));
+    ::getgrouplist(pw.pw_name, pw.pw_gid, c.groups.data(), &n);
+  }
+  c.groups.resize(static_cast<std::size_t>(n));
+  return c;
+}
+
+std::string lookupEnv(const std::vector<std::string>& env, std::string_view key) {
+  for (const auto& kv : env)
+    if (kv.size() > key.size() && kv.compare(0, key.size(), key) == 0 && kv[key.size()] == '=')
+      return kv.substr(key.size() + 1);
+  return {};
+}
+
+// The inherited environment, with the program's env and TASKMASTER_* on top.
+std::vector<std::string> buildEnvironment(const ProgramSpec& spec, const std::string& instance, int index) {
+  std::map<std::string, std::string> extra(spec.env.begin(), spec.env.end());
+  extra["TASKMASTER_PROGRAM"] = spec.name;
+  extra["TASKMASTER_PROCESS"] = instance;
+  extra["TASKMASTER_INSTANCE"] = std::to_string(index);
+  std::vector<std::string> env;
+  for (char** e = environ; e && *e; ++e) {
+    std::string_view kv(*e);
+    if (!extra.contains(std::string(kv.substr(0, kv.find('='))))) env.emplace_back(kv);
+  }
+  for (const auto& [k, v] : extra) env.push_back(k + "=" + v);
+  return env;
+}
+
+// PATH search in the parent, with the child's PATH: execve does none.
+std::optional<std::string> findExecutable(const std::string& name, const std::string& path) {
+  if (name.find('/') != std::string::npos) return name;
+  std::string_view rest = path.empty() ? std::string_view("/usr/local/bin:/usr/bin:/bin") : std::string_view(path);
+  while (true) {
+    auto colon = rest.find(':');
+    std::string dir(rest.substr(0, colon));
+    std::string candidate = (dir.empty() ? std::string(".") : dir) + "/" + name;
+    struct stat st{};
+    if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(candidate.c_str(), X_OK) == 0)
+      return candidate;
+    if (colon == std::string_view::npos) return std::nullopt;
+    rest.remove_prefix(colon + 1);
+  }
+}
+
+Fd openOutput(const std::optional<std::string>& path, std::string& error) {
+  const char* p = path ? path->c_str() : "/dev/null";
+  int fd = ::open(p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0666);
+  if (fd < 0) error = fmt::format("cannot open {}: {}", p, describe(errno));
+  return Fd(fd);
+}
+
+std::vector<char*> pointers(std::vector<std::string>& strings) {
+  std::vector<char*> out;
+  out.reserve(strings.size() + 1);
+  for (auto& s : strings) out.push_back(s.data());
+  out.push_back(nullptr);
+  return out;
+}
+
+// Runs in the forked child: async-signal-safe calls only, no allocation, no return.
+[[noreturn]] void execChild(int errorPipe, const ProgramSpec& spec, const char* exe, char* const* argv,
+                            char* const* envp, const int (&stdio)[3], const std::optional<Credentials>& creds) {
+  auto fail = [errorPipe](Stage stage) {
+    ChildError e{stage, errno};
+    [[maybe_unused]] auto n = ::write(errorPipe, &e, sizeof e);
+    ::_exit(127);
+  };
+  struct sigaction dfl{};
+  dfl.sa_handler = SIG_DFL;
+  for (int s = 1; s < NSIG; ++s) ::sigaction(s, &dfl, nullptr);  // EINVAL for KILL, STOP and glibc's own
+  sigset_t none;
+  ::sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+
+  if (::setpgid(0, 0) < 0) fail(Stage::setpgid);
+  ::umask(static_cast<mode_t>(spec.umask));
+  int moved[3];
+  for (int i = 0; i < 3; ++i)  // first out of the way of 0-2, so no dup2 clobbers a later source
+    if ((moved[i] = ::fcntl(stdio[i], F_DUPFD_CLOEXEC, 3)) < 0) fail(Stage::dup2);
+  for (int i = 0; i < 3; ++i)
+    if (::dup2(moved[i], i) < 0) fail(Stage::dup2);
+  if (spec.workingdir && ::chdir(spec.workingdir->c_str()) < 0) fail(Stage::chdir);
+  if (creds) {
+    if (::setgroups(creds->groups.size(), creds->groups.data()) < 0) fail(Stage::setgroups);
+    if (::setgid(creds->gid) < 0) fail(Stage::setgid);
+    if (::setuid(creds->uid) < 0) fail(Stage::setuid);
+  }
+  // Everything above 2 closes on exec, the error pipe included: EOF on it means exec succeeded.
+  if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+    for (int fd = 3; fd < 4096; ++fd) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+  ::execve(exe, argv, envp);
+  fail(Stage::exec);
+  ::_exit(127);
+}
+
+std::string stageError(const ChildError& e, const ProgramSpec& spec, const std::string& exe) {
+  switch (e.stage) {
+    case Stage::setpgid: return fmt::format("setpgid: {}", describe(e.err));
+    case Stage::dup2: return fmt::format("dup2: {}", describe(e.err));
+    case Stage::chdir: return fmt::format("chdir {}: {}", spec.workingdir.value_or(""), describe(e.err));
+    case Stage::setgroups: return fmt::format("setgroups for user '{}': {}", spec.user.value_or(""), describe(e.err));
+    case Stage::setgid: return fmt::format("setgid for user '{}': {}", spec.user.value_or(""), describe(e.err));
+    case Stage::setuid: return fmt::format("setuid for user '{}': {}", spec.user.value_or(""), describe(e.err));
+    case Stage::exec: return fmt::format("{}: {}", exe, describe(e.err));
+  }
+  return describe(e.err);
+}
+
+}  // namespace
+
+Launched launch(const ProgramSpec& spec, const std::string& instance, int index) {
+  Launched out;
+  if (spec.cmd.empty()) {
+    out.error = "empty command";
+    return out;
+  }
+  auto envStrings = buildEnvironment(spec, instance, index);
+  auto exe = findExecutable(spec.cmd.front(), lookupEnv(envStrings, "PATH"));
+  if (!exe) {
+    out.error = fmt::format("{}: {}", spec.cmd.front(), describe(ENOENT));
+    return out;
+  }
+  std::optional<Credentials> creds;
+  if (spec.user && !(creds = lookupUser(*spec.user, out.error)) && !out.error.empty()) return out;
+
+  Fd in(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  if (in.get() < 0) {
+    out.error = fmt::format("cannot open /dev/null: {}", describe(errno));
+    return out;
+  }
+  Fd stdoutFd = openOutput(spec.stdoutPath, out.error);
+  if (stdoutFd.get() < 0) return out;
+  Fd stderrFd = openOutput(spec.stderrPath, out.error);
+  if (stderrFd.get() < 0) return out;
+  int pipeFds[2];
+  if (::pipe2(pipeFds, O_CLOEXEC) < 0) {
+    out.error = fmt::format("pipe: {}", describe(errno));
+    return out;
+  }
+  Fd readEnd(pipeFds[0]), writeEnd(pipeFds[1]);
+
+  std::vector<std::string> argStrings(spec.cmd);
+  auto argv = pointers(argStrings);
+  auto envp = pointers(envStrings);
+  const int stdio[3] = {in.get(), stdoutFd.get(), stderrFd.get()};
+
+  // All signals blocked across fork, so no handler of the embedding program runs in the child.
+  sigset_t all, old;
+  ::sigfillset(&all);
+  ::pthread_sigmask(SIG_SETMASK, &all, &old);
+  const pid_t pid = ::fork();
+  if (pid == 0) execChild(writeEnd.get(), spec, exe->c_str(), argv.data(), envp.data(), stdio, creds);
+  const int forkErrno = errno;
+  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (pid < 0) {
+    out.error = fmt::format("fork: {}", describe(forkErrno));
+    return out;
+  }
+  ::close(writeEnd.release());
+
+  auto reap = [pid] {
+    while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+  };
+  ChildError childError{};
+  ssize_t n;
+  while ((n = ::read(readEnd.get(), &childError, sizeof childError)) < 0 && errno == EINTR) {
+  }
+  if (n == sizeof childError) {  // the child failed before exec and is exiting: collect it
+    reap();
+    out.error = stageError(childError, spec, *exe);
+    return out;
+  }
+  int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (pidfd < 0) {  // cannot watch it (EMFILE...): do not leave it unsupervised
+    out.error = fmt::format("pidfd_open: {}", describe(errno));
+    ::kill(-pid, SIGKILL);
+    reap();
+    return out;
+  }
+  out.pid = pid;
+  out.pidfd = pidfd;
+  return out;
+}
+
+}  // namespace taskmaster::detail

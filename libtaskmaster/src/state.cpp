@@ -1,0 +1,27 @@
+#include <taskmaster/program_spec.hpp>
+#include <taskmaster/state.hpp>
+
+#include <array>
+
+#include <fmt/format.h>
+
+namespace taskmaster {
+namespace {
+
+constexpr std::array<std::string_view, kProcessStateCount> kStateNames{
+    "STOPPED", "STARTING", "RUNNING", "BACKOFF", "STOPPING", "EXITED", "FATAL"};
+static_assert(static_cast<int>(ProcessState::fatal) + 1 == kProcessStateCount);
+
+}  // namespace
+
+std::string_view to_string(ProcessState s) noexcept {
+  auto i = static_cast<std::size_t>(s);
+  return i < kStateNames.size() ? kStateNames[i] : "UNKNOWN";
+}
+
+std::string ExitStatus::str() const {
+  if (exited()) return fmt::format("exit status {}", code);
+  return fmt::format("terminated by SIG{}{}", signalName(signal), coreDumped ? " (core dumped)" : "");
+}
+
+}  // namespace taskmaster

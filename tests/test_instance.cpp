@@ -1,0 +1,394 @@
+// The state machine of one instance, driven through a fake host: fake clock, fake timers, fake children.
+// Nothing here forks or sleeps.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <csignal>
+#include <map>
+#include <optional>
+
+#include "instance.hpp"
+
+using namespace std::chrono_literals;
+using taskmaster::AutoRestart;
+using taskmaster::ExitStatus;
+using taskmaster::ProcessState;
+using taskmaster::ProgramSpec;
+using taskmaster::StateChange;
+using namespace taskmaster::detail;
+
+namespace doctest {
+template <>
+struct StringMaker<ProcessState> {
+  static String convert(ProcessState s) { return String(taskmaster::to_string(s).data()); }
+};
+}  // namespace doctest
+
+namespace {
+
+struct Signal {
+  int pid, sig;
+  bool group;
+  bool operator==(const Signal&) const = default;
+};
+
+class FakeHost final : public Host {
+ public:
+  class FakeTimer final : public Timer {
+   public:
+    FakeTimer(FakeHost& h, std::function<void()> fn) : host_(h), fn_(std::move(fn)) { host_.timers_.push_back(this); }
+    ~FakeTimer() override { std::erase(host_.timers_, this); }
+    void arm(Clock::duration after) override { deadline = host_.clock_ + after; }
+    void cancel() override { deadline.reset(); }
+    std::optional<Clock::time_point> deadline;
+    void fire() {
+      deadline.reset();
+      fn_();
+    }
+
+   private:
+    FakeHost& host_;
+    std::function<void()> fn_;
+  };
+
+  class FakeChild final : public Child {
+   public:
+    FakeChild(FakeHost& h, int pid) : host_(h), pid_(pid) {}
+    ~FakeChild() override { host_.exits_.erase(pid_); }
+    int pid() const override { return pid_; }
+    void signal(int sig, bool group) override { host_.signals.push_back({pid_, sig, group}); }
+    void killRemains() override { host_.remainsKilled.push_back(pid_); }
+
+   private:
+    FakeHost& host_;
+    int pid_;
+  };
+
+  Clock::time_point now() const override { return clock_; }
+  taskmaster::WallTime wallNow() const override { return {}; }
+  std::unique_ptr<Timer> makeTimer(std::function<void()> fn) override {
+    return std::make_unique<FakeTimer>(*this, std::move(fn));
+  }
+  SpawnResult spawn(const SpawnRequest&, std::function<void(ExitStatus)> onExit) override {
+    ++spawns;
+    if (failSpawns) return {nullptr, "spawn error: /nope: No such file or directory"};
+    int pid = nextPid_++;
+    exits_[pid] = std::move(onExit);
+    return {std::make_unique<FakeChild>(*this, pid), {}};
+  }
+  void publish(const Instance&, const StateChange& c) override {
+    changes.push_back(c);
+    if (onPublish) onPublish(c);
+  }
+
+  // Moves the clock forward, firing every deadline on the way in order.
+  void advance(Clock::duration d) {
+    const auto end = clock_ + d;
+    while (true) {
+      FakeTimer* next = nullptr;
+      for (auto* t : timers_)
+        if (t->deadline && *t->deadline <= end && (!next || *t->deadline < *next->deadline)) next = t;
+      if (!next) break;
+      clock_ = *next->deadline;
+      next->fire();
+    }
+    clock_ = end;
+  }
+  void exit(int pid, ExitStatus status) {
+    REQUIRE_MESSAGE(exits_.contains(pid), "no live child with pid " << pid);
+    auto cb = exits_[pid];
+    cb(status);
+  }
+  [[nodiscard]] bool alive(int pid) const { return exits_.contains(pid); }
+  [[nodiscard]] bool timerArmed() const {
+    return std::ranges::any_of(timers_, [](auto* t) { return t->deadline.has_value(); });
+  }
+  [[nodiscard]] std::vector<ProcessState> states() const {
+    std::vector<ProcessState> out;
+    for (auto& c : changes) out.push_back(c.to);
+    return out;
+  }
+
+  std::vector<StateChange> changes;
+  std::vector<Signal> signals;
+  std::vector<int> remainsKilled;
+  std::function<void(const StateChange&)> onPublish;
+  bool failSpawns = false;
+  int spawns = 0;
+
+ private:
+  Clock::time_point clock_{};
+  int nextPid_ = 100;
+  std::vector<FakeTimer*> timers_;
+  std::map<int, std::function<void(ExitStatus)>> exits_;
+};
+
+std::shared_ptr<const ProgramSpec> spec(auto&&... tweaks) {
+  ProgramSpec s{.name = "web", .cmd = {"web"}, .starttime = 1s, .startretries = 3, .stoptime = 10s};
+  (tweaks(s), ...);
+  return std::make_shared<const ProgramSpec>(s);
+}
+
+using S = ProcessState;
+const ExitStatus kExit0{0, 0, false};
+const ExitStatus kExit1{1, 0, false};
+
+}  // namespace
+
+TEST_CASE("a started program is STARTING with its pid, and RUNNING once up for starttime") {
+  FakeHost host;
+  Instance web(host, spec(), 0);
+  CHECK(web.start());
+  CHECK(web.state() == S::starting);
+  REQUIRE(host.changes.size() == 1);
+  CHECK(host.changes[0].from == S::stopped);
+  CHECK(host.changes[0].pid == 100);
+  host.advance(999ms);
+  CHECK(web.state() == S::starting);
+  host.advance(1ms);
+  CHECK(web.state() == S::running);
+  CHECK(web.status().pid == 100);
+  CHECK_FALSE(host.timerArmed());  // RUNNING owns no deadline: an idle supervisor never wakes
+  CHECK_FALSE(web.start());        // already started
+}
+
+TEST_CASE("a program that exits before starttime retries after 1 s, 2 s, 3 s and is FATAL after startretries") {
+  FakeHost host;
+  Instance web(host, spec(), 0);
+  web.start();
+  std::vector<std::chrono::milliseconds> delays;
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    REQUIRE(web.state() == S::starting);
+    host.advance(100ms);
+    host.exit(web.status().pid, kExit1);
+    if (attempt == 3) break;
+    REQUIRE(web.state() == S::backoff);
+    CHECK(web.reason() == "exited too quickly (exit status 1)");
+    auto wait = 0ms;
+    while (web.state() == S::backoff) {
+      host.advance(100ms);
+      wait += 100ms;
+    }
+    delays.push_back(wait);
+  }
+  CHECK(delays == std::vector<std::chrono::milliseconds>{1000ms, 2000ms, 3000ms});
+  CHECK(web.state() == S::fatal);
+  CHECK(web.reason() == "exited too quickly (exit status 1) (gave up after 3 retries)");
+  CHECK(host.spawns == 4);
+  CHECK_FALSE(host.timerArmed());
+  CHECK_FALSE(host.changes.back().expected);
+  CHECK(host.changes.back().exit == kExit1);
+}
+
+TEST_CASE("startretries 0 gives up at the first failed start") {
+  FakeHost host;
+  Instance web(host, spec([](ProgramSpec& s) { s.startretries = 0; }), 0);
+  web.start();
+  host.exit(100, kExit1);
+  CHECK(web.state() == S::fatal);
+}
+
+TEST_CASE("a spawn error is a failed start with its reason") {
+  FakeHost host;
+  host.failSpawns = true;
+  Instance web(host, spec([](ProgramSpec& s) { s.startretries = 1; }), 0);
+  web.start();
+  CHECK(host.states() == std::vector<S>{S::starting, S::backoff});
+  CHECK(web.reason() == "spawn error: /nope: No such file or directory");
+  host.advance(1s);
+  CHECK(host.states() == std::vector<S>{S::starting, S::backoff, S::starting, S::fatal});
+  CHECK(host.spawns == 2);
+}
+
+TEST_CASE("an exit from RUNNING is EXITED; autorestart decides what happens next") {
+  struct Case {
+    AutoRestart policy;
+    ExitStatus exit;
+    bool expected;
+    bool restarts;
+  };
+  const ExitStatus killed{0, SIGKILL, false};
+  for (auto c : {Case{AutoRestart::unexpected, kExit0, true, false}, Case{AutoRestart::unexpected, kExit1, false, true},
+                 Case{AutoRestart::unexpected, killed, false, true}, Case{AutoRestart::always, kExit0, true, true},
+                 Case{AutoRestart::never, kExit1, false, false}}) {
+    CAPTURE(taskmaster::to_string(c.policy));
+    CAPTURE(c.exit.str());
+    FakeHost host;
+    Instance web(host, spec([&](ProgramSpec& s) { s.autorestart = c.policy; }), 0);
+    web.start();
+    host.advance(1s);
+    REQUIRE(web.state() == S::running);
+    host.exit(100, c.exit);
+    auto exited = std::ranges::find_if(host.changes, [](auto& ch) { return ch.to == S::exited; });
+    REQUIRE(exited != host.changes.end());
+    CHECK(exited->expected == c.expected);
+    CHECK(exited->pid == 100);
+    CHECK(web.state() == (c.restarts ? S::starting : S::exited));
+    CHECK(web.status().restarts == (c.restarts ? 1 : 0));
+    CHECK(host.alive(101) == c.restarts);
+  }
+}
+
+TEST_CASE("exitcodes lists the expected exit codes") {
+  FakeHost host;
+  Instance web(host, spec([](ProgramSpec& s) { s.exitcodes = {0, 2}; }), 0);
+  web.start();
+  host.advance(1s);
+  host.exit(100, {2, 0, false});
+  CHECK(web.state() == S::exited);
+  CHECK(host.changes.back().expected);
+}
+
+TEST_CASE("stop sends stopsignal to the group, and SIGKILL once after stoptime") {
+  FakeHost host;
+  Instance web(host, spec([](ProgramSpec& s) { s.stopsignal = SIGUSR1; }), 0);
+  web.start();
+  host.advance(1s);
+  CHECK(web.stop());
+  CHECK(web.state() == S::stopping);
+  CHECK(host.signals == std::vector<Signal>{{100, SIGUSR1, true}});
+  host.advance(9999ms);
+  CHECK(host.signals.size() == 1);
+  host.advance(1ms);
+  CHECK(host.signals == std::vector<Signal>{{100, SIGUSR1, true}, {100, SIGKILL, true}});
+  host.advance(1h);
+  CHECK(host.signals.size() == 2);  // exactly once
+  host.exit(100, {0, SIGKILL, false});
+  CHECK(web.state() == S::stopped);
+  CHECK(host.remainsKilled == std::vector<int>{100});
+  CHECK_FALSE(web.stop());  // not running
+}
+
+TEST_CASE("a program that stops in time is not killed") {
+  FakeHost host;
+  Instance web(host, spec(), 0);
+  web.start();
+  web.stop();  // from STARTING
+  host.exit(100, {0, SIGTERM, false});
+  CHECK(web.state() == S::stopped);
+  host.advance(1h);
+  CHECK(host.signals == std::vector<Signal>{{100, SIGTERM, true}});
+  CHECK(host.states() == std::vector<S>{S::starting, S::stopping, S::stopped});
+}
+
+TEST_CASE("stopasgroup and killasgroup false signal the main process only and leave its group alone") {
+  FakeHost host;
+  Instance web(host, spec([](ProgramSpec& s) { s.stopasgroup = s.killasgroup = false; s.stoptime = 1s; }), 0);
+  web.start();
+  web.stop();
+  host.advance(1s);
+  CHECK(host.signals == std::vector<Signal>{{100, SIGTERM, false}, {100, SIGKILL, false}});
+  host.exit(100, {0, SIGKILL, false});
+  CHECK(host.remainsKilled.empty());
+}
+
+TEST_CASE("stop during BACKOFF cancels the retry") {
+  FakeHost host;
+  Instance web(host, spec(), 0);
+  web.start();
+  host.exit(100, kExit1);
+  REQUIRE(web.state() == S::backoff);
+  CHECK(web.stop());
+  CHECK(web.state() == S::stopped);
+  CHECK_FALSE(host.timerArmed());
+  host.advance(1h);
+  CHECK(host.spawns == 1);
+}
+
+TEST_CASE("a user start during BACKOFF starts again at once with fresh retries") {
+  FakeHost host;
+  Instance web(host, spec([](ProgramSpec& s) { s.startretries = 1; }), 0);
+  web.start();
+  host.exit(100, kExit1);
+  REQUIRE(web.state() == S::backoff);
+  CHECK(web.start());
+  CHECK(web.state() == S::starting);
+  host.exit(101, kExit1);
+  CHECK(web.state() == S::backoff);  // retries were reset: one more allowed
+}
+
+TEST_CASE("restart stops, waits for the exit, then starts") {
+  FakeHost host;
+  Instance web(host, spec(), 0);
+  web.start();
+  host.advance(1s);
+  web.restart();
+  CHECK(web.state() == S::stopping);
+  CHECK(web.willStart());
+  host.exit(100, {0, SIGTERM, false});
+  CHECK(web.state() == S::starting);
+  CHECK(web.status().pid == 101);
+  CHECK(host.states() == std::vector<S>{S::starting, S::running, S::stopping, S::stopped, S::starting});
+}
+
+TEST_CASE("a stop during a restart's stop cancels the start") {
+  FakeHost host;
+  Instance web(host, spec(), 0);
+  web.start();
+  web.restart();
+  web.stop();
+  host.exit(100, kExit0);
+  CHECK(web.state() == S::stopped);
+  CHECK(host.spawns == 1);
+}
+
+TEST_CASE("a new spec restarts a running instance only when asked to") {
+  FakeHost host;
+  Instance web(host, spec(), 0);
+  web.start();
+  host.advance(1s);
+  web.setSpec(spec([](ProgramSpec& s) { s.stoptime = 5s; }), false);
+  CHECK(web.state() == S::running);
+  web.setSpec(spec([](ProgramSpec& s) { s.cmd = {"web2"}; s.numprocs = 2; }), true);
+  CHECK(web.state() == S::stopping);
+  CHECK(web.name() == "web:0");
+  host.exit(100, kExit0);
+  CHECK(web.state() == S::starting);
+}
+
+TEST_CASE("an observer may act on the instance from inside a transition") {
+  FakeHost host;
+  Instance web(host, spec(), 0);
+  host.onPublish = [&](const StateChange& c) {
+    if (c.to == S::starting) web.stop();
+  };
+  web.start();
+  CHECK(web.state() == S::stopping);
+  host.onPublish = {};
+  host.advance(1s);  // the STARTING deadline must not fire in STOPPING
+  CHECK(web.state() == S::stopping);
+  host.exit(100, {0, SIGTERM, false});
+  CHECK(web.state() == S::stopped);
+}
+
+TEST_CASE("an observer starting an EXITED instance is not doubled by autorestart") {
+  FakeHost host;
+  Instance web(host, spec([](ProgramSpec& s) { s.autorestart = AutoRestart::always; }), 0);
+  web.start();
+  host.advance(1s);
+  host.onPublish = [&](const StateChange& c) {
+    if (c.to == S::exited) web.start();
+  };
+  host.exit(100, kExit0);
+  CHECK(host.spawns == 2);
+  CHECK(web.state() == S::starting);
+}
+
+TEST_CASE("starttime 0 is RUNNING as soon as the loop turns") {
+  FakeHost host;
+  Instance web(host, spec([](ProgramSpec& s) { s.starttime = 0ms; }), 0);
+  web.start();
+  host.advance(0ms);
+  CHECK(web.state() == S::running);
+}
+
+TEST_CASE("the SIGKILL after stoptime is announced and the reason kept") {
+  FakeHost host;
+  Instance web(host, spec([](ProgramSpec& s) { s.stoptime = 500ms; }), 0);
+  web.start();
+  web.stop();
+  host.advance(500ms);
+  REQUIRE(host.changes.back().from == S::stopping);
+  CHECK(host.changes.back().to == S::stopping);
+  CHECK(host.changes.back().reason == "killed with SIGKILL: still running 500 ms after SIGTERM");
+}
