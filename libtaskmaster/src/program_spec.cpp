@@ -77,8 +77,11 @@ std::optional<std::uint64_t> parseUnsigned(std::string_view text) {
 
 bool hasNul(std::string_view text) { return text.find('\0') != std::string_view::npos; }
 
+// In the largest unit that keeps it whole, as it would be written in the configuration.
 std::string formatDuration(Duration d) {
-  if (d.count() % 1000 == 0) return fmt::format("{}s", d.count() / 1000);
+  for (auto [unit, ms] : {std::pair{"h", 3'600'000}, std::pair{"m", 60'000}, std::pair{"s", 1000}}) {
+    if (d.count() != 0 && d.count() % ms == 0) return fmt::format("{}{}", d.count() / ms, unit);
+  }
   return fmt::format("{}ms", d.count());
 }
 

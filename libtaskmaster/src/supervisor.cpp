@@ -104,6 +104,7 @@ struct Waiter {
   std::vector<Outcome> outcomes;
   std::map<const Instance*, std::size_t> pending;  // instance -> index in outcomes
   Completion done;
+  bool finished = false;
 };
 
 struct Observer {
@@ -272,7 +273,7 @@ class Supervisor::Impl final : public detail::Host {
     auto targets = resolve(target);
     if (!targets) return Errc::no_such_program;
     if (op == Waiter::Op::start && shuttingDown_) return Errc::shutting_down;
-    auto waiter = std::make_shared<Waiter>(Waiter{op, {}, {}, std::move(done)});
+    auto waiter = std::make_shared<Waiter>(Waiter{op, {}, {}, std::move(done), false});
     for (Instance* i : *targets) {
       waiter->pending[i] = waiter->outcomes.size();
       waiter->outcomes.push_back({i->name(), false, {}});
@@ -324,7 +325,8 @@ class Supervisor::Impl final : public detail::Host {
   }
 
   void finishIfDone(const std::shared_ptr<Waiter>& w) {
-    if (!w->pending.empty()) return;
+    if (!w->pending.empty() || w->finished) return;
+    w->finished = true;
     std::erase(waiters_, w);
     if (w->done) defer([w] {
       try {
