@@ -30,4 +30,8 @@ int main() {
     supervisor.shutdown([] { fmt::print("all stopped\n"); });
   });
   io.run();  // returns when nothing is left to do: every process stopped and reaped
+
+  for (const auto& s : supervisor.status())
+    if (s.state != taskmaster::ProcessState::stopped && s.state != taskmaster::ProcessState::fatal) return 1;
+  return 0;
 }

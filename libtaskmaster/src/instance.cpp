@@ -99,7 +99,7 @@ void Instance::spawn() {
     return;
   }
   child_ = std::move(result.child);
-  setState(ProcessState::starting, {}, {}, true, child_->pid());
+  setState(ProcessState::starting);
 }
 
 // A start that did not reach RUNNING: retry after 1 s, 2 s, 3 s ... or give up after startretries.
@@ -156,7 +156,7 @@ void Instance::onDeadline() {
   switch (state_) {
     case ProcessState::starting:
       retries_ = 0;
-      setState(ProcessState::running, {}, {}, true, child_->pid());
+      setState(ProcessState::running);
       return;
     case ProcessState::backoff:
       ++restarts_;
@@ -189,6 +189,7 @@ void Instance::setState(ProcessState to, std::string reason, const std::optional
                         int pid) {
   const ProcessState from = state_;
   state_ = to;
+  if (pid == 0 && child_) pid = child_->pid();
   timer_->cancel();
   switch (to) {
     case ProcessState::starting:
