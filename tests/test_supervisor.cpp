@@ -5,6 +5,7 @@
 #include <taskmaster/taskmaster.hpp>
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -428,4 +429,42 @@ TEST_CASE("user: drops privileges when root, and is a clear failed start otherwi
   spec.user = "no-such-user-here";
   REQUIRE_FALSE(f.sup.add(spec));
   CHECK(f.startAndWait("ghost-user")[0].message.starts_with("spawn error: no such user 'no-such-user-here'"));
+}
+
+TEST_CASE("a file that is not executable is a spawn error with EACCES") {
+  TempDir dir;
+  Fixture f;
+  auto script = dir.path / "script.sh";
+  std::ofstream(script) << "#!/bin/sh\nexit 0\n";
+  fs::permissions(script, fs::perms::owner_read | fs::perms::owner_write);
+  auto spec = helperSpec("noexec", {});
+  spec.cmd = {script.string()};
+  spec.startretries = 0;
+  REQUIRE_FALSE(f.sup.add(spec));
+  auto message = f.startAndWait("noexec")[0].message;
+  if (::geteuid() != 0) CHECK(message.starts_with(fmt::format("spawn error: {}: Permission denied", script.string())));
+  else CHECK(message.starts_with("spawn error: "));  // root may execute it only if some x bit is set
+}
+
+TEST_CASE("running out of fds is a failed start with its reason, and the next start works again") {
+  Fixture f;
+  auto spec = helperSpec("needy", {"--forever"});
+  spec.startretries = 0;
+  REQUIRE_FALSE(f.sup.add(spec));
+  rlimit saved{};
+  ::getrlimit(RLIMIT_NOFILE, &saved);
+  int highest = 0;
+  for (auto& e : fs::directory_iterator("/proc/self/fd")) highest = std::max(highest, std::stoi(e.path().filename()));
+  rlimit low = saved;
+  low.rlim_cur = static_cast<rlim_t>(highest + 1);
+  REQUIRE(::setrlimit(RLIMIT_NOFILE, &low) == 0);
+  std::vector<int> filler;  // take every fd left under the limit
+  for (int fd; (fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) filler.push_back(fd);
+  auto failed = f.startAndWait("needy");
+  for (int fd : filler) ::close(fd);
+  ::setrlimit(RLIMIT_NOFILE, &saved);
+  CHECK_FALSE(failed[0].ok);
+  CHECK_MESSAGE(failed[0].message.find("Too many open files") != std::string::npos, failed[0].message);
+  CHECK(f.one("needy").state == ProcessState::fatal);
+  CHECK(f.startAndWait("needy")[0].ok);
 }
