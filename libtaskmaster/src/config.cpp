@@ -17,6 +17,7 @@
 #include <utility>
 
 #include <fmt/format.h>
+#include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
 
 namespace taskmaster {
@@ -136,7 +137,9 @@ void readAutorestart(const YAML::Node& value, ProgramSpec& spec, Problems&) {
     spec.autorestart = toBool(value) ? AutoRestart::always : AutoRestart::never;
   } catch (const ValueError&) {
     std::string message = fmt::format("expected {}, got {}", kExpected, describe(value));
-    if (auto guess = suggest(text, {"always", "never", "unexpected"})) message += fmt::format(" (did you mean '{}'?)", *guess);
+    if (auto guess = suggest(text, {"always", "never", "unexpected"})) {
+      message += fmt::format(" (did you mean '{}'?)", *guess);
+    }
     throw ValueError{value.Mark(), std::move(message)};
   }
 }
@@ -145,7 +148,9 @@ void readExitcodes(const YAML::Node& value, ProgramSpec& spec, Problems&) {
   auto code = [](const YAML::Node& item) {
     int number = toInt(item);
     // Also checked by validate(); here the mark can point at the very item.
-    if (number < 0 || number > 255) throw ValueError{item.Mark(), fmt::format("{} is not an exit code (0-255)", number)};
+    if (number < 0 || number > 255) {
+      throw ValueError{item.Mark(), fmt::format("{} is not an exit code (0-255)", number)};
+    }
     return number;
   };
   if (value.IsScalar()) {
@@ -163,7 +168,7 @@ void readStopsignal(const YAML::Node& value, ProgramSpec& spec, Problems&) {
     spec.stopsignal = *signal;
     return;
   }
-  if (std::ranges::all_of(text, [](unsigned char c) { return std::isdigit(c); })) {
+  if (!text.empty() && std::ranges::all_of(text, [](unsigned char c) { return std::isdigit(c); })) {
     throw ValueError{value.Mark(), fmt::format("no signal has the number {}", text)};
   }
   std::vector<std::string> names;
@@ -204,8 +209,8 @@ std::vector<Entry> uniqueEntries(const YAML::Node& map, Problems& problems, std:
     }
     auto [first, inserted] = firstLine.emplace(key.Scalar(), key.Mark().line + 1);
     if (!inserted) {
-      problems.add(key.Mark(), program,
-                   fmt::format("{}duplicate {} '{}' (first defined at line {})", prefix, noun, key.Scalar(), first->second));
+      problems.add(key.Mark(), program, fmt::format("{}duplicate {} '{}' (first defined at line {})", prefix, noun,
+                                                    key.Scalar(), first->second));
       continue;
     }
     entries.push_back({key, entry.second});
@@ -258,7 +263,8 @@ class Parser {
 
   void readRoot(const YAML::Node& root) {
     if (!root.IsMap()) {
-      problems_.add(root.Mark(), "", fmt::format("expected a map with 'programs' at the top level, got {}", describe(root)));
+      problems_.add(root.Mark(), "",
+                    fmt::format("expected a map with 'programs' at the top level, got {}", describe(root)));
       return;
     }
     bool sawPrograms = false;
@@ -399,7 +405,9 @@ std::size_t editDistance(std::string_view left, std::string_view right) {
     for (std::size_t j = 1; j <= b.size(); ++j) {
       std::size_t substitution = d[i - 1][j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
       d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, substitution});
-      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+      }
     }
   }
   return d[a.size()][b.size()];
@@ -429,6 +437,8 @@ ConfigResult parseConfig(std::string_view yaml, std::string_view filename) {
     } else {
       Parser(problems, result.config).readRoot(documents.front());
     }
+  } catch (const YAML::DeepRecursion& e) {  // its own message is a bare "bad file"
+    problems.add(e.mark, "", "invalid YAML: nested too deeply");
   } catch (const YAML::Exception& e) {
     problems.add(e.mark, "", fmt::format("invalid YAML: {}", e.msg));
   } catch (const std::exception& e) {

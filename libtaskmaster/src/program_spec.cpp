@@ -8,6 +8,7 @@
 #include <charconv>
 #include <cstdint>
 #include <limits>
+#include <ranges>
 #include <tuple>
 #include <utility>
 
@@ -75,14 +76,25 @@ std::optional<std::uint64_t> parseUnsigned(std::string_view text) {
   return value;
 }
 
+// Instance names are "name:index", and names are typed as single words in commands.
+bool isNameBreaker(unsigned char c) { return c == ':' || std::isspace(c) || std::iscntrl(c); }
+
+struct Unit {
+  std::string_view suffix;
+  std::int64_t ms;
+};
+
+// "ms" before "m" and "s", which it ends with.
+constexpr std::array<Unit, 4> kUnits{{{"ms", 1}, {"s", 1000}, {"m", 60'000}, {"h", 3'600'000}}};
+
 bool hasNul(std::string_view text) { return text.find('\0') != std::string_view::npos; }
 
 // In the largest unit that keeps it whole, as it would be written in the configuration.
 std::string formatDuration(Duration d) {
-  for (auto [unit, ms] : {std::pair{"h", 3'600'000}, std::pair{"m", 60'000}, std::pair{"s", 1000}}) {
-    if (d.count() != 0 && d.count() % ms == 0) return fmt::format("{}{}", d.count() / ms, unit);
+  for (auto [suffix, ms] : kUnits | std::views::reverse) {
+    if (d.count() % ms == 0 && (d.count() != 0 || ms == 1)) return fmt::format("{}{}", d.count() / ms, suffix);
   }
-  return fmt::format("{}ms", d.count());
+  return {};  // unreachable: every count is whole in milliseconds
 }
 
 }  // namespace
@@ -91,10 +103,9 @@ std::vector<std::string> ProgramSpec::validate() const {
   std::vector<std::string> problems;
   auto problem = [&](std::string message) { problems.push_back(std::move(message)); };
 
-  // Instance names are "name:index" and "all" addresses every program in commands.
   if (name.empty()) {
     problem("name: must not be empty");
-  } else if (std::ranges::any_of(name, [](unsigned char c) { return c == ':' || std::isspace(c) || std::iscntrl(c); })) {
+  } else if (std::ranges::any_of(name, isNameBreaker)) {
     problem(fmt::format("name: '{}' must not contain ':', whitespace or control characters", name));
   } else if (name == "all") {
     problem("name: 'all' is reserved (it means every program in commands)");
@@ -201,9 +212,9 @@ std::optional<std::vector<std::string>> splitCommand(std::string_view line) {
 std::optional<Duration> parseDuration(std::string_view text) {
   using Ms = Duration::rep;
   Ms unit = 1000;
-  for (auto [suffix, ms] : {std::pair{"ms", 1}, std::pair{"s", 1000}, std::pair{"m", 60'000}, std::pair{"h", 3'600'000}}) {
+  for (auto [suffix, ms] : kUnits) {
     if (text.ends_with(suffix)) {
-      text.remove_suffix(std::string_view(suffix).size());
+      text.remove_suffix(suffix.size());
       unit = ms;
       break;
     }

@@ -1,0 +1,456 @@
+// Reading the YAML configuration: every mistake is reported at its place, and good files give the expected specs.
+#include <doctest/doctest.h>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include <taskmaster/config.hpp>
+
+using namespace std::chrono_literals;
+using taskmaster::AutoRestart;
+using taskmaster::ConfigResult;
+using taskmaster::ProgramSpec;
+
+namespace {
+
+std::string showErrors(const ConfigResult& result) {
+  std::string out;
+  for (const auto& error : result.errors) out += error.str() + "\n";
+  return out.empty() ? "(no errors)" : out;
+}
+
+// Every field, one per line: comparing two of these shows exactly which field differs.
+std::string dump(const ProgramSpec& s) {
+  auto optional = [](const std::optional<std::string>& v) { return v ? fmt::format("'{}'", *v) : "none"; };
+  std::string env;
+  for (const auto& [key, value] : s.env) env += fmt::format("{}={} ", key, value);
+  return fmt::format(
+      "name={}\ncmd=[{}]\nnumprocs={}\nautostart={}\nautorestart={}\nexitcodes=[{}]\nstarttime={}ms\n"
+      "startretries={}\nstopsignal={}\nstoptime={}ms\nstdout={}\nstderr={}\nenv={}\nworkingdir={}\numask={:o}\n"
+      "user={}\nstopasgroup={}\nkillasgroup={}\n",
+      s.name, fmt::join(s.cmd, "|"), s.numprocs, s.autostart, taskmaster::to_string(s.autorestart),
+      fmt::join(s.exitcodes, ","), s.starttime.count(), s.startretries, s.stopsignal, s.stoptime.count(),
+      optional(s.stdoutPath), optional(s.stderrPath), env, optional(s.workingdir), s.umask, optional(s.user),
+      s.stopasgroup, s.killasgroup);
+}
+
+// A configuration with one program "web" whose options (indented by four) start on line 3.
+std::string web(std::string_view options) { return fmt::format("programs:\n  web:\n{}", options); }
+
+ConfigResult parseOk(std::string_view yaml) {
+  auto result = taskmaster::parseConfig(yaml, "test.yml");
+  INFO(yaml);
+  INFO(showErrors(result));
+  REQUIRE(result.ok());
+  return result;
+}
+
+ProgramSpec parseOne(std::string_view yaml) {
+  auto result = parseOk(yaml);
+  REQUIRE_EQ(result.config.programs.size(), 1u);
+  return result.config.programs.front();
+}
+
+// A scratch file or directory under the system's temporary directory, removed at the end of the test.
+class TempPath {
+ public:
+  explicit TempPath(std::string_view name)
+      : path_(std::filesystem::temp_directory_path() / fmt::format("taskmaster-test-{}-{}", ::getpid(), name)) {}
+  ~TempPath() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  TempPath(const TempPath&) = delete;
+  TempPath& operator=(const TempPath&) = delete;
+
+  [[nodiscard]] std::string str() const { return path_.string(); }
+  void write(std::string_view text) const { std::ofstream(path_) << text; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+}  // namespace
+
+TEST_CASE("each mistake is reported with its message and place") {
+  struct Case {
+    std::string yaml;
+    std::string message;  // a fragment of the one diagnostic expected at line:column
+    int line;
+    int column;
+    std::size_t count = 1;  // how many diagnostics the whole file gives
+  };
+  const std::vector<Case> cases = {
+      // The file as a whole.
+      {"", "empty configuration", 0, 0},
+      {"# every program is gone\n", "empty configuration", 0, 0},
+      {"programs:\n  web:\n    cmd: [unclosed\n    x: 1\n", "invalid YAML: end of sequence flow not found", 4, 6},
+      {"programs: b: c\n", "invalid YAML: illegal map value", 1, 12},
+      {"programs:\n  web: *nope\n", "invalid YAML: the referenced anchor is not defined", 2, 8},
+      {"programs: {}\n---\nprograms: {}\n", "expected one YAML document, found 2", 3, 1},
+      {"- web\n", "expected a map with 'programs' at the top level, got a list", 1, 1},
+      {"hello\n", "expected a map with 'programs' at the top level, got 'hello'", 1, 1},
+      // Top-level keys.
+      {"socket: /tmp/tm.sock\n", "missing 'programs'", 1, 1},
+      {"programs: {}\nsockt: /tmp/tm.sock\n", "unknown key 'sockt' (did you mean 'socket'?)", 2, 1},
+      {"programs: {}\nprograms: {}\n", "duplicate key 'programs' (first defined at line 1)", 2, 1},
+      {"programs: [web]\n", "programs: expected a map of program names to options, got a list", 1, 11},
+      {"programs: {}\nsocket: [a]\n", "socket: expected a path, got a list", 2, 9},
+      {"programs: {}\nsocket: ''\n", "socket: must not be empty", 2, 9},
+      {"programs: {}\nsocket:\n", "socket: expected a path, got nothing", 2, 1},
+      {"? [a]\n: 1\nprograms: {}\n", "expected a key name, got a list", 1, 3},
+      // Programs.
+      {"programs:\n  web: {cmd: a}\n  web: {cmd: b}\n", "duplicate program 'web' (first defined at line 2)", 3, 3},
+      {"programs:\n  web: sleep 1\n", "expected a map of options, got 'sleep 1'", 2, 8},
+      {"programs:\n  web:\n", "expected a map of options, got nothing", 2, 3},
+      {web("    numprocs: 2\n"), "missing 'cmd' (the command to run)", 2, 3},
+      {"programs:\n  all: {cmd: a}\n", "name: 'all' is reserved", 2, 3},
+      {"programs:\n  \"web:1\": {cmd: a}\n", "name: 'web:1' must not contain ':'", 2, 3},
+      {"programs:\n  \"my web\": {cmd: a}\n", "name: 'my web' must not contain ':', whitespace", 2, 3},
+      // Keys inside a program.
+      {web("    cmd: a\n    numproc: 2\n"), "unknown key 'numproc' (did you mean 'numprocs'?)", 4, 5},
+      {web("    cmd: a\n    auto_start: true\n"), "unknown key 'auto_start' (did you mean 'autostart'?)", 4, 5},
+      {web("    cmd: a\n    colour: red\n"), "unknown key 'colour'", 4, 5},
+      {web("    CMD: a\n"), "unknown key 'CMD' (did you mean 'cmd'?)", 3, 5, 2},
+      {web("    cmd: a\n    cmd: b\n"), "duplicate key 'cmd' (first defined at line 3)", 4, 5},
+      {"base: &base {numprocs: 2}\nprograms:\n  web:\n    <<: *base\n    cmd: a\n",
+       "unknown key '<<' (YAML merge keys are not supported)", 4, 5, 2},
+      // cmd.
+      {web("    cmd: \"echo 'hi\"\n"), "cmd: unterminated quote or trailing backslash in 'echo 'hi'", 3, 10},
+      {web("    cmd: echo a\\\n"), "cmd: unterminated quote or trailing backslash", 3, 10},
+      {web("    cmd: {a: 1}\n"), "cmd: expected a command line or a list of arguments, got a map", 3, 10},
+      {web("    cmd: [ls, [-l]]\n"), "cmd: expected a string, got a list", 3, 15},
+      {web("    cmd: \"\"\n"), "cmd: must not be empty", 3, 10},
+      {web("    cmd: ['']\n"), "cmd: the program to run must not be empty", 3, 10},
+      {web("    cmd:\n"), "cmd: expected a command line or a list of arguments, got nothing", 3, 5},
+      // Numbers.
+      {web("    cmd: a\n    numprocs: lots\n"), "numprocs: expected an integer, got 'lots'", 4, 15},
+      {web("    cmd: a\n    numprocs: 1.5\n"), "numprocs: expected an integer, got '1.5'", 4, 15},
+      {web("    cmd: a\n    numprocs: 0\n"), "numprocs: must be between 1 and 1000, got 0", 4, 15},
+      {web("    cmd: a\n    numprocs: 5000\n"), "numprocs: must be between 1 and 1000, got 5000", 4, 15},
+      {web("    cmd: a\n    numprocs: 99999999999\n"), "numprocs: 99999999999 is out of range", 4, 15},
+      {web("    cmd: a\n    startretries: -1\n"), "startretries: must not be negative, got -1", 4, 19},
+      {web("    cmd: a\n    startretries: [3]\n"), "startretries: expected an integer, got a list", 4, 19},
+      // Booleans and the restart policy.
+      {web("    cmd: a\n    autostart: maybe\n"), "autostart: expected true or false, got 'maybe'", 4, 16},
+      {web("    cmd: a\n    stopasgroup: 2\n"), "stopasgroup: expected true or false, got '2'", 4, 18},
+      {web("    cmd: a\n    killasgroup: {}\n"), "killasgroup: expected true or false, got a map", 4, 18},
+      {web("    cmd: a\n    autorestart: sometimes\n"),
+       "autorestart: expected always, never or unexpected, got 'sometimes'", 4, 18},
+      {web("    cmd: a\n    autorestart: unexpectd\n"), "got 'unexpectd' (did you mean 'unexpected'?)", 4, 18},
+      // Exit codes.
+      {web("    cmd: a\n    exitcodes: 256\n"), "exitcodes: 256 is not an exit code (0-255)", 4, 16},
+      {web("    cmd: a\n    exitcodes: [0, x]\n"), "exitcodes: expected an integer, got 'x'", 4, 20},
+      {web("    cmd: a\n    exitcodes:\n      - 0\n      - 2\n      - 300\n"),
+       "exitcodes: 300 is not an exit code (0-255)", 7, 9},
+      {web("    cmd: a\n    exitcodes: {ok: 0}\n"),
+       "exitcodes: expected an exit code or a list of exit codes, got a map", 4, 16},
+      // Durations.
+      {web("    cmd: a\n    starttime: soon\n"), "starttime: expected a duration such as 10, 1.5, 500ms", 4, 16},
+      {web("    cmd: a\n    stoptime: -5\n"), "stoptime: expected a duration", 4, 15},
+      {web("    cmd: a\n    stoptime: 2d\n"), "stoptime: expected a duration", 4, 15},
+      {web("    cmd: a\n    stoptime: 25h\n"), "stoptime: must be between 0 and 24h, got 25h", 4, 15},
+      // Signals.
+      {web("    cmd: a\n    stopsignal: TERN\n"), "stopsignal: unknown signal 'TERN' (did you mean 'TERM'?)", 4, 17},
+      {web("    cmd: a\n    stopsignal: SIGUSR3\n"), "stopsignal: unknown signal 'SIGUSR3' (did you mean", 4, 17},
+      {web("    cmd: a\n    stopsignal: 0\n"), "stopsignal: no signal has the number 0", 4, 17},
+      {web("    cmd: a\n    stopsignal: 99\n"), "stopsignal: no signal has the number 99", 4, 17},
+      {web("    cmd: a\n    stopsignal: ''\n"), "stopsignal: unknown signal ''", 4, 17},
+      // Paths and the user.
+      {web("    cmd: a\n    stdout: [a, b]\n"), "stdout: expected a path, got a list", 4, 13},
+      {web("    cmd: a\n    stderr: ''\n"), "stderr: must not be empty", 4, 13},
+      {web("    cmd: a\n    workingdir: {}\n"), "workingdir: expected a path, got a map", 4, 17},
+      {web("    cmd: a\n    user: ''\n"), "user: must not be empty", 4, 11},
+      // Environment.
+      {web("    cmd: a\n    env: [A=1]\n"), "env: expected a map of variable names to values, got a list", 4, 10},
+      {web("    cmd: a\n    env:\n      A: 1\n      A: 2\n"), "env: duplicate key 'A' (first defined at line 5)", 6, 7},
+      {web("    cmd: a\n    env:\n      A: {b: 1}\n"), "env: A: expected a string, got a map", 5, 10},
+      {web("    cmd: a\n    env:\n      A:\n"), "env: A: expected a string, got nothing", 5, 7},
+      {web("    cmd: a\n    env:\n      A=B: 1\n"), "env: variable name 'A=B' must not contain '='", 5, 7},
+      // umask.
+      {web("    cmd: a\n    umask: 089\n"), "umask: expected an octal umask such as 022, got '089'", 4, 12},
+      {web("    cmd: a\n    umask: 'rwx'\n"), "umask: expected an octal umask such as 022, got 'rwx'", 4, 12},
+      {web("    cmd: a\n    umask: 1777\n"), "umask: must be at most 0777, got 01777", 4, 12},
+      {web("    cmd: a\n    umask: 0o1000\n"), "umask: must be at most 0777, got 01000", 4, 12},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.yaml);
+    auto result = taskmaster::parseConfig(c.yaml, "test.yml");
+    INFO(showErrors(result));
+    CHECK_EQ(result.errors.size(), c.count);
+    auto found = std::ranges::find_if(result.errors, [&](const taskmaster::Diagnostic& d) {
+      return d.message.find(c.message) != std::string::npos;
+    });
+    REQUIRE_MESSAGE(found != result.errors.end(), fmt::format("no diagnostic contains '{}'", c.message));
+    CHECK_EQ(fmt::format("{}:{}", found->line, found->column), fmt::format("{}:{}", c.line, c.column));
+    CHECK_EQ(found->file, "test.yml");
+  }
+}
+
+TEST_CASE("every problem of a file is reported at once, in file order, with the program it belongs to") {
+  auto result = taskmaster::parseConfig(R"(programs:
+  web:
+    cmd: sleep 1
+    numprocs: lots
+    stopsignal: TERN
+    umask: 999
+  worker:
+    numprocs: 0
+sockett: /tmp/tm.sock
+)",
+                                        "tm.yml");
+  const std::vector<std::string> expected = {
+      "tm.yml:4:15: program 'web': numprocs: expected an integer, got 'lots'",
+      "tm.yml:5:17: program 'web': stopsignal: unknown signal 'TERN' (did you mean 'TERM'?)",
+      "tm.yml:6:12: program 'web': umask: expected an octal umask such as 022, got '999'",
+      "tm.yml:7:3: program 'worker': missing 'cmd' (the command to run)",
+      "tm.yml:8:15: program 'worker': numprocs: must be between 1 and 1000, got 0",
+      "tm.yml:9:1: unknown key 'sockett' (did you mean 'socket'?)",
+  };
+  std::vector<std::string> actual;
+  for (const auto& error : result.errors) actual.push_back(error.str());
+  CHECK_EQ(fmt::format("{}", fmt::join(actual, "\n")), fmt::format("{}", fmt::join(expected, "\n")));
+}
+
+TEST_CASE("Diagnostic::str leaves out what is unknown") {
+  using taskmaster::Diagnostic;
+  CHECK_EQ(Diagnostic{"a.yml", 3, 7, "web", "boom"}.str(), "a.yml:3:7: program 'web': boom");
+  CHECK_EQ(Diagnostic{"a.yml", 3, 7, "", "boom"}.str(), "a.yml:3:7: boom");
+  CHECK_EQ(Diagnostic{"a.yml", 3, 0, "", "boom"}.str(), "a.yml:3: boom");
+  CHECK_EQ(Diagnostic{"a.yml", 0, 0, "", "boom"}.str(), "a.yml: boom");
+}
+
+TEST_CASE("the example of the original specification reads as written") {
+  // Verbatim from the specification, comments included.
+  auto spec = parseOne(R"(programs:
+  mi_programa:
+    cmd: "mi-comando --args"           # Comando a ejecutar
+    numprocs: 2                       # Número de procesos
+    autostart: true                   # Iniciar automáticamente
+    autorestart: unexpected           # always, never, unexpected
+    exitcodes: [0, 2]                # Códigos de salida esperados
+    starttime: 3                      # Tiempo para considerar "iniciado exitosamente"
+    startretries: 3                   # Reintentos antes de abandonar
+    stopsignal: TERM                  # Señal para detener gracefully
+    stoptime: 10                      # Tiempo antes de KILL
+    stdout: /tmp/programa.stdout      # Redirección stdout
+    stderr: /tmp/programa.stderr      # Redirección stderr
+    env:                              # Variables de entorno
+      MI_VAR: "valor"
+    workingdir: /tmp                  # Directorio de trabajo
+    umask: "022"                      # Umask del proceso
+)");
+  ProgramSpec expected{
+      .name = "mi_programa",
+      .cmd = {"mi-comando", "--args"},
+      .numprocs = 2,
+      .autostart = true,
+      .autorestart = AutoRestart::unexpected,
+      .exitcodes = {0, 2},
+      .starttime = 3s,
+      .startretries = 3,
+      .stopsignal = SIGTERM,
+      .stoptime = 10s,
+      .stdoutPath = "/tmp/programa.stdout",
+      .stderrPath = "/tmp/programa.stderr",
+      .env = {{"MI_VAR", "valor"}},
+      .workingdir = "/tmp",
+      .umask = 022,
+  };
+  CHECK_EQ(dump(spec), dump(expected));
+  CHECK(spec == expected);
+}
+
+TEST_CASE("absent options take the documented defaults") {
+  auto spec = parseOne("programs:\n  web:\n    cmd: sleep 10\n");
+  ProgramSpec expected{.name = "web", .cmd = {"sleep", "10"}};
+  CHECK_EQ(dump(spec), dump(expected));
+  // The defaults themselves, as the documentation states them.
+  CHECK_EQ(spec.numprocs, 1);
+  CHECK_FALSE(spec.autostart);
+  CHECK_EQ(taskmaster::to_string(spec.autorestart), "unexpected");
+  CHECK_EQ(fmt::format("{}", fmt::join(spec.exitcodes, ",")), "0");
+  CHECK_EQ(spec.starttime.count(), 1000);
+  CHECK_EQ(spec.startretries, 3);
+  CHECK_EQ(spec.stopsignal, SIGTERM);
+  CHECK_EQ(spec.stoptime.count(), 10000);
+  CHECK_FALSE(spec.stdoutPath.has_value());
+  CHECK_FALSE(spec.stderrPath.has_value());
+  CHECK(spec.env.empty());
+  CHECK_FALSE(spec.workingdir.has_value());
+  CHECK_EQ(spec.umask, 022u);
+  CHECK_FALSE(spec.user.has_value());
+  CHECK(spec.stopasgroup);
+  CHECK(spec.killasgroup);
+}
+
+TEST_CASE("each option accepts its documented spellings") {
+  struct Case {
+    std::string option;  // the program's options after `cmd: a`
+    std::function<std::string(const ProgramSpec&)> read;
+    std::string value;
+  };
+  auto exitcodes = [](const ProgramSpec& s) { return fmt::format("{}", fmt::join(s.exitcodes, ",")); };
+  auto autorestart = [](const ProgramSpec& s) { return std::string(taskmaster::to_string(s.autorestart)); };
+  auto starttime = [](const ProgramSpec& s) { return fmt::format("{}ms", s.starttime.count()); };
+  auto stopsignal = [](const ProgramSpec& s) { return std::to_string(s.stopsignal); };
+  auto umask = [](const ProgramSpec& s) { return fmt::format("{:o}", s.umask); };
+  auto cmd = [](const ProgramSpec& s) { return fmt::format("[{}]", fmt::join(s.cmd, "][")); };
+  auto env = [](const ProgramSpec& s) {
+    std::string out;
+    for (const auto& [key, value] : s.env) out += fmt::format("{}={};", key, value);
+    return out;
+  };
+  auto flags = [](const ProgramSpec& s) { return fmt::format("{} {} {}", s.autostart, s.stopasgroup, s.killasgroup); };
+  const std::vector<Case> cases = {
+      {"exitcodes: 2", exitcodes, "2"},
+      {"exitcodes: [0, 2, 255]", exitcodes, "0,2,255"},
+      {"exitcodes: []", exitcodes, ""},
+      {"exitcodes:\n      - 1\n      - 3", exitcodes, "1,3"},
+      {"autorestart: always", autorestart, "always"},
+      {"autorestart: never", autorestart, "never"},
+      {"autorestart: unexpected", autorestart, "unexpected"},
+      {"autorestart: Always", autorestart, "always"},
+      {"autorestart: true", autorestart, "always"},
+      {"autorestart: false", autorestart, "never"},
+      {"autorestart: yes", autorestart, "always"},
+      {"starttime: 0", starttime, "0ms"},
+      {"starttime: 5", starttime, "5000ms"},
+      {"starttime: 1.5", starttime, "1500ms"},
+      {"starttime: 250ms", starttime, "250ms"},
+      {"starttime: \"2m\"", starttime, "120000ms"},
+      {"stopsignal: INT", stopsignal, std::to_string(SIGINT)},
+      {"stopsignal: sigusr1", stopsignal, std::to_string(SIGUSR1)},
+      {"stopsignal: 9", stopsignal, "9"},
+      {"umask: 022", umask, "22"},
+      {"umask: \"022\"", umask, "22"},
+      {"umask: 0o27", umask, "27"},
+      {"umask: 0022", umask, "22"},
+      {"umask: 77", umask, "77"},
+      {"umask: 0", umask, "0"},
+      {"umask: 0777", umask, "777"},
+      {"autostart: true\n    stopasgroup: false\n    killasgroup: no", flags, "true false false"},
+      {"autostart: yes\n    stopasgroup: off\n    killasgroup: on", flags, "true false true"},
+      {"env: {PORT: 8080, DEBUG: true, RATIO: 1.50, EMPTY: '', PATHS: 'a:b'}", env,
+       "DEBUG=true;EMPTY=;PATHS=a:b;PORT=8080;RATIO=1.50;"},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.option);
+    auto spec = parseOne(web(fmt::format("    cmd: a\n    {}\n", c.option)));
+    CHECK_EQ(c.read(spec), c.value);
+  }
+
+  SUBCASE("cmd as a string is split like a shell would; as a list it is taken verbatim") {
+    struct CmdCase {
+      std::string yaml;
+      std::string argv;
+    };
+    const std::vector<CmdCase> cmds = {
+        {"cmd: sleep 10", "[sleep][10]"},
+        {"cmd: \"sh -c 'echo \\\"$HOME\\\" >&2'\"", "[sh][-c][echo \"$HOME\" >&2]"},
+        {"cmd: 'python3 -m http.server 8000'", "[python3][-m][http.server][8000]"},
+        {"cmd: [sh, -c, \"echo 'a b' $X\"]", "[sh][-c][echo 'a b' $X]"},
+        {"cmd: [\"a b\", \"\"]", "[a b][]"},
+        {"cmd:\n      - /bin/echo\n      - 42", "[/bin/echo][42]"},
+    };
+    for (const auto& c : cmds) {
+      CAPTURE(c.yaml);
+      CHECK_EQ(cmd(parseOne(web(fmt::format("    {}\n", c.yaml)))), c.argv);
+    }
+  }
+}
+
+TEST_CASE("programs keep their file order; socket is optional") {
+  auto result = parseOk("socket: /run/tm.sock\nprograms:\n  zeta: {cmd: a}\n  alpha: {cmd: b}\n  mid: {cmd: c}\n");
+  std::vector<std::string> names;
+  for (const auto& program : result.config.programs) names.push_back(program.name);
+  CHECK_EQ(fmt::format("{}", fmt::join(names, ",")), "zeta,alpha,mid");
+  CHECK_EQ(result.config.socket.value_or("none"), "/run/tm.sock");
+  CHECK_EQ(result.config.path, "test.yml");
+
+  CHECK_FALSE(parseOk("programs:\n  web: {cmd: a}\n").config.socket.has_value());
+}
+
+TEST_CASE("a configuration without programs is valid, an empty file is not") {
+  CHECK(parseOk("programs: {}\n").config.programs.empty());
+  CHECK(parseOk("programs:\n  # web: {cmd: a}\n").config.programs.empty());
+  CHECK_FALSE(taskmaster::parseConfig("").ok());
+}
+
+TEST_CASE("nothing the file contains makes the parser throw") {
+  const std::vector<std::string> inputs = {
+      std::string(5000, '['),
+      std::string("programs:\n  web:\n    cmd: \"\\x00\"\n"),
+      std::string("\xff\xfe\x00\x01garbage", 8),
+      "programs: !!binary aGVsbG8=\n",
+      "programs:\n  web: &a {cmd: x}\n  api: *a\n  \"\": {cmd: y}\n  ? !!null\n  : {cmd: z}\n",
+      "%YAML 9.9\n---\nprograms: {}\n",
+      "programs:\n\tweb: {cmd: a}\n",
+  };
+  for (const auto& input : inputs) {
+    CAPTURE(input);
+    CHECK_NOTHROW((void)taskmaster::parseConfig(input));
+  }
+  auto deep = taskmaster::parseConfig(std::string(5000, '['));
+  REQUIRE_EQ(deep.errors.size(), 1u);
+  CHECK_EQ(deep.errors[0].message, "invalid YAML: nested too deeply");
+}
+
+TEST_CASE("loadConfig reads a file and reports files it cannot read") {
+  TempPath file("good.yml");
+  file.write("programs:\n  web:\n    cmd: sleep 10\n    numprocs: 2\n");
+  auto good = taskmaster::loadConfig(file.str());
+  INFO(showErrors(good));
+  REQUIRE(good.ok());
+  CHECK_EQ(good.config.path, file.str());
+  REQUIRE_EQ(good.config.programs.size(), 1u);
+  CHECK_EQ(good.config.programs[0].numprocs, 2);
+
+  TempPath bad("bad.yml");
+  bad.write("programs:\n  web:\n    numprocs: 2\n");
+  auto result = taskmaster::loadConfig(bad.str());
+  REQUIRE_EQ(result.errors.size(), 1u);
+  CHECK_EQ(result.errors[0].str(), bad.str() + ":2:3: program 'web': missing 'cmd' (the command to run)");
+
+  TempPath missing("missing.yml");
+  auto absent = taskmaster::loadConfig(missing.str());
+  REQUIRE_EQ(absent.errors.size(), 1u);
+  CHECK_EQ(absent.errors[0].str(), missing.str() + ": cannot read: No such file or directory");
+  CHECK_EQ(absent.config.path, missing.str());
+
+  TempPath directory("dir");
+  std::filesystem::create_directory(directory.str());
+  auto dir = taskmaster::loadConfig(directory.str());
+  REQUIRE_EQ(dir.errors.size(), 1u);
+  CHECK_EQ(dir.errors[0].str(), directory.str() + ": cannot read: Is a directory");
+}
+
+TEST_CASE("suggest() proposes a near miss only") {
+  const std::vector<std::string> options = {"cmd", "numprocs", "autostart", "autorestart", "stopsignal", "stoptime"};
+  struct Case {
+    std::string word;
+    std::string suggestion;  // empty: none
+  };
+  const std::vector<Case> cases = {
+      {"numproc", "numprocs"},      {"numprocss", "numprocs"},   {"nmuprocs", "numprocs"},  // drop, add, swap
+      {"NUMPROCS", "numprocs"},     {"cmdd", "cmd"},             {"cdm", "cmd"},
+      {"autostrat", "autostart"},   {"autorestar", "autorestart"}, {"stoptme", "stoptime"},
+      {"cm", "cmd"},  // one edit is always allowed, even in a short word
+      {"colour", ""},               {"x", ""},                   {"numbers", ""},
+      {"stop", ""},                 {"", ""},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.word);
+    CHECK_EQ(taskmaster::suggest(c.word, options).value_or(""), c.suggestion);
+  }
+  CHECK_FALSE(taskmaster::suggest("cmd", {}).has_value());
+}

@@ -1,0 +1,282 @@
+// ProgramSpec and its helpers: command splitting, durations, signals, validation and what a reload restarts.
+#include <doctest/doctest.h>
+
+#include <csignal>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include <taskmaster/program_spec.hpp>
+
+using namespace std::chrono_literals;
+using taskmaster::AutoRestart;
+using taskmaster::Duration;
+using taskmaster::ProgramSpec;
+
+namespace {
+
+// "[sleep][10]", or "<error>": comparable as text, so a failure prints both sides readably.
+std::string show(const std::optional<std::vector<std::string>>& words) {
+  if (!words) return "<error>";
+  std::string out;
+  for (const auto& word : *words) out += fmt::format("[{}]", word);
+  return out;
+}
+
+std::string show(const std::optional<Duration>& d) { return d ? fmt::format("{}ms", d->count()) : "<error>"; }
+
+std::string show(const std::optional<int>& n) { return n ? std::to_string(*n) : "<error>"; }
+
+ProgramSpec validSpec() {
+  ProgramSpec spec;
+  spec.name = "web";
+  spec.cmd = {"sleep", "10"};
+  return spec;
+}
+
+}  // namespace
+
+TEST_CASE("splitCommand splits words as a POSIX shell would, without expanding anything") {
+  struct Case {
+    std::string line;
+    std::string words;
+  };
+  const std::vector<Case> cases = {
+      {"sleep 10", "[sleep][10]"},
+      {"  a   b  ", "[a][b]"},
+      {"", ""},
+      {" \t\n ", ""},
+      {"a\tb\nc", "[a][b][c]"},
+      {"echo 'a  b'", "[echo][a  b]"},
+      {"echo 'a\\b \"c\" $d'", "[echo][a\\b \"c\" $d]"},  // single quotes keep everything
+      {"echo \"a  b\"", "[echo][a  b]"},
+      {"echo \"a\\\"b\"", "[echo][a\"b]"},
+      {"echo \"\\$HOME \\` \\\\\"", "[echo][$HOME ` \\]"},
+      {"echo \"a\\nb\"", "[echo][a\\nb]"},  // \n is not special inside double quotes: both characters stay
+      {"echo \"it's\"", "[echo][it's]"},
+      {"echo 'say \"hi\"'", "[echo][say \"hi\"]"},
+      {"echo a\\ b", "[echo][a b]"},
+      {"echo \\'", "[echo][']"},
+      {"echo \\\\", "[echo][\\]"},
+      {"echo \"\"", "[echo][]"},
+      {"echo '' x", "[echo][][x]"},
+      {"a\"\"b", "[ab]"},
+      {"a\"b c\"d'e f'g", "[ab cde fg]"},
+      {"echo $HOME *.txt ~", "[echo][$HOME][*.txt][~]"},
+      {"a | b > c; d && e", "[a][|][b][>][c;][d][&&][e]"},
+      {"a\\\nb", "[ab]"},          // backslash-newline joins lines
+      {"\"a\\\nb\"", "[ab]"},      // also inside double quotes
+      {"'a\\\nb'", "[a\\\nb]"},    // but not inside single quotes
+      {"sh -c 'echo \"$X\"; exit 3'", "[sh][-c][echo \"$X\"; exit 3]"},
+      {"/usr/bin/env FOO=1 prog", "[/usr/bin/env][FOO=1][prog]"},
+      {"echo 'a", "<error>"},
+      {"echo \"a", "<error>"},
+      {"echo \"a\\\"", "<error>"},
+      {"echo a\\", "<error>"},
+      {"'", "<error>"},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.line);
+    CHECK_EQ(show(taskmaster::splitCommand(c.line)), c.words);
+  }
+}
+
+TEST_CASE("parseDuration reads seconds, decimals and units") {
+  struct Case {
+    std::string text;
+    std::string duration;
+  };
+  const std::vector<Case> cases = {
+      {"0", "0ms"},         {"10", "10000ms"},     {"1.5", "1500ms"},       {"0.5", "500ms"},
+      {"500ms", "500ms"},   {"0ms", "0ms"},        {"2s", "2000ms"},        {"1.25s", "1250ms"},
+      {"1m", "60000ms"},    {"1.5m", "90000ms"},   {"1h", "3600000ms"},     {"0.0005", "0ms"},
+      {"007", "7000ms"},    {"0.1234567891s", "123ms"},
+      {"", "<error>"},      {"-1", "<error>"},     {"+1", "<error>"},       {"abc", "<error>"},
+      {"1x", "<error>"},    {"s", "<error>"},      {"ms", "<error>"},       {".5", "<error>"},
+      {"5.", "<error>"},    {"1.2.3", "<error>"},  {" 1", "<error>"},       {"1 s", "<error>"},
+      {"1e3", "<error>"},   {"1d", "<error>"},     {"1S", "<error>"},       {"1.-5", "<error>"},
+      {"99999999999999999999", "<error>"},  {"9223372036854775807h", "<error>"},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.text);
+    CHECK_EQ(show(taskmaster::parseDuration(c.text)), c.duration);
+  }
+}
+
+TEST_CASE("parseSignal takes names with or without SIG, in any case, and numbers") {
+  struct Case {
+    std::string text;
+    std::optional<int> signal;
+  };
+  const std::vector<Case> cases = {
+      {"TERM", SIGTERM},   {"SIGTERM", SIGTERM},  {"term", SIGTERM},  {"SigTerm", SIGTERM}, {"sigkill", SIGKILL},
+      {"Hup", SIGHUP},     {"USR1", SIGUSR1},     {"USR2", SIGUSR2},  {"IO", SIGIO},        {"POLL", SIGIO},
+      {"CHLD", SIGCHLD},   {"CLD", SIGCHLD},      {"IOT", SIGABRT},   {"15", SIGTERM},      {"1", 1},
+      {"64", 64},          {"015", SIGTERM},      {"RTMIN", SIGRTMIN},  {"SIGRTMIN+1", SIGRTMIN + 1},
+      {"RTMAX", SIGRTMAX}, {"rtmax-2", SIGRTMAX - 2},
+      {"", std::nullopt},      {"0", std::nullopt},        {"65", std::nullopt},      {"-15", std::nullopt},
+      {"TERMX", std::nullopt}, {"SIG", std::nullopt},      {"SIGSIGTERM", std::nullopt}, {" TERM", std::nullopt},
+      {"RTMIN-1", std::nullopt}, {"RTMAX+1", std::nullopt}, {"RTMIN+99", std::nullopt}, {"RTMIN+", std::nullopt},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.text);
+    CHECK_EQ(show(taskmaster::parseSignal(c.text)), show(c.signal));
+  }
+}
+
+TEST_CASE("every common signal name is known and signalName() reads back") {
+  for (const char* name : {"HUP",  "INT",  "QUIT", "ILL",  "TRAP", "ABRT", "BUS",    "FPE",  "KILL", "USR1",  "SEGV",
+                           "USR2", "PIPE", "ALRM", "TERM", "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU",
+                           "URG",  "XCPU", "XFSZ", "VTALRM", "PROF", "WINCH", "IO", "POLL", "PWR",  "SYS"}) {
+    CAPTURE(name);
+    auto signal = taskmaster::parseSignal(name);
+    REQUIRE(signal.has_value());
+    CHECK_EQ(show(taskmaster::parseSignal(taskmaster::signalName(*signal))), show(signal));
+  }
+  for (int signal = 1; signal <= SIGRTMAX; ++signal) {
+    CAPTURE(signal);
+    CHECK_EQ(show(taskmaster::parseSignal(taskmaster::signalName(signal))), show(signal));
+  }
+}
+
+TEST_CASE("signalName prints the usual name, or the number when there is none") {
+  struct Case {
+    int signal;
+    std::string name;
+  };
+  const std::vector<Case> cases = {
+      {SIGTERM, "TERM"},  {SIGKILL, "KILL"},        {SIGHUP, "HUP"},   {SIGABRT, "ABRT"},
+      {SIGCHLD, "CHLD"},  {SIGIO, "IO"},            {SIGRTMIN, "RTMIN"}, {SIGRTMIN + 2, "RTMIN+2"},
+      {SIGRTMAX, "RTMAX"}, {0, "0"},                {100, "100"},      {-1, "-1"},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.signal);
+    CHECK_EQ(taskmaster::signalName(c.signal), c.name);
+  }
+}
+
+TEST_CASE("to_string(AutoRestart) gives the configuration words") {
+  CHECK_EQ(taskmaster::to_string(AutoRestart::never), "never");
+  CHECK_EQ(taskmaster::to_string(AutoRestart::unexpected), "unexpected");
+  CHECK_EQ(taskmaster::to_string(AutoRestart::always), "always");
+}
+
+TEST_CASE("instanceName is the program name alone only when there is one instance") {
+  ProgramSpec spec = validSpec();
+  CHECK_EQ(spec.instanceName(0), "web");
+  spec.numprocs = 3;
+  CHECK_EQ(spec.instanceName(0), "web:0");
+  CHECK_EQ(spec.instanceName(2), "web:2");
+}
+
+TEST_CASE("validate() accepts the defaults and names every problem") {
+  struct Case {
+    std::string what;
+    std::function<void(ProgramSpec&)> change;
+    std::string problem;  // empty: still valid
+  };
+  const std::vector<Case> cases = {
+      {"defaults", [](ProgramSpec&) {}, ""},
+      {"empty name", [](ProgramSpec& s) { s.name = ""; }, "name: must not be empty"},
+      {"name with a colon", [](ProgramSpec& s) { s.name = "web:1"; }, "name: 'web:1' must not contain ':'"},
+      {"name with a space", [](ProgramSpec& s) { s.name = "my web"; }, "name: 'my web' must not contain"},
+      {"name with a tab", [](ProgramSpec& s) { s.name = "web\t"; }, "must not contain ':', whitespace"},
+      {"reserved name", [](ProgramSpec& s) { s.name = "all"; }, "name: 'all' is reserved"},
+      {"name with dots and dashes", [](ProgramSpec& s) { s.name = "web-1.api_v2"; }, ""},
+      {"empty cmd", [](ProgramSpec& s) { s.cmd.clear(); }, "cmd: must not be empty"},
+      {"empty program", [](ProgramSpec& s) { s.cmd = {""}; }, "cmd: the program to run must not be empty"},
+      {"empty argument", [](ProgramSpec& s) { s.cmd = {"echo", ""}; }, ""},
+      {"NUL in argument", [](ProgramSpec& s) { s.cmd = {"echo", std::string("a\0b", 3)}; }, 
+       "cmd: must not contain NUL"},
+      {"numprocs 0", [](ProgramSpec& s) { s.numprocs = 0; }, "numprocs: must be between 1 and 1000, got 0"},
+      {"numprocs 1000", [](ProgramSpec& s) { s.numprocs = 1000; }, ""},
+      {"numprocs 1001", [](ProgramSpec& s) { s.numprocs = 1001; }, "numprocs: must be between 1 and 1000, got 1001"},
+      {"exit code 256", [](ProgramSpec& s) { s.exitcodes = {0, 256}; }, "exitcodes: 256 is not an exit code (0-255)"},
+      {"exit code -1", [](ProgramSpec& s) { s.exitcodes = {-1}; }, "exitcodes: -1 is not an exit code"},
+      {"exit codes 0 and 255", [](ProgramSpec& s) { s.exitcodes = {0, 255}; }, ""},
+      {"no expected exit code", [](ProgramSpec& s) { s.exitcodes.clear(); }, ""},
+      {"startretries -1", [](ProgramSpec& s) { s.startretries = -1; }, "startretries: must not be negative, got -1"},
+      {"startretries 0", [](ProgramSpec& s) { s.startretries = 0; }, ""},
+      {"negative starttime", [](ProgramSpec& s) { s.starttime = -1ms; },
+       "starttime: must be between 0 and 24h, got -1ms"},
+      {"zero starttime", [](ProgramSpec& s) { s.starttime = 0ms; }, ""},
+      {"stoptime too long", [](ProgramSpec& s) { s.stoptime = 25h; }, "stoptime: must be between 0 and 24h, got 25h"},
+      {"stoptime 24h", [](ProgramSpec& s) { s.stoptime = 24h; }, ""},
+      {"stopsignal 0", [](ProgramSpec& s) { s.stopsignal = 0; }, "stopsignal: must be between 1 and 64, got 0"},
+      {"stopsignal 65", [](ProgramSpec& s) { s.stopsignal = 65; }, "stopsignal: must be between 1 and 64, got 65"},
+      {"umask 01000", [](ProgramSpec& s) { s.umask = 01000; }, "umask: must be at most 0777, got 01000"},
+      {"umask 0777", [](ProgramSpec& s) { s.umask = 0777; }, ""},
+      {"empty env name", [](ProgramSpec& s) { s.env = {{"", "x"}}; }, "env: variable name must not be empty"},
+      {"env name with =", [](ProgramSpec& s) { s.env = {{"A=B", "x"}}; },
+       "env: variable name 'A=B' must not contain '='"},
+      {"empty env value", [](ProgramSpec& s) { s.env = {{"A", ""}}; }, ""},
+      {"empty stdout", [](ProgramSpec& s) { s.stdoutPath = ""; }, "stdout: must not be empty"},
+      {"empty stderr", [](ProgramSpec& s) { s.stderrPath = ""; }, "stderr: must not be empty"},
+      {"empty workingdir", [](ProgramSpec& s) { s.workingdir = ""; }, "workingdir: must not be empty"},
+      {"empty user", [](ProgramSpec& s) { s.user = ""; }, "user: must not be empty"},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.what);
+    ProgramSpec spec = validSpec();
+    c.change(spec);
+    auto problems = spec.validate();
+    if (c.problem.empty()) {
+      CHECK_EQ(fmt::format("{}", fmt::join(problems, "; ")), "");
+    } else {
+      REQUIRE_EQ(problems.size(), 1u);
+      CHECK_MESSAGE(problems[0].find(c.problem) != std::string::npos,
+                    fmt::format("'{}' does not contain '{}'", problems[0], c.problem));
+    }
+  }
+}
+
+TEST_CASE("validate() reports every problem at once") {
+  ProgramSpec spec = validSpec();
+  spec.name = "all";
+  spec.numprocs = 0;
+  spec.stopsignal = 99;
+  spec.exitcodes = {300, 400};
+  auto problems = spec.validate();
+  INFO(fmt::format("{}", fmt::join(problems, "\n")));
+  CHECK_EQ(problems.size(), 5u);
+}
+
+TEST_CASE("sameProcessAs: only what is fixed at exec time needs a restart") {
+  struct Case {
+    std::string option;
+    std::function<void(ProgramSpec&)> change;
+    bool restart;
+  };
+  const std::vector<Case> cases = {
+      // Process-defining.
+      {"cmd", [](ProgramSpec& s) { s.cmd = {"sleep", "20"}; }, true},
+      {"env", [](ProgramSpec& s) { s.env["A"] = "1"; }, true},
+      {"workingdir", [](ProgramSpec& s) { s.workingdir = "/tmp"; }, true},
+      {"umask", [](ProgramSpec& s) { s.umask = 077; }, true},
+      {"stdout", [](ProgramSpec& s) { s.stdoutPath = "/tmp/out"; }, true},
+      {"stderr", [](ProgramSpec& s) { s.stderrPath = "/tmp/err"; }, true},
+      {"user", [](ProgramSpec& s) { s.user = "nobody"; }, true},
+      // Applied live.
+      {"nothing", [](ProgramSpec&) {}, false},
+      {"numprocs", [](ProgramSpec& s) { s.numprocs = 4; }, false},
+      {"autostart", [](ProgramSpec& s) { s.autostart = true; }, false},
+      {"autorestart", [](ProgramSpec& s) { s.autorestart = AutoRestart::always; }, false},
+      {"exitcodes", [](ProgramSpec& s) { s.exitcodes = {0, 2}; }, false},
+      {"starttime", [](ProgramSpec& s) { s.starttime = 5s; }, false},
+      {"startretries", [](ProgramSpec& s) { s.startretries = 9; }, false},
+      {"stopsignal", [](ProgramSpec& s) { s.stopsignal = SIGINT; }, false},
+      {"stoptime", [](ProgramSpec& s) { s.stoptime = 1s; }, false},
+      {"stopasgroup", [](ProgramSpec& s) { s.stopasgroup = false; }, false},
+      {"killasgroup", [](ProgramSpec& s) { s.killasgroup = false; }, false},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.option);
+    const ProgramSpec before = validSpec();
+    ProgramSpec after = before;
+    c.change(after);
+    CHECK_EQ(!before.sameProcessAs(after), c.restart);
+    CHECK_EQ(!after.sameProcessAs(before), c.restart);
+  }
+}
