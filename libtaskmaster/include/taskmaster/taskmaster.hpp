@@ -2,6 +2,7 @@
 #pragma once
 
 #include <taskmaster/config.hpp>
+#include <taskmaster/control.hpp>
 #include <taskmaster/error.hpp>
 #include <taskmaster/program_spec.hpp>
 #include <taskmaster/state.hpp>
