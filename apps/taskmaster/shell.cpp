@@ -1,0 +1,281 @@
+#include "shell.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <optional>
+#include <vector>
+
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <editline/readline.h>
+#include <fmt/format.h>
+
+#include "descriptors.hpp"
+#include "line_reader.hpp"
+#include "output_stream.hpp"
+
+namespace cli {
+namespace asio = boost::asio;
+
+namespace {
+
+constexpr const char* kPrompt = "taskmaster> ";
+
+// Terminal output, written at once, as libedit draws on the same terminal. A terminal write waits only
+// when the user pauses output (Ctrl-S). Unchecked: a failed write must not stop supervision.
+void put(FILE* stream, std::string_view text) {
+  std::fwrite(text.data(), 1, text.size(), stream);
+  std::fflush(stream);
+}
+
+void putLines(FILE* stream, const std::vector<std::string>& lines) {
+  std::string text;
+  for (const auto& line : lines) text += line + '\n';
+  put(stream, text);
+}
+
+// Commands from a pipe or a file: no prompt, answers on stdout, notices on stderr so that the answers
+// stay parseable, and the end of the input means quit. The next command is read once the answer to the
+// previous one is written: a reader that stops reading holds up the commands, never supervision.
+class ScriptShell final : public Shell {
+ public:
+  ScriptShell(asio::io_context& io, CommandRunner& runner, ShellSettings settings)
+      : runner_(runner),
+        settings_(std::move(settings)),
+        reader_(io, STDIN_FILENO),
+        out_(io, STDOUT_FILENO),
+        err_(io, STDERR_FILENO) {}
+
+  void start() override { readNext(); }
+  void close() override {
+    closed_ = true;
+    reader_.close();
+  }
+  void notice(std::string_view text) override {
+    // Notices nobody reads must not pile up without end.
+    if (err_.pending() < kMaxPendingNotices) err_.write(fmt::format("taskmaster: {}\n", text));
+  }
+  void interrupt() override {}
+  [[nodiscard]] bool interactive() const override { return false; }
+
+ private:
+  static constexpr std::size_t kMaxPendingNotices = 64 * 1024;
+
+  void readNext() {
+    reader_.next([this](std::optional<std::string> line) {
+      if (closed_) return;
+      if (!line) return settings_.onQuit("end of input");
+      runner_.run(*line, {.source = "shell", .colour = settings_.colour}, [this](CommandResult result) {
+        if (closed_) return;
+        std::string text;
+        for (const auto& l : result.lines) text += l + '\n';
+        if (result.quit) {
+          out_.write(std::move(text));
+          return settings_.onQuit("quit command");
+        }
+        out_.write(std::move(text), [this] {
+          if (!closed_) readNext();
+        });
+      });
+    });
+  }
+
+  CommandRunner& runner_;
+  ShellSettings settings_;
+  LineReader reader_;
+  OutputStream out_;
+  OutputStream err_;
+  bool closed_ = false;
+};
+
+// The prompt, on libedit's callback interface: the loop waits until stdin is readable, then libedit
+// consumes what is there without blocking, and calls back with each complete line. While a command runs
+// the line handler is removed, so the terminal is in its normal mode and nothing is read.
+class InteractiveShell final : public Shell {
+ public:
+  InteractiveShell(asio::io_context& io, CommandRunner& runner, ShellSettings settings)
+      : runner_(runner),
+        settings_(std::move(settings)),
+        input_(io, watchableCopy(STDIN_FILENO, O_RDONLY)),
+        terminalSignals_(io, SIGWINCH, SIGCONT) {}
+
+  ~InteractiveShell() override {
+    close();
+    if (instance_ == this) instance_ = nullptr;
+  }
+
+  void start() override {
+    instance_ = this;
+    rl_readline_name = "taskmaster";  // for ~/.editrc
+    // Signals are taskmaster's, handled on the loop. libedit's own handlers would re-raise them to the
+    // whole process group.
+    rl_catch_signals = 0;
+    rl_attempted_completion_function = &complete;
+    using_history();
+    stifle_history(1000);
+    if (!settings_.historyFile.empty()) read_history(settings_.historyFile.c_str());
+    waitForTerminalSignals();
+    prompt();
+    waitForInput();
+  }
+
+  void close() override {
+    if (closed_) return;
+    closed_ = true;
+    if (editing_) {
+      rl_callback_handler_remove();  // back to the terminal's normal mode
+      editing_ = false;
+      put(stdout, "\n");
+    }
+    boost::system::error_code ignored;
+    input_.cancel(ignored);
+    terminalSignals_.cancel(ignored);
+  }
+
+  void notice(std::string_view text) override {
+    if (closed_ || !editing_) return put(stdout, fmt::format("{}\n", text));
+    // Below the half-typed line, then the prompt and that line again, cursor where it was.
+    put(stdout, fmt::format("\n{}\n", text));
+    rl_forced_update_display();
+  }
+
+  void interrupt() override {
+    if (closed_) return;
+    if (editing_) {
+      // Removing and installing the handler empties libedit's line and draws a fresh prompt.
+      put(stdout, "^C\n");
+      rl_callback_handler_remove();
+      rl_callback_handler_install(kPrompt, &onLine);
+      return;
+    }
+    ++command_;  // its answer, when it comes, is dropped
+    put(stdout, "\ninterrupted; the command goes on in the background\n");
+    prompt();
+    waitForInput();
+  }
+
+  [[nodiscard]] bool interactive() const override { return true; }
+
+ private:
+  // libedit's callbacks carry no user pointer; there is one terminal, so one shell at a time.
+  static inline InteractiveShell* instance_ = nullptr;
+
+  static void onLine(char* raw) {
+    std::optional<std::string> line;
+    if (raw) {
+      line = raw;
+      std::free(raw);
+    }
+    if (instance_) instance_->handle(std::move(line));
+  }
+
+  static char** complete(const char* text, int start, int) {
+    rl_attempted_completion_over = 1;  // no fallback to file names
+    if (!instance_) return nullptr;
+    // The words before the one being completed decide what fits: a command, a name, a signal.
+    const std::string before = rl_line_buffer ? std::string(rl_line_buffer, static_cast<std::size_t>(start)) : "";
+    const auto words = taskmaster::splitCommand(before).value_or(std::vector<std::string>{});
+    auto& matches = instance_->matches_;
+    matches.clear();
+    for (auto& candidate : instance_->runner_.completions(words))
+      if (candidate.starts_with(text)) matches.push_back(std::move(candidate));
+    return rl_completion_matches(text, &nextMatch);
+  }
+
+  static char* nextMatch(const char*, int state) {
+    auto& self = *instance_;
+    if (state == 0) self.nextMatch_ = 0;
+    if (self.nextMatch_ >= self.matches_.size()) return nullptr;
+    return ::strdup(self.matches_[self.nextMatch_++].c_str());  // libedit frees it
+  }
+
+  void handle(std::optional<std::string> line) {
+    editing_ = false;
+    rl_callback_handler_remove();
+    if (!line) {  // Ctrl-D on an empty line
+      put(stdout, "\n");
+      return settings_.onQuit("Ctrl-D");
+    }
+    remember(*line);
+    const unsigned id = ++command_;
+    runner_.run(*line, {.source = "shell", .colour = settings_.colour}, [this, id](CommandResult result) {
+      if (closed_ || id != command_) return;
+      putLines(stdout, result.lines);
+      if (result.quit) return settings_.onQuit("quit command");
+      prompt();
+      waitForInput();
+    });
+  }
+
+  // Installing the handler puts the terminal in editing mode and draws the prompt. libedit needs it
+  // again after every line, or the next prompt only appears after a key press.
+  void prompt() {
+    editing_ = true;
+    rl_callback_handler_install(kPrompt, &onLine);
+  }
+
+  void waitForInput() {
+    if (waiting_ || closed_) return;
+    waiting_ = true;
+    input_.async_wait(asio::posix::descriptor_base::wait_read, [this](boost::system::error_code ec) {
+      waiting_ = false;
+      if (ec || closed_ || !editing_) return;
+      rl_callback_read_char();
+      if (editing_) waitForInput();  // else a command runs, and its answer brings the prompt back
+    });
+  }
+
+  void waitForTerminalSignals() {
+    terminalSignals_.async_wait([this](boost::system::error_code ec, int signal) {
+      if (ec || closed_) return;
+      if (signal == SIGWINCH) {
+        rl_resize_terminal();
+      } else if (editing_) {  // SIGCONT after Ctrl-Z: the shell that ran fg reset the terminal
+        rl_prep_terminal(1);
+        rl_forced_update_display();
+      }
+      waitForTerminalSignals();
+    });
+  }
+
+  // Adds the line to the history, saved at once so that a crash or SIGKILL loses nothing.
+  void remember(const std::string& line) {
+    if (line.find_first_not_of(" \t") == std::string::npos || line == lastLine_) return;
+    lastLine_ = line;
+    add_history(line.c_str());
+    if (settings_.historyFile.empty()) return;
+    std::error_code ec;
+    std::filesystem::create_directories(std::filesystem::path(settings_.historyFile).parent_path(), ec);
+    write_history(settings_.historyFile.c_str());
+  }
+
+  CommandRunner& runner_;
+  ShellSettings settings_;
+  asio::posix::stream_descriptor input_;  // only waited on: libedit does the reading
+  asio::signal_set terminalSignals_;
+  bool editing_ = false;  // the line handler is installed, a prompt is on screen
+  bool waiting_ = false;  // an async_wait on stdin is pending
+  bool closed_ = false;
+  unsigned command_ = 0;  // numbers commands, so the answer of an interrupted one is dropped
+  std::string lastLine_;
+  std::vector<std::string> matches_;
+  std::size_t nextMatch_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Shell> makeShell(asio::io_context& io, CommandRunner& runner, ShellSettings settings) {
+  // Line editing needs a terminal on both sides: with stdout redirected, libedit would write its prompt
+  // and redraws into the file.
+  if (::isatty(STDIN_FILENO) && ::isatty(STDOUT_FILENO))
+    return std::make_unique<InteractiveShell>(io, runner, std::move(settings));
+  return std::make_unique<ScriptShell>(io, runner, std::move(settings));
+}
+
+}  // namespace cli

@@ -1,0 +1,97 @@
+#include "status_format.hpp"
+
+#include <algorithm>
+#include <ctime>
+
+#include <fmt/format.h>
+
+namespace cli {
+using taskmaster::InstanceStatus;
+using taskmaster::ProcessState;
+
+namespace {
+
+constexpr int kGap = 4;  // spaces between columns
+
+// "at 14:03:12" today, "at 2025-11-25 14:03:12" before.
+std::string when(taskmaster::WallTime time, taskmaster::WallTime now) {
+  auto toTm = [](taskmaster::WallTime t) {
+    std::time_t seconds = std::chrono::system_clock::to_time_t(t);
+    std::tm tm{};
+    ::localtime_r(&seconds, &tm);
+    return tm;
+  };
+  const std::tm at = toTm(time);
+  const std::tm today = toTm(now);
+  const std::string clock = fmt::format("{:02}:{:02}:{:02}", at.tm_hour, at.tm_min, at.tm_sec);
+  if (at.tm_year == today.tm_year && at.tm_yday == today.tm_yday) return "at " + clock;
+  return fmt::format("at {:04}-{:02}-{:02} {}", at.tm_year + 1900, at.tm_mon + 1, at.tm_mday, clock);
+}
+
+std::string details(const InstanceStatus& s, taskmaster::WallTime now) {
+  switch (s.state) {
+    case ProcessState::running: {
+      std::string out = fmt::format("pid {}, uptime {}", s.pid, formatUptime(s.uptime));
+      if (s.restarts > 0) out += fmt::format(", restarts {}", s.restarts);
+      return out;
+    }
+    case ProcessState::starting:
+    case ProcessState::stopping: return s.pid > 0 ? fmt::format("pid {}", s.pid) : std::string{};
+    case ProcessState::backoff:
+    case ProcessState::fatal: return s.reason;
+    case ProcessState::exited:
+    case ProcessState::stopped:
+      if (!s.lastExit) return "not started";
+      return fmt::format("{} {}", s.lastExit->str(), when(s.lastExitTime, now));
+  }
+  return {};
+}
+
+const char* colourOf(ProcessState state) {
+  switch (state) {
+    case ProcessState::running: return "\x1b[32m";
+    case ProcessState::starting:
+    case ProcessState::stopping:
+    case ProcessState::backoff: return "\x1b[33m";
+    case ProcessState::fatal: return "\x1b[31m";
+    default: return nullptr;
+  }
+}
+
+}  // namespace
+
+std::string formatUptime(std::chrono::milliseconds uptime) {
+  auto total = std::max<long long>(0, std::chrono::duration_cast<std::chrono::seconds>(uptime).count());
+  const long long days = total / 86400;
+  total %= 86400;
+  std::string clock = fmt::format("{}:{:02}:{:02}", total / 3600, total % 3600 / 60, total % 60);
+  if (days == 0) return clock;
+  return fmt::format("{} day{}, {}", days, days == 1 ? "" : "s", clock);
+}
+
+std::string stateLabel(ProcessState state, bool colour) {
+  const std::string name(to_string(state));
+  const char* code = colour ? colourOf(state) : nullptr;
+  return code ? fmt::format("{}{}\x1b[0m", code, name) : name;
+}
+
+std::vector<std::string> formatStatus(const std::vector<InstanceStatus>& instances, taskmaster::WallTime now,
+                                      bool colour) {
+  std::size_t nameWidth = 0;
+  std::size_t stateWidth = 0;
+  for (const auto& s : instances) {
+    nameWidth = std::max(nameWidth, s.instance.size());
+    stateWidth = std::max(stateWidth, to_string(s.state).size());
+  }
+  std::vector<std::string> lines;
+  for (const auto& s : instances) {
+    std::string line = fmt::format("{:<{}}", s.instance, nameWidth + kGap);
+    const std::string detail = details(s, now);
+    line += stateLabel(s.state, colour);
+    if (!detail.empty()) line += fmt::format("{:<{}}{}", "", stateWidth + kGap - to_string(s.state).size(), detail);
+    lines.push_back(std::move(line));
+  }
+  return lines;
+}
+
+}  // namespace cli
