@@ -172,6 +172,10 @@ TEST_CASE("a program that exits before starttime retries after 1 s, 2 s, 3 s and
     delays.push_back(wait);
   }
   CHECK(delays == std::vector<std::chrono::milliseconds>{1000ms, 2000ms, 3000ms});
+  std::vector<std::pair<int, std::chrono::milliseconds>> announced;  // what observers were told
+  for (auto& c : host.changes)
+    if (c.to == S::backoff || c.to == S::fatal) announced.emplace_back(c.retries, c.retryIn);
+  CHECK(announced == std::vector<std::pair<int, std::chrono::milliseconds>>{{1, 1000ms}, {2, 2000ms}, {3, 3000ms}, {4, 0ms}});
   CHECK(web.state() == S::fatal);
   CHECK(web.reason() == "exited too quickly (exit status 1) (gave up after 3 retries)");
   CHECK(host.spawns == 4);

@@ -153,6 +153,19 @@ TEST_CASE("a program starts, is RUNNING after starttime, and stops with its proc
   CHECK(zombieChildren() == 0);
 }
 
+TEST_CASE("a start of an instance that is already STARTING waits for it to be up") {
+  Fixture f;
+  auto spec = helperSpec("slow", {"--forever"});
+  spec.starttime = 300ms;
+  REQUIRE_FALSE(f.sup.add(spec));
+  REQUIRE_FALSE(f.sup.start("slow"));
+  REQUIRE(f.one("slow").state == ProcessState::starting);
+  auto outcome = f.startAndWait("slow");
+  CHECK(outcome[0].ok);
+  CHECK(outcome[0].message == "started");
+  CHECK(f.one("slow").state == ProcessState::running);
+}
+
 TEST_CASE("a missing binary is a spawn error with its reason, and FATAL after startretries") {
   Fixture f;
   auto spec = helperSpec("ghost", {});

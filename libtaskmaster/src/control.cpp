@@ -134,7 +134,7 @@ json::object toJson(const StateChange& c) {
   return {{"program", c.program},      {"instance", c.instance}, {"index", c.index},
           {"from", to_string(c.from)}, {"to", to_string(c.to)},  {"pid", c.pid},
           {"exit", exitJson(c.exit)},  {"expected", c.expected}, {"reason", c.reason},
-          {"time", isoTime(c.time)}};
+          {"time", isoTime(c.time)},   {"retries", c.retries},   {"retry_in_ms", c.retryIn.count()}};
 }
 
 json::object toJson(const InstanceStatus& s) {

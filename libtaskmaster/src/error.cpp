@@ -10,7 +10,7 @@ class Category final : public std::error_category {
   const char* name() const noexcept override { return "taskmaster"; }
   std::string message(int code) const override {
     switch (static_cast<Errc>(code)) {
-      case Errc::no_such_program: return "no such process";
+      case Errc::no_such_program: return "no such program";
       case Errc::already_exists: return "program already exists";
       case Errc::invalid_spec: return "invalid program specification";
       case Errc::shutting_down: return "shutting down";

@@ -178,6 +178,9 @@ void Instance::sendStopSignal() {
   if (child_) child_->signal(spec_->stopsignal, spec_->stopasgroup);
 }
 
+// supervisord's rule: the n-th failed start in a row waits n seconds.
+std::chrono::milliseconds Instance::retryDelay() const { return std::chrono::seconds(retries_); }
+
 bool Instance::expectedExit(const ExitStatus& status) const {
   return status.exited() && std::ranges::find(spec_->exitcodes, status.code) != spec_->exitcodes.end();
 }
@@ -195,12 +198,15 @@ void Instance::setState(ProcessState to, std::string reason, const std::optional
     case ProcessState::starting:
       if (child_) timer_->arm(spec_->starttime);  // starttime 0: RUNNING on the next turn of the loop
       break;
-    case ProcessState::backoff: timer_->arm(std::chrono::seconds(retries_)); break;
+    case ProcessState::backoff: timer_->arm(retryDelay()); break;
     case ProcessState::stopping: timer_->arm(spec_->stoptime); break;
     default: break;
   }
   if (!reason.empty()) reason_ = reason;
-  host_.publish(*this, {spec_->name, name_, index_, from, to, pid, exit, expected, std::move(reason), host_.wallNow()});
+  StateChange change{spec_->name, name_, index_, from, to, pid, exit, expected, std::move(reason), host_.wallNow()};
+  if (to == ProcessState::backoff || to == ProcessState::fatal) change.retries = retries_;
+  if (to == ProcessState::backoff) change.retryIn = retryDelay();
+  host_.publish(*this, change);
 }
 
 InstanceStatus Instance::status() const {

@@ -94,6 +94,7 @@ class Instance {
   void setState(ProcessState to, std::string reason = {}, const std::optional<ExitStatus>& exit = {},
                 bool expected = true, int pid = 0);
   [[nodiscard]] bool expectedExit(const ExitStatus& status) const;
+  [[nodiscard]] std::chrono::milliseconds retryDelay() const;
 
   Host& host_;
   std::shared_ptr<const ProgramSpec> spec_;

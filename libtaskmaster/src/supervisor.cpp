@@ -280,7 +280,9 @@ class Supervisor::Impl final : public detail::Host {
     }
     waiters_.push_back(waiter);
     for (Instance* i : *targets) {
-      if (!action(*i)) resolveOutcome(*waiter, *i, true, noop);  // transitions settle it through publish()
+      // Transitions settle the waiter through publish(). A start of a STARTING instance waits for it too.
+      if (!action(*i) && !(op == Waiter::Op::start && i->state() == ProcessState::starting))
+        resolveOutcome(*waiter, *i, true, noop);
     }
     finishIfDone(waiter);
     return {};

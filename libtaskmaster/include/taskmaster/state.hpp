@@ -46,6 +46,8 @@ struct StateChange {
   bool expected = true;             // false for an exit the configuration did not expect
   std::string reason;               // why, in words: "exited too quickly (exit status 1)", "spawn error: ..."
   WallTime time;
+  int retries = 0;                  // BACKOFF, FATAL: failed starts in a row, this one included
+  std::chrono::milliseconds retryIn{0};  // BACKOFF: the delay before the next attempt
 };
 
 // A snapshot of one instance.
