@@ -81,30 +81,22 @@ void StateLogger::operator()(const taskmaster::StateChange& c) {
   const std::string exit = c.exit ? c.exit->str() : std::string{};
   auto log = [&](LogLevel level, std::string message) { log_.write(level, message, c.time); };
 
-  // A start that does not come from BACKOFF begins a new series of attempts, as in the library.
-  if (c.to == ProcessState::starting && c.from != ProcessState::backoff) failedStarts_[c.instance] = 0;
-
   switch (c.to) {
     case ProcessState::starting: {
       if (c.pid == 0) return log(LogLevel::debug, fmt::format("{} STARTING without a process", c.instance));
       std::string why;
       if (c.from == ProcessState::backoff)
-        why = fmt::format(" (retry {} of {})", failedStarts_[c.instance], spec ? spec->startretries : 0);
+        why = fmt::format(" (retry {} of {})", c.retries, spec ? spec->startretries : c.retries);
       else if (c.from == ProcessState::exited)
         why = " (autorestart)";
       return log(LogLevel::info, fmt::format("{} spawned, pid {}{}", c.instance, c.pid, why));
     }
     case ProcessState::running:
-      failedStarts_[c.instance] = 0;
       return log(LogLevel::info, fmt::format("{} RUNNING, pid {}", c.instance, c.pid));
-    case ProcessState::backoff: {
-      // The library waits 1 s after the first failed start, 2 s after the second, and so on.
-      const int n = ++failedStarts_[c.instance];
-      return log(LogLevel::warn, fmt::format("{} BACKOFF: {}; retry {} of {} in {} s", c.instance, c.reason, n,
-                                             spec ? spec->startretries : n, n));
-    }
+    case ProcessState::backoff:
+      return log(LogLevel::warn, fmt::format("{} BACKOFF: {}; retry {} of {} in {}", c.instance, c.reason, c.retries,
+                                             spec ? spec->startretries : c.retries, formatDuration(c.retryIn)));
     case ProcessState::fatal:
-      failedStarts_[c.instance] = 0;
       return log(LogLevel::error, fmt::format("{} FATAL: {}", c.instance, c.reason));
     case ProcessState::exited:
       if (c.expected)

@@ -74,7 +74,6 @@ class StateLogger {
  private:
   EventLog& log_;
   SpecLookup specs_;
-  std::map<std::string, int, std::less<>> failedStarts_;  // per instance, since its last fresh start
 };
 
 }  // namespace cli

@@ -204,7 +204,7 @@ void Instance::setState(ProcessState to, std::string reason, const std::optional
   }
   if (!reason.empty()) reason_ = reason;
   StateChange change{spec_->name, name_, index_, from, to, pid, exit, expected, std::move(reason), host_.wallNow()};
-  if (to == ProcessState::backoff || to == ProcessState::fatal) change.retries = retries_;
+  change.retries = retries_;
   if (to == ProcessState::backoff) change.retryIn = retryDelay();
   host_.publish(*this, change);
 }

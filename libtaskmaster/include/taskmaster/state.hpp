@@ -46,7 +46,7 @@ struct StateChange {
   bool expected = true;             // false for an exit the configuration did not expect
   std::string reason;               // why, in words: "exited too quickly (exit status 1)", "spawn error: ..."
   WallTime time;
-  int retries = 0;                  // BACKOFF, FATAL: failed starts in a row, this one included
+  int retries = 0;                  // failed starts in a row so far: a STARTING from BACKOFF is retry `retries`
   std::chrono::milliseconds retryIn{0};  // BACKOFF: the delay before the next attempt
 };
 
