@@ -10,6 +10,8 @@
 #include <boost/asio/post.hpp>
 #include <fmt/format.h>
 #include <fmt/ranges.h>  // fmt::join
+#include <boost/json.hpp>
+#include <taskmaster/control.hpp>
 #include <taskmaster/error.hpp>
 #include <taskmaster/version.hpp>
 
@@ -40,6 +42,16 @@ std::string join(const std::vector<std::string>& words, std::string_view separat
 }
 
 // Signal names offered by completion: the ones people send by hand.
+boost::json::object outcomeJson(std::string_view instance, bool ok, std::string_view message) {
+  return {{"instance", instance}, {"ok", ok}, {"message", message}};
+}
+
+boost::json::array toArray(const std::vector<std::string>& names) {
+  boost::json::array out;
+  for (const auto& n : names) out.emplace_back(n);
+  return out;
+}
+
 const std::vector<std::string> kCommonSignals{"HUP", "INT", "QUIT", "KILL", "USR1", "USR2", "TERM", "CONT", "STOP"};
 
 }  // namespace
@@ -73,11 +85,22 @@ const std::vector<CommandRunner::Command>& CommandRunner::commands() {
        {"SIGNAL is a name (TERM, SIGUSR1, hup) or a number. Only the main process of each instance gets it."},
        2, kMany, &CommandRunner::signal, C::signalThenNames},
       {"version", "version", "show taskmaster's version", {}, 0, 0, &CommandRunner::version, C::nothing},
+      {"shutdown", "shutdown", "stop every program and exit taskmaster",
+       {"Each program gets its stopsignal, then SIGKILL after its stoptime; taskmaster exits once all are down.",
+        "In the foreground shell it is the same as quit; from `taskmaster ctl` it stops the daemon."},
+       0, 0, &CommandRunner::shutdown, C::nothing},
       {"quit", "quit", "stop every program and leave (also: exit, Ctrl-D)",
        {"Each program gets its stopsignal, then SIGKILL after its stoptime; taskmaster exits once all are down."},
        0, 0, &CommandRunner::quit, C::nothing},
   };
   return table;
+}
+
+std::vector<std::string> CommandRunner::commandNames() {
+  std::vector<std::string> names;
+  for (const auto& c : commands()) names.emplace_back(c.name);
+  names.emplace_back("exit");
+  return names;
 }
 
 const CommandRunner::Command* CommandRunner::find(std::string_view name) {
@@ -126,17 +149,16 @@ void CommandRunner::run(const std::vector<std::string>& words, const CommandCont
   const std::string& name = words.front();
   const Command* command = find(name);
   if (!command) {
-    std::vector<std::string> names{"exit"};
-    for (const auto& c : commands()) names.emplace_back(c.name);
+    const auto names = commandNames();
     std::string message = fmt::format("unknown command '{}'", name);
     if (auto guess = taskmaster::suggest(name, names)) message += fmt::format(" (did you mean '{}'?)", *guess);
-    CommandResult result;
+    CommandResult result{.usage = true};
     result.fail(message + "; type 'help' for the list");
     return finish(logged, std::move(result));
   }
   Args args(words.begin() + 1, words.end());
   if (args.size() < command->minArgs || args.size() > command->maxArgs) {
-    CommandResult result;
+    CommandResult result{.usage = true};
     result.fail(fmt::format("usage: {}", command->usage));
     return finish(logged, std::move(result));
   }
@@ -159,11 +181,7 @@ std::string CommandRunner::noSuchProgram(std::string_view name) const {
 std::vector<std::string> CommandRunner::completions(const std::vector<std::string>& words) const {
   using C = Command::Completes;
   std::vector<std::string> out;
-  if (words.empty()) {
-    for (const auto& c : commands()) out.emplace_back(c.name);
-    out.emplace_back("exit");
-    return out;
-  }
+  if (words.empty()) return commandNames();
   const Command* command = find(words.front());
   if (!command || words.size() > command->maxArgs) return out;
   switch (command->completes) {
@@ -231,6 +249,9 @@ void CommandRunner::status(const Args& args, const CommandContext& context, Comm
     shown.insert(shown.end(), some.begin(), some.end());
   }
   result.lines = formatStatus(shown, std::chrono::system_clock::now(), context.colour);
+  boost::json::array data;
+  for (const auto& s : shown) data.push_back(taskmaster::control::toJson(s));
+  result.data = std::move(data);
   if (args.empty() && shown.empty()) result.lines.emplace_back("no programs");
   for (auto& line : unknown) result.fail(std::move(line));
   finish(done, std::move(result));
@@ -253,6 +274,7 @@ void CommandRunner::control(Action action, const Args& names, CommandDone done) 
   struct Line {
     std::string text;
     bool error;
+    boost::json::object data;  // {"instance", "ok", "message"}
   };
   struct Gather {
     std::vector<std::vector<Line>> parts;  // per name
@@ -265,28 +287,30 @@ void CommandRunner::control(Action action, const Args& names, CommandDone done) 
   auto release = [gather] {
     if (--gather->pending > 0) return;
     CommandResult result;
+    boost::json::array data;
     for (auto& part : gather->parts) {
-      for (auto& [text, error] : part) {
+      for (auto& [text, error, item] : part) {
         if (error) result.fail(std::move(text));
         else result.lines.push_back(std::move(text));
+        data.push_back(std::move(item));
       }
     }
+    result.data = std::move(data);
     gather->done(std::move(result));
   };
   for (std::size_t i = 0; i < names.size(); ++i) {
     auto& part = gather->parts[i];
     auto ec = (supervisor_.*action)(names[i], [&part, gather, release](std::vector<taskmaster::Outcome> outcomes) {
       for (auto& o : outcomes) {
-        if (o.ok) part.push_back({fmt::format("{}: {}", o.instance, o.message), false});
-        else part.push_back({fmt::format("{}: ERROR ({})", o.instance, o.message), true});
+        auto text = o.ok ? fmt::format("{}: {}", o.instance, o.message) : fmt::format("{}: ERROR ({})", o.instance, o.message);
+        part.push_back({std::move(text), !o.ok, outcomeJson(o.instance, o.ok, o.message)});
       }
       release();
     });
-    if (ec == taskmaster::Errc::no_such_program) {
-      part.push_back({noSuchProgram(names[i]), true});
-      release();
-    } else if (ec) {
-      part.push_back({fmt::format("{}: ERROR ({})", names[i], ec.message()), true});
+    if (ec) {
+      auto text = ec == taskmaster::Errc::no_such_program ? noSuchProgram(names[i])
+                                                          : fmt::format("{}: ERROR ({})", names[i], ec.message());
+      part.push_back({std::move(text), true, outcomeJson(names[i], false, ec.message())});
       release();
     }
   }
@@ -311,6 +335,9 @@ void CommandRunner::reload(const Args&, const CommandContext& context, CommandDo
   const auto report = supervisor_.apply(config_);
   previous_ = nullptr;
   result.lines = describe(report);
+  result.data = {{"added", toArray(report.added)},     {"changed", toArray(report.changed)},
+                 {"updated", toArray(report.updated)}, {"removed", toArray(report.removed)},
+                 {"unchanged", toArray(report.unchanged)}};
   log_.info("configuration reloaded from {}: {}", config_.path, join(result.lines, "; "));
   finish(done, std::move(result));
 }
@@ -319,6 +346,7 @@ void CommandRunner::pid(const Args& args, const CommandContext&, CommandDone don
   CommandResult result;
   if (args.empty()) {
     result.lines.push_back(std::to_string(::getpid()));
+    result.data = ::getpid();
     return finish(done, std::move(result));
   }
   std::vector<taskmaster::InstanceStatus> shown;
@@ -337,6 +365,9 @@ void CommandRunner::pid(const Args& args, const CommandContext&, CommandDone don
   } else {
     for (const auto& s : shown) result.lines.push_back(fmt::format("{} {}", s.instance, s.pid));
   }
+  boost::json::object pids;
+  for (const auto& s : shown) pids[s.instance] = s.pid;
+  result.data = std::move(pids);
   for (auto& line : unknown) result.fail(std::move(line));
   finish(done, std::move(result));
 }
@@ -365,11 +396,15 @@ void CommandRunner::signal(const Args& args, const CommandContext&, CommandDone 
 }
 
 void CommandRunner::version(const Args&, const CommandContext&, CommandDone done) {
-  finish(done, {.lines = {fmt::format("taskmaster {}", taskmaster::kVersion)}});
+  finish(done, {.lines = {fmt::format("taskmaster {}", taskmaster::kVersion)}, .data = taskmaster::kVersion});
 }
 
 void CommandRunner::quit(const Args&, const CommandContext&, CommandDone done) {
   finish(done, {.quit = true});
+}
+
+void CommandRunner::shutdown(const Args&, const CommandContext&, CommandDone done) {
+  finish(done, {.lines = {"stopping every program, then exiting"}, .quit = true});
 }
 
 }  // namespace cli

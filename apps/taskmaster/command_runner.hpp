@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include <boost/json/value.hpp>
 #include <taskmaster/config.hpp>
 #include <taskmaster/supervisor.hpp>
 
@@ -18,8 +19,10 @@ namespace cli {
 struct CommandResult {
   bool ok = true;
   std::vector<std::string> lines{};  // what to show, one line each, no newlines
+  boost::json::value data{};         // the same answer for programs (`taskmaster ctl --json`)
   std::vector<std::string> errors{};  // the failures among `lines`, for the event log
   bool quit = false;                // the command asks its front end to stop everything and leave
+  bool usage = false;               // the command itself was wrong (unknown, or wrong arguments)
 
   void fail(std::string line) {
     ok = false;
@@ -35,19 +38,30 @@ struct CommandContext {
   bool colour = false;           // ANSI colours in the result
 };
 
-class CommandRunner {
+// What a shell needs: run a line, complete a word. Local (CommandRunner) or remote (over the control socket).
+class Commands {
+ public:
+  virtual ~Commands() = default;
+  // `done` is called exactly once, later on the loop, after the command has finished.
+  virtual void run(std::string_view line, const CommandContext& context, CommandDone done) = 0;
+  // What may come next after `words`, the complete words typed so far (none: a command name).
+  [[nodiscard]] virtual std::vector<std::string> completions(const std::vector<std::string>& words) const = 0;
+};
+
+class CommandRunner final : public Commands {
  public:
   // `config` is what the supervisor runs (the caller applies it); reload reads config.path again.
   CommandRunner(taskmaster::Supervisor& supervisor, taskmaster::Config config, EventLog& log);
 
   // Runs one command line. `done` is called exactly once, always later on the io_context (never from
   // inside run()), after the command has finished: start, stop and restart wait for their instances.
-  void run(std::string_view line, const CommandContext& context, CommandDone done);
+  void run(std::string_view line, const CommandContext& context, CommandDone done) override;
   // The same, already split into words (a command name, then its arguments): for a control socket.
   void run(const std::vector<std::string>& words, const CommandContext& context, CommandDone done);
 
-  // What may come next after `words`, the complete words typed so far (none: a command name).
-  [[nodiscard]] std::vector<std::string> completions(const std::vector<std::string>& words) const;
+  [[nodiscard]] std::vector<std::string> completions(const std::vector<std::string>& words) const override;
+  // The command names, for a remote front end that completes them without asking.
+  [[nodiscard]] static std::vector<std::string> commandNames();
 
   [[nodiscard]] const taskmaster::Config& config() const { return config_; }
   // The current spec of a program; during a reload, a removed program's last one. Null when unknown.
@@ -73,6 +87,7 @@ class CommandRunner {
   void signal(const Args& args, const CommandContext& context, CommandDone done);
   void version(const Args& args, const CommandContext& context, CommandDone done);
   void quit(const Args& args, const CommandContext& context, CommandDone done);
+  void shutdown(const Args& args, const CommandContext& context, CommandDone done);
 
   using Action = std::error_code (taskmaster::Supervisor::*)(std::string_view, taskmaster::Completion);
   void control(Action action, const Args& names, CommandDone done);

@@ -63,12 +63,14 @@ void EventLog::write(LogLevel level, std::string_view message, taskmaster::WallT
   std::string name(to_string(level));
   for (auto& c : name) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   const std::string line = fmt::format("{} {:<5} {}\n", isoTimestamp(time), name, message);
-  std::size_t done = 0;
-  while (done < line.size()) {
-    ssize_t n = ::write(fd_, line.data() + done, line.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;
-    done += static_cast<std::size_t>(n);
+  for (int fd : {fd_, mirror_}) {
+    std::size_t done = 0;
+    while (fd >= 0 && done < line.size()) {
+      ssize_t n = ::write(fd, line.data() + done, line.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      done += static_cast<std::size_t>(n);
+    }
   }
 }
 

@@ -34,6 +34,8 @@ class EventLog {
 
   [[nodiscard]] std::error_code open(const std::string& path);
   void setLevel(LogLevel level) { level_ = level; }
+  // Every line also goes to this fd (stderr with --no-shell); -1 for none.
+  void mirrorTo(int fd) { mirror_ = fd; }
 
   void write(LogLevel level, std::string_view message, taskmaster::WallTime time);
   void write(LogLevel level, std::string_view message);
@@ -57,6 +59,7 @@ class EventLog {
 
  private:
   int fd_ = -1;
+  int mirror_ = -1;
   LogLevel level_ = LogLevel::info;
 };
 

@@ -1,19 +1,23 @@
-// taskmaster: runs the programs of a configuration file under supervision, in the foreground, with a
-// control shell on stdin and an event log. See docs/cli.md.
+// taskmaster: runs the programs of a configuration file under supervision: in the foreground with a control
+// shell on stdin, without a shell (--no-shell), or detached (--daemon); always with an event log and a
+// control socket for `taskmaster ctl`. See docs/cli.md.
 #include <unistd.h>
 
+#include <cerrno>
 #include <csignal>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <string_view>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <fmt/format.h>
-#include <fmt/ranges.h>  // fmt::join
 #include <taskmaster/taskmaster.hpp>
 
 #include "command_runner.hpp"
+#include "ctl.hpp"
+#include "daemon.hpp"
 #include "event_log.hpp"
 #include "options.hpp"
 #include "shell.hpp"
@@ -28,47 +32,101 @@ bool colourWanted() {
   return ::isatty(STDOUT_FILENO) && !std::getenv("NO_COLOR") && !(term && std::string_view(term) == "dumb");
 }
 
-// Everything that lives on the loop: the supervisor, its observers, the shell and the signals.
+// Everything that lives on the loop: the supervisor, its observers, the shell, the socket and the signals.
 class App {
  public:
-  App(asio::io_context& io, taskmaster::Config config, EventLog& log)
+  App(asio::io_context& io, taskmaster::Config config, EventLog& log, const Options& options)
       : io_(io),
         log_(log),
+        options_(options),
         supervisor_(io),
         runner_(supervisor_, std::move(config), log),
         stateLogger_(log, [this](std::string_view program) { return runner_.spec(program); }),
+        server_(io, supervisor_, [this](const taskmaster::control::Request& r, auto reply) { serve(r, reply); }),
         signals_(io, SIGHUP, SIGTERM, SIGINT) {}
 
   int run() {
     logged_ = supervisor_.onStateChange([this](const taskmaster::StateChange& c) { stateLogger_(c); });
     announced_ = supervisor_.onStateChange([this](const taskmaster::StateChange& c) { announce(c); });
-    shell_ = makeShell(io_, runner_, {.colour = colourWanted(), .historyFile = historyPath(),
-                                      .onQuit = [this](std::string_view why) { quit(why); }});
+    const bool withShell = !options_.daemon && !options_.noShell;
+    if (withShell) {
+      shell_ = makeShell(io_, runner_, {.colour = colourWanted(), .historyFile = historyPath(),
+                                        .onQuit = [this](std::string_view why) { quit(why); }});
+    }
     waitForSignals();
 
+    // The socket first: a daemon that cannot be reached must not start anything.
+    if (auto error = listen(); !error.empty()) {
+      if (!withShell) {
+        log_.error("{}; taskmaster stopped", error);
+        if (options_.daemon) ready(error);
+        else fmt::print(stderr, "taskmaster: {}\n", error);
+        return kExitFailure;
+      }
+      log_.warn("control socket disabled: {}", error);
+      shell_->notice(fmt::format("control socket disabled: {}", error));
+    }
+    if (options_.daemon) {
+      const auto pidPath = options_.pidfile.value_or(socketPath_.substr(0, socketPath_.rfind('/') + 1) + "taskmaster.pid");
+      if (auto error = pidFile_.write(pidPath); !error.empty()) {
+        log_.error("{}; taskmaster stopped", error);
+        ready(error);
+        return kExitFailure;
+      }
+      log_.info("running as a daemon, pid {}, pid file {}", ::getpid(), pidPath);
+      ready();
+    }
+
     const auto& config = runner_.config();
-    if (shell_->interactive()) {
+    if (shell_ && shell_->interactive()) {
       fmt::print("taskmaster {}: {} program{} from {}. Type 'help' for the commands.\n", taskmaster::kVersion,
                  config.programs.size(), config.programs.size() == 1 ? "" : "s", config.path);
       std::fflush(stdout);
     }
     auto report = supervisor_.apply(config);
-    log_.info("configuration loaded from {}: {}", config.path,
-              fmt::join(CommandRunner::describe(report), "; "));
-    shell_->start();
+    log_.info("configuration loaded from {}: {}", config.path, fmt::join(CommandRunner::describe(report), "; "));
+    if (shell_) shell_->start();
     io_.run();
     return exitCode_;
   }
 
  private:
+  // Binds the control socket; an error message when it cannot.
+  std::string listen() {
+    socketPath_ = options_.socket.value_or(runner_.config().socket.value_or(taskmaster::control::defaultSocketPath()));
+    std::string detail;
+    if (auto ec = server_.listen({.path = socketPath_}, detail)) return detail.empty() ? ec.message() : detail;
+    log_.info("control socket listening on {}", socketPath_);
+    return {};
+  }
+
+  // A request from the control socket: the shell's commands, answered with their text and their data.
+  void serve(const taskmaster::control::Request& request, std::function<void(taskmaster::control::Reply)> reply) {
+    if (request.cmd == "quit" || request.cmd == "exit")
+      return reply({false, {}, nullptr, fmt::format("'{}' ends a shell; 'shutdown' stops taskmaster", request.cmd)});
+    std::vector<std::string> words{request.cmd};
+    words.insert(words.end(), request.args.begin(), request.args.end());
+    runner_.run(words, {.source = "socket"}, [this, reply](CommandResult result) {
+      // A wrong command is a bad request: its message goes in `error` too, for clients to tell apart.
+      std::string error = result.usage && !result.errors.empty() ? result.errors.front() : std::string{};
+      reply({result.ok, std::move(result.lines), std::move(result.data), std::move(error)});
+      if (result.quit) quit("shutdown over the control socket");
+    });
+  }
+
   // The shell's one-line notices: what a user at the prompt wants to hear about without asking.
   void announce(const taskmaster::StateChange& c) {
+    if (!shell_) return;
     const bool colour = shell_->interactive() && colourWanted();
     if (c.to == taskmaster::ProcessState::exited && !c.expected) {
       shell_->notice(fmt::format("{} exited unexpectedly ({})", c.instance, c.exit ? c.exit->str() : "?"));
     } else if (c.to == taskmaster::ProcessState::fatal) {
       shell_->notice(fmt::format("{} is {}: {}", c.instance, stateLabel(c.to, colour), c.reason));
     }
+  }
+
+  void notice(const std::string& text) {
+    if (shell_) shell_->notice(text);
   }
 
   void waitForSignals() {
@@ -84,17 +142,17 @@ class App {
     if (signal == SIGHUP) {
       if (quitting_) return;
       runner_.run("reload", {.source = name}, [this, name](CommandResult result) {
-        for (const auto& line : result.lines) shell_->notice(fmt::format("reload ({}): {}", name, line));
+        for (const auto& line : result.lines) notice(fmt::format("reload ({}): {}", name, line));
       });
       return;
     }
     // At a terminal, Ctrl-C belongs to the line being typed; elsewhere SIGINT stops like SIGTERM.
-    if (signal == SIGINT && shell_->interactive() && !quitting_) return shell_->interrupt();
+    if (signal == SIGINT && shell_ && shell_->interactive() && !quitting_) return shell_->interrupt();
     if (!quitting_) return quit(name);
     // A second one while programs are still stopping: no more waiting. The Supervisor's destructor
     // SIGKILLs the process groups of whatever still runs.
     log_.warn("{} while stopping: killing every program now", name);
-    shell_->notice(fmt::format("{}: killing every program now", name));
+    notice(fmt::format("{}: killing every program now", name));
     exitCode_ = kExitFailure;
     io_.stop();
   }
@@ -102,11 +160,12 @@ class App {
   void quit(std::string_view why) {
     if (quitting_) return;
     quitting_ = true;
-    shell_->close();
+    if (shell_) shell_->close();
     log_.info("stopping every program ({})", why);
-    if (shell_->interactive()) shell_->notice("stopping every program...");
+    if (shell_ && shell_->interactive()) shell_->notice("stopping every program...");
     supervisor_.shutdown([this] {
       log_.info("taskmaster stopped");
+      server_.close();
       boost::system::error_code ignored;
       signals_.cancel(ignored);
       io_.stop();
@@ -115,9 +174,13 @@ class App {
 
   asio::io_context& io_;
   EventLog& log_;
+  const Options& options_;
   taskmaster::Supervisor supervisor_;
   CommandRunner runner_;
   StateLogger stateLogger_;
+  taskmaster::control::Server server_;
+  std::string socketPath_;
+  PidFile pidFile_;
   taskmaster::Subscription logged_;
   taskmaster::Subscription announced_;
   std::unique_ptr<Shell> shell_;
@@ -139,27 +202,39 @@ std::optional<std::string> findConfig() {
   return std::nullopt;
 }
 
+std::string absolute(const std::string& path) {
+  std::error_code ec;
+  auto p = std::filesystem::absolute(path, ec);
+  return ec ? path : p.string();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc > 1 && std::string_view(argv[1]) == "ctl") return runCtl(argc - 1, argv + 1);
   Options options;
   if (auto code = parseCommandLine(argc, argv, options)) return *code;
   // A reader of stdout that goes away must not kill the supervisor; writes just fail.
   std::signal(SIGPIPE, SIG_IGN);
 
-  const auto configPath = options.config ? options.config : findConfig();
+  auto configPath = options.config ? options.config : findConfig();
   if (!configPath) return kExitUsage;
+  if (options.daemon) {  // the daemon keeps its working directory, but reloads must not depend on it
+    configPath = absolute(*configPath);
+    options.logPath = absolute(options.logPath);
+  }
 
   EventLog log;
   log.setLevel(options.logLevel);
+  if (options.noShell) log.mirrorTo(STDERR_FILENO);
   if (auto ec = log.open(options.logPath)) {
     fmt::print(stderr, "taskmaster: cannot open the log file {}: {}\n", options.logPath, ec.message());
     return kExitFailure;
   }
-  log.info("taskmaster {} started, pid {}, configuration {}", taskmaster::kVersion, ::getpid(), *configPath);
 
   auto loaded = taskmaster::loadConfig(*configPath);
   if (!loaded.ok()) {
+    log.info("taskmaster {} started, pid {}, configuration {}", taskmaster::kVersion, ::getpid(), *configPath);
     for (const auto& problem : loaded.errors) {
       fmt::print(stderr, "{}\n", problem.str());
       log.error("{}", problem.str());
@@ -169,15 +244,21 @@ int main(int argc, char** argv) {
     log.error("invalid configuration: nothing started; taskmaster stopped");
     return kExitUsage;
   }
+  if (options.daemon && detach() < 0) {
+    fmt::print(stderr, "taskmaster: cannot fork the daemon: {}\n", std::strerror(errno));
+    return kExitFailure;
+  }
+  log.info("taskmaster {} started, pid {}, configuration {}", taskmaster::kVersion, ::getpid(), *configPath);
 
-  asio::io_context io;
+  asio::io_context io;  // after the fork: a daemon gets its own
   try {
-    App app(io, std::move(loaded.config), log);
+    App app(io, std::move(loaded.config), log, options);
     return app.run();
   } catch (const std::exception& e) {
     // Unwinding destroyed the Supervisor, which SIGKILLed whatever still ran: nothing is left behind.
     log.error("internal error: {}; taskmaster stopped", e.what());
     fmt::print(stderr, "taskmaster: internal error: {}\n", e.what());
+    ready(fmt::format("internal error: {}", e.what()));
     return kExitFailure;
   }
 }

@@ -41,6 +41,10 @@ std::optional<int> parseCommandLine(int argc, char** argv, Options& options) {
       ("config,c", po::value<std::string>()->value_name("FILE"), "configuration file (also -config FILE)")
       ("log", po::value<std::string>(&options.logPath)->value_name("FILE"), "event log file (default: taskmaster.log)")
       ("log-level", po::value<std::string>(&level)->value_name("LEVEL"), "debug, info (default), warn or error")
+      ("socket", po::value<std::string>()->value_name("PATH"), "control socket (default: see taskmaster ctl --help)")
+      ("daemon,d", po::bool_switch(&options.daemon), "detach and run in the background, without a shell")
+      ("no-shell", po::bool_switch(&options.noShell), "stay in the foreground without a shell, logging to stderr")
+      ("pidfile", po::value<std::string>()->value_name("FILE"), "with --daemon: where to write the pid")
       ("help,h", "show this help and exit")
       ("version,V", "show the version and exit");
 
@@ -65,8 +69,10 @@ std::optional<int> parseCommandLine(int argc, char** argv, Options& options) {
     std::ostringstream text;
     text << desc;
     fmt::print(
-        "Usage: taskmaster [-c FILE] [--log FILE] [--log-level LEVEL]\n"
-        "Runs the programs of a configuration file under supervision, with a control shell on stdin.\n\n"
+        "Usage: taskmaster [-c FILE] [--log FILE] [--log-level LEVEL] [--socket PATH] [--daemon | --no-shell]\n"
+        "       taskmaster ctl [--socket PATH] [--json] [COMMAND [ARGS...]]\n"
+        "Runs the programs of a configuration file under supervision, with a control shell on stdin and a\n"
+        "control socket for `taskmaster ctl`.\n\n"
         "{}\n"
         "Without -c, the first of these files is used:\n",
         text.str());
@@ -82,6 +88,12 @@ std::optional<int> parseCommandLine(int argc, char** argv, Options& options) {
     return kExitOk;
   }
   if (vm.contains("config")) options.config = vm["config"].as<std::string>();
+  if (vm.contains("socket")) options.socket = vm["socket"].as<std::string>();
+  if (vm.contains("pidfile")) options.pidfile = vm["pidfile"].as<std::string>();
+  if (options.daemon && options.noShell) {
+    usageError("--daemon and --no-shell exclude each other");
+    return kExitUsage;
+  }
   if (options.config && options.config->empty()) {
     usageError("the configuration file name is empty");
     return kExitUsage;

@@ -45,7 +45,7 @@ void putLines(FILE* stream, const std::vector<std::string>& lines) {
 // previous one is written: a reader that stops reading holds up the commands, never supervision.
 class ScriptShell final : public Shell {
  public:
-  ScriptShell(asio::io_context& io, CommandRunner& runner, ShellSettings settings)
+  ScriptShell(asio::io_context& io, Commands& runner, ShellSettings settings)
       : runner_(runner),
         settings_(std::move(settings)),
         reader_(io, STDIN_FILENO),
@@ -86,7 +86,7 @@ class ScriptShell final : public Shell {
     });
   }
 
-  CommandRunner& runner_;
+  Commands& runner_;
   ShellSettings settings_;
   LineReader reader_;
   OutputStream out_;
@@ -99,7 +99,7 @@ class ScriptShell final : public Shell {
 // the line handler is removed, so the terminal is in its normal mode and nothing is read.
 class InteractiveShell final : public Shell {
  public:
-  InteractiveShell(asio::io_context& io, CommandRunner& runner, ShellSettings settings)
+  InteractiveShell(asio::io_context& io, Commands& runner, ShellSettings settings)
       : runner_(runner),
         settings_(std::move(settings)),
         input_(io, watchableCopy(STDIN_FILENO, O_RDONLY)),
@@ -255,7 +255,7 @@ class InteractiveShell final : public Shell {
     write_history(settings_.historyFile.c_str());
   }
 
-  CommandRunner& runner_;
+  Commands& runner_;
   ShellSettings settings_;
   asio::posix::stream_descriptor input_;  // only waited on: libedit does the reading
   asio::signal_set terminalSignals_;
@@ -270,7 +270,7 @@ class InteractiveShell final : public Shell {
 
 }  // namespace
 
-std::unique_ptr<Shell> makeShell(asio::io_context& io, CommandRunner& runner, ShellSettings settings) {
+std::unique_ptr<Shell> makeShell(asio::io_context& io, Commands& runner, ShellSettings settings) {
   // Line editing needs a terminal on both sides: with stdout redirected, libedit would write its prompt
   // and redraws into the file.
   if (::isatty(STDIN_FILENO) && ::isatty(STDOUT_FILENO))

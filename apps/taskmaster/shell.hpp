@@ -37,7 +37,7 @@ class Shell {
 };
 
 // The interactive shell when stdin is a terminal, the scripted one otherwise.
-[[nodiscard]] std::unique_ptr<Shell> makeShell(boost::asio::io_context& io, CommandRunner& runner,
+[[nodiscard]] std::unique_ptr<Shell> makeShell(boost::asio::io_context& io, Commands& runner,
                                                ShellSettings settings);
 
 }  // namespace cli

@@ -337,7 +337,8 @@ std::error_code Server::Impl::listen(const ServerOptions& options, std::string& 
     detail = fmt::format("socket path too long or empty: '{}'", path);
     return std::make_error_code(std::errc::filename_too_long);
   }
-  // The private directory: created 0700 when missing; refused when someone else could use it.
+  // The directory: created 0700 when missing. The default one in /tmp is refused when someone else owns it
+  // or could use it (anyone can create /tmp/taskmaster-UID before us).
   const std::string dir = path.substr(0, path.rfind('/') == std::string::npos ? 0 : path.rfind('/'));
   if (!dir.empty()) {
     if (::mkdir(dir.c_str(), 0700) < 0 && errno != EEXIST) {
@@ -349,7 +350,8 @@ std::error_code Server::Impl::listen(const ServerOptions& options, std::string& 
       detail = fmt::format("{} is not a directory", dir);
       return std::make_error_code(std::errc::not_a_directory);
     }
-    if (dir.starts_with("/tmp/") && (st.st_uid != ::geteuid() || (st.st_mode & 077))) {
+    const bool defaultDir = dir == fmt::format("/tmp/taskmaster-{}", ::geteuid());
+    if (defaultDir && (st.st_uid != ::geteuid() || (st.st_mode & 077))) {
       detail = fmt::format("{} is not private (owner {}, mode {:o}): refusing to put the control socket there", dir,
                            st.st_uid, st.st_mode & 07777);
       return std::make_error_code(std::errc::permission_denied);
