@@ -3,6 +3,8 @@
 
 #include <taskmaster/taskmaster.hpp>
 
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -282,4 +284,35 @@ TEST_CASE("the events command streams state changes as JSON lines") {
   auto second = client.nextEvent();
   REQUIRE(second);
   CHECK((*second)["to"] == "RUNNING");
+}
+
+TEST_CASE("out of fds, the server gives up its reserve fd so that a client still gets in") {
+  Fixture f;
+  rlimit saved{};
+  ::getrlimit(RLIMIT_NOFILE, &saved);
+  int highest = 0;
+  for (auto& e : fs::directory_iterator("/proc/self/fd")) highest = std::max(highest, std::stoi(e.path().filename()));
+  rlimit low = saved;
+  low.rlim_cur = static_cast<rlim_t>(highest + 1);
+  REQUIRE(::setrlimit(RLIMIT_NOFILE, &low) == 0);
+  std::vector<int> filler;
+  for (int fd; (fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) filler.push_back(fd);
+  pid_t pid = ::fork();
+  if (pid == 0) {  // the client, in a process of its own with fds to spare
+    for (int i = 0; i < 4 && i < static_cast<int>(filler.size()); ++i) ::close(filler[static_cast<std::size_t>(i)]);
+    int fd = rawConnect(f.path);
+    if (fd < 0) ::_exit(1);
+    sendAll(fd, "{\"cmd\":\"echo\",\"args\":[\"got in\"]}\n");
+    ::shutdown(fd, SHUT_WR);
+    ::_exit(readAll(fd).find("got in") != std::string::npos ? 0 : 2);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  for (int fd : filler) ::close(fd);
+  ::setrlimit(RLIMIT_NOFILE, &saved);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  control::Client client;  // and with fds back, business as usual
+  REQUIRE_FALSE(client.connect(f.path));
+  CHECK(client.call("echo", {"again"}));
 }

@@ -1,6 +1,7 @@
 #include <taskmaster/control.hpp>
 #include <taskmaster/supervisor.hpp>
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -176,6 +177,7 @@ class Server::Impl : public std::enable_shared_from_this<Server::Impl> {
   ServerOptions options_;
   Local::acceptor acceptor_;
   asio::steady_timer retry_;  // armed only while accept() fails for lack of fds
+  int spare_ = -1;            // an fd kept in reserve, given up to accept a client when fds run out
   std::map<Session*, std::shared_ptr<Session>> sessions_;
   std::string boundPath_;
 };
@@ -387,6 +389,7 @@ std::error_code Server::Impl::listen(const ServerOptions& options, std::string& 
     return std::make_error_code(std::errc::io_error);
   }
   boundPath_ = path;
+  spare_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   accept();
   return {};
 }
@@ -395,13 +398,20 @@ void Server::Impl::accept() {
   acceptor_.async_accept([weak = weak_from_this()](boost::system::error_code ec, Local::socket socket) {
     auto self = weak.lock();
     if (!self || ec == asio::error::operation_aborted || !self->acceptor_.is_open()) return;
-    if (ec) {  // EMFILE and friends: try again a little later instead of spinning
+    // Out of fds (the children's pidfds took them): give up the reserve so that a client can still get
+    // in, to stop something. Other failures, or no reserve left: try again a little later, not in a spin.
+    if ((ec == asio::error::no_descriptors || ec.value() == ENFILE) && self->spare_ >= 0) {
+      ::close(std::exchange(self->spare_, -1));
+      return self->accept();
+    }
+    if (ec) {
       self->retry_.expires_after(std::chrono::milliseconds(100));
       self->retry_.async_wait([weak](boost::system::error_code e) {
         if (auto s = weak.lock(); s && !e) s->accept();
       });
       return;
     }
+    if (self->spare_ < 0) self->spare_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);  // may fail until fds return
     auto session = std::make_shared<Session>(*self, std::move(socket));
     Session* raw = session.get();
     self->sessions_[raw] = session;
@@ -425,6 +435,7 @@ void Server::Impl::close() {
   boost::system::error_code ignored;
   retry_.cancel();
   if (acceptor_.is_open()) acceptor_.close(ignored);
+  if (spare_ >= 0) ::close(std::exchange(spare_, -1));
   for (auto& [raw, s] : sessions_) s->detach();
   sessions_.clear();
   if (!boundPath_.empty()) ::unlink(boundPath_.c_str());
