@@ -396,3 +396,28 @@ TEST_CASE("the SIGKILL after stoptime is announced and the reason kept") {
   CHECK(host.changes.back().to == S::stopping);
   CHECK(host.changes.back().reason == "killed with SIGKILL: still running 500 ms after SIGTERM");
 }
+
+TEST_CASE("an autorestart is never sooner than 1 s after the previous spawn: no respawn spin") {
+  FakeHost host;
+  Instance web(host, spec([](ProgramSpec& s) {
+    s.autorestart = AutoRestart::always;
+    s.starttime = 100ms;
+  }), 0);
+  web.start();
+  host.advance(300ms);
+  REQUIRE(web.state() == S::running);
+  host.exit(100, kExit0);
+  CHECK(web.state() == S::backoff);
+  CHECK(host.changes.back().retryIn == 700ms);
+  CHECK(web.reason() == "restarting too often: next start in 700 ms");
+  host.advance(699ms);
+  CHECK(host.spawns == 1);
+  host.advance(1ms);
+  CHECK(host.spawns == 2);
+  CHECK(web.state() == S::starting);
+  host.advance(5s);  // up long enough: the next restart is immediate, and nothing counts toward FATAL
+  host.exit(101, kExit0);
+  CHECK(web.state() == S::starting);
+  CHECK(host.spawns == 3);
+  CHECK(web.status().restarts == 2);
+}

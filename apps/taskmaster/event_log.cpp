@@ -87,10 +87,10 @@ void StateLogger::operator()(const taskmaster::StateChange& c) {
     case ProcessState::starting: {
       if (c.pid == 0) return log(LogLevel::debug, fmt::format("{} STARTING without a process", c.instance));
       std::string why;
-      if (c.from == ProcessState::backoff)
+      if (c.from == ProcessState::backoff && c.retries > 0)
         why = fmt::format(" (retry {} of {})", c.retries, spec ? spec->startretries : c.retries);
-      else if (c.from == ProcessState::exited)
-        why = " (autorestart)";
+      else if (c.from == ProcessState::exited || c.from == ProcessState::backoff)
+        why = " (autorestart)";  // from BACKOFF without retries: a restart held back by the rate limit
       return log(LogLevel::info, fmt::format("{} spawned, pid {}{}", c.instance, c.pid, why));
     }
     case ProcessState::running:

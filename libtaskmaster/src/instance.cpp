@@ -105,6 +105,7 @@ void Instance::spawn() {
 // A start that did not reach RUNNING: retry after 1 s, 2 s, 3 s ... or give up after startretries.
 void Instance::failedStart(std::string reason, const std::optional<ExitStatus>& exit, int pid) {
   ++retries_;
+  backoffDelay_ = retryDelay();
   if (retries_ > spec_->startretries) {
     auto why = fmt::format("{} (gave up after {} {})", reason, spec_->startretries,
                            spec_->startretries == 1 ? "retry" : "retries");
@@ -131,11 +132,17 @@ void Instance::onExit(ExitStatus status) {
                status, expected, pid);
       const bool again = spec_->autorestart == AutoRestart::always ||
                          (spec_->autorestart == AutoRestart::unexpected && !expected);
-      if (again && state_ == ProcessState::exited) {
-        ++restarts_;
-        retries_ = 0;
-        spawn();
+      if (!again || state_ != ProcessState::exited) return;
+      retries_ = 0;
+      // A program that dies as soon as it is up would otherwise be respawned in a tight loop.
+      if (const auto since = host_.now() - startedAt_; since < kMinRestartInterval) {
+        backoffDelay_ = std::chrono::ceil<std::chrono::milliseconds>(kMinRestartInterval - since);
+        setState(ProcessState::backoff,
+                 fmt::format("restarting too often: next start in {} ms", backoffDelay_.count()));
+        return;
       }
+      ++restarts_;
+      spawn();
       return;
     }
     case ProcessState::stopping:
@@ -198,14 +205,14 @@ void Instance::setState(ProcessState to, std::string reason, const std::optional
     case ProcessState::starting:
       if (child_) timer_->arm(spec_->starttime);  // starttime 0: RUNNING on the next turn of the loop
       break;
-    case ProcessState::backoff: timer_->arm(retryDelay()); break;
+    case ProcessState::backoff: timer_->arm(backoffDelay_); break;
     case ProcessState::stopping: timer_->arm(spec_->stoptime); break;
     default: break;
   }
   if (!reason.empty()) reason_ = reason;
   StateChange change{spec_->name, name_, index_, from, to, pid, exit, expected, std::move(reason), host_.wallNow()};
   change.retries = retries_;
-  if (to == ProcessState::backoff) change.retryIn = retryDelay();
+  if (to == ProcessState::backoff) change.retryIn = backoffDelay_;
   host_.publish(*this, change);
 }
 

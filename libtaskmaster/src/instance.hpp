@@ -59,6 +59,9 @@ class Host {
   virtual void publish(const Instance& instance, const StateChange& change) = 0;
 };
 
+// An autorestart comes at once, but never sooner than this after the previous spawn: no respawn spin.
+inline constexpr std::chrono::seconds kMinRestartInterval{1};
+
 class Instance {
  public:
   Instance(Host& host, std::shared_ptr<const ProgramSpec> spec, int index);
@@ -105,6 +108,7 @@ class Instance {
   std::unique_ptr<Child> child_;   // non-null while a process is alive
   bool startAfterStop_ = false;    // a restart waits for the stop to complete
   int retries_ = 0;                // failed starts since the last RUNNING or user start
+  std::chrono::milliseconds backoffDelay_{0};  // how long the current BACKOFF waits
   int restarts_ = 0;
   std::string reason_;
   Clock::time_point startedAt_{};
