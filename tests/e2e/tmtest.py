@@ -18,8 +18,9 @@ import threading
 import time
 import traceback
 
-TASKMASTER = os.environ.get("TASKMASTER", "")
-HELPER = os.environ.get("TM_HELPER", "")
+# Absolute, so that relative paths given on the command line still work from the tests' own directories.
+TASKMASTER = os.path.abspath(os.environ["TASKMASTER"]) if os.environ.get("TASKMASTER") else ""
+HELPER = os.path.abspath(os.environ["TM_HELPER"]) if os.environ.get("TM_HELPER") else ""
 
 LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d (DEBUG|INFO |WARN |ERROR) \S.*$")
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x07")
@@ -138,19 +139,21 @@ def quote(value):
 
 
 class Taskmaster:
-    """taskmaster in script mode: commands on a pipe to stdin, answers read from stdout."""
+    """taskmaster in script mode: commands on a pipe to stdin, answers read from stdout. Its control socket is
+    `self.socket`: `socket` when given, else one in its own directory, so that tests never meet on the default one."""
 
     _running = []
 
-    def __init__(self, config_text, args=(), env=None, directory=None):
+    def __init__(self, config_text, args=(), env=None, directory=None, socket=None):
         self.dir = directory or tmpdir()
         self.config = os.path.join(self.dir, "taskmaster.yml")
         self.log = os.path.join(self.dir, "taskmaster.log")
+        self.socket = socket or os.path.join(self.dir, "tm.sock")
         with open(self.config, "w") as f:
             f.write(config_text)
         self.version = version()
         self.proc = subprocess.Popen(
-            [TASKMASTER, "-c", self.config, "--log", self.log, *args],
+            [TASKMASTER, "-c", self.config, "--log", self.log, "--socket", self.socket, *args],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=self.dir, env=env)
         self.stdout = queue.Queue()
         self.stderr_lines = []
@@ -268,12 +271,14 @@ def run(args, stdin=subprocess.DEVNULL, cwd=None, env=None, timeout=20.0):
 
 
 class Terminal:
-    """taskmaster on a pseudo-terminal: the interactive shell, driven key by key."""
+    """taskmaster on a pseudo-terminal: the interactive shell, driven key by key. Its control socket is
+    `self.socket`, in its own directory."""
 
     def __init__(self, config_text, env=None, directory=None):
         self.dir = directory or tmpdir()
         self.config = os.path.join(self.dir, "taskmaster.yml")
         self.log = os.path.join(self.dir, "taskmaster.log")
+        self.socket = os.path.join(self.dir, "tm.sock")
         with open(self.config, "w") as f:
             f.write(config_text)
         environment = dict(os.environ, TERM="xterm", **(env or {}))
@@ -282,7 +287,8 @@ class Terminal:
         if self.pid == 0:
             try:
                 os.chdir(self.dir)
-                os.execve(TASKMASTER, [TASKMASTER, "-c", self.config, "--log", self.log], environment)
+                os.execve(TASKMASTER, [TASKMASTER, "-c", self.config, "--log", self.log, "--socket", self.socket],
+                          environment)
             finally:
                 os._exit(127)
         self.output = ""
