@@ -9,6 +9,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
 #include <boost/json.hpp>
 #include <fmt/format.h>
 #include <taskmaster/taskmaster.hpp>
@@ -53,6 +54,7 @@ std::string eventLine(const boost::json::object& e) {
 class RemoteCommands final : public Commands {
  public:
   RemoteCommands(asio::io_context& io, control::Client& client) : io_(io), client_(client) {}
+  [[nodiscard]] bool lost() const { return lost_; }  // the connection broke: the shell ended with it
 
   void run(std::string_view line, const CommandContext&, CommandDone done) override {
     CommandResult result;
@@ -69,6 +71,7 @@ class RemoteCommands final : public Commands {
     } else {
       result.fail(fmt::format("connection to taskmaster lost: {}", client_.lastError()));
       result.quit = true;
+      lost_ = true;
     }
     asio::post(io_, [done = std::move(done), result = std::move(result)]() mutable { done(std::move(result)); });
   }
@@ -87,6 +90,7 @@ class RemoteCommands final : public Commands {
  private:
   asio::io_context& io_;
   control::Client& client_;
+  bool lost_ = false;
 };
 
 int shell(control::Client& client) {
@@ -96,10 +100,22 @@ int shell(control::Client& client) {
                                      .onQuit = [&io](std::string_view) { io.stop(); }});
   if (sh->interactive()) fmt::print("taskmaster ctl: connected. Type 'help' for the commands, 'quit' to leave.\n");
   std::fflush(stdout);
+  // Ctrl-C clears the line being typed, as in the foreground shell; SIGTERM leaves, with the terminal restored.
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  std::function<void(boost::system::error_code, int)> onSignal = [&](boost::system::error_code ec, int sig) {
+    if (ec) return;
+    if (sig == SIGINT && sh->interactive()) {
+      sh->interrupt();
+      signals.async_wait(onSignal);
+    } else {
+      io.stop();
+    }
+  };
+  signals.async_wait(onSignal);
   sh->start();
   io.run();
   sh->close();
-  return kExitOk;
+  return commands.lost() ? kExitFailure : kExitOk;
 }
 
 int follow(control::Client& client, bool json) {

@@ -370,7 +370,14 @@ std::error_code Server::Impl::listen(const ServerOptions& options, std::string& 
       detail = fmt::format("another taskmaster is already listening on {}", path);
       return std::make_error_code(std::errc::address_in_use);
     }
-    if (err == ECONNREFUSED) ::unlink(path.c_str());
+    struct stat st{};
+    if (err == ECONNREFUSED && ::lstat(path.c_str(), &st) == 0) {
+      if (!S_ISSOCK(st.st_mode)) {  // never delete a file that is not a socket
+        detail = fmt::format("{} exists and is not a socket", path);
+        return std::make_error_code(std::errc::file_exists);
+      }
+      ::unlink(path.c_str());
+    }
   }
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return errnoCode();
@@ -492,12 +499,13 @@ std::optional<std::string> Client::readLine() {
 std::optional<Reply> Client::call(const std::string& cmd, const std::vector<std::string>& args) {
   const long id = nextId_++;
   std::string line = encodeRequest({id, cmd, args});
+  std::string sendError;
   for (std::size_t off = 0; off < line.size();) {
     ssize_t n = ::send(fd_, line.data() + off, line.size() - off, MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      error_ = std::strerror(errno);
-      return std::nullopt;
+    if (n < 0) {  // the server may have refused us and hung up: its reason is still there to read
+      sendError = std::strerror(errno);
+      break;
     }
     off += static_cast<std::size_t>(n);
   }
@@ -507,11 +515,19 @@ std::optional<Reply> Client::call(const std::string& cmd, const std::vector<std:
     auto* o = ec ? nullptr : v.if_object();
     if (!o || o->contains("event")) continue;  // an event of an earlier subscription
     auto* rid = o->if_contains("id");
-    if (rid && !rid->is_null() && !(rid->is_int64() && rid->as_int64() == id)) continue;
-    if (auto r = parseReply(*reply)) return r;
-    error_ = "malformed reply from taskmaster";
-    return std::nullopt;
+    auto r = parseReply(*reply);
+    if (!r) {
+      error_ = "malformed reply from taskmaster";
+      return std::nullopt;
+    }
+    if (rid && rid->is_null() && !r->ok) {  // about the connection, not the request: refused
+      error_ = r->error;
+      return std::nullopt;
+    }
+    if (rid && !(rid->is_int64() && rid->as_int64() == id)) continue;
+    return r;
   }
+  if (!sendError.empty()) error_ = sendError;
   return std::nullopt;
 }
 

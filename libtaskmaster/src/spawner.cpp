@@ -2,8 +2,8 @@
 
 #include <fcntl.h>
 #include <grp.h>
-#include <linux/close_range.h>
 #include <pwd.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -36,6 +36,10 @@ class Fd {
   }
   [[nodiscard]] int get() const { return fd_; }
   int release() { return std::exchange(fd_, -1); }
+  void reset(int fd) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = fd;
+  }
 
  private:
   int fd_ = -1;
@@ -135,6 +139,17 @@ std::vector<char*> pointers(std::vector<std::string>& strings) {
   return out;
 }
 
+// Closes every fd from `first` up, except `keep`. Async-signal-safe.
+void closeFrom(int first, int keep) {
+  if ((keep <= first || ::close_range(static_cast<unsigned>(first), static_cast<unsigned>(keep - 1), 0) == 0) &&
+      ::close_range(static_cast<unsigned>(keep + 1), ~0U, 0) == 0)
+    return;
+  rlimit limit{};  // a kernel without close_range (before 5.9)
+  ::getrlimit(RLIMIT_NOFILE, &limit);
+  for (rlim_t fd = static_cast<rlim_t>(first); fd < limit.rlim_cur && fd < (1u << 20); ++fd)
+    if (static_cast<int>(fd) != keep) ::close(static_cast<int>(fd));
+}
+
 // Runs in the forked child: async-signal-safe calls only, no allocation, no return.
 [[noreturn]] void execChild(int errorPipe, const ProgramSpec& spec, const char* exe, char* const* argv,
                             char* const* envp, const int (&stdio)[3], const std::optional<Credentials>& creds) {
@@ -163,9 +178,10 @@ std::vector<char*> pointers(std::vector<std::string>& strings) {
     if (::setgid(creds->gid) < 0) fail(Stage::setgid);
     if (::setuid(creds->uid) < 0) fail(Stage::setuid);
   }
-  // Everything above 2 closes on exec, the error pipe included: EOF on it means exec succeeded.
-  if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
-    for (int fd = 3; fd < 4096; ++fd) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+  // Every fd above 2 but the error pipe is closed now, not at exec. The parent, blocked on the pipe, resumes
+  // the moment exec closes it, and may close its own fds right away; an fd still open here would keep its
+  // file alive, and epoll would go on reporting a closed fd's events for whatever reuses its number.
+  closeFrom(3, errorPipe);
   ::execve(exe, argv, envp);
   fail(Stage::exec);
   ::_exit(127);
@@ -216,6 +232,15 @@ Launched launch(const ProgramSpec& spec, const std::string& instance, int index)
     return out;
   }
   Fd readEnd(pipeFds[0]), writeEnd(pipeFds[1]);
+  if (writeEnd.get() < 3) {  // stdio closed in this process: keep the pipe out of the child's 0-2
+    Fd moved(::fcntl(writeEnd.get(), F_DUPFD_CLOEXEC, 3));
+    if (moved.get() < 0) {
+      out.error = fmt::format("fcntl: {}", describe(errno));
+      return out;
+    }
+    ::close(writeEnd.release());
+    writeEnd.reset(moved.release());
+  }
 
   std::vector<std::string> argStrings(spec.cmd);
   auto argv = pointers(argStrings);

@@ -64,13 +64,7 @@ class AsioChild final : public detail::Child {
  public:
   AsioChild(asio::io_context& io, int pid, int pidfd, std::function<void(ExitStatus)> onExit)
       : pid_(pid), watch_(std::make_shared<Watch>(Watch{bp::process(io.get_executor(), pid, pidfd), std::move(onExit), false})) {
-    watch_->process.async_wait([w = watch_](boost::system::error_code ec, int) {
-      if (ec == asio::error::operation_aborted) return;  // the io_context is going away
-      w->exited = true;
-      ExitStatus status = ec ? ExitStatus{-1, 0, false} : decode(w->process.native_exit_code());
-      w->process.detach();  // reaped: its destructor must not touch a pid that may be reused
-      if (auto cb = std::exchange(w->onExit, {})) cb(status);
-    });
+    watch(watch_);
   }
   ~AsioChild() override {
     // Still running: the last resort. The pending async_wait (or the process destructor) reaps it.
@@ -94,6 +88,19 @@ class AsioChild final : public detail::Child {
     std::function<void(ExitStatus)> onExit;
     bool exited;
   };
+
+  static void watch(const std::shared_ptr<Watch>& watch) {
+    watch->process.async_wait([w = watch](boost::system::error_code ec, int) {
+      if (ec == asio::error::operation_aborted) return;  // the io_context is going away
+      // The pidfd can turn readable an instant before the zombie can be reaped, and v2 waits for it with one
+      // blocking waitpid: a signal in that instant fails it with EINTR, the process still unreaped. Again.
+      if (ec == boost::system::errc::interrupted) return AsioChild::watch(w);
+      w->exited = true;
+      ExitStatus status = ec ? ExitStatus{-1, 0, false} : decode(w->process.native_exit_code());
+      w->process.detach();  // reaped: its destructor must not touch a pid that may be reused
+      if (auto cb = std::exchange(w->onExit, {})) cb(status);
+    });
+  }
   int pid_;
   std::shared_ptr<Watch> watch_;
 };
