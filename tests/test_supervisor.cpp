@@ -220,7 +220,8 @@ TEST_CASE("the child gets fds 0-2 only, a clean signal state, its own process gr
   spec.workingdir = dir.path.string();
   spec.umask = 027;
   REQUIRE_FALSE(f.sup.add(spec));
-  REQUIRE(f.startAndWait("probe")[0].ok);
+  auto started = f.startAndWait("probe");
+  REQUIRE_MESSAGE(started[0].ok, started[0].message);
   int pid = f.one("probe").pid;
   REQUIRE(f.runUntil([&] { return slurp(dir.path / "out.log").find("0027") != std::string::npos; }));
   ::close(bait);

@@ -13,14 +13,13 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/process/v2/process.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
 
 #include "instance.hpp"
 #include "spawner.hpp"
 
 namespace taskmaster {
 namespace asio = boost::asio;
-namespace bp = boost::process::v2;
 using detail::Instance;
 
 namespace {
@@ -54,20 +53,18 @@ class AsioTimer final : public detail::Timer {
   std::shared_ptr<State> state_;
 };
 
-ExitStatus decode(int status) {
-  if (WIFSIGNALED(status)) return {0, WTERMSIG(status), static_cast<bool>(WCOREDUMP(status))};
-  return {WEXITSTATUS(status), 0, false};
-}
-
-// A child watched through its pidfd by Boost.Process v2 (async_wait: pidfd readable, then waitpid(pid)).
+// A child watched through its pidfd: the pidfd turns readable once the child has exited, and
+// waitid(P_PIDFD, WNOHANG) then reaps exactly that child, never blocking. A readiness that is not an exit
+// (spurious, or an EINTR) just waits again. Boost.Process v2's async_wait is not used: after any readiness it
+// calls a blocking waitpid(pid), and one spurious wake-up under heavy churn hung the whole loop on a live child.
 class AsioChild final : public detail::Child {
  public:
   AsioChild(asio::io_context& io, int pid, int pidfd, std::function<void(ExitStatus)> onExit)
-      : pid_(pid), watch_(std::make_shared<Watch>(Watch{bp::process(io.get_executor(), pid, pidfd), std::move(onExit), false})) {
+      : pid_(pid), watch_(std::make_shared<Watch>(io, pid, pidfd, std::move(onExit))) {
     watch(watch_);
   }
   ~AsioChild() override {
-    // Still running: the last resort. The pending async_wait (or the process destructor) reaps it.
+    // Still running: the last resort. The pending wait (or ~Watch) reaps it.
     watch_->onExit = {};
     if (!watch_->exited) {
       ::kill(-pid_, SIGKILL);
@@ -84,20 +81,33 @@ class AsioChild final : public detail::Child {
 
  private:
   struct Watch {
-    bp::process process;
+    Watch(asio::io_context& io, int pid, int fd, std::function<void(ExitStatus)> cb)
+        : pidfd(io, fd), pid(pid), onExit(std::move(cb)) {}
+    ~Watch() {  // the io_context is being destroyed with the child alive: kill and reap it here
+      if (exited) return;
+      ::kill(pid, SIGKILL);  // not reaped yet, so the pid is still this child's
+      while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+      }
+    }
+    asio::posix::stream_descriptor pidfd;
+    int pid;
     std::function<void(ExitStatus)> onExit;
-    bool exited;
+    bool exited = false;
   };
 
   static void watch(const std::shared_ptr<Watch>& watch) {
-    watch->process.async_wait([w = watch](boost::system::error_code ec, int) {
+    watch->pidfd.async_wait(asio::posix::descriptor_base::wait_read, [w = watch](boost::system::error_code ec) {
       if (ec == asio::error::operation_aborted) return;  // the io_context is going away
-      // The pidfd can turn readable an instant before the zombie can be reaped, and v2 waits for it with one
-      // blocking waitpid: a signal in that instant fails it with EINTR, the process still unreaped. Again.
-      if (ec == boost::system::errc::interrupted) return AsioChild::watch(w);
+      siginfo_t info{};
+      const int rc = ::waitid(P_PIDFD, static_cast<id_t>(w->pidfd.native_handle()), &info, WEXITED | WNOHANG);
+      if ((rc == 0 && info.si_pid == 0) || (rc < 0 && errno == EINTR)) return AsioChild::watch(w);  // not yet
       w->exited = true;
-      ExitStatus status = ec ? ExitStatus{-1, 0, false} : decode(w->process.native_exit_code());
-      w->process.detach();  // reaped: its destructor must not touch a pid that may be reused
+      ExitStatus status{-1, 0, false};  // rc < 0: someone else reaped it (a waitpid(-1) elsewhere)
+      if (rc == 0 && info.si_code == CLD_EXITED) status = {info.si_status, 0, false};
+      if (rc == 0 && (info.si_code == CLD_KILLED || info.si_code == CLD_DUMPED))
+        status = {0, info.si_status, info.si_code == CLD_DUMPED};
+      boost::system::error_code ignored;
+      w->pidfd.close(ignored);
       if (auto cb = std::exchange(w->onExit, {})) cb(status);
     });
   }
