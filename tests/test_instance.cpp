@@ -378,12 +378,14 @@ TEST_CASE("an observer starting an EXITED instance is not doubled by autorestart
   CHECK(web.state() == S::starting);
 }
 
-TEST_CASE("starttime 0 is RUNNING as soon as the loop turns") {
+TEST_CASE("starttime 0 is RUNNING as soon as spawned, and an exit then is an exit from RUNNING") {
   FakeHost host;
-  Instance web(host, spec([](ProgramSpec& s) { s.starttime = 0ms; }), 0);
+  Instance web(host, spec([](ProgramSpec& s) { s.starttime = 0ms; s.autorestart = AutoRestart::never; }), 0);
   web.start();
-  host.advance(0ms);
-  CHECK(web.state() == S::running);
+  CHECK(host.states() == std::vector<S>{S::starting, S::running});
+  CHECK_FALSE(host.timerArmed());
+  host.exit(100, kExit0);
+  CHECK(web.state() == S::exited);
 }
 
 TEST_CASE("the SIGKILL after stoptime is announced and the reason kept") {

@@ -62,7 +62,13 @@ void EventLog::write(LogLevel level, std::string_view message, taskmaster::WallT
   if (fd_ < 0 || level < level_) return;
   std::string name(to_string(level));
   for (auto& c : name) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  const std::string line = fmt::format("{} {:<5} {}\n", isoTimestamp(time), name, message);
+  // One event, one line: control characters (a newline in a program's name or a config value) are escaped.
+  std::string text;
+  for (unsigned char c : message) {
+    if (c < 0x20 || c == 0x7f) text += fmt::format("\\x{:02x}", c);
+    else text += static_cast<char>(c);
+  }
+  const std::string line = fmt::format("{} {:<5} {}\n", isoTimestamp(time), name, text);
   for (int fd : {fd_, mirror_}) {
     std::size_t done = 0;
     while (fd >= 0 && done < line.size()) {
@@ -96,6 +102,8 @@ void StateLogger::operator()(const taskmaster::StateChange& c) {
     case ProcessState::running:
       return log(LogLevel::info, fmt::format("{} RUNNING, pid {}", c.instance, c.pid));
     case ProcessState::backoff:
+      if (c.retries == 0)  // held back by the restart rate limit, not a failed start
+        return log(LogLevel::warn, fmt::format("{} BACKOFF: {}", c.instance, c.reason));
       return log(LogLevel::warn, fmt::format("{} BACKOFF: {}; retry {} of {} in {}", c.instance, c.reason, c.retries,
                                              spec ? spec->startretries : c.retries, formatDuration(c.retryIn)));
     case ProcessState::fatal:

@@ -63,10 +63,21 @@ std::string lower(std::string_view text) {
   return out;
 }
 
+// The text with control characters shown as \xNN: a value echoed in a message stays on one line and cannot
+// forge a log line or drive the terminal.
+std::string printable(std::string_view text) {
+  std::string out;
+  for (unsigned char c : text) {
+    if (c < 0x20 || c == 0x7f) out += fmt::format("\\x{:02x}", c);
+    else out += static_cast<char>(c);
+  }
+  return out;
+}
+
 // "'lots'", "a list": what the user wrote, for "expected X, got Y".
 std::string describe(const YAML::Node& node) {
   switch (node.Type()) {
-    case YAML::NodeType::Scalar: return fmt::format("'{}'", node.Scalar());
+    case YAML::NodeType::Scalar: return fmt::format("'{}'", printable(node.Scalar()));
     case YAML::NodeType::Sequence: return "a list";
     case YAML::NodeType::Map: return "a map";
     default: return "nothing";
@@ -365,26 +376,40 @@ class Parser {
 };
 
 // The whole file, or the reason it cannot be read. A directory opens fine, so it is refused explicitly.
-std::string readFile(const std::string& path, std::error_code& error) {
+constexpr off_t kMaxConfigBytes = 16 << 20;
+
+// The file's text, or `problem` set. Only regular files of sane size: a FIFO would block the loop in open()
+// or read(), and /dev/zero would never end.
+std::string readFile(const std::string& path, std::string& problem) {
   std::string text;
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
-    error = {errno, std::generic_category()};
+    problem = fmt::format("cannot read: {}", std::generic_category().message(errno));
     return text;
   }
   struct stat info {};
-  if (::fstat(fd, &info) == 0 && S_ISDIR(info.st_mode)) {
-    error = std::make_error_code(std::errc::is_a_directory);
+  if (::fstat(fd, &info) < 0) {
+    problem = fmt::format("cannot read: {}", std::generic_category().message(errno));
+  } else if (S_ISDIR(info.st_mode)) {
+    problem = "cannot read: Is a directory";
+  } else if (!S_ISREG(info.st_mode)) {
+    problem = "cannot read: not a regular file";
+  } else if (info.st_size > kMaxConfigBytes) {
+    problem = fmt::format("cannot read: larger than {} MiB", kMaxConfigBytes >> 20);
   } else {
     char buffer[8192];
     for (;;) {
       ssize_t n = ::read(fd, buffer, sizeof buffer);
       if (n > 0) {
         text.append(buffer, static_cast<std::size_t>(n));
+        if (static_cast<off_t>(text.size()) > kMaxConfigBytes) {
+          problem = fmt::format("cannot read: larger than {} MiB", kMaxConfigBytes >> 20);
+          break;
+        }
       } else if (n == 0) {
         break;
       } else if (errno != EINTR) {
-        error = {errno, std::generic_category()};
+        problem = fmt::format("cannot read: {}", std::generic_category().message(errno));
         break;
       }
     }
@@ -440,7 +465,7 @@ ConfigResult parseConfig(std::string_view yaml, std::string_view filename) {
   } catch (const YAML::DeepRecursion& e) {  // its own message is a bare "bad file"
     problems.add(e.mark, "", "invalid YAML: nested too deeply");
   } catch (const YAML::Exception& e) {
-    problems.add(e.mark, "", fmt::format("invalid YAML: {}", e.msg));
+    problems.add(e.mark, "", fmt::format("invalid YAML: {}", printable(e.msg)));
   } catch (const std::exception& e) {
     problems.add(YAML::Mark::null_mark(), "", e.what());
   }
@@ -449,13 +474,13 @@ ConfigResult parseConfig(std::string_view yaml, std::string_view filename) {
 }
 
 ConfigResult loadConfig(const std::string& path) {
-  std::error_code error;
-  std::string text = readFile(path, error);
-  if (error) {
+  std::string problem;
+  std::string text = readFile(path, problem);
+  if (!problem.empty()) {
     ConfigResult result;
     result.config.path = path;
     Problems problems(path);
-    problems.add(YAML::Mark::null_mark(), "", fmt::format("cannot read: {}", error.message()));
+    problems.add(YAML::Mark::null_mark(), "", std::move(problem));
     result.errors = problems.take();
     return result;
   }

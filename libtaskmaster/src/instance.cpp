@@ -100,6 +100,10 @@ void Instance::spawn() {
   }
   child_ = std::move(result.child);
   setState(ProcessState::starting);
+  if (state_ == ProcessState::starting && spec_->starttime.count() == 0) {  // no start period: up at once
+    retries_ = 0;
+    setState(ProcessState::running);
+  }
 }
 
 // A start that did not reach RUNNING: retry after 1 s, 2 s, 3 s ... or give up after startretries.
@@ -203,7 +207,7 @@ void Instance::setState(ProcessState to, std::string reason, const std::optional
   timer_->cancel();
   switch (to) {
     case ProcessState::starting:
-      if (child_) timer_->arm(spec_->starttime);  // starttime 0: RUNNING on the next turn of the loop
+      if (child_ && spec_->starttime.count() > 0) timer_->arm(spec_->starttime);
       break;
     case ProcessState::backoff: timer_->arm(backoffDelay_); break;
     case ProcessState::stopping: timer_->arm(spec_->stoptime); break;

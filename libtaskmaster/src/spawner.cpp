@@ -190,7 +190,7 @@ void closeFrom(int first, int keep) {
 std::string stageError(const ChildError& e, const ProgramSpec& spec, const std::string& exe) {
   switch (e.stage) {
     case Stage::setpgid: return fmt::format("setpgid: {}", describe(e.err));
-    case Stage::dup2: return fmt::format("dup2: {}", describe(e.err));
+    case Stage::dup2: return fmt::format("redirecting stdio: {}", describe(e.err));
     case Stage::chdir: return fmt::format("chdir {}: {}", spec.workingdir.value_or(""), describe(e.err));
     case Stage::setgroups: return fmt::format("setgroups for user '{}': {}", spec.user.value_or(""), describe(e.err));
     case Stage::setgid: return fmt::format("setgid for user '{}': {}", spec.user.value_or(""), describe(e.err));

@@ -74,8 +74,9 @@ class AsioChild final : public detail::Child {
   [[nodiscard]] int pid() const override { return pid_; }
   void signal(int sig, bool group) override {
     if (watch_->exited) return;
-    if (group && ::kill(-pid_, sig) == 0) return;
-    ::kill(pid_, sig);  // not a group, or the program left its own group
+    if (group) ::kill(-pid_, sig);
+    // Not a group, or the main process moved to another group: it must get the signal all the same.
+    if (!group || ::getpgid(pid_) != pid_) ::kill(pid_, sig);
   }
   void killRemains() override { ::kill(-pid_, SIGKILL); }
 
