@@ -11,7 +11,13 @@ else
   SUDO := $(shell command -v sudo 2>/dev/null)
 endif
 
-.PHONY: all deps build run test install clean help
+SANITIZE_BUILD ?= build-sanitize
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_PACKAGES := clang libclang-rt-14-dev
+BENCH ?= quick
+
+.PHONY: all deps deps-fuzz build run test test-sanitize fuzz bench install clean help
 
 all: build
 
@@ -20,18 +26,29 @@ help:
 	@echo "make build    configure and compile into $(BUILD)/"
 	@echo "make run      build and run taskmaster on $(CONFIG) (CONFIG=file to change)"
 	@echo "make test     build and run the whole test suite"
+	@echo "make test-sanitize  the test suite again under AddressSanitizer and UBSan, in $(SANITIZE_BUILD)/"
+	@echo "make fuzz     run each fuzz target for FUZZ_SECONDS (clang and libFuzzer, in $(FUZZ_BUILD)/)"
+	@echo "make bench    taskmaster and supervisord side by side (BENCH=full for the long run)"
 	@echo "make install  install the library, headers, pkg-config file and CLI"
 	@echo "make clean    remove $(BUILD)/"
 
-deps:
-	@if dpkg-query -W -f='$${Status}\n' $(PACKAGES) 2>/dev/null | grep -qv 'install ok installed' \
-	    || ! dpkg-query -W $(PACKAGES) >/dev/null 2>&1; then \
+# Installs the Debian packages in $(1) that are missing: as root, else with sudo, else says what to run.
+define install_packages
+	@if dpkg-query -W -f='$${Status}\n' $(1) 2>/dev/null | grep -qv 'install ok installed' \
+	    || ! dpkg-query -W $(1) >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ] || [ -n "$(SUDO)" ]; then \
-	    $(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends $(PACKAGES); \
+	    $(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends $(1); \
 	  else \
-	    echo "Not root and no sudo: run as root:"; echo "  apt-get install -y --no-install-recommends $(PACKAGES)"; exit 1; \
+	    echo "Not root and no sudo: run as root:"; echo "  apt-get install -y --no-install-recommends $(1)"; exit 1; \
 	  fi; \
 	fi
+endef
+
+deps:
+	$(call install_packages,$(PACKAGES))
+
+deps-fuzz: deps
+	$(call install_packages,$(FUZZ_PACKAGES))
 
 $(BUILD)/build.ninja:
 	meson setup $(BUILD)
@@ -45,8 +62,22 @@ run: build
 test: build
 	meson test -C $(BUILD) --print-errorlogs
 
+# The whole suite under AddressSanitizer and UndefinedBehaviorSanitizer; any report fails it. Sanitizer
+# allocators keep freed memory in quarantine, hence the chaos test's larger memory allowance.
+test-sanitize: deps
+	test -f $(SANITIZE_BUILD)/build.ninja || meson setup $(SANITIZE_BUILD) -Db_sanitize=address,undefined -Db_lundef=false
+	meson compile -C $(SANITIZE_BUILD)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	  CHAOS_RSS_SLACK_KIB=262144 meson test -C $(SANITIZE_BUILD) --print-errorlogs --timeout-multiplier 3
+
+fuzz: deps-fuzz
+	test -f $(FUZZ_BUILD)/build.ninja || CXX=clang++ meson setup $(FUZZ_BUILD) -Dfuzz=true \
+	  -Db_sanitize=address,undefined -Db_lundef=false
+	meson compile -C $(FUZZ_BUILD)
+	FUZZ_SECONDS=$(FUZZ_SECONDS) meson test -C $(FUZZ_BUILD) --suite fuzz --print-errorlogs
+
 install: build
 	$(SUDO) meson install -C $(BUILD)
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(SANITIZE_BUILD) $(FUZZ_BUILD)
