@@ -20,20 +20,15 @@
 #include <boost/asio/post.hpp>
 #include <boost/json.hpp>
 
+#include "support.hpp"
+
 using namespace std::chrono_literals;
 namespace control = taskmaster::control;
 namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "tm-ctl-XXXXXX").string();
-    path = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
+using test::TempDir;
 
 // A raw client socket, for sending what a well-behaved client never would.
 int rawConnect(const std::string& path) {
@@ -288,18 +283,11 @@ TEST_CASE("the events command streams state changes as JSON lines") {
 
 TEST_CASE("out of fds, the server gives up its reserve fd so that a client still gets in") {
   Fixture f;
-  rlimit saved{};
-  ::getrlimit(RLIMIT_NOFILE, &saved);
-  int highest = 0;
-  for (auto& e : fs::directory_iterator("/proc/self/fd")) highest = std::max(highest, std::stoi(e.path().filename()));
-  rlimit low = saved;
-  low.rlim_cur = static_cast<rlim_t>(highest + 1);
-  REQUIRE(::setrlimit(RLIMIT_NOFILE, &low) == 0);
-  std::vector<int> filler;
-  for (int fd; (fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) filler.push_back(fd);
+  test::NoFdsLeft exhausted;
+  REQUIRE(exhausted.ok());
   pid_t pid = ::fork();
   if (pid == 0) {  // the client, in a process of its own with fds to spare
-    for (int i = 0; i < 4 && i < static_cast<int>(filler.size()); ++i) ::close(filler[static_cast<std::size_t>(i)]);
+    for (std::size_t i = 0; i < 4 && i < exhausted.fds().size(); ++i) ::close(exhausted.fds()[i]);
     int fd = rawConnect(f.path);
     if (fd < 0) ::_exit(1);
     sendAll(fd, "{\"cmd\":\"echo\",\"args\":[\"got in\"]}\n");
@@ -308,8 +296,7 @@ TEST_CASE("out of fds, the server gives up its reserve fd so that a client still
   }
   int status = 0;
   ::waitpid(pid, &status, 0);
-  for (int fd : filler) ::close(fd);
-  ::setrlimit(RLIMIT_NOFILE, &saved);
+  exhausted.release();
   CHECK(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 0);
   control::Client client;  // and with fds back, business as usual

@@ -19,6 +19,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <fmt/format.h>
 
+#include "support.hpp"
+
 using namespace std::chrono_literals;
 using taskmaster::ProcessState;
 using taskmaster::ProgramSpec;
@@ -49,14 +51,7 @@ ProgramSpec helperSpec(std::string name, std::vector<std::string> args) {
   return s;
 }
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "tm-test-XXXXXX").string();
-    path = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
+using test::TempDir;
 
 std::string slurp(const fs::path& p) {
   std::ifstream in(p);
@@ -465,18 +460,10 @@ TEST_CASE("running out of fds is a failed start with its reason, and the next st
   auto spec = helperSpec("needy", {"--forever"});
   spec.startretries = 0;
   REQUIRE_FALSE(f.sup.add(spec));
-  rlimit saved{};
-  ::getrlimit(RLIMIT_NOFILE, &saved);
-  int highest = 0;
-  for (auto& e : fs::directory_iterator("/proc/self/fd")) highest = std::max(highest, std::stoi(e.path().filename()));
-  rlimit low = saved;
-  low.rlim_cur = static_cast<rlim_t>(highest + 1);
-  REQUIRE(::setrlimit(RLIMIT_NOFILE, &low) == 0);
-  std::vector<int> filler;  // take every fd left under the limit
-  for (int fd; (fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) filler.push_back(fd);
+  test::NoFdsLeft exhausted;
+  REQUIRE(exhausted.ok());
   auto failed = f.startAndWait("needy");
-  for (int fd : filler) ::close(fd);
-  ::setrlimit(RLIMIT_NOFILE, &saved);
+  exhausted.release();
   CHECK_FALSE(failed[0].ok);
   CHECK_MESSAGE(failed[0].message.find("Too many open files") != std::string::npos, failed[0].message);
   CHECK(f.one("needy").state == ProcessState::fatal);

@@ -172,6 +172,20 @@ std::vector<std::string> CommandRunner::targetNames() const {
   return {names.begin(), names.end()};
 }
 
+// The instances the names address, in order; an error line per unknown name goes to `unknown`.
+std::vector<taskmaster::InstanceStatus> CommandRunner::lookUp(const Args& names, std::vector<std::string>& unknown) const {
+  std::vector<taskmaster::InstanceStatus> shown;
+  for (const auto& name : names) {
+    std::vector<taskmaster::InstanceStatus> some;
+    if (supervisor_.status(name, some)) {
+      unknown.push_back(noSuchProgram(name));
+      continue;
+    }
+    shown.insert(shown.end(), some.begin(), some.end());
+  }
+  return shown;
+}
+
 std::string CommandRunner::noSuchProgram(std::string_view name) const {
   std::string message = fmt::format("{}: ERROR (no such program", name);
   if (auto guess = taskmaster::suggest(name, targetNames())) message += fmt::format("; did you mean '{}'?", *guess);
@@ -237,17 +251,8 @@ void CommandRunner::help(const Args& args, const CommandContext&, CommandDone do
 
 void CommandRunner::status(const Args& args, const CommandContext& context, CommandDone done) {
   CommandResult result;
-  std::vector<taskmaster::InstanceStatus> shown;
   std::vector<std::string> unknown;
-  if (args.empty()) shown = supervisor_.status();
-  for (const auto& name : args) {
-    std::vector<taskmaster::InstanceStatus> some;
-    if (supervisor_.status(name, some)) {
-      unknown.push_back(noSuchProgram(name));
-      continue;
-    }
-    shown.insert(shown.end(), some.begin(), some.end());
-  }
+  const auto shown = args.empty() ? supervisor_.status() : lookUp(args, unknown);
   result.lines = formatStatus(shown, std::chrono::system_clock::now(), context.colour);
   boost::json::array data;
   for (const auto& s : shown) data.push_back(taskmaster::control::toJson(s));
@@ -349,16 +354,8 @@ void CommandRunner::pid(const Args& args, const CommandContext&, CommandDone don
     result.data = ::getpid();
     return finish(done, std::move(result));
   }
-  std::vector<taskmaster::InstanceStatus> shown;
   std::vector<std::string> unknown;
-  for (const auto& name : args) {
-    std::vector<taskmaster::InstanceStatus> some;
-    if (supervisor_.status(name, some)) {
-      unknown.push_back(noSuchProgram(name));
-      continue;
-    }
-    shown.insert(shown.end(), some.begin(), some.end());
-  }
+  const auto shown = lookUp(args, unknown);
   // One instance: the bare number, for scripts ($(taskmaster ... pid web)); several: name and pid.
   if (shown.size() == 1 && unknown.empty()) {
     result.lines.push_back(std::to_string(shown.front().pid));

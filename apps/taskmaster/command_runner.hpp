@@ -95,6 +95,7 @@ class CommandRunner final : public Commands {
   // "wbe: ERROR (no such program; did you mean 'web'?)"
   [[nodiscard]] std::string noSuchProgram(std::string_view name) const;
   [[nodiscard]] std::vector<std::string> targetNames() const;  // "all", programs and instances
+  [[nodiscard]] std::vector<taskmaster::InstanceStatus> lookUp(const Args& names, std::vector<std::string>& unknown) const;
   void finish(const CommandDone& done, CommandResult result) const;
 
   taskmaster::Supervisor& supervisor_;
