@@ -76,6 +76,10 @@ fuzz: deps-fuzz
 	meson compile -C $(FUZZ_BUILD)
 	FUZZ_SECONDS=$(FUZZ_SECONDS) meson test -C $(FUZZ_BUILD) --suite fuzz --print-errorlogs
 
+# Needs root the first time, to install supervisord (its system service is kept from starting).
+bench: deps
+	python3 tests/bench/bench.py --mode $(BENCH)
+
 install: build
 	$(SUDO) meson install -C $(BUILD)
 

@@ -1,0 +1,1238 @@
+#!/usr/bin/env python3
+"""taskmaster against supervisord, side by side, on this machine (issue 5).
+
+    python3 tests/bench/bench.py               quick mode, what `make bench` runs (a few minutes once built)
+    python3 tests/bench/bench.py --mode full   more repeats and 30 s idle windows (BENCH=full make bench)
+    options: --only SCENARIOS, --no-write (table only), --keep (keep the temporary files), --taskmaster BINARY
+
+Builds taskmaster in build-bench/ (release), compiles the posix_spawn reference (tests/bench/spawnref.c), installs
+the Debian package `supervisor` when it is missing and we are root, then runs every scenario against both
+supervisors with equivalent configurations, one supervisor after the other, and prints one table. The same table,
+the samples and the machine description are written to docs/benchmarks.md.
+
+How things are measured, from outside the supervisors:
+- process existence: the pids a supervisor logs as spawned, checked in /proc; a replacement child by watching
+  the last pid the kernel handed out (/proc/loadavg) and the parent of each new pid;
+- RUNNING and FATAL: the supervisor's own event log, read as it grows; confirmed with its status command;
+- CPU time: utime + stime of /proc/PID/stat (10 ms ticks); wake-ups: voluntary context switches of every thread
+  (/proc/PID/task/*/status); memory: VmRSS of /proc/PID/status;
+- wall times: time.monotonic() around what is measured.
+
+Every process started here carries TM_BENCH_TAG in its environment; the cleanup kills whatever still carries it,
+also after Ctrl-C or SIGTERM, and this program is a child subreaper so nothing escapes to init. Python 3 standard
+library only.
+"""
+
+import argparse
+import ctypes
+import dataclasses
+import datetime
+import json
+import os
+import platform
+import random
+import re
+import resource
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+HERE = os.path.join(ROOT, "tests", "bench")
+GIB = 1 << 30
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+TAG_VAR = "TM_BENCH_TAG"
+RUN_TAG = uuid.uuid4().hex[:12]  # every process of this run has TM_BENCH_TAG=<RUN_TAG>:<daemon>
+
+MODES = {
+    # pool runs per N: "A" = spawn, idle, memory, control latency, shutdown with N running;
+    #                  "B" = spawn, (restart latency when N=100), stop all, shutdown.
+    "quick": dict(pools={100: "AB", 1000: "AB"}, idle={100: 3, 1000: 5},
+                  ctl_repeats={"taskmaster": 21, "supervisord": 3}, restart_repeats=20,
+                  crash_runs=1, output_runs=3, reload_runs=1, ref_runs=3, spawn_loop=500),
+    "full": dict(pools={100: "AAABBB", 1000: "AAABBB"}, idle={100: 30, 1000: 30},
+                 ctl_repeats={"taskmaster": 51, "supervisord": 11},
+                 restart_repeats=20, crash_runs=3, output_runs=5, reload_runs=3, ref_runs=5, spawn_loop=2000),
+}
+
+
+def mono():
+    return time.monotonic()
+
+
+LOG_START = time.monotonic()
+
+
+def log(message):
+    print(f"[{mono() - LOG_START:5.0f} s] {message}", flush=True)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# /proc
+
+
+def proc_stat(pid):
+    """(state, ppid, cpu seconds) of a process, or None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    fields = data[data.rfind(b")") + 2:].split()
+    return fields[0].decode(), int(fields[1]), (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def alive(pid):
+    st = proc_stat(pid)
+    return st is not None and st[0] not in ("Z", "X")
+
+
+def cpu_seconds(pid):
+    st = proc_stat(pid)
+    return st[2] if st else float("nan")
+
+
+def voluntary_switches(pid):
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                for line in f:
+                    if line.startswith("voluntary_ctxt_switches:"):
+                        total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+def rss_mib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def children(pid):
+    """Live children of pid, by a scan of /proc (slow with thousands of processes: not for tight loops)."""
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            st = proc_stat(name)
+            if st and st[1] == pid and st[0] not in ("Z", "X"):
+                found.append(int(name))
+    return found
+
+
+def last_pid():
+    with open("/proc/loadavg") as f:
+        return int(f.read().split()[4])
+
+
+class NewChildWatch:
+    """Waits for a new child of `parent`: polls the last pid handed out by the kernel (/proc/loadavg) every 0.2 ms
+    and looks at the parent of each new pid. Precise to a fraction of a millisecond, without scanning /proc."""
+
+    def __init__(self, parent, known):
+        self.parent, self.known, self.last = parent, set(known), last_pid()
+
+    def wait(self, timeout):
+        deadline = mono() + timeout
+        pending = {}  # pid -> first time it was seen in loadavg but not yet in /proc
+        while True:
+            now = mono()
+            current = last_pid()
+            if current != self.last:
+                if current > self.last:
+                    new = range(self.last + 1, current + 1)
+                else:  # pid numbers wrapped: look at everything
+                    new = [int(n) for n in os.listdir("/proc") if n.isdigit()]
+                for pid in new:
+                    pending.setdefault(pid, now)
+                self.last = current
+            for pid, seen in list(pending.items()):
+                st = proc_stat(pid)
+                if st is None:
+                    if now - seen > 0.05:
+                        del pending[pid]  # a short-lived process of someone else
+                    continue
+                del pending[pid]
+                if st[1] == self.parent and pid not in self.known:
+                    self.known.add(pid)
+                    return pid, mono()
+            if now > deadline:
+                raise TimeoutError(f"no new child of {self.parent} within {timeout} s")
+            time.sleep(0.0002)  # not a busy loop: on a small machine it would take the CPU the daemon needs
+
+
+class LogWatch:
+    """Reads the lines a log file gained since the last call."""
+
+    def __init__(self, path):
+        self.path, self.offset, self.partial = path, 0, b""
+
+    def lines(self):
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.offset)
+                data = f.read()
+        except FileNotFoundError:
+            return []
+        self.offset += len(data)
+        parts = (self.partial + data).split(b"\n")
+        self.partial = parts.pop()
+        return [p.decode(errors="replace") for p in parts]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Cleanup: every process of this run carries TM_BENCH_TAG=RUN_TAG:...
+
+
+def tagged_processes(prefix):
+    needle = f"{TAG_VAR}={prefix}".encode()
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{name}/environ", "rb") as f:
+                if needle in f.read():
+                    found.append(int(name))
+        except OSError:
+            pass
+    return [pid for pid in found if alive(pid)]
+
+
+def reap():
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def kill_tagged(prefix):
+    """SIGKILLs every live process whose tag starts with prefix; returns how many there were."""
+    first = None
+    for _ in range(50):
+        pids = tagged_processes(prefix)
+        if first is None:
+            first = len(pids)
+        if not pids:
+            break
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.05)
+        reap()
+    reap()
+    return first or 0
+
+
+def wait_exit(pid, timeout):
+    """Waits for pid to exit (reaping it if it is our child); returns the time it was seen gone, or None."""
+    deadline = mono() + timeout
+    while mono() < deadline:
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+            if done:
+                return mono()
+        except ChildProcessError:
+            if not alive(pid):
+                return mono()
+        time.sleep(0.001)
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The two supervisors
+
+
+@dataclasses.dataclass
+class Program:
+    name: str
+    argv: list
+    numprocs: int = 1
+    autostart: bool = True
+    autorestart: bool = True
+    starttime: float = 1
+    startretries: int = 3
+    stoptime: float = 10
+    stdout: str = None  # None: discarded
+
+
+class Supervisor:
+    """One daemon of one kind, in its own directory: configuration, socket, pid file, event log."""
+
+    kind = ""
+    counter = 0
+
+    def __init__(self, ctx):
+        Supervisor.counter += 1
+        self.ctx = ctx
+        self.tag = f"{RUN_TAG}:{self.kind}{Supervisor.counter}"
+        self.dir = os.path.join(ctx.tmp, f"{self.kind}{Supervisor.counter}")
+        os.makedirs(self.dir)
+        self.env = dict(os.environ, **{TAG_VAR: self.tag})
+        self.config = os.path.join(self.dir, "config")
+        self.log = os.path.join(self.dir, "events.log")
+        self.pid = None
+        self.programs = []
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def run(self, *args, check=True):
+        """Runs a control command; returns (wall seconds, completed process)."""
+        argv = self.ctl(*args)
+        start = mono()
+        done = subprocess.run(argv, env=self.env, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+        took = mono() - start
+        if check and done.returncode not in self.ok_codes:
+            raise RuntimeError(f"{' '.join(argv)}: exit {done.returncode}: {done.stdout}{done.stderr}")
+        return took, done
+
+    def popen(self, *args):
+        return subprocess.Popen(self.ctl(*args), env=self.env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def log_time(self, line):
+        match = self.TIMESTAMP.match(line)
+        return self.parse_time(match.group(1)) if match else None
+
+    def shutdown(self, timeout=120):
+        """SIGTERM, then waits for the daemon to exit; returns the seconds it took."""
+        start = mono()
+        os.kill(self.pid, signal.SIGTERM)
+        end = wait_exit(self.pid, timeout)
+        if end is None:
+            raise RuntimeError(f"{self.kind} did not exit within {timeout} s of SIGTERM")
+        self.pid = None
+        return end - start
+
+    def leftovers(self):
+        """Kills what is left of this daemon's processes; returns how many were left."""
+        return kill_tagged(self.tag)
+
+
+class Taskmaster(Supervisor):
+    kind = "taskmaster"
+    ok_codes = (0,)
+    SPAWNED = re.compile(r" INFO  (\S+) spawned, pid (\d+)")
+    RUNNING = re.compile(r" INFO  (\S+) RUNNING, pid (\d+)")
+    FATAL = re.compile(r" (\S+) FATAL: ")
+    TIMESTAMP = re.compile(r"^(\d{4}-\d\d-\d\dT\S+) ")
+
+    @staticmethod
+    def parse_time(text):
+        return datetime.datetime.fromisoformat(text).timestamp()
+
+    def write_config(self, programs):
+        self.programs = programs
+        lines = ["programs:" if programs else "programs: {}"]
+        for p in programs:
+            lines += [f"  {p.name}:",
+                      f"    cmd: {json.dumps(p.argv)}",
+                      f"    numprocs: {p.numprocs}",
+                      f"    autostart: {'true' if p.autostart else 'false'}",
+                      f"    autorestart: {'always' if p.autorestart else 'never'}",
+                      f"    starttime: {p.starttime}",
+                      f"    startretries: {p.startretries}",
+                      "    stopsignal: TERM",
+                      f"    stoptime: {p.stoptime}"]
+            if p.stdout:
+                lines.append(f"    stdout: {json.dumps(p.stdout)}")
+        with open(self.config, "w") as f:
+            f.write("\n".join(lines) + "\n")
+
+    def start(self):
+        """Starts the daemon; returns once it is ready (taskmaster --daemon waits for that)."""
+        subprocess.run([self.ctx.taskmaster, "-c", self.config, "--daemon", "--socket", self.path("sock"),
+                        "--pidfile", self.path("pid"), "--log", self.log],
+                       env=self.env, stdin=subprocess.DEVNULL, check=True)
+        with open(self.path("pid")) as f:
+            self.pid = int(f.read())
+
+    def ctl(self, *args):
+        return [self.ctx.taskmaster, "ctl", "--socket", self.path("sock"), *args]
+
+    def instance(self, program, index):
+        p = next(p for p in self.programs if p.name == program)
+        return program if p.numprocs == 1 else f"{program}:{index}"
+
+    def status(self):
+        """{instance: (state, pid)}"""
+        _, done = self.run("--json", "status")
+        return {i["instance"]: (i["state"], i["pid"] or 0) for i in json.loads(done.stdout)["data"]}
+
+    def cheapest(self):
+        return ("version",)
+
+    def reload_command(self):
+        return ("reload",)
+
+
+class Supervisord(Supervisor):
+    kind = "supervisord"
+    ok_codes = (0, 3)  # supervisorctl status exits 3 when something is not running
+    SPAWNED = re.compile(r" INFO spawned: '([^']+)' with pid (\d+)")
+    RUNNING = re.compile(r" INFO success: (\S+) entered RUNNING state")
+    FATAL = re.compile(r" INFO gave up: (\S+) entered FATAL state")
+    TIMESTAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+) ")
+
+    @staticmethod
+    def parse_time(text):
+        return datetime.datetime.strptime(text, "%Y-%m-%d %H:%M:%S,%f").timestamp()
+
+    def write_config(self, programs):
+        self.programs = programs
+        sock = self.path("sock")
+        text = f"""[unix_http_server]
+file={sock}
+chmod=0700
+
+[supervisord]
+nodaemon=true
+silent=true
+logfile={self.log}
+logfile_maxbytes=0
+loglevel=info
+pidfile={self.path("pid")}
+childlogdir={self.dir}
+
+[rpcinterface:supervisor]
+supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+
+[supervisorctl]
+serverurl=unix://{sock}
+"""
+        for p in programs:
+            text += f"""
+[program:{p.name}]
+command={' '.join(p.argv)}
+numprocs={p.numprocs}
+process_name={'%(program_name)s_%(process_num)d' if p.numprocs > 1 else '%(program_name)s'}
+autostart={'true' if p.autostart else 'false'}
+autorestart={'true' if p.autorestart else 'false'}
+startsecs={p.starttime}
+startretries={p.startretries}
+stopsignal=TERM
+stopwaitsecs={p.stoptime}
+stopasgroup=true
+killasgroup=true
+stdout_logfile={p.stdout or 'NONE'}
+stdout_logfile_maxbytes=0
+stdout_logfile_backups=0
+stderr_logfile=NONE
+"""
+        with open(self.config, "w") as f:
+            f.write(text)
+
+    def start(self):
+        """Starts supervisord in the foreground (as our child); returns at once."""
+        self.process = subprocess.Popen([self.ctx.supervisord, "-n", "-c", self.config], env=self.env,
+                                        stdin=subprocess.DEVNULL, stdout=open(self.path("stdout"), "w"),
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+        self.pid = self.process.pid
+
+    def shutdown(self, timeout=120):
+        took = super().shutdown(timeout)
+        self.process.returncode = 0  # reaped by wait_exit
+        return took
+
+    def ctl(self, *args):
+        return [self.ctx.supervisorctl, "-c", self.config, *args]
+
+    def instance(self, program, index):
+        p = next(p for p in self.programs if p.name == program)
+        return program if p.numprocs == 1 else f"{program}:{program}_{index}"
+
+    def status(self):
+        _, done = self.run("status")
+        states = {}
+        for line in done.stdout.splitlines():
+            words = line.split()
+            if len(words) >= 2:
+                pid = re.search(r"pid (\d+),", line)
+                states[words[0]] = (words[1], int(pid.group(1)) if pid else 0)
+        return states
+
+    def cheapest(self):
+        return ("version",)
+
+    def reload_command(self):
+        return ("update",)  # rereads the file and restarts only the changed groups: taskmaster's reload
+
+
+KINDS = (Taskmaster, Supervisord)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Results
+
+
+class Results:
+    def __init__(self):
+        self.samples = {}  # (metric, kind) -> [values]
+        self.notes = []
+
+    def add(self, metric, kind, value):
+        self.samples.setdefault((metric, kind), []).append(value)
+
+    def get(self, metric, kind):
+        return self.samples.get((metric, kind), [])
+
+    def median(self, metric, kind):
+        values = self.get(metric, kind)
+        return statistics.median(values) if values else None
+
+    def worst(self, metric, kind):
+        values = self.get(metric, kind)
+        return max(values) if values else None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Scenarios
+
+
+def wait_log(d, watch, until, timeout, on_line=None):
+    """Reads d's log every 5 ms until until() is true; on_line sees every line. Returns the time until() held."""
+    deadline = mono() + timeout
+    while True:
+        for line in watch.lines():
+            if on_line:
+                on_line(line)
+        if until():
+            return mono()
+        if mono() > deadline:
+            raise TimeoutError(f"{d.kind}: timed out after {timeout} s (log {d.log})")
+        time.sleep(0.005)
+
+
+def pool_run(ctx, cls, n, plan):
+    """N sleep processes: spawn, then idle/memory/control latency/shutdown (plan A) or restart/stop all (plan B)."""
+    res, m = ctx.results, ctx.mode
+    d = cls(ctx)
+    d.write_config([Program("sleep", ["sleep", "1000"], numprocs=n)])
+    watch = LogWatch(d.log)
+    spawned, running, confirmed = {}, set(), set()
+    t_exist = None
+
+    def on_line(line):
+        match = d.SPAWNED.search(line)
+        if match:
+            spawned[match.group(1)] = int(match.group(2))
+        match = d.RUNNING.search(line)
+        if match:
+            running.add(match.group(1))
+
+    def all_running():
+        nonlocal t_exist
+        if t_exist is None:
+            for name, pid in spawned.items():
+                if name not in confirmed and alive(pid):
+                    confirmed.add(name)
+            if len(confirmed) >= n:
+                t_exist = mono()
+        return len(running) >= n
+
+    t0 = mono()
+    d.start()
+    t_running = wait_log(d, watch, all_running, timeout=300, on_line=on_line)
+    res.add(f"spawn_exist_{n}", d.kind, t_exist - t0)
+    res.add(f"spawn_running_{n}", d.kind, t_running - t0)
+    states = d.status()
+    kids = children(d.pid)
+    if len(kids) != n or sum(s == "RUNNING" for s, _ in states.values()) != n:
+        raise RuntimeError(f"{d.kind}: {len(kids)} children, {len(states)} instances after start of {n}")
+
+    if plan == "A":
+        time.sleep(1.0)
+        res.add(f"rss_{n}", d.kind, rss_mib(d.pid))
+        cpu0, sw0, w0 = cpu_seconds(d.pid), voluntary_switches(d.pid), mono()
+        time.sleep(m["idle"][n])
+        cpu1, sw1, w1 = cpu_seconds(d.pid), voluntary_switches(d.pid), mono()
+        res.add(f"idle_cpu_{n}", d.kind, 100 * (cpu1 - cpu0) / (w1 - w0))
+        res.add(f"idle_wakeups_{n}", d.kind, (sw1 - sw0) / (w1 - w0))
+        one = d.instance("sleep", n // 2)
+        for _ in range(m["ctl_repeats"][d.kind]):
+            res.add(f"ctl_status_all_{n}", d.kind, d.run("status")[0])
+            res.add(f"ctl_status_one_{n}", d.kind, d.run("status", one)[0])
+            res.add(f"ctl_cheapest_{n}", d.kind, d.run(*d.cheapest())[0])
+        res.add(f"shutdown_{n}", d.kind, d.shutdown())
+    else:
+        if n == 100 and not res.get("restart", d.kind):
+            restart_latency(ctx, d, states)
+        took, _ = d.run("stop", "all")
+        res.add(f"stop_all_{n}", d.kind, took)
+        left = sum(alive(pid) for pid in kids)
+        if left:
+            res.notes.append(f"{d.kind}: {left} of {n} processes still alive after `stop all` returned")
+        d.shutdown()
+    left = d.leftovers()
+    if left:
+        res.notes.append(f"{d.kind}: {left} processes left behind after the shutdown of the {n}-process pool")
+
+
+def restart_latency(ctx, d, states):
+    """SIGKILLs one RUNNING child at a time (a different one each time) and times until its replacement exists."""
+    known = {pid for _, pid in states.values()}
+    victims = sorted(states.items())[: ctx.mode["restart_repeats"]]
+    pauses = random.Random(5)  # the same pauses for both supervisors
+    for name, (_, pid) in victims:
+        # a random pause, so that the kills fall at every phase of a supervisor's periodic loop, if it has one
+        time.sleep(pauses.uniform(0.05, 1.05))
+        watch = NewChildWatch(d.pid, known)
+        start = mono()
+        os.kill(pid, signal.SIGKILL)
+        new_pid, seen = watch.wait(timeout=30)
+        known.add(new_pid)
+        ctx.results.add("restart", d.kind, seen - start)
+
+
+def memory_empty(ctx, cls):
+    d = cls(ctx)
+    d.write_config([])
+    d.start()
+    wait_ready(d)
+    time.sleep(1.0)
+    ctx.results.add("rss_0", d.kind, rss_mib(d.pid))
+    d.shutdown()
+    d.leftovers()
+
+
+def crash_loop(ctx, cls, attempts=3):
+    """`false` with startretries 3: the time from the first spawn to FATAL, by the supervisor's own log clock.
+    A run that never reaches FATAL is noted and run again, `attempts` times at most."""
+    for _ in range(attempts):
+        if crash_loop_once(ctx, cls):
+            return
+
+
+def crash_loop_once(ctx, cls):
+    d = cls(ctx)
+    d.write_config([Program("crash", ["false"], starttime=1, startretries=3, autorestart=False)])
+    watch = LogWatch(d.log)
+    spawns, fatal, running = [], [], []
+
+    def on_line(line):
+        if d.SPAWNED.search(line):
+            spawns.append(d.log_time(line))
+        if d.FATAL.search(line):
+            fatal.append(d.log_time(line))
+        if d.RUNNING.search(line):
+            running.append(d.log_time(line))
+
+    d.start()
+    # A program that exits at once can still be counted RUNNING by a supervisor that checks its start time
+    # before it reaps the exit (supervisord under load): then it ends EXITED, never FATAL.
+    wait_log(d, watch, lambda: fatal or (running and time.sleep(1.5) is None), timeout=60, on_line=on_line)
+    state = d.status().get(d.instance("crash", 0), ("?", 0))[0]
+    reached = bool(fatal) and state == "FATAL"
+    if reached:
+        ctx.results.add("crash_fatal", d.kind, fatal[0] - spawns[0])
+        ctx.results.add("crash_spawns", d.kind, len(spawns))
+    else:
+        ctx.results.notes.append(
+            f"{d.kind}: a crash loop ended in {state} after {len(spawns)} spawn(s), not FATAL: the instantly "
+            f"exiting program was counted RUNNING ({len(running)} time(s)) before its exit was noticed; run again")
+    d.shutdown()
+    d.leftovers()
+    return reached
+
+
+def output_scenario(ctx):
+    """`head -c 1G /dev/zero` with stdout to a file, under each supervisor and alone (`head > file`), the three
+    interleaved run by run so that they share the machine's state (page cache, writeback, load)."""
+    daemons = []
+    for cls in KINDS:
+        d = cls(ctx)
+        d.target = d.path("out.bin")
+        d.write_config([Program("out", ["head", "-c", "1G", "/dev/zero"], autostart=False, autorestart=False,
+                                starttime=0, startretries=0, stdout=d.target)])
+        d.start()
+        wait_ready(d)
+        daemons.append(d)
+    runners = [lambda: output_alone(ctx)] + [lambda d=d: output_supervised(ctx, d) for d in daemons]
+    for run in range(ctx.mode["output_runs"]):
+        for i in range(len(runners)):  # a different one goes first each time
+            runners[(run + i) % len(runners)]()
+    for d in daemons:
+        d.shutdown()
+        d.leftovers()
+
+
+def output_supervised(ctx, d):
+    """From the child's appearance until the file holds 1 GiB; the daemon's CPU from the start command to the exit."""
+    if os.path.exists(d.target):
+        os.unlink(d.target)
+    cpu0 = cpu_seconds(d.pid)
+    watch = NewChildWatch(d.pid, children(d.pid))
+    client = d.popen("start", "out")
+    child, start = watch.wait(timeout=30)
+    end = wait_size(d.target, GIB)
+    client.wait(timeout=60)
+    deadline = mono() + 30
+    while alive(child) and mono() < deadline:
+        time.sleep(0.005)
+    time.sleep(0.2)  # let the daemon take the exit in
+    ctx.results.add("output_time", d.kind, end - start)
+    ctx.results.add("output_cpu", d.kind, cpu_seconds(d.pid) - cpu0)
+    os.unlink(d.target)
+
+
+def output_alone(ctx):
+    target = os.path.join(ctx.tmp, "head.bin")
+    with open(target, "wb") as out:
+        start = mono()
+        head = subprocess.Popen(["head", "-c", "1G", "/dev/zero"], stdout=out)
+    end = wait_size(target, GIB)  # watched the same way as under a supervisor
+    head.wait()
+    ctx.results.add("output_time", "reference", end - start)
+    os.unlink(target)
+
+
+def wait_size(path, size, timeout=120):
+    """Polls every millisecond until the file at path holds size bytes; returns the time it did."""
+    deadline = mono() + timeout
+    while mono() < deadline:
+        try:
+            if os.stat(path).st_size >= size:
+                return mono()
+        except FileNotFoundError:
+            pass
+        time.sleep(0.001)
+    raise TimeoutError(f"{path} did not reach {size} bytes")
+
+
+def wait_ready(d, timeout=30):
+    """taskmaster --daemon returns once ready; supervisord is ready when it answers on its socket."""
+    deadline = mono() + timeout
+    while d.kind == "supervisord" and d.run("version", check=False)[1].returncode != 0:
+        if mono() > deadline:
+            raise TimeoutError("supervisord did not answer")
+        time.sleep(0.05)
+
+
+def spawn_reference(ctx, n):
+    done = subprocess.run([ctx.spawnref, "hold", str(n)], capture_output=True, text=True, check=True)
+    ctx.results.add(f"spawn_exist_{n}", "reference", float(done.stdout.split()[1]))
+
+
+def spawn_loop_reference(ctx):
+    for _ in range(ctx.mode["ref_runs"]):
+        done = subprocess.run([ctx.spawnref, "loop", str(ctx.mode["spawn_loop"])], capture_output=True, text=True,
+                              check=True)
+        ctx.results.add("spawn_loop", "reference", float(done.stdout.split()[1]))
+
+
+def reload_run(ctx, cls):
+    """100 programs, one changed: `reload` (supervisorctl `update`), then SIGHUP with another change."""
+    res = ctx.results
+    d = cls(ctx)
+    programs = [Program(f"p{i:03}", ["sleep", "1000"]) for i in range(100)]
+    d.write_config(programs)
+    watch = LogWatch(d.log)
+    running = set()
+    d.start()
+    wait_log(d, watch, lambda: len(running) >= 100, timeout=120,
+             on_line=lambda line: (m := d.RUNNING.search(line)) and running.add(m.group(1)))
+
+    def settle(changed, before, start, timeout=120):
+        """Polls status until every instance is RUNNING and `changed` has a new pid; returns (seconds, states)."""
+        deadline = mono() + timeout
+        while True:
+            try:
+                states = d.status()
+            except RuntimeError:  # supervisord restarting after SIGHUP does not answer
+                states = {}
+            if (len(states) == 100 and all(s == "RUNNING" for s, _ in states.values())
+                    and states[changed][1] != before[changed][1]):
+                return mono() - start, states
+            if mono() > deadline:
+                raise TimeoutError(f"{d.kind}: the reload did not settle: {states}")
+            time.sleep(0.02)
+
+    def kept(before, after, changed):
+        return sum(after[name][1] == pid for name, (_, pid) in before.items() if name != changed)
+
+    # reload / update, p050 changed
+    before = d.status()
+    programs[50].argv = ["sleep", "1001"]
+    d.write_config(programs)
+    start = mono()
+    took, _ = d.run(*d.reload_command())
+    res.add("reload_command", d.kind, took)
+    settled, after = settle("p050", before, start)
+    res.add("reload_settled", d.kind, settled)
+    res.add("reload_kept", d.kind, kept(before, after, "p050"))
+
+    # SIGHUP, p051 changed
+    before = after
+    programs[51].argv = ["sleep", "1001"]
+    d.write_config(programs)
+    start = mono()
+    os.kill(d.pid, signal.SIGHUP)
+    time.sleep(0.05)
+    settled, after = settle("p051", before, start)
+    res.add("sighup_settled", d.kind, settled)
+    res.add("sighup_kept", d.kind, kept(before, after, "p051"))
+    d.shutdown()
+    d.leftovers()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Setup: taskmaster build, spawn reference, supervisord
+
+
+def build_taskmaster(build_dir):
+    if not os.path.exists(os.path.join(build_dir, "build.ninja")):
+        subprocess.run(["meson", "setup", build_dir, "--buildtype=release"], cwd=ROOT, check=True,
+                       stdout=subprocess.DEVNULL)
+    subprocess.run(["ninja", "-C", build_dir, "apps/taskmaster"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    return os.path.join(build_dir, "apps", "taskmaster")
+
+
+def build_spawnref(build_dir):
+    out = os.path.join(build_dir, "spawnref")
+    subprocess.run(["cc", "-O2", "-Wall", "-o", out, os.path.join(HERE, "spawnref.c")], check=True)
+    return out
+
+
+def supervisord_processes():
+    found = set()
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/cmdline", "rb") as f:
+                    if b"supervisord" in f.read():
+                        found.add(int(name))
+            except OSError:
+                pass
+    return found
+
+
+def ensure_supervisord():
+    """Installs the Debian package `supervisor` if missing (as root), without leaving its service running."""
+    if shutil.which("supervisord") and shutil.which("supervisorctl"):
+        return
+    if os.geteuid() != 0:
+        sys.exit("supervisord is not installed; as root: apt-get install -y --no-install-recommends supervisor")
+    log("installing the Debian package supervisor (its system service is kept from starting)")
+    before = supervisord_processes()
+    policy = "/usr/sbin/policy-rc.d"
+    created = not os.path.exists(policy)
+    if created:  # the Debian way to keep a package's postinst from starting its service
+        with open(policy, "w") as f:
+            f.write("#!/bin/sh\nexit 101\n")
+        os.chmod(policy, 0o755)
+    try:
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        install = ["apt-get", "install", "-y", "--no-install-recommends", "supervisor"]
+        if subprocess.run(install, env=env).returncode != 0:
+            subprocess.run(["apt-get", "update"], env=env, check=True)
+            subprocess.run(install, env=env, check=True)
+    finally:
+        if created:
+            os.unlink(policy)
+    # in case the service was started anyway: stop it and keep it from starting at boot
+    if os.path.exists("/run/systemd/system"):
+        subprocess.run(["systemctl", "disable", "--now", "supervisor.service"], stderr=subprocess.DEVNULL)
+    for pid in supervisord_processes() - before:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+
+
+def machine_description(ctx):
+    cpu = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as f:
+        mem = int(f.readline().split()[1]) / 1024 / 1024
+
+    def first_line(argv):
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True)
+            return (done.stdout or done.stderr).strip().splitlines()[0]
+        except (OSError, IndexError):
+            return "?"
+
+    with open(ctx.supervisord) as f:
+        interpreter = f.readline().strip().lstrip("#!")
+    commit = first_line(["git", "-C", ROOT, "describe", "--always", "--dirty"])
+    return [
+        ("CPU", f"{cpu}, {os.cpu_count()} logical CPUs ({len(os.sched_getaffinity(0))} usable)"),
+        ("memory", f"{mem:.1f} GiB"),
+        ("kernel", f"{platform.system()} {platform.release()}"),
+        ("OS", first_line(["sh", "-c", ". /etc/os-release && echo $PRETTY_NAME"])),
+        ("taskmaster", f"{first_line([ctx.taskmaster, '--version'])} (git {commit}), meson release build"),
+        ("supervisord", f"{first_line([ctx.supervisord, '--version'])} on "
+                        f"{first_line([interpreter, '--version'])}"),
+        ("compiler", first_line(["c++", "--version"])),
+    ]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The table
+
+
+def fmt_time(seconds):
+    if seconds is None:
+        return "—"
+    if seconds == 0:
+        return "0 ms"
+    if seconds < 1:
+        return f"{seconds * 1000:.1f} ms" if seconds < 0.1 else f"{seconds * 1000:.0f} ms"
+    return f"{seconds:.2f} s"
+
+
+def fmt_mib(value):
+    return "—" if value is None else f"{value:.1f} MiB"
+
+
+def fmt_num(value, unit=""):
+    return "—" if value is None else f"{value:.2f}{unit}".replace(".00", "")
+
+
+def ratio(sv, tm):
+    if sv is None or tm is None:
+        return "—"
+    if tm == 0:
+        return "∞" if sv > 0 else "—"
+    return f"{sv / tm:.1f}×" if sv / tm < 100 else f"{sv / tm:.0f}×"
+
+
+def paired_ratio(r, metric):
+    """taskmaster ÷ reference: the median of the run-by-run ratios when each taskmaster run has its own reference
+    run next to it (robust to the machine's drift), else the ratio of the medians."""
+    tm, ref = r.get(metric, "taskmaster"), r.get(metric, "reference")
+    if not tm or not ref:
+        return None
+    if len(tm) == len(ref):
+        return statistics.median(t / x for t, x in zip(tm, ref))
+    return statistics.median(tm) / statistics.median(ref)
+
+
+def build_rows(r):
+    """(scenario, taskmaster, supervisord, ratio, target) for every row of the table."""
+    rows = []
+    med, worst = r.median, r.worst
+
+    def row(label, metric, fmt, target=None, how=med):
+        tm, sv = how(metric, "taskmaster"), how(metric, "supervisord")
+        rows.append((label, fmt(tm), fmt(sv), ratio(sv, tm), target(tm) if target and tm is not None else ""))
+
+    def verdict(ok, text):
+        return f"{text}: **{'met' if ok else 'MISSED'}**"
+
+    ns = sorted({int(k[0].rsplit("_", 1)[1]) for k in r.samples if k[0].startswith("spawn_exist_")})
+    for n in ns:
+        ratio_to_ref = paired_ratio(r, f"spawn_exist_{n}")
+        target = None
+        if n == 1000 and ratio_to_ref:
+            target = lambda tm, x=ratio_to_ref: verdict(x <= 1.5, f"≤ 1.5 × `posix_spawnp` (is {x:.2f}×)")
+        row(f"1. spawn {n}: all exist", f"spawn_exist_{n}", fmt_time, target)
+        row(f"1. spawn {n}: all RUNNING (starttime 1 s)", f"spawn_running_{n}", fmt_time)
+    for n in ns:
+        target = (lambda tm: verdict(tm == 0, "0")) if n == 1000 else None
+        row(f"2. idle, {n} running: wake-ups per second", f"idle_wakeups_{n}", lambda v: fmt_num(v, "/s"), target)
+        row(f"2. idle, {n} running: CPU", f"idle_cpu_{n}", lambda v: fmt_num(v, " %"))
+    row("3. memory (RSS), 0 processes", "rss_0", fmt_mib, lambda tm: verdict(tm is not None and tm < 3, "< 3 MiB"))
+    for n in ns:
+        target = (lambda tm: verdict(tm is not None and tm < 8, "< 8 MiB")) if n == 1000 else None
+        row(f"3. memory (RSS), {n} processes", f"rss_{n}", fmt_mib, target)
+    for n in ns:
+        target = (lambda tm: verdict(tm is not None and tm < 0.020, "< 20 ms")) if n == 1000 else None
+        row(f"4. `status` (all), {n} processes", f"ctl_status_all_{n}", fmt_time, target)
+        row(f"4. `status NAME`, {n} processes", f"ctl_status_one_{n}", fmt_time)
+        target = (lambda tm: verdict(tm is not None and tm < 0.005, "< 5 ms")) if n == 1000 else None
+        row(f"4. cheapest command (`version`), {n} processes", f"ctl_cheapest_{n}", fmt_time, target)
+    row("5. restart after SIGKILL: median", "restart", fmt_time,
+        lambda tm: verdict(tm is not None and tm < 0.005, "< 5 ms"))
+    row("5. restart after SIGKILL: worst", "restart", fmt_time,
+        lambda tm: verdict(tm is not None and tm < 0.020, "< 20 ms"), how=worst)
+    row("6. crash loop (`false`, startretries 3): first spawn to FATAL", "crash_fatal", fmt_time)
+    row("6. crash loop: spawns until FATAL", "crash_spawns", fmt_num)
+    to_head = paired_ratio(r, "output_time")
+    row("7. 1 GiB of output to a file: time", "output_time", fmt_time,
+        (lambda tm: verdict(to_head <= 1.05, f"≤ 1.05 × `head > file` (is {to_head:.2f}×)")) if to_head else None)
+    row("7. 1 GiB of output to a file: daemon CPU", "output_cpu", fmt_time,
+        lambda tm: verdict(tm is not None and tm <= 0.010, "near zero (≤ 10 ms, one tick)"))
+    for n in ns:
+        row(f"8. `stop all`, {n} running", f"stop_all_{n}", fmt_time)
+        target = (lambda tm: verdict(tm is not None and tm < 1, "< 1 s")) if n == 1000 else None
+        row(f"8. shutdown (SIGTERM until exit), {n} running", f"shutdown_{n}", fmt_time, target)
+    row("9. reload, 1 of 100 changed: command (supervisord: `update`)", "reload_command", fmt_time)
+    row("9. reload: until the changed one is RUNNING again", "reload_settled", fmt_time)
+    row("9. reload: pids kept of the 99 unchanged", "reload_kept", fmt_num)
+    row("9. SIGHUP, 1 of 100 changed: until all RUNNING again", "sighup_settled", fmt_time)
+    row("9. SIGHUP: pids kept of the 99 unchanged", "sighup_kept", fmt_num)
+    return [(a, b, c, "—" if "kept" in a or "spawns until" in a else d, e) for a, b, c, d, e in rows]
+
+
+def references(r):
+    refs = []
+    for key in sorted(k for k, kind in r.samples if kind == "reference"):
+        value = r.median(key, "reference")
+        if key.startswith("spawn_exist_"):
+            refs.append((f"`posix_spawnp` of {key.rsplit('_', 1)[1]} `sleep` processes, no wait", fmt_time(value)))
+        elif key == "spawn_loop":
+            refs.append(("`posix_spawn` + `waitpid` loop of `/bin/true`", f"{value:.0f} spawns/s"))
+        elif key == "output_time":
+            refs.append(("`head -c 1G /dev/zero > file`", fmt_time(value)))
+    return refs
+
+
+def markdown_table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def text_table(header, rows):
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    out = ["  ".join(str(c).ljust(w) for c, w in zip(header, widths))]
+    out.append("  ".join("-" * w for w in widths))
+    out += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)) for row in rows]
+    return "\n".join(out)
+
+
+HEADER = ("scenario", "taskmaster", "supervisord", "ratio", "target (taskmaster)")
+
+LIMITS = """\
+## How each figure is measured, and what limits it
+
+- **Spawn**: from launching the daemon (`taskmaster --daemon`, which returns once ready; `supervisord -n`) until
+  every pid the daemon logged as spawned exists in /proc, and until its log shows every process RUNNING. It
+  includes the daemon's own start-up (for supervisord, a Python interpreter). The floor is the machine's cost of
+  creating a process (the `posix_spawnp` reference); supervisord adds its 1 s tick before the first spawn and
+  spawns a batch per turn of its loop; `starttime`/`startsecs` of 1 s adds a second to RUNNING.
+- **Idle**: utime+stime and voluntary context switches of every thread of the daemon over the idle window
+  ({idle}), one second after all N are RUNNING. The CPU figure has the 10 ms resolution of the kernel's
+  ticks; a voluntary context switch is a wake-up.
+- **Memory**: VmRSS one second after everything is RUNNING (shared libraries included: for supervisord, the
+  Python interpreter).
+- **Control latency**: wall time of one complete client command (`taskmaster ctl ...`, `supervisorctl ...`),
+  process start-up included, as a user or a script sees it. supervisorctl pays a Python start-up (~0.1 s) on
+  every call; with 1000 processes the reply's size matters too.
+- **Restart after SIGKILL**: from `kill(SIGKILL)` to the moment a new child of the daemon exists, seen by
+  polling the last pid the kernel allocated (/proc/loadavg) every 0.2 ms (a busy loop would take the CPU the
+  daemon needs on a 2-CPU machine); a different instance each time, after a random pause of 0.05 to 1.05 s so
+  that the kills fall at every phase of a periodic loop. The floor is one exit notification plus one fork;
+  supervisord reaps exited children once per turn of its 1 s loop and restarts them on the next turn (1 to 2 s).
+- **Crash loop**: from the first spawn to FATAL, both read from the daemon's own log clock. Both retry after
+  1, 2 and 3 s (4 spawns), so ~6 s is the rule's floor; the difference is when each counts the delay from.
+- **Output**: from the moment the `head -c 1G /dev/zero` child exists until the file holds 1 GiB, and the daemon's
+  CPU time over the whole start-to-exit. taskmaster gives the child the file itself (opened O_APPEND); supervisord
+  reads a pipe and writes the file. The floor is the file system's write speed (`head > file`).
+- **Stop / shutdown**: wall time of `stop all` (both wait until everything is stopped), and from SIGTERM to the
+  daemon's exit, with N `sleep`s that die at once of SIGTERM: the floor is signalling and reaping N processes.
+- **Reload**: the command's wall time (`taskmaster ctl reload`, `supervisorctl update`, both reread the file and
+  restart only what changed), then status polled every 20 ms until the changed program runs again under a new
+  pid; then a SIGHUP (taskmaster: the same reload; supervisord: a restart of everything). "pids kept" counts the
+  99 unchanged programs whose pid is the same afterwards.
+- The machine is shared: absolute times drift with the load of other work (load average above). Each scenario runs
+  taskmaster then supervisord back to back, and the ratios come from the medians of this one run.
+"""
+
+
+def all_notes(r):
+    notes = list(r.notes)
+    for n in (100, 1000):  # each pool run follows its own posix_spawnp run
+        tm, ref = r.get(f"spawn_exist_{n}", "taskmaster"), r.get(f"spawn_exist_{n}", "reference")
+        if tm and len(tm) == len(ref):
+            notes.append(f"spawn {n}, taskmaster ÷ `posix_spawnp` run by run: "
+                         f"{', '.join(f'{t / p:.2f}' for t, p in zip(tm, ref))}")
+    tm, ref = r.get("output_time", "taskmaster"), r.get("output_time", "reference")
+    if tm and len(tm) == len(ref):  # interleaved run by run: compare each run with its own `head > file`
+        ratios = sorted(t / h for t, h in zip(tm, ref))
+        notes.append(f"1 GiB of output, taskmaster ÷ `head > file` run by run: "
+                     f"{', '.join(f'{x:.2f}' for x in ratios)} (median {statistics.median(ratios):.2f})")
+    return notes
+
+
+def runs_description(mode):
+    pools = "; ".join(f"N={n}: {len(p)} runs ({p.count('A')} with idle, memory, control latency and shutdown, "
+                      f"{p.count('B')} with stop all{' and restart latency' if n == 100 else ''})"
+                      for n, p in mode["pools"].items())
+    ctl = ", ".join(f"{k} {v}" for k, v in mode["ctl_repeats"].items())
+    return (f"Runs in this mode: spawn pools {pools}, each after a `posix_spawnp` reference run of the same N; "
+            f"control commands repeated ({ctl}) per pool of plan A; {mode['restart_repeats']} SIGKILLs; "
+            f"{mode['crash_runs']} crash loop(s); {mode['output_runs']} output runs interleaved with `head > file`; "
+            f"{mode['reload_runs']} reload run(s).")
+
+
+def write_markdown(ctx, path, machine, rows, refs, elapsed, load):
+    r = ctx.results
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    mode = ctx.mode_name
+    parts = [
+        "# Benchmarks: taskmaster and supervisord",
+        "",
+        f"Generated by `tests/bench/bench.py` (`make bench`{', BENCH=full' if mode == 'full' else ''}) on {now}, "
+        f"{mode} mode, in {elapsed:.0f} s. Do not edit by hand: rerun the bench.",
+        "",
+        "## Machine",
+        "",
+        markdown_table(("", ""), machine + [("load average", f"{load[0]} at the start, {load[1]} at the end")]),
+        "",
+        "## Results",
+        "",
+        "Medians over the runs of this mode; ratio = supervisord ÷ taskmaster (above 1: taskmaster is lower, "
+        "i.e. faster or smaller). Targets are those of issue 5; the targets relative to a physical reference "
+        "compare each taskmaster run with the reference run next to it (median of the run-by-run ratios). "
+        + runs_description(ctx.mode),
+        "",
+        markdown_table(HEADER, rows),
+        "",
+        "Physical references on the same machine:",
+        "",
+        markdown_table(("reference", "median"), refs),
+        "",
+    ]
+    notes = all_notes(r)
+    if notes:
+        parts += ["Notes from this run:", ""] + [f"- {n}" for n in notes] + [""]
+    idle = ", ".join(f"{s} s with {n}" for n, s in ctx.mode["idle"].items())
+    parts += [LIMITS.format(idle=idle), "## Samples", "",
+              "Every value measured in this run, in order (seconds, MiB, % or per second).", ""]
+    sample_rows = []
+    for (metric, kind), values in sorted(r.samples.items()):
+        shown = ", ".join(f"{v:.4g}" for v in values)
+        sample_rows.append((metric, kind, len(values), shown))
+    parts += [markdown_table(("metric", "who", "n", "values"), sample_rows), ""]
+    with open(path, "w") as f:
+        f.write("\n".join(parts))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Main
+
+
+class Context:
+    pass
+
+
+def on_signal(signum, _frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--mode", choices=MODES, default=os.environ.get("BENCH") or "quick")
+    parser.add_argument("--build-dir", default=os.path.join(ROOT, "build-bench"))
+    parser.add_argument("--taskmaster", help="use this binary instead of building build-bench/")
+    parser.add_argument("--output", default=os.path.join(ROOT, "docs", "benchmarks.md"))
+    parser.add_argument("--no-write", action="store_true", help="print the table only")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory (configurations, logs)")
+    parser.add_argument("--only", help="comma-separated scenarios: ref,pools,memory,crash,output,reload")
+    args = parser.parse_args()
+
+    ctx = Context()
+    ctx.mode_name, ctx.mode = args.mode, MODES[args.mode]
+    ctx.results = Results()
+    only = set(args.only.split(",")) if args.only else {"ref", "pools", "memory", "crash", "output", "reload"}
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+    # orphans (the detached taskmaster daemon, children of a killed daemon) become ours, not init's
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    os.environ.pop(TAG_VAR, None)
+    # 1000 processes need a few thousand descriptors in either daemon: the soft limit up to the hard one
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > 65536:
+        hard = 65536
+    if soft != resource.RLIM_INFINITY and soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+    ctx.tmp = tempfile.mkdtemp(prefix="tm-bench-")
+    try:
+        ensure_supervisord()
+        ctx.supervisord, ctx.supervisorctl = shutil.which("supervisord"), shutil.which("supervisorctl")
+        if args.taskmaster:
+            ctx.taskmaster = os.path.abspath(args.taskmaster)
+        else:
+            log(f"building taskmaster (release) in {args.build_dir}")
+            ctx.taskmaster = build_taskmaster(args.build_dir)
+        os.makedirs(args.build_dir, exist_ok=True)
+        ctx.spawnref = build_spawnref(args.build_dir)
+        machine = machine_description(ctx)
+        log(f"{ctx.mode_name} mode; temporary files in {ctx.tmp}")
+        started = mono()
+        load0 = open("/proc/loadavg").read().split()[0]
+
+        if "ref" in only:
+            log("reference: posix_spawn + waitpid loop")
+            spawn_loop_reference(ctx)
+        if "memory" in only:
+            log("memory with no program")
+            for cls in KINDS:
+                memory_empty(ctx, cls)
+        if "pools" in only:
+            for n, plans in ctx.mode["pools"].items():
+                for plan in plans:
+                    log(f"pool of {n} ({plan}): posix_spawnp reference")
+                    spawn_reference(ctx, n)
+                    for cls in KINDS:
+                        log(f"pool of {n} ({plan}): {cls.kind}")
+                        pool_run(ctx, cls, n, plan)
+        if "crash" in only:
+            for _ in range(ctx.mode["crash_runs"]):
+                for cls in KINDS:
+                    log(f"crash loop: {cls.kind}")
+                    crash_loop(ctx, cls)
+        if "output" in only:
+            log("1 GiB of output: head > file, taskmaster, supervisord")
+            output_scenario(ctx)
+        if "reload" in only:
+            for _ in range(ctx.mode["reload_runs"]):
+                for cls in KINDS:
+                    log(f"reload of 100 programs: {cls.kind}")
+                    reload_run(ctx, cls)
+        elapsed = mono() - started
+        load1 = open("/proc/loadavg").read().split()[0]
+
+        rows, refs = build_rows(ctx.results), references(ctx.results)
+        print()
+        print(text_table(HEADER, [tuple(c.replace("**", "").replace("`", "") for c in row) for row in rows]))
+        print()
+        print(text_table(("reference", "median"), [tuple(c.replace("`", "") for c in row) for row in refs]))
+        for note in all_notes(ctx.results):
+            print(f"note: {note}")
+        print(f"\n{ctx.mode_name} mode: {elapsed:.0f} s")
+        if not args.no_write:
+            write_markdown(ctx, args.output, machine, rows, refs, elapsed, (load0, load1))
+            print(f"written to {os.path.relpath(args.output, ROOT)}")
+        return 0
+    except KeyboardInterrupt as e:
+        print(f"\ninterrupted ({e or 'Ctrl-C'}): cleaning up", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        left = kill_tagged(RUN_TAG)
+        if left:
+            print(f"cleanup: killed {left} leftover processes", file=sys.stderr)
+        if args.keep:
+            print(f"kept {ctx.tmp}", file=sys.stderr)
+        else:
+            shutil.rmtree(ctx.tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
