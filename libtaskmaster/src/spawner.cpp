@@ -251,7 +251,9 @@ Launched launch(const ProgramSpec& spec, const std::string& instance, int index)
   sigset_t all, old;
   ::sigfillset(&all);
   ::pthread_sigmask(SIG_SETMASK, &all, &old);
-  const pid_t pid = ::fork();
+  // vfork: no copy of the address space (most of a spawn's cost with fork). The child only runs execChild(),
+  // which makes system calls on its own stack and reads the prepared arguments, then execs or _exits.
+  const pid_t pid = ::vfork();
   if (pid == 0) execChild(writeEnd.get(), spec, exe->c_str(), argv.data(), envp.data(), stdio, creds);
   const int forkErrno = errno;
   ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
