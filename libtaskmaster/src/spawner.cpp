@@ -158,9 +158,15 @@ void closeFrom(int first, int keep) {
     [[maybe_unused]] auto n = ::write(errorPipe, &e, sizeof e);
     ::_exit(127);
   };
-  struct sigaction dfl{};
-  dfl.sa_handler = SIG_DFL;
-  for (int s = 1; s < NSIG; ++s) ::sigaction(s, &dfl, nullptr);  // EINVAL for KILL, STOP and glibc's own
+  // Default dispositions for every signal, glibc's own 32 and 33 included (its sigaction() refuses them): the
+  // raw system call, with the kernel's struct. EINVAL for KILL and STOP, which cannot change anyway.
+  struct {
+    void (*handler)(int);
+    unsigned long flags;
+    void (*restorer)();
+    unsigned long mask;
+  } dfl{SIG_DFL, 0, nullptr, 0};
+  for (int s = 1; s < NSIG; ++s) ::syscall(SYS_rt_sigaction, s, &dfl, nullptr, sizeof dfl.mask);
   sigset_t none;
   ::sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);

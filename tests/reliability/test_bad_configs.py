@@ -179,11 +179,10 @@ def non_files_are_refused_at_startup():
     # A FIFO nobody writes to would block a reader for ever: refused as not a regular file.
     fifo_case = Case("fifo", 2, ": cannot read: not a regular file")
     results.record(fifo_case, startup_problems(fifo_case, fifo, work, timeout=3))
-    # An endless file would be read until memory runs out (bounded here by RLIMIT_AS, in case).
-    limit = 512 << 20
+    # An endless file would be read until memory runs out (bounded by memory_cap(), in case).
     zero = Case("endless", 2, ": cannot read: not a regular file")
     results.record(zero, startup_problems(zero, "/dev/zero", work, timeout=20,
-                                          preexec_fn=with_limits((resource.RLIMIT_AS, (limit, limit)))))
+                                          preexec_fn=with_limits(*memory_cap())))
     results.finish()
 
 
@@ -287,10 +286,17 @@ def bad_reloads_leave_a_running_fleet_untouched():
 SMALL_FLEET = config(program("a", helper("--forever"), numprocs=3, autostart=True, starttime="200ms"))
 
 
+def memory_cap():
+    """A 512 MiB address-space limit, so that a regression cannot eat the machine; none under AddressSanitizer,
+    which reserves terabytes of shadow address space."""
+    if "ASAN_OPTIONS" in os.environ:
+        return ()
+    return ((resource.RLIMIT_AS, (512 << 20, 512 << 20)),)
+
+
 @test
 def an_endless_file_on_reload_leaves_the_fleet_untouched():
-    limit = 512 << 20
-    tm = Daemon(SMALL_FLEET, preexec_fn=with_limits((resource.RLIMIT_AS, (limit, limit))))
+    tm = Daemon(SMALL_FLEET, preexec_fn=with_limits(*memory_cap()))
     tm.wait_all("RUNNING", 3)
     before = tm.snapshot()
     os.unlink(tm.config)
