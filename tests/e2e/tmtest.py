@@ -102,8 +102,9 @@ def tmpdir():
 
 
 def read_file(path):
+    """The file's text, undecodable bytes replaced; "" when it does not exist."""
     try:
-        with open(path) as f:
+        with open(path, encoding="utf-8", errors="replace") as f:
             return f.read()
     except FileNotFoundError:
         return ""
@@ -144,17 +145,21 @@ class Taskmaster:
 
     _running = []
 
-    def __init__(self, config_text, args=(), env=None, directory=None, socket=None):
+    def __init__(self, config_text, args=(), env=None, directory=None, socket=None, log=None, preexec_fn=None):
         self.dir = directory or tmpdir()
         self.config = os.path.join(self.dir, "taskmaster.yml")
-        self.log = os.path.join(self.dir, "taskmaster.log")
+        self.log = log or os.path.join(self.dir, "taskmaster.log")
         self.socket = socket or os.path.join(self.dir, "tm.sock")
         with open(self.config, "w") as f:
             f.write(config_text)
+        if preexec_fn is not None and os.geteuid() == 0:
+            os.chmod(self.config, 0o644)  # readable after a preexec_fn that drops privileges
         self.version = version()
         self.proc = subprocess.Popen(
             [TASKMASTER, "-c", self.config, "--log", self.log, "--socket", self.socket, *args],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=self.dir, env=env)
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=self.dir, env=env,
+            preexec_fn=preexec_fn, start_new_session=True)  # its own group: a hostile child that joins
+                                                             # taskmaster's group cannot reach the test runner
         self.stdout = queue.Queue()
         self.stderr_lines = []
         self.seen_pids = set()
@@ -178,9 +183,13 @@ class Taskmaster:
         lines, deadline = [], time.monotonic() + timeout
         while True:
             try:
-                got = self.stdout.get(timeout=max(0.0, deadline - time.monotonic()))
+                got = self.stdout.get(timeout=min(0.2, max(0.0, deadline - time.monotonic())))
             except queue.Empty:
-                raise AssertionError(f"no answer to {line!r} within {timeout} s; got {lines}")
+                if self.proc.poll() is not None and self.stdout.empty():
+                    raise AssertionError(f"taskmaster exited ({self.proc.returncode}) before answering {line!r}")
+                if time.monotonic() >= deadline:
+                    raise AssertionError(f"no answer to {line!r} within {timeout} s; got {lines}")
+                continue
             if got == self.version:
                 markers -= 1
                 if markers == 0:
@@ -188,10 +197,10 @@ class Taskmaster:
                 continue
             lines.append(got)
 
-    def status(self, *names):
+    def status(self, *names, timeout=20.0):
         """{instance: (STATE, details)}."""
         out = {}
-        for line in self.cmd(" ".join(["status", *names])):
+        for line in self.cmd(" ".join(["status", *names]), timeout=timeout):
             m = re.match(r"^(\S+)\s+([A-Z]+)\s*(.*)$", line)
             if m:
                 out[m.group(1)] = (m.group(2), m.group(3))
@@ -228,7 +237,7 @@ class Taskmaster:
     def stderr(self):
         return "\n".join(self.stderr_lines)
 
-    def quit(self, timeout=20.0):
+    def quit(self, timeout=30.0):
         """Closes stdin (end of input means quit); returns the exit code."""
         try:
             self.proc.stdin.close()
@@ -236,7 +245,7 @@ class Taskmaster:
             pass
         return self.wait(timeout)
 
-    def wait(self, timeout=20.0):
+    def wait(self, timeout=30.0):
         try:
             return self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
