@@ -91,7 +91,8 @@ bool hasNul(std::string_view text) { return text.find('\0') != std::string_view:
 
 // In the largest unit that keeps it whole, as it would be written in the configuration.
 std::string formatDuration(Duration d) {
-  for (auto [suffix, ms] : kUnits | std::views::reverse) {
+  for (auto it = kUnits.rbegin(); it != kUnits.rend(); ++it) {  // not views::reverse: clang 14 rejects it
+    const auto& [suffix, ms] = *it;
     if (d.count() % ms == 0 && (d.count() != 0 || ms == 1)) return fmt::format("{}{}", d.count() / ms, suffix);
   }
   return {};  // unreachable: every count is whole in milliseconds
