@@ -96,7 +96,8 @@ TEST_CASE("each mistake is reported with its message and place") {
       {"programs:\n  web:\n    cmd: [unclosed\n    x: 1\n", "invalid YAML: end of sequence flow not found", 4, 6},
       {"programs: b: c\n", "invalid YAML: illegal map value", 1, 12},
       {"programs:\n  web: *nope\n", "invalid YAML: the referenced anchor is not defined", 2, 8},
-      {"programs: {}\n---\nprograms: {}\n", "expected one YAML document, found 2", 3, 1},
+      {"programs: {}\n---\nprograms: {}\n", "expected one YAML document, found more", 2, 1},
+      {",\n", "expected one YAML document, found more", 1, 1},  // yaml-cpp's LoadAll() never returned on it
       {"- web\n", "expected a map with 'programs' at the top level, got a list", 1, 1},
       {"hello\n", "expected a map with 'programs' at the top level, got 'hello'", 1, 1},
       // Top-level keys.

@@ -13,11 +13,13 @@
 #include <functional>
 #include <map>
 #include <set>
+#include <sstream>
 #include <system_error>
 #include <utility>
 
 #include <fmt/format.h>
 #include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 namespace taskmaster {
@@ -376,6 +378,32 @@ class Parser {
 };
 
 // The whole file, or the reason it cannot be read. A directory opens fine, so it is refused explicitly.
+// Documents in the text, counting to two at most, and where the second starts. Not YAML::LoadAll(): on some
+// inputs (a lone ",") yaml-cpp 0.7 keeps reporting new documents, and LoadAll() never returns.
+int countDocuments(const std::string& text, YAML::Mark& second) {
+  struct Counter final : YAML::EventHandler {
+    int documents = 0;
+    YAML::Mark second;
+    void OnDocumentStart(const YAML::Mark& mark) override {
+      if (++documents == 2) second = mark;
+    }
+    void OnDocumentEnd() override {}
+    void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+    void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+    void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+    void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+    void OnSequenceEnd() override {}
+    void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+    void OnMapEnd() override {}
+  } counter;
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  while (counter.documents < 2 && parser.HandleNextDocument(counter)) {
+  }
+  second = counter.second;
+  return counter.documents;
+}
+
 constexpr off_t kMaxConfigBytes = 16 << 20;
 
 // The file's text, or `problem` set. Only regular files of sane size: a FIFO would block the loop in open()
@@ -454,13 +482,16 @@ ConfigResult parseConfig(std::string_view yaml, std::string_view filename) {
   result.config.path = filename;
   Problems problems(filename);
   try {
-    auto documents = YAML::LoadAll(std::string(yaml));
-    if (documents.empty() || (documents.size() == 1 && documents.front().IsNull())) {
+    const std::string text(yaml);
+    YAML::Mark second;
+    const int documents = countDocuments(text, second);
+    const YAML::Node root = documents == 0 ? YAML::Node() : YAML::Load(text);
+    if (documents > 1) {
+      problems.add(second, "", "expected one YAML document, found more");
+    } else if (documents == 0 || root.IsNull()) {
       problems.add(YAML::Mark::null_mark(), "", "empty configuration (expected a 'programs' map)");
-    } else if (documents.size() > 1) {
-      problems.add(documents[1].Mark(), "", fmt::format("expected one YAML document, found {}", documents.size()));
     } else {
-      Parser(problems, result.config).readRoot(documents.front());
+      Parser(problems, result.config).readRoot(root);
     }
   } catch (const YAML::DeepRecursion& e) {  // its own message is a bare "bad file"
     problems.add(e.mark, "", "invalid YAML: nested too deeply");

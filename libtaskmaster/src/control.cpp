@@ -9,6 +9,7 @@
 
 #include <array>
 #include <cerrno>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <deque>
@@ -73,7 +74,13 @@ std::optional<Request> parseRequest(std::string_view line, std::string& error) {
     return std::nullopt;
   }
   Request r;
-  if (auto* id = obj->if_contains("id")) r.id = *id;
+  if (auto* id = obj->if_contains("id")) {
+    if (id->is_double() && !std::isfinite(id->as_double())) {  // 1e999: it could not be echoed as JSON
+      error = "\"id\" must be a finite number, a string or null";
+      return std::nullopt;
+    }
+    r.id = *id;
+  }
   if (auto* ver = obj->if_contains("v"); ver && !(ver->is_int64() && ver->as_int64() == kVersion)) {
     error = fmt::format("unsupported protocol version {} (this server speaks {})", json::serialize(*ver), kVersion);
     return std::nullopt;

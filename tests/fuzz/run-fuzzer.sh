@@ -10,5 +10,9 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/taskmaster-fuzz.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 cp "$seeds"/* "$work"/
 mkdir -p "$artifacts"
+rc=0
 "$fuzzer" -max_total_time="${FUZZ_SECONDS:-60}" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-  -artifact_prefix="$artifacts/$(basename "$fuzzer")-" "$@" "$work"
+  -error_exitcode=1 -artifact_prefix="$artifacts/$(basename "$fuzzer")-" "$@" "$work" || rc=$?
+# 77 would read as "skipped" to meson: every finding must fail the test.
+[ "$rc" -ne 77 ] || rc=1
+exit "$rc"
