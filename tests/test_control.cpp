@@ -106,7 +106,8 @@ TEST_CASE("requests are parsed strictly, with a message for each mistake") {
                  Case{R"({"cmd":""})", "missing \"cmd\""}, Case{R"({"cmd":"x","args":"web"})", "\"args\" must be an array"},
                  Case{R"({"cmd":"x","args":[1]})", "\"args\" must be an array"},
                  Case{R"({"v":2,"cmd":"x"})", "unsupported protocol version 2"},
-                 Case{R"({"id":1e999,"cmd":"status"})", "\"id\" must be a finite number"}}) {
+                 Case{R"({"id":1e999,"cmd":"status"})", "\"id\" must be a finite number"},
+                 Case{R"({"id":{"n":[1e999]},"cmd":"status"})", "\"id\" must be a finite number"}}) {
     CAPTURE(c.line);
     std::string error;
     auto r = control::parseRequest(c.line, error);

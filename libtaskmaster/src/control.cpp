@@ -7,6 +7,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cmath>
@@ -57,6 +58,15 @@ bool fillAddress(const std::string& path, sockaddr_un& addr) {
 
 std::error_code errnoCode() { return {errno, std::generic_category()}; }
 
+// False when a number in the value is infinite: Boost.JSON parses 1e999 so, and would write it as Infinity.
+bool finite(const json::value& v) {
+  if (v.is_double()) return std::isfinite(v.as_double());
+  if (const auto* a = v.if_array()) return std::ranges::all_of(*a, [](const json::value& e) { return finite(e); });
+  if (const auto* o = v.if_object())
+    return std::ranges::all_of(*o, [](const json::key_value_pair& kv) { return finite(kv.value()); });
+  return true;
+}
+
 }  // namespace
 
 // --- messages ---------------------------------------------------------------------------------------
@@ -75,7 +85,7 @@ std::optional<Request> parseRequest(std::string_view line, std::string& error) {
   }
   Request r;
   if (auto* id = obj->if_contains("id")) {
-    if (id->is_double() && !std::isfinite(id->as_double())) {  // 1e999: it could not be echoed as JSON
+    if (!finite(*id)) {  // 1e999 anywhere in it: it could not be echoed as JSON
       error = "\"id\" must be a finite number, a string or null";
       return std::nullopt;
     }

@@ -54,8 +54,9 @@ def sighup_reloads_like_the_command():
     before = running(tm, "keep", "change", "gone")
     write(tm, V2)
     tm.proc.send_signal(signal.SIGHUP)
-    eventually(lambda: "reload (SIGHUP): added: new" in tm.stderr(), message="the SIGHUP notice")
-    check("reload (SIGHUP): unchanged: keep" in tm.stderr(), tm.stderr())
+    # The notice is one line per part of the report, the last one "unchanged": wait for that one.
+    eventually(lambda: "reload (SIGHUP): unchanged: keep" in tm.stderr(), message="the SIGHUP notice")
+    check("reload (SIGHUP): added: new" in tm.stderr(), tm.stderr())
     after = running(tm, "keep", "change", "new")
     check(after["keep"] == before["keep"] and after["change"] != before["change"])
     check("command from SIGHUP: reload" in tm.log_text())
