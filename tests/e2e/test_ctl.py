@@ -14,8 +14,8 @@ import subprocess
 import threading
 import time
 
-from tmtest import (LOG_LINE, TASKMASTER, Taskmaster, Terminal, alive, check, config, eventually, helper, main,
-                    program, read_file, test, tmpdir)
+from tmtest import (LOG_LINE, TASKMASTER, Taskmaster, Terminal, alive, check, config, eventually, helper,
+                    kill_groups, main, program, read_file, test, tmpdir)
 
 QUICK = {"starttime": "100ms", "stoptime": "500ms"}
 UP = dict(QUICK, autostart=True)
@@ -145,11 +145,7 @@ class Daemon:
                 time.sleep(0.05)
             if alive(self.pid):
                 os.kill(self.pid, signal.SIGKILL)
-        for pid in self.seen_pids:
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+        kill_groups(self.seen_pids)
 
 
 class Foreground:
@@ -173,11 +169,7 @@ class Foreground:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        for pid in self.seen_pids:
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+        kill_groups(self.seen_pids)
 
 
 def follower(sock, json_out=False):

@@ -89,6 +89,15 @@ def alive(pid):
         return False
 
 
+def kill_groups(pids):
+    """SIGKILLs the process group of each pid, whatever is left of it: the cleanup after a failed test."""
+    for pid in pids:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
 def helper(*args):
     """A cmd line running the test helper."""
     return " ".join([HELPER, *args])
@@ -259,11 +268,7 @@ class Taskmaster:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        for pid in self.seen_pids:  # the Supervisor's destructor never ran: clean up by hand
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+        kill_groups(self.seen_pids)  # the Supervisor's destructor never ran: clean up by hand
 
     @classmethod
     def cleanup_all(cls):

@@ -39,11 +39,7 @@ class DaemonProcess:
                 time.sleep(0.05)
             if alive(self.pid):
                 os.kill(self.pid, signal.SIGKILL)
-        for pid in self.seen_pids:
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+        tmtest.kill_groups(self.seen_pids)
 
 
 def environ_of(pid):
