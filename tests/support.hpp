@@ -1,4 +1,4 @@
-// Helpers shared by the tests that use real processes, files and sockets.
+// Helpers shared by the tests.
 #pragma once
 
 #include <fcntl.h>
@@ -10,6 +10,15 @@
 #include <filesystem>
 #include <string>
 #include <vector>
+
+#include <doctest/doctest.h>
+#include <taskmaster/state.hpp>
+
+// Failure messages name states: "RUNNING", not "2".
+template <>
+struct doctest::StringMaker<taskmaster::ProcessState> {
+  static String convert(taskmaster::ProcessState s) { return String(taskmaster::to_string(s).data()); }
+};
 
 namespace test {
 

@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "instance.hpp"
+#include "support.hpp"
 
 using namespace std::chrono_literals;
 using taskmaster::AutoRestart;
@@ -16,13 +17,6 @@ using taskmaster::ProcessState;
 using taskmaster::ProgramSpec;
 using taskmaster::StateChange;
 using namespace taskmaster::detail;
-
-namespace doctest {
-template <>
-struct StringMaker<ProcessState> {
-  static String convert(ProcessState s) { return String(taskmaster::to_string(s).data()); }
-};
-}  // namespace doctest
 
 namespace {
 

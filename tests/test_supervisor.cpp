@@ -26,13 +26,6 @@ using taskmaster::ProcessState;
 using taskmaster::ProgramSpec;
 namespace fs = std::filesystem;
 
-namespace doctest {
-template <>
-struct StringMaker<ProcessState> {
-  static String convert(ProcessState s) { return String(taskmaster::to_string(s).data()); }
-};
-}  // namespace doctest
-
 namespace {
 
 std::string helper() {
