@@ -15,7 +15,7 @@ import threading
 import time
 
 from tmtest import (LOG_LINE, TASKMASTER, Taskmaster, Terminal, alive, check, config, eventually, helper,
-                    kill_groups, main, program, read_file, test, tmpdir)
+                    kill_groups, main, program, read_file, stop_and_clean, test, tmpdir)
 
 QUICK = {"starttime": "100ms", "stoptime": "500ms"}
 UP = dict(QUICK, autostart=True)
@@ -162,14 +162,7 @@ class Foreground:
         Taskmaster._running.append(self)
 
     def kill(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        kill_groups(self.seen_pids)
+        stop_and_clean(self.proc, self.seen_pids)
 
 
 def follower(sock, json_out=False):

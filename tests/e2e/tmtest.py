@@ -98,6 +98,19 @@ def kill_groups(pids):
             pass
 
 
+def stop_and_clean(proc, seen_pids):
+    """After a test that failed half-way: SIGTERM (its programs get stopped), SIGKILL after 5 s, then the
+    groups of every pid it ran, since a SIGKILLed supervisor stops nothing."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    kill_groups(seen_pids)
+
+
 def helper(*args):
     """A cmd line running the test helper."""
     return " ".join([HELPER, *args])
@@ -261,14 +274,7 @@ class Taskmaster:
             raise AssertionError(f"taskmaster still running after {timeout} s")
 
     def kill(self):
-        if self.proc.poll() is None:  # a test failed half-way: stop its programs first, then insist
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        kill_groups(self.seen_pids)  # the Supervisor's destructor never ran: clean up by hand
+        stop_and_clean(self.proc, self.seen_pids)
 
     @classmethod
     def cleanup_all(cls):
