@@ -7,7 +7,7 @@
 #include <map>
 #include <optional>
 
-#include "instance.hpp"
+#include "core/instance.hpp"
 #include "support.hpp"
 
 using namespace std::chrono_literals;

@@ -8,7 +8,7 @@
 
 #include <taskmaster/program_spec.hpp>
 
-namespace taskmaster {
+namespace taskmaster::inline v0 {
 
 // One problem in a configuration file. line and column are 1-based; 0 when unknown.
 struct Diagnostic {
@@ -40,4 +40,4 @@ struct ConfigResult {
 // The candidate closest to `word` when it is a plausible typo of it, for "did you mean" hints.
 [[nodiscard]] std::optional<std::string> suggest(std::string_view word, const std::vector<std::string>& candidates);
 
-}  // namespace taskmaster
+}  // namespace taskmaster::inline v0

@@ -20,11 +20,11 @@ namespace boost::asio {
 class io_context;
 }
 
-namespace taskmaster {
+namespace taskmaster::inline v0 {
 class Supervisor;
 }
 
-namespace taskmaster::control {
+namespace taskmaster::inline v0::control {
 
 inline constexpr int kVersion = 1;
 inline constexpr std::size_t kMaxLine = 64 * 1024;  // longest request line; longer ones end the connection
@@ -109,4 +109,4 @@ class Client {
   long nextId_ = 1;
 };
 
-}  // namespace taskmaster::control
+}  // namespace taskmaster::inline v0::control

@@ -1,8 +1,13 @@
+// The library's one error convention: fallible calls return a Result, which holds either the value or an
+// Error (a std::error_code for programs to test, and a detail in words for people to read).
 #pragma once
 
+#include <string>
 #include <system_error>
+#include <utility>
+#include <variant>
 
-namespace taskmaster {
+namespace taskmaster::inline v0 {
 
 // taskmaster's own failures; system call failures keep std::generic_category.
 enum class Errc {
@@ -16,7 +21,38 @@ const std::error_category& category() noexcept;
 
 inline std::error_code make_error_code(Errc e) noexcept { return {static_cast<int>(e), category()}; }
 
-}  // namespace taskmaster
+struct Error {
+  std::error_code code;
+  std::string detail;  // what was being done, in words: "bind /run/x.sock"; may be empty
+
+  // "bind /run/x.sock: Address already in use", or the code's message alone.
+  [[nodiscard]] std::string str() const { return detail.empty() ? code.message() : detail + ": " + code.message(); }
+};
+
+// A value or the Error that prevented it. Result<> (void) is success or an Error.
+template <class T = std::monostate>
+class [[nodiscard]] Result {
+ public:
+  Result() requires std::is_same_v<T, std::monostate> = default;
+  Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor): return a value as it is
+  Result(Error error) : v_(std::move(error)) {}  // NOLINT(google-explicit-constructor)
+
+  [[nodiscard]] bool ok() const noexcept { return v_.index() == 0; }
+  explicit operator bool() const noexcept { return ok(); }
+  [[nodiscard]] T& value() & { return std::get<0>(v_); }
+  [[nodiscard]] const T& value() const& { return std::get<0>(v_); }
+  [[nodiscard]] T&& value() && { return std::get<0>(std::move(v_)); }
+  T& operator*() & { return value(); }
+  const T& operator*() const& { return value(); }
+  T* operator->() { return &value(); }
+  const T* operator->() const { return &value(); }
+  [[nodiscard]] const Error& error() const& { return std::get<1>(v_); }
+
+ private:
+  std::variant<T, Error> v_;
+};
+
+}  // namespace taskmaster::inline v0
 
 template <>
 struct std::is_error_code_enum<taskmaster::Errc> : std::true_type {};

@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-namespace taskmaster {
+namespace taskmaster::inline v0 {
 
 using Duration = std::chrono::milliseconds;
 
@@ -61,4 +61,4 @@ struct ProgramSpec {
 
 [[nodiscard]] std::string_view to_string(AutoRestart) noexcept;
 
-}  // namespace taskmaster
+}  // namespace taskmaster::inline v0

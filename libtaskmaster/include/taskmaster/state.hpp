@@ -2,11 +2,14 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 
-namespace taskmaster {
+#include <taskmaster/program_spec.hpp>
+
+namespace taskmaster::inline v0 {
 
 enum class ProcessState {
   stopped,   // not running, and not asked to run
@@ -48,6 +51,7 @@ struct StateChange {
   WallTime time;
   int retries = 0;                  // failed starts in a row so far: a STARTING from BACKOFF is retry `retries`
   std::chrono::milliseconds retryIn{0};  // BACKOFF: the delay before the next attempt
+  std::shared_ptr<const ProgramSpec> spec;  // the program's spec at this transition: observers never look it up
 };
 
 // A snapshot of one instance.
@@ -65,4 +69,4 @@ struct InstanceStatus {
   std::string reason;              // the reason for the last failure, if any
 };
 
-}  // namespace taskmaster
+}  // namespace taskmaster::inline v0

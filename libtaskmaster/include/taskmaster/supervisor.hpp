@@ -22,7 +22,7 @@ namespace boost::asio {
 class io_context;
 }
 
-namespace taskmaster {
+namespace taskmaster::inline v0 {
 
 // Unsubscribes when destroyed or reset. Move-only. Safe to destroy inside the callback it guards.
 class Subscription {
@@ -110,4 +110,4 @@ class Supervisor {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace taskmaster
+}  // namespace taskmaster::inline v0

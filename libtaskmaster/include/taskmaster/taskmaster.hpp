@@ -7,4 +7,5 @@
 #include <taskmaster/program_spec.hpp>
 #include <taskmaster/state.hpp>
 #include <taskmaster/supervisor.hpp>
+#include <taskmaster/util.hpp>
 #include <taskmaster/version.hpp>

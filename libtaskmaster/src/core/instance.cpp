@@ -1,11 +1,11 @@
-#include "instance.hpp"
+#include "core/instance.hpp"
 
 #include <algorithm>
 #include <csignal>
 
 #include <fmt/format.h>
 
-namespace taskmaster::detail {
+namespace taskmaster::inline v0::detail {
 
 Instance::Instance(Host& host, std::shared_ptr<const ProgramSpec> spec, int index)
     : host_(host),
@@ -178,7 +178,8 @@ void Instance::onDeadline() {
       child_->signal(SIGKILL, spec_->killasgroup);
       reason_ = fmt::format("killed with SIGKILL: still running {} ms after SIG{}", spec_->stoptime.count(),
                             signalName(spec_->stopsignal));
-      host_.publish(*this, {spec_->name, name_, index_, state_, state_, child_->pid(), {}, true, reason_, host_.wallNow()});
+      host_.publish(*this, {spec_->name, name_, index_, state_, state_, child_->pid(), {}, true, reason_, host_.wallNow(),
+                            retries_, {}, spec_});
       return;
     default:
       return;  // setState() cancels the deadline of every state it leaves
@@ -214,8 +215,8 @@ void Instance::setState(ProcessState to, std::string reason, const std::optional
     default: break;
   }
   if (!reason.empty()) reason_ = reason;
-  StateChange change{spec_->name, name_, index_, from, to, pid, exit, expected, std::move(reason), host_.wallNow()};
-  change.retries = retries_;
+  StateChange change{spec_->name, name_, index_, from, to, pid, exit, expected, std::move(reason),
+                     host_.wallNow(), retries_, {}, spec_};
   if (to == ProcessState::backoff) change.retryIn = backoffDelay_;
   host_.publish(*this, change);
 }
@@ -236,4 +237,4 @@ InstanceStatus Instance::status() const {
   return s;
 }
 
-}  // namespace taskmaster::detail
+}  // namespace taskmaster::inline v0::detail

@@ -22,7 +22,7 @@
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
-namespace taskmaster {
+namespace taskmaster::inline v0 {
 
 namespace {
 
@@ -532,4 +532,4 @@ std::optional<std::string> suggest(std::string_view word, const std::vector<std:
   return best;
 }
 
-}  // namespace taskmaster
+}  // namespace taskmaster::inline v0

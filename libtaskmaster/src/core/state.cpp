@@ -5,7 +5,7 @@
 
 #include <fmt/format.h>
 
-namespace taskmaster {
+namespace taskmaster::inline v0 {
 namespace {
 
 constexpr std::array<std::string_view, kProcessStateCount> kStateNames{
@@ -24,4 +24,4 @@ std::string ExitStatus::str() const {
   return fmt::format("terminated by SIG{}{}", signalName(signal), coreDumped ? " (core dumped)" : "");
 }
 
-}  // namespace taskmaster
+}  // namespace taskmaster::inline v0

@@ -2,7 +2,7 @@
 
 #include <string>
 
-namespace taskmaster {
+namespace taskmaster::inline v0 {
 namespace {
 
 class Category final : public std::error_category {
@@ -26,4 +26,4 @@ const std::error_category& category() noexcept {
   return instance;
 }
 
-}  // namespace taskmaster
+}  // namespace taskmaster::inline v0

@@ -1,4 +1,4 @@
-#include "spawner.hpp"
+#include "process/launcher.hpp"
 
 #include <fcntl.h>
 #include <grp.h>
@@ -22,7 +22,7 @@
 
 extern char** environ;
 
-namespace taskmaster::detail {
+namespace taskmaster::inline v0::detail {
 namespace {
 
 class Fd {
@@ -294,4 +294,4 @@ Launched launch(const ProgramSpec& spec, const std::string& instance, int index)
   return out;
 }
 
-}  // namespace taskmaster::detail
+}  // namespace taskmaster::inline v0::detail

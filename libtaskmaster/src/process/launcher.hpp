@@ -3,11 +3,13 @@
 // pipe. Boost 1.81's own launcher leaks fds and misreports errors; see docs/architecture.md.
 #pragma once
 
+#include "private.hpp"
+
 #include <string>
 
 #include <taskmaster/program_spec.hpp>
 
-namespace taskmaster::detail {
+namespace taskmaster::inline v0::detail {
 
 struct Launched {
   int pid = -1;
@@ -18,4 +20,4 @@ struct Launched {
 // Never throws for a failure of the system or of the spec; every failure is an error message.
 [[nodiscard]] Launched launch(const ProgramSpec& spec, const std::string& instance, int index);
 
-}  // namespace taskmaster::detail
+}  // namespace taskmaster::inline v0::detail

@@ -15,10 +15,10 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 
-#include "instance.hpp"
-#include "spawner.hpp"
+#include "core/instance.hpp"
+#include "process/launcher.hpp"
 
-namespace taskmaster {
+namespace taskmaster::inline v0 {
 namespace asio = boost::asio;
 using detail::Instance;
 
@@ -485,4 +485,4 @@ Subscription Supervisor::onStateChange(std::function<void(const StateChange&)> h
   });
 }
 
-}  // namespace taskmaster
+}  // namespace taskmaster::inline v0

@@ -4,6 +4,8 @@
 // sleeping. See docs/state-machine.md for the transition table this file implements.
 #pragma once
 
+#include "private.hpp"
+
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -12,7 +14,7 @@
 #include <taskmaster/program_spec.hpp>
 #include <taskmaster/state.hpp>
 
-namespace taskmaster::detail {
+namespace taskmaster::inline v0::detail {
 
 class Instance;
 using Clock = std::chrono::steady_clock;
@@ -117,4 +119,4 @@ class Instance {
   WallTime lastExitWall_{};
 };
 
-}  // namespace taskmaster::detail
+}  // namespace taskmaster::inline v0::detail

@@ -14,7 +14,7 @@
 
 #include <fmt/format.h>
 
-namespace taskmaster {
+namespace taskmaster::inline v0 {
 
 namespace {
 
@@ -288,4 +288,4 @@ std::string_view to_string(AutoRestart policy) noexcept {
   return "unknown";
 }
 
-}  // namespace taskmaster
+}  // namespace taskmaster::inline v0

@@ -24,7 +24,7 @@
 #include <boost/json.hpp>
 #include <fmt/format.h>
 
-namespace taskmaster::control {
+namespace taskmaster::inline v0::control {
 namespace asio = boost::asio;
 namespace json = boost::json;
 using Local = asio::local::stream_protocol;
@@ -557,4 +557,4 @@ std::optional<json::object> Client::nextEvent() {
   return std::nullopt;
 }
 
-}  // namespace taskmaster::control
+}  // namespace taskmaster::inline v0::control
