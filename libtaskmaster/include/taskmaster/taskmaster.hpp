@@ -4,6 +4,7 @@
 #include <taskmaster/config.hpp>
 #include <taskmaster/control.hpp>
 #include <taskmaster/error.hpp>
+#include <taskmaster/log.hpp>
 #include <taskmaster/program_spec.hpp>
 #include <taskmaster/state.hpp>
 #include <taskmaster/supervisor.hpp>
