@@ -14,6 +14,10 @@
 
 #include <fmt/format.h>
 
+#include <taskmaster/util.hpp>
+
+#include "util/text.hpp"
+
 namespace taskmaster::inline v0 {
 
 namespace {
@@ -61,12 +65,6 @@ constexpr std::string_view kDoubleQuoteEscapes = "$`\"\\\n";
 
 bool isBlank(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
-std::string upper(std::string_view text) {
-  std::string out(text);
-  std::ranges::transform(out, out.begin(), [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
-  return out;
-}
-
 // A whole-string non-negative decimal number; nullopt on anything else, including overflow.
 std::optional<std::uint64_t> parseUnsigned(std::string_view text) {
   std::uint64_t value = 0;
@@ -88,15 +86,6 @@ struct Unit {
 constexpr std::array<Unit, 4> kUnits{{{"ms", 1}, {"s", 1000}, {"m", 60'000}, {"h", 3'600'000}}};
 
 bool hasNul(std::string_view text) { return text.find('\0') != std::string_view::npos; }
-
-// In the largest unit that keeps it whole, as it would be written in the configuration.
-std::string formatDuration(Duration d) {
-  for (auto it = kUnits.rbegin(); it != kUnits.rend(); ++it) {  // not views::reverse: clang 14 rejects it
-    const auto& [suffix, ms] = *it;
-    if (d.count() % ms == 0 && (d.count() != 0 || ms == 1)) return fmt::format("{}{}", d.count() / ms, suffix);
-  }
-  return {};  // unreachable: every count is whole in milliseconds
-}
 
 }  // namespace
 
@@ -246,7 +235,7 @@ std::optional<int> parseSignal(std::string_view text) {
     if (*number < 1 || *number > static_cast<std::uint64_t>(maxSignal())) return std::nullopt;
     return static_cast<int>(*number);
   }
-  std::string name = upper(text);
+  std::string name = detail::toUpper(text);
   if (name.starts_with("SIG")) name.erase(0, 3);
   for (const auto& signal : kSignals) {
     if (signal.name == name) return signal.number;

@@ -16,34 +16,17 @@
 #include <string_view>
 #include <system_error>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include <fmt/format.h>
+
+#include <taskmaster/util.hpp>
 
 extern char** environ;
 
 namespace taskmaster::inline v0::detail {
 namespace {
-
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  Fd& operator=(Fd&&) = delete;
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  [[nodiscard]] int get() const { return fd_; }
-  int release() { return std::exchange(fd_, -1); }
-  void reset(int fd) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = fd;
-  }
-
- private:
-  int fd_ = -1;
-};
 
 std::string describe(int err) { return std::generic_category().message(err); }
 
@@ -124,11 +107,11 @@ std::optional<std::string> findExecutable(const std::string& name, const std::st
   }
 }
 
-Fd openOutput(const std::optional<std::string>& path, std::string& error) {
+UniqueFd openOutput(const std::optional<std::string>& path, std::string& error) {
   const char* p = path ? path->c_str() : "/dev/null";
-  int fd = ::open(p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0666);
-  if (fd < 0) error = fmt::format("cannot open {}: {}", p, describe(errno));
-  return Fd(fd);
+  UniqueFd fd(::open(p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0666));
+  if (!fd) error = fmt::format("cannot open {}: {}", p, describe(errno));
+  return fd;
 }
 
 std::vector<char*> pointers(std::vector<std::string>& strings) {
@@ -206,52 +189,78 @@ std::string stageError(const ChildError& e, const ProgramSpec& spec, const std::
   return describe(e.err);
 }
 
-}  // namespace
+// A step of a launch: its product, or why it failed in the words of Launched::error.
+template <class T>
+class [[nodiscard]] Step {
+ public:
+  Step(T value) : v_(std::move(value)) {}           // NOLINT(google-explicit-constructor)
+  Step(std::string why) : v_(std::move(why)) {}     // NOLINT(google-explicit-constructor)
+  [[nodiscard]] bool ok() const noexcept { return v_.index() == 0; }
+  [[nodiscard]] T& operator*() { return std::get<0>(v_); }
+  [[nodiscard]] T* operator->() { return &std::get<0>(v_); }
+  [[nodiscard]] Launched failed() { return Launched{.error = std::move(std::get<1>(v_))}; }
 
-Launched launch(const ProgramSpec& spec, const std::string& instance, int index) {
-  Launched out;
-  if (spec.cmd.empty()) {
-    out.error = "empty command";
-    return out;
-  }
-  auto envStrings = buildEnvironment(spec, instance, index);
-  auto exe = findExecutable(spec.cmd.front(), lookupEnv(envStrings, "PATH"));
-  if (!exe) {
-    out.error = fmt::format("{}: {}", spec.cmd.front(), describe(ENOENT));
-    return out;
-  }
-  std::optional<Credentials> creds;
-  if (spec.user && !(creds = lookupUser(*spec.user, out.error)) && !out.error.empty()) return out;
+ private:
+  std::variant<T, std::string> v_;
+};
 
-  Fd in(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-  if (in.get() < 0) {
-    out.error = fmt::format("cannot open /dev/null: {}", describe(errno));
-    return out;
+// Everything the child needs, computed in the parent: the child may only make async-signal-safe calls.
+struct Prepared {
+  std::string exe;                   // cmd[0] after the PATH search
+  std::vector<std::string> args;     // argv
+  std::vector<std::string> env;      // envp
+  std::optional<Credentials> creds;  // set when privileges are to be dropped
+};
+
+Step<Prepared> prepare(const ProgramSpec& spec, const std::string& instance, int index) {
+  if (spec.cmd.empty()) return std::string("empty command");
+  Prepared p{.exe = {}, .args = spec.cmd, .env = buildEnvironment(spec, instance, index), .creds = {}};
+  auto exe = findExecutable(spec.cmd.front(), lookupEnv(p.env, "PATH"));
+  if (!exe) return fmt::format("{}: {}", spec.cmd.front(), describe(ENOENT));
+  p.exe = std::move(*exe);
+  if (spec.user) {
+    std::string error;  // stays empty when already running as that user: nothing to drop
+    p.creds = lookupUser(*spec.user, error);
+    if (!error.empty()) return error;
   }
-  Fd stdoutFd = openOutput(spec.stdoutPath, out.error);
-  if (stdoutFd.get() < 0) return out;
-  Fd stderrFd = openOutput(spec.stderrPath, out.error);
-  if (stderrFd.get() < 0) return out;
+  return p;
+}
+
+// The child's fds 0-2: /dev/null in, the configured files (or /dev/null) out.
+struct Stdio {
+  UniqueFd in, out, err;
+};
+
+Step<Stdio> openStdio(const ProgramSpec& spec) {
+  Stdio stdio;
+  stdio.in = UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  if (!stdio.in) return fmt::format("cannot open /dev/null: {}", describe(errno));
+  std::string error;
+  stdio.out = openOutput(spec.stdoutPath, error);
+  if (!stdio.out) return error;
+  stdio.err = openOutput(spec.stderrPath, error);
+  if (!stdio.err) return error;
+  return stdio;
+}
+
+// A child between vfork and its first report: exec'd, or failing with a ChildError on the way.
+struct Forked {
+  pid_t pid;
+  UniqueFd errorPipe;  // the read end: EOF once exec has closed the write end
+};
+
+Step<Forked> forkExec(const ProgramSpec& spec, Prepared& prepared, const Stdio& stdio) {
   int pipeFds[2];
-  if (::pipe2(pipeFds, O_CLOEXEC) < 0) {
-    out.error = fmt::format("pipe: {}", describe(errno));
-    return out;
-  }
-  Fd readEnd(pipeFds[0]), writeEnd(pipeFds[1]);
+  if (::pipe2(pipeFds, O_CLOEXEC) < 0) return fmt::format("pipe: {}", describe(errno));
+  UniqueFd readEnd(pipeFds[0]), writeEnd(pipeFds[1]);
   if (writeEnd.get() < 3) {  // stdio closed in this process: keep the pipe out of the child's 0-2
-    Fd moved(::fcntl(writeEnd.get(), F_DUPFD_CLOEXEC, 3));
-    if (moved.get() < 0) {
-      out.error = fmt::format("fcntl: {}", describe(errno));
-      return out;
-    }
-    ::close(writeEnd.release());
-    writeEnd.reset(moved.release());
+    UniqueFd moved(::fcntl(writeEnd.get(), F_DUPFD_CLOEXEC, 3));
+    if (!moved) return fmt::format("fcntl: {}", describe(errno));
+    writeEnd = std::move(moved);
   }
-
-  std::vector<std::string> argStrings(spec.cmd);
-  auto argv = pointers(argStrings);
-  auto envp = pointers(envStrings);
-  const int stdio[3] = {in.get(), stdoutFd.get(), stderrFd.get()};
+  auto argv = pointers(prepared.args);
+  auto envp = pointers(prepared.env);
+  const int fds[3] = {stdio.in.get(), stdio.out.get(), stdio.err.get()};
 
   // All signals blocked across fork, so no handler of the embedding program runs in the child.
   sigset_t all, old;
@@ -260,38 +269,50 @@ Launched launch(const ProgramSpec& spec, const std::string& instance, int index)
   // vfork: no copy of the address space (most of a spawn's cost with fork). The child only runs execChild(),
   // which makes system calls on its own stack and reads the prepared arguments, then execs or _exits.
   const pid_t pid = ::vfork();
-  if (pid == 0) execChild(writeEnd.get(), spec, exe->c_str(), argv.data(), envp.data(), stdio, creds);
+  if (pid == 0) execChild(writeEnd.get(), spec, prepared.exe.c_str(), argv.data(), envp.data(), fds, prepared.creds);
   const int forkErrno = errno;
   ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  if (pid < 0) {
-    out.error = fmt::format("fork: {}", describe(forkErrno));
-    return out;
-  }
-  ::close(writeEnd.release());
+  if (pid < 0) return fmt::format("fork: {}", describe(forkErrno));
+  return Forked{pid, std::move(readEnd)};  // writeEnd closes here, so only the child holds it
+}
 
-  auto reap = [pid] {
-    while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
-    }
-  };
+// Waits for the child's report: a failure before exec (the child is exiting: reaped here), or EOF, and then
+// a pidfd to watch it by.
+Launched collect(const ProgramSpec& spec, const std::string& exe, Forked& child) {
   ChildError childError{};
-  ssize_t n;
-  while ((n = ::read(readEnd.get(), &childError, sizeof childError)) < 0 && errno == EINTR) {
+  const ssize_t n = retryOnEintr([&] { return ::read(child.errorPipe.get(), &childError, sizeof childError); });
+  if (n == sizeof childError) {
+    reap(child.pid);
+    return Launched{.error = stageError(childError, spec, exe)};
   }
-  if (n == sizeof childError) {  // the child failed before exec and is exiting: collect it
-    reap();
-    out.error = stageError(childError, spec, *exe);
-    return out;
-  }
-  int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, child.pid, 0));
   if (pidfd < 0) {  // cannot watch it (EMFILE...): do not leave it unsupervised
-    out.error = fmt::format("pidfd_open: {}", describe(errno));
-    ::kill(-pid, SIGKILL);
-    reap();
+    Launched out{.error = fmt::format("pidfd_open: {}", describe(errno))};
+    killAndReap(child.pid);
     return out;
   }
-  out.pid = pid;
-  out.pidfd = pidfd;
-  return out;
+  return Launched{.pid = child.pid, .pidfd = pidfd, .error = {}};
+}
+
+}  // namespace
+
+void reap(int pid) noexcept {
+  retryOnEintr([pid] { return ::waitpid(pid, nullptr, 0); });
+}
+
+void killAndReap(int pid) noexcept {
+  ::kill(-pid, SIGKILL);
+  reap(pid);
+}
+
+Launched launch(const ProgramSpec& spec, const std::string& instance, int index) {
+  auto prepared = prepare(spec, instance, index);
+  if (!prepared.ok()) return prepared.failed();
+  auto stdio = openStdio(spec);
+  if (!stdio.ok()) return stdio.failed();
+  auto child = forkExec(spec, *prepared, *stdio);
+  if (!child.ok()) return child.failed();
+  return collect(spec, prepared->exe, *child);
 }
 
 }  // namespace taskmaster::inline v0::detail

@@ -17,7 +17,18 @@ struct Launched {
   std::string error;   // set on failure: "chdir /srv/app: No such file or directory"
 };
 
-// Never throws for a failure of the system or of the spec; every failure is an error message.
+// Never throws for a failure of the system or of the spec; every failure is an error message. Runs in four
+// steps: prepare (argv, environment, PATH search, the user's credentials), openStdio, forkExec (vfork with every
+// signal blocked; the child sets itself up and execs), collect (the exec error pipe, then a pidfd).
 [[nodiscard]] Launched launch(const ProgramSpec& spec, const std::string& instance, int index);
+
+// Waits for child `pid` to exit and reaps it, retrying EINTR. Blocks: only for a child that is exiting or has
+// just been sent SIGKILL.
+void reap(int pid) noexcept;
+
+// SIGKILL to the process group of launched child `pid` (each leads its own), then reap(pid): for a child that
+// must not outlive a failure to supervise it. The pid must not have been reaped yet, or it may name another
+// process.
+void killAndReap(int pid) noexcept;
 
 }  // namespace taskmaster::inline v0::detail

@@ -1,8 +1,12 @@
+#include "util/text.hpp"
+
 #include <taskmaster/util.hpp>
 
+#include <algorithm>
 #include <array>
 #include <cstdlib>
 #include <ctime>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -69,3 +73,44 @@ std::string escapeControl(std::string_view text) {
 }
 
 }  // namespace taskmaster::inline v0
+
+namespace taskmaster::inline v0::detail {
+
+namespace {
+
+char foldLower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+char foldUpper(char c) { return c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c; }
+
+}  // namespace
+
+std::string toLower(std::string_view text) {
+  std::string out(text);
+  std::ranges::transform(out, out.begin(), foldLower);
+  return out;
+}
+
+std::string toUpper(std::string_view text) {
+  std::string out(text);
+  std::ranges::transform(out, out.begin(), foldUpper);
+  return out;
+}
+
+std::size_t editDistance(std::string_view left, std::string_view right) {
+  const std::string a = toLower(left);
+  const std::string b = toLower(right);
+  std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
+  for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t substitution = d[i - 1][j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, substitution});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+  }
+  return d[a.size()][b.size()];
+}
+
+}  // namespace taskmaster::inline v0::detail

@@ -1,0 +1,21 @@
+// Internal: text helpers the library's readers share. Case folding is ASCII only, whatever the locale: the
+// words folded here (option names, signal names, booleans) are ASCII, and a locale must not change what a
+// configuration means.
+#pragma once
+
+#include "private.hpp"
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace taskmaster::inline v0::detail {
+
+[[nodiscard]] std::string toLower(std::string_view text);
+[[nodiscard]] std::string toUpper(std::string_view text);
+
+// Optimal string alignment distance: insertions, deletions, substitutions and swaps of neighbours, the usual
+// typos. Case is ignored: "CMD" is a near miss of "cmd".
+[[nodiscard]] std::size_t editDistance(std::string_view left, std::string_view right);
+
+}  // namespace taskmaster::inline v0::detail
