@@ -1,6 +1,7 @@
 // Reading the YAML configuration: every mistake is reported at its place, and good files give the expected specs.
 #include <doctest/doctest.h>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -8,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -222,6 +224,30 @@ sockett: /tmp/tm.sock
   CHECK_EQ(fmt::format("{}", fmt::join(actual, "\n")), fmt::format("{}", fmt::join(expected, "\n")));
 }
 
+TEST_CASE("a value refused as a whole is reported once; bad entries of a map hide nothing else") {
+  // The refused cmd keeps its default (empty), about which validate() would say "must not be empty" again.
+  auto refused = taskmaster::parseConfig(web("    cmd: [ls, [-l]]\n"), "tm.yml");
+  REQUIRE_EQ(refused.errors.size(), 1u);
+  CHECK_EQ(refused.errors[0].str(), "tm.yml:3:15: program 'web': cmd: expected a string, got a list");
+
+  // env is read entry by entry: a duplicate and a bad value leave the other variables read and validated.
+  auto env = taskmaster::parseConfig(web("    cmd: a\n    env:\n      A: 1\n      A: 2\n      B=C: 3\n"
+                                         "      D: [1]\n      E: 5\n"),
+                                     "tm.yml");
+  // validate()'s finding is placed at the option's value, here the map that starts on line 5.
+  const std::vector<std::string> expected = {
+      "tm.yml:5:7: program 'web': env: variable name 'B=C' must not contain '='",
+      "tm.yml:6:7: program 'web': env: duplicate key 'A' (first defined at line 5)",
+      "tm.yml:8:10: program 'web': env: D: expected a string, got a list",
+  };
+  std::vector<std::string> actual;
+  for (const auto& error : env.errors) actual.push_back(error.str());
+  CHECK_EQ(fmt::format("{}", fmt::join(actual, "\n")), fmt::format("{}", fmt::join(expected, "\n")));
+  REQUIRE_EQ(env.config.programs.size(), 1u);
+  CHECK_EQ(env.config.programs[0].env,
+           std::map<std::string, std::string>{{"A", "1"}, {"B=C", "3"}, {"E", "5"}});
+}
+
 TEST_CASE("Diagnostic::str leaves out what is unknown") {
   using taskmaster::Diagnostic;
   CHECK_EQ(Diagnostic{"a.yml", 3, 7, "web", "boom"}.str(), "a.yml:3:7: program 'web': boom");
@@ -433,6 +459,20 @@ TEST_CASE("loadConfig reads a file and reports files it cannot read") {
   auto dir = taskmaster::loadConfig(directory.str());
   REQUIRE_EQ(dir.errors.size(), 1u);
   CHECK_EQ(dir.errors[0].str(), directory.str() + ": cannot read: Is a directory");
+
+  // A FIFO would block the reader until someone writes to it; it is refused without being read.
+  TempPath fifo("fifo");
+  REQUIRE_EQ(::mkfifo(fifo.str().c_str(), 0600), 0);
+  auto pipe = taskmaster::loadConfig(fifo.str());
+  REQUIRE_EQ(pipe.errors.size(), 1u);
+  CHECK_EQ(pipe.errors[0].str(), fifo.str() + ": cannot read: not a regular file");
+
+  TempPath huge("huge.yml");
+  huge.write("programs: {}\n");
+  std::filesystem::resize_file(huge.str(), (16u << 20) + 1);
+  auto large = taskmaster::loadConfig(huge.str());
+  REQUIRE_EQ(large.errors.size(), 1u);
+  CHECK_EQ(large.errors[0].str(), huge.str() + ": cannot read: larger than 16 MiB");
 }
 
 TEST_CASE("suggest() proposes a near miss only") {
