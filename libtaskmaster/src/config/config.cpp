@@ -15,7 +15,6 @@
 #include <sstream>
 #include <system_error>
 #include <utility>
-#include <variant>
 #include <vector>
 
 #include <fmt/format.h>
@@ -25,6 +24,7 @@
 
 #include <taskmaster/util.hpp>
 
+#include "util/expected.hpp"
 #include "util/text.hpp"
 
 namespace taskmaster::inline v0 {
@@ -52,19 +52,7 @@ struct Bad {
 // A value read from the file, or what is wrong with it. Readers return one instead of throwing, so that one
 // bad option never hides the problems of the others.
 template <class T>
-class [[nodiscard]] Checked {
- public:
-  Checked(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor): return a value as it is
-  Checked(Bad bad) : v_(std::move(bad)) {}    // NOLINT(google-explicit-constructor)
-
-  [[nodiscard]] bool ok() const noexcept { return v_.index() == 0; }
-  [[nodiscard]] T& operator*() { return std::get<0>(v_); }
-  [[nodiscard]] T* operator->() { return &std::get<0>(v_); }
-  [[nodiscard]] Bad& bad() { return std::get<1>(v_); }
-
- private:
-  std::variant<T, Bad> v_;
-};
+using Checked = detail::Expected<T, Bad>;
 
 // Every diagnostic of one file, in the order found.
 class Problems {
@@ -119,7 +107,7 @@ Checked<std::string> scalar(const YAML::Node& node, std::string_view what) {
 
 Checked<int> toInt(const YAML::Node& node) {
   auto text = scalar(node, "an integer");
-  if (!text.ok()) return text.bad();
+  if (!text.ok()) return text.error();
   int value = 0;
   const auto* end = text->data() + text->size();
   auto [ptr, ec] = std::from_chars(text->data(), end, value);
@@ -131,7 +119,7 @@ Checked<int> toInt(const YAML::Node& node) {
 Checked<bool> toBool(const YAML::Node& node) {
   // The YAML 1.1 spellings too: people write them, and yaml-cpp itself accepts them.
   auto text = scalar(node, "true or false");
-  if (!text.ok()) return text.bad();
+  if (!text.ok()) return text.error();
   const auto word = detail::toLower(*text);
   if (word == "true" || word == "yes" || word == "on") return true;
   if (word == "false" || word == "no" || word == "off") return false;
@@ -141,7 +129,7 @@ Checked<bool> toBool(const YAML::Node& node) {
 Checked<Duration> toDuration(const YAML::Node& node) {
   constexpr std::string_view kExpected = "a duration such as 10, 1.5, 500ms, 2m or 1h";
   auto text = scalar(node, kExpected);
-  if (!text.ok()) return text.bad();
+  if (!text.ok()) return text.error();
   auto duration = parseDuration(*text);
   if (!duration) return expected(node, kExpected);
   return *duration;
@@ -155,13 +143,13 @@ Checked<std::vector<std::string>> toCmd(const YAML::Node& value) {
     std::vector<std::string> argv;
     for (const auto& item : value) {
       auto word = scalar(item, "a string");
-      if (!word.ok()) return word.bad();
+      if (!word.ok()) return word.error();
       argv.push_back(std::move(*word));
     }
     return argv;
   }
   auto line = scalar(value, "a command line or a list of arguments");
-  if (!line.ok()) return line.bad();
+  if (!line.ok()) return line.error();
   auto words = splitCommand(*line);
   if (!words) return badValue(value, fmt::format("unterminated quote or trailing backslash in '{}'", *line));
   return std::move(*words);
@@ -170,7 +158,7 @@ Checked<std::vector<std::string>> toCmd(const YAML::Node& value) {
 Checked<AutoRestart> toAutorestart(const YAML::Node& value) {
   constexpr std::string_view kExpected = "always, never or unexpected";
   auto text = scalar(value, kExpected);
-  if (!text.ok()) return text.bad();
+  if (!text.ok()) return text.error();
   const auto word = detail::toLower(*text);
   for (auto policy : {AutoRestart::always, AutoRestart::never, AutoRestart::unexpected}) {
     if (word == to_string(policy)) return policy;
@@ -194,14 +182,14 @@ Checked<std::vector<int>> toExitcodes(const YAML::Node& value) {
   };
   if (value.IsScalar()) {
     auto single = code(value);
-    if (!single.ok()) return single.bad();
+    if (!single.ok()) return single.error();
     return std::vector<int>{*single};
   }
   if (!value.IsSequence()) return expected(value, "an exit code or a list of exit codes");
   std::vector<int> codes;
   for (const auto& item : value) {
     auto number = code(item);
-    if (!number.ok()) return number.bad();
+    if (!number.ok()) return number.error();
     codes.push_back(*number);
   }
   return codes;
@@ -209,7 +197,7 @@ Checked<std::vector<int>> toExitcodes(const YAML::Node& value) {
 
 Checked<int> toStopsignal(const YAML::Node& value) {
   auto text = scalar(value, "a signal name or number");
-  if (!text.ok()) return text.bad();
+  if (!text.ok()) return text.error();
   if (auto signal = parseSignal(*text)) return *signal;
   if (!text->empty() && std::ranges::all_of(*text, [](unsigned char c) { return c >= '0' && c <= '9'; })) {
     return badValue(value, fmt::format("no signal has the number {}", *text));
@@ -227,7 +215,7 @@ Checked<unsigned> toUmask(const YAML::Node& value) {
   // Always octal, whether written 022, "022" or 0o22: a umask is never meant in decimal.
   constexpr std::string_view kExpected = "an octal umask such as 022";
   auto scalarText = scalar(value, kExpected);
-  if (!scalarText.ok()) return scalarText.bad();
+  if (!scalarText.ok()) return scalarText.error();
   std::string_view text = *scalarText;
   if (text.starts_with("0o") || text.starts_with("0O")) text.remove_prefix(2);
   unsigned mask = 0;
@@ -280,7 +268,7 @@ using Reader = Verdict (*)(const YAML::Node& value, ProgramSpec& spec);
 template <auto field, auto convert>
 Verdict set(const YAML::Node& value, ProgramSpec& spec) {
   auto read = convert(value);
-  if (!read.ok()) return std::move(read.bad());
+  if (!read.ok()) return std::move(read.error());
   spec.*field = std::move(*read);
   return {};
 }
@@ -541,7 +529,7 @@ ConfigResult loadConfig(const std::string& path) {
   ConfigResult result;
   result.config.path = path;
   Problems problems(path);
-  problems.add(text.bad().at, "", std::move(text.bad().message));
+  problems.add(text.error().at, "", std::move(text.error().message));
   result.errors = problems.take();
   return result;
 }

@@ -1,5 +1,7 @@
 #include "process/launcher.hpp"
 
+#include "util/expected.hpp"
+
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
@@ -16,7 +18,6 @@
 #include <string_view>
 #include <system_error>
 #include <utility>
-#include <variant>
 #include <vector>
 
 #include <fmt/format.h>
@@ -191,18 +192,7 @@ std::string stageError(const ChildError& e, const ProgramSpec& spec, const std::
 
 // A step of a launch: its product, or why it failed in the words of Launched::error.
 template <class T>
-class [[nodiscard]] Step {
- public:
-  Step(T value) : v_(std::move(value)) {}           // NOLINT(google-explicit-constructor)
-  Step(std::string why) : v_(std::move(why)) {}     // NOLINT(google-explicit-constructor)
-  [[nodiscard]] bool ok() const noexcept { return v_.index() == 0; }
-  [[nodiscard]] T& operator*() { return std::get<0>(v_); }
-  [[nodiscard]] T* operator->() { return &std::get<0>(v_); }
-  [[nodiscard]] Launched failed() { return Launched{.error = std::move(std::get<1>(v_))}; }
-
- private:
-  std::variant<T, std::string> v_;
-};
+using Step = Expected<T, std::string>;
 
 // Everything the child needs, computed in the parent: the child may only make async-signal-safe calls.
 struct Prepared {
@@ -307,11 +297,11 @@ void killAndReap(int pid) noexcept {
 
 Launched launch(const ProgramSpec& spec, const std::string& instance, int index) {
   auto prepared = prepare(spec, instance, index);
-  if (!prepared.ok()) return prepared.failed();
+  if (!prepared.ok()) return Launched{.error = std::move(prepared.error())};
   auto stdio = openStdio(spec);
-  if (!stdio.ok()) return stdio.failed();
+  if (!stdio.ok()) return Launched{.error = std::move(stdio.error())};
   auto child = forkExec(spec, *prepared, *stdio);
-  if (!child.ok()) return child.failed();
+  if (!child.ok()) return Launched{.error = std::move(child.error())};
   return collect(spec, prepared->exe, *child);
 }
 
