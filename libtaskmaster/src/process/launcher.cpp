@@ -1,7 +1,5 @@
 #include "process/launcher.hpp"
 
-#include "util/expected.hpp"
-
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
@@ -23,6 +21,8 @@
 #include <fmt/format.h>
 
 #include <taskmaster/util.hpp>
+
+#include "util/expected.hpp"
 
 extern char** environ;
 

@@ -1,19 +1,14 @@
+// The YAML reader: the seed's `programs:` format, read with yaml-cpp into ProgramSpecs.
 #include <taskmaster/config.hpp>
-
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <array>
-#include <cerrno>
 #include <charconv>
 #include <exception>
 #include <functional>
 #include <map>
 #include <set>
 #include <sstream>
-#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -24,59 +19,23 @@
 
 #include <taskmaster/util.hpp>
 
-#include "util/expected.hpp"
+#include "config/reader.hpp"
 #include "util/text.hpp"
 
 namespace taskmaster::inline v0 {
 
 namespace {
 
-// A place in the file, 1-based; 0 when unknown. What a diagnostic needs of a position, whatever the format.
-struct Location {
-  int line = 0;
-  int column = 0;
-};
+using detail::Bad;
+using detail::Checked;
+using detail::Location;
+using detail::Problems;
 
 // yaml-cpp marks are 0-based; a null mark (line -1) means "unknown".
 Location locate(const YAML::Mark& mark) {
   if (mark.is_null() || mark.line < 0) return {};
   return {mark.line + 1, mark.column + 1};
 }
-
-// One problem with a value: where it is and what is wrong with it.
-struct Bad {
-  Location at;
-  std::string message;
-};
-
-// A value read from the file, or what is wrong with it. Readers return one instead of throwing, so that one
-// bad option never hides the problems of the others.
-template <class T>
-using Checked = detail::Expected<T, Bad>;
-
-// Every diagnostic of one file, in the order found.
-class Problems {
- public:
-  explicit Problems(std::string_view file) : file_(file) {}
-
-  void add(Location at, std::string_view program, std::string message) {
-    list_.push_back(Diagnostic{.file = file_,
-                               .line = at.line,
-                               .column = at.column,
-                               .program = std::string(program),
-                               .message = std::move(message)});
-  }
-
-  // In file order, as an editor would walk them; problems without a place come first.
-  std::vector<Diagnostic> take() {
-    std::ranges::stable_sort(list_, {}, [](const Diagnostic& d) { return std::pair{d.line, d.column}; });
-    return std::move(list_);
-  }
-
- private:
-  std::string file_;
-  std::vector<Diagnostic> list_;
-};
 
 // "'lots'", "a list": what the user wrote, for "expected X, got Y".
 std::string describe(const YAML::Node& node) {
@@ -458,43 +417,7 @@ int countDocuments(const std::string& text, YAML::Mark& second) {
   return counter.documents;
 }
 
-constexpr off_t kMaxConfigBytes = 16 << 20;
-
-// The whole file, or the reason it cannot be read. Only regular files of sane size: a directory opens fine, a
-// FIFO would block the loop in open() or read(), and /dev/zero would never end.
-Checked<std::string> readFile(const std::string& path) {
-  auto failure = [](std::string_view why) { return Bad{{}, fmt::format("cannot read: {}", why)}; };
-  auto systemFailure = [&failure] { return failure(std::generic_category().message(errno)); };
-  const auto tooLarge = fmt::format("larger than {} MiB", kMaxConfigBytes >> 20);
-
-  const UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
-  if (!fd) return systemFailure();
-  struct stat info {};
-  if (::fstat(fd.get(), &info) < 0) return systemFailure();
-  if (S_ISDIR(info.st_mode)) return failure("Is a directory");
-  if (!S_ISREG(info.st_mode)) return failure("not a regular file");
-  if (info.st_size > kMaxConfigBytes) return failure(tooLarge);
-  std::string text;
-  char buffer[8192];
-  for (;;) {
-    const ssize_t n = retryOnEintr([&] { return ::read(fd.get(), buffer, sizeof buffer); });
-    if (n < 0) return systemFailure();
-    if (n == 0) return text;
-    text.append(buffer, static_cast<std::size_t>(n));
-    if (static_cast<off_t>(text.size()) > kMaxConfigBytes) return failure(tooLarge);
-  }
-}
-
 }  // namespace
-
-std::string Diagnostic::str() const {
-  std::string out = file;
-  if (line > 0) out += fmt::format(":{}", line);
-  if (line > 0 && column > 0) out += fmt::format(":{}", column);
-  out += ": ";
-  if (!program.empty()) out += fmt::format("program '{}': ", program);
-  return out + message;
-}
 
 ConfigResult parseConfig(std::string_view yaml, std::string_view filename) {
   ConfigResult result;
@@ -524,7 +447,7 @@ ConfigResult parseConfig(std::string_view yaml, std::string_view filename) {
 }
 
 ConfigResult loadConfig(const std::string& path) {
-  auto text = readFile(path);
+  auto text = detail::readFile(path);
   if (text.ok()) return parseConfig(*text, path);
   ConfigResult result;
   result.config.path = path;
@@ -532,20 +455,6 @@ ConfigResult loadConfig(const std::string& path) {
   problems.add(text.error().at, "", std::move(text.error().message));
   result.errors = problems.take();
   return result;
-}
-
-std::optional<std::string> suggest(std::string_view word, const std::vector<std::string>& candidates) {
-  const std::size_t limit = std::max<std::size_t>(1, word.size() / 3);  // further off is no typo
-  std::optional<std::string> best;
-  std::size_t bestDistance = 0;
-  for (const auto& candidate : candidates) {
-    const std::size_t distance = detail::editDistance(word, candidate);
-    if (distance <= limit && (!best || distance < bestDistance)) {
-      best = candidate;
-      bestDistance = distance;
-    }
-  }
-  return best;
 }
 
 }  // namespace taskmaster::inline v0
