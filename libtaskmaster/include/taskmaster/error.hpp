@@ -4,6 +4,7 @@
 
 #include <string>
 #include <system_error>
+#include <type_traits>
 #include <utility>
 #include <variant>
 
@@ -29,13 +30,16 @@ struct Error {
   [[nodiscard]] std::string str() const { return detail.empty() ? code.message() : detail + ": " + code.message(); }
 };
 
-// A value or the Error that prevented it. Result<> (void) is success or an Error.
-template <class T = std::monostate>
-class [[nodiscard]] Result {
+// A value or the error that prevented it, in the shape of C++23's std::expected. Result<T> is the library's
+// convention: the error is an Error. Result<> (no value) is success or an Error.
+template <class T, class E>
+class [[nodiscard]] Expected {
+  static_assert(!std::is_convertible_v<E, T> && !std::is_convertible_v<T, E>, "a value must not pass for an error");
+
  public:
-  Result() requires std::is_same_v<T, std::monostate> = default;
-  Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor): return a value as it is
-  Result(Error error) : v_(std::move(error)) {}  // NOLINT(google-explicit-constructor)
+  Expected() requires std::is_same_v<T, std::monostate> = default;
+  Expected(T value) : v_(std::in_place_index<0>, std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Expected(E error) : v_(std::in_place_index<1>, std::move(error)) {}  // NOLINT(google-explicit-constructor)
 
   [[nodiscard]] bool ok() const noexcept { return v_.index() == 0; }
   explicit operator bool() const noexcept { return ok(); }
@@ -46,11 +50,15 @@ class [[nodiscard]] Result {
   const T& operator*() const& { return value(); }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
-  [[nodiscard]] const Error& error() const& { return std::get<1>(v_); }
+  [[nodiscard]] E& error() & { return std::get<1>(v_); }
+  [[nodiscard]] const E& error() const& { return std::get<1>(v_); }
 
  private:
-  std::variant<T, Error> v_;
+  std::variant<T, E> v_;
 };
+
+template <class T = std::monostate>
+using Result = Expected<T, Error>;
 
 }  // namespace taskmaster::inline v0
 

@@ -10,7 +10,7 @@
 
 #include <taskmaster/config.hpp>
 
-#include "util/expected.hpp"
+#include <taskmaster/error.hpp>
 
 namespace taskmaster::inline v0::detail {
 

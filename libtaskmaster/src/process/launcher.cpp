@@ -22,7 +22,7 @@
 
 #include <taskmaster/util.hpp>
 
-#include "util/expected.hpp"
+#include <taskmaster/error.hpp>
 
 extern char** environ;
 
