@@ -68,8 +68,8 @@ class Fixture {
   explicit Fixture(control::ServerOptions options = {}) {
     options.path = (dir.path / "tm.sock").string();
     path = options.path;
-    std::string detail;
-    REQUIRE_MESSAGE(!server.listen(options, detail), detail);
+    auto listening = server.listen(options);
+    REQUIRE_MESSAGE(listening, (listening ? "" : listening.error().str()));
     thread = std::thread([this] { io.run(); });
   }
   ~Fixture() {
@@ -109,13 +109,11 @@ TEST_CASE("requests are parsed strictly, with a message for each mistake") {
                  Case{R"({"id":1e999,"cmd":"status"})", "\"id\" must be a finite number"},
                  Case{R"({"id":{"n":[1e999]},"cmd":"status"})", "\"id\" must be a finite number"}}) {
     CAPTURE(c.line);
-    std::string error;
-    auto r = control::parseRequest(c.line, error);
-    CHECK(r.has_value() == (c.error == nullptr));
-    if (c.error) CHECK_MESSAGE(error.find(c.error) != std::string::npos, error);
+    auto r = control::parseRequest(c.line);
+    CHECK(r.ok() == (c.error == nullptr));
+    if (c.error && !r) CHECK_MESSAGE(r.error().detail.find(c.error) != std::string::npos, r.error().detail);
   }
-  std::string error;
-  auto r = control::parseRequest(R"({"v":1,"id":"a","cmd":"start","args":["web","db"]})", error);
+  auto r = control::parseRequest(R"({"v":1,"id":"a","cmd":"start","args":["web","db"]})");
   REQUIRE(r);
   CHECK(r->id == boost::json::value("a"));
   CHECK(r->args == std::vector<std::string>{"web", "db"});
@@ -127,7 +125,7 @@ TEST_CASE("the server answers a client on a 0600 socket, and the client gets its
   REQUIRE(::stat(f.path.c_str(), &st) == 0);
   CHECK((st.st_mode & 0777) == 0600);
   control::Client client;
-  REQUIRE_FALSE(client.connect(f.path));
+  REQUIRE(client.connect(f.path));
   auto reply = client.call("echo", {"a", "b"});
   REQUIRE(reply);
   CHECK(reply->ok);
@@ -143,9 +141,10 @@ TEST_CASE("a second server refuses a live socket, and replaces a stale one") {
   boost::asio::io_context io;
   taskmaster::Supervisor sup(io);
   control::Server second(io, sup, [](auto&, auto reply) { reply({}); });
-  std::string detail;
-  CHECK(second.listen({.path = f.path}, detail) == std::errc::address_in_use);
-  CHECK(detail.find("already listening") != std::string::npos);
+  auto refused = second.listen({.path = f.path});
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().code == std::errc::address_in_use);
+  CHECK(refused.error().detail == "another taskmaster is already listening on " + f.path);
 
   TempDir dir;
   auto stale = (dir.path / "stale.sock").string();
@@ -157,7 +156,7 @@ TEST_CASE("a second server refuses a live socket, and replaces a stale one") {
     REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
     ::close(fd);  // the file stays, nobody listens
   }
-  CHECK_FALSE(second.listen({.path = stale}, detail));
+  CHECK(second.listen({.path = stale}));
   second.close();
   CHECK_FALSE(fs::exists(stale));  // removed on close
 }
@@ -183,7 +182,7 @@ TEST_CASE("an oversized line ends the connection with an error; others are still
   ::close(fd);
   CHECK_MESSAGE(out.find("longer than 65536 bytes") != std::string::npos, out);
   control::Client client;
-  REQUIRE_FALSE(client.connect(f.path));
+  REQUIRE(client.connect(f.path));
   CHECK(client.call("echo", {"ok"}));
 }
 
@@ -232,7 +231,7 @@ TEST_CASE("a client that never reads is dropped once its queue is full; the serv
   for (int i = 0; i < 2000; ++i) flood += "{\"cmd\":\"echo\",\"args\":[\"" + std::string(200, 'y') + "\"]}\n";
   std::thread writer([&] { sendAll(fd, flood); });
   control::Client client;
-  REQUIRE_FALSE(client.connect(f.path));
+  REQUIRE(client.connect(f.path));
   CHECK(client.call("echo", {"responsive"}));
   writer.join();  // the server stops reading a client it cannot answer, then drops it
   CHECK(readAll(fd, 5s).size() < flood.size());
@@ -265,7 +264,7 @@ TEST_CASE("a peer of another uid is refused (by the 0600 mode, and by SO_PEERCRE
 TEST_CASE("the events command streams state changes as JSON lines") {
   Fixture f;
   control::Client client;
-  REQUIRE_FALSE(client.connect(f.path));
+  REQUIRE(client.connect(f.path));
   auto ack = client.call("events");
   REQUIRE(ack);
   CHECK(ack->ok);
@@ -302,6 +301,6 @@ TEST_CASE("out of fds, the server gives up its reserve fd so that a client still
   CHECK(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 0);
   control::Client client;  // and with fds back, business as usual
-  REQUIRE_FALSE(client.connect(f.path));
+  REQUIRE(client.connect(f.path));
   CHECK(client.call("echo", {"again"}));
 }
