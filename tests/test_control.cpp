@@ -575,3 +575,33 @@ TEST_CASE("a reply is never dropped, even one that comes while stream lines are 
   CHECK(received + dropped == kLines);
   ::close(fd);
 }
+
+TEST_CASE("requirePrivateDir refuses a socket directory open to others; by default only /tmp/taskmaster-UID is checked") {
+  boost::asio::io_context io;
+  taskmaster::Supervisor sup(io);
+  TempDir dir;
+  ::chmod(dir.path.c_str(), 0755);
+  const auto path = (dir.path / "tm.sock").string();
+  {
+    control::Server server(io, sup, [](auto&, auto respond) { respond({}); });
+    auto refused = server.listen({.path = path, .requirePrivateDir = true});
+    REQUIRE_FALSE(refused);
+    CHECK(refused.error().code == std::errc::permission_denied);
+    CHECK(refused.error().detail ==
+          dir.path.string() + " is not private (owner " + std::to_string(::geteuid()) +
+              ", mode 755): refusing to put the control socket there");
+    CHECK_FALSE(fs::exists(path));
+  }
+  for (auto require : {std::optional<bool>{}, std::optional<bool>{false}}) {
+    control::Server server(io, sup, [](auto&, auto respond) { respond({}); });
+    CHECK(server.listen({.path = path, .requirePrivateDir = require}));  // a directory the caller chose
+    CHECK(fs::exists(path));
+  }
+  // A missing directory is created private, and then passes the check.
+  const auto nested = (dir.path / "run" / "tm.sock").string();
+  control::Server server(io, sup, [](auto&, auto respond) { respond({}); });
+  CHECK(server.listen({.path = nested, .requirePrivateDir = true}));
+  struct stat st{};
+  REQUIRE(::stat((dir.path / "run").c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0700);
+}
