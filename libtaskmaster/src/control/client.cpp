@@ -17,13 +17,11 @@ namespace json = boost::json;
 
 namespace {
 
-Error systemError(std::string detail) { return {{errno, std::generic_category()}, std::move(detail)}; }
-
 // Sends all of `bytes` without SIGPIPE: a server that hung up is an error to report, not a signal.
 Result<> sendAll(int fd, std::string_view bytes) {
   while (!bytes.empty()) {
     const ssize_t n = retryOnEintr([&] { return ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL); });
-    if (n < 0) return systemError("send to taskmaster");
+    if (n < 0) return detail::systemError("send to taskmaster");
     bytes.remove_prefix(static_cast<std::size_t>(n));
   }
   return {};
@@ -36,9 +34,9 @@ Result<> Client::connect(const std::string& path) {
   if (!detail::fillAddress(path, address))
     return Error{std::make_error_code(std::errc::filename_too_long), "connect to " + path};
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd) return systemError("socket");
+  if (!fd) return detail::systemError("socket");
   if (retryOnEintr([&] { return ::connect(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address); }) < 0)
-    return systemError("connect to " + path);
+    return detail::systemError("connect to " + path);
   fd_ = std::move(fd);
   framer_ = {};
   return {};
@@ -56,7 +54,7 @@ Result<json::value> Client::readMessage() {
     std::array<char, 64 * 1024> chunk;
     const ssize_t n = retryOnEintr([&] { return ::read(fd_.get(), chunk.data(), chunk.size()); });
     if (n == 0) return Error{std::make_error_code(std::errc::connection_reset), "connection closed by taskmaster"};
-    if (n < 0) return systemError("read from taskmaster");
+    if (n < 0) return detail::systemError("read from taskmaster");
     framer_.append({chunk.data(), static_cast<std::size_t>(n)});
   }
 }

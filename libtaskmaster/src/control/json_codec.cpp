@@ -30,16 +30,16 @@ bool finite(const json::value& v) {
   return true;
 }
 
-Error badRequest(std::string detail) { return {std::make_error_code(std::errc::bad_message), std::move(detail)}; }
+Error badMessage(std::string detail) { return {std::make_error_code(std::errc::bad_message), std::move(detail)}; }
 
 // The "args" of a request: an array of strings, or absent.
 Result<std::vector<std::string>> readArgs(const json::object& request) {
   std::vector<std::string> out;
   const auto* args = request.if_contains("args");
   if (!args) return out;
-  if (!args->is_array()) return badRequest("\"args\" must be an array of strings");
+  if (!args->is_array()) return badMessage("\"args\" must be an array of strings");
   for (const auto& a : args->as_array()) {
-    if (!a.is_string()) return badRequest("\"args\" must be an array of strings");
+    if (!a.is_string()) return badMessage("\"args\" must be an array of strings");
     out.emplace_back(a.as_string());
   }
   return out;
@@ -52,20 +52,20 @@ std::string formatUtc(WallTime t) { return formatTime(t, TimeZone::utc); }
 Result<Request> parseRequest(std::string_view line) {
   boost::system::error_code ec;
   json::value v = json::parse(line, ec);
-  if (ec) return badRequest(fmt::format("malformed JSON: {}", ec.message()));
+  if (ec) return badMessage(fmt::format("malformed JSON: {}", ec.message()));
   const auto* obj = v.if_object();
-  if (!obj) return badRequest("a request must be a JSON object");
+  if (!obj) return badMessage("a request must be a JSON object");
   Request r;
   if (const auto* id = obj->if_contains("id")) {
-    if (!finite(*id)) return badRequest("\"id\" must be a finite number, a string or null");  // it could not be echoed
+    if (!finite(*id)) return badMessage("\"id\" must be a finite number, a string or null");  // it could not be echoed
     r.id = *id;
   }
   if (const auto* ver = obj->if_contains("v"); ver && !(ver->is_int64() && ver->as_int64() == kVersion))
-    return badRequest(
+    return badMessage(
         fmt::format("unsupported protocol version {} (this server speaks {})", json::serialize(*ver), kVersion));
   const auto* cmd = obj->if_contains("cmd");
   if (!cmd || !cmd->is_string() || cmd->as_string().empty())
-    return badRequest("missing \"cmd\": a request names its command, e.g. {\"cmd\":\"status\"}");
+    return badMessage("missing \"cmd\": a request names its command, e.g. {\"cmd\":\"status\"}");
   r.cmd = std::string(cmd->as_string());
   auto args = readArgs(*obj);
   if (!args) return args.error();
@@ -92,9 +92,9 @@ std::string encodeReply(const json::value& id, const Reply& reply) {
 Result<Reply> parseReply(std::string_view line) {
   boost::system::error_code ec;
   json::value v = json::parse(line, ec);
-  if (ec) return badRequest(fmt::format("malformed JSON: {}", ec.message()));
+  if (ec) return badMessage(fmt::format("malformed JSON: {}", ec.message()));
   if (const auto* o = v.if_object()) return detail::replyFromJson(*o);
-  return badRequest("a reply must be a JSON object");
+  return badMessage("a reply must be a JSON object");
 }
 
 std::string encodeEvent(const StateChange& change) {
@@ -133,7 +133,7 @@ namespace detail {
 
 Result<Reply> replyFromJson(const json::object& o) {
   const auto* ok = o.if_contains("ok");
-  if (!ok) return badRequest("a reply must have \"ok\"");
+  if (!ok) return badMessage("a reply must have \"ok\"");
   Reply r;
   r.ok = ok->is_bool() && ok->as_bool();
   if (const auto* lines = o.if_contains("lines"); lines && lines->is_array())

@@ -26,8 +26,6 @@ using detail::Session;
 
 namespace {
 
-Error systemError(std::string detail) { return {{errno, std::generic_category()}, std::move(detail)}; }
-
 // The directory of defaultSocketPath() when $XDG_RUNTIME_DIR is not set: in /tmp, so anyone could create it.
 std::string sharedDefaultDir() { return fmt::format("/tmp/taskmaster-{}", ::geteuid()); }
 
@@ -35,7 +33,7 @@ std::string sharedDefaultDir() { return fmt::format("/tmp/taskmaster-{}", ::gete
 Result<> preparePrivateDir(const std::string& dir, bool requirePrivate) {
   if (dir.empty()) return {};
   if (::mkdir(dir.c_str(), 0700) < 0 && errno != EEXIST)
-    return systemError(fmt::format("cannot create {}: {}", dir, std::strerror(errno)));
+    return detail::systemError(fmt::format("cannot create {}: {}", dir, std::strerror(errno)));
   struct stat st{};
   if (::lstat(dir.c_str(), &st) < 0 || !S_ISDIR(st.st_mode))
     return Error{std::make_error_code(std::errc::not_a_directory), fmt::format("{} is not a directory", dir)};
@@ -51,7 +49,7 @@ Result<> preparePrivateDir(const std::string& dir, bool requirePrivate) {
 // Never removes a file that is not a socket.
 Result<> replaceStaleSocket(const std::string& path, const sockaddr_un& address) {
   UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!probe) return systemError(fmt::format("cannot create a socket to probe {}", path));
+  if (!probe) return detail::systemError(fmt::format("cannot create a socket to probe {}", path));
   const int rc = retryOnEintr(
       [&] { return ::connect(probe.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address); });
   const int err = errno;
@@ -74,7 +72,7 @@ Result<UniqueFd> bindAndListen(const std::string& path, const sockaddr_un& addre
   if (fd && ::bind(fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0 &&
       ::chmod(path.c_str(), 0600) == 0 && ::listen(fd.get(), 128) == 0)
     return fd;
-  return systemError(fmt::format("cannot listen on {}: {}", path, std::strerror(errno)));
+  return detail::systemError(fmt::format("cannot listen on {}: {}", path, std::strerror(errno)));
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 
 #include <sys/un.h>
 
+#include <cerrno>
 #include <cstdint>
 #include <string>
 
@@ -17,6 +18,11 @@ namespace taskmaster::inline v0::control::detail {
 
 // A reply from its parsed line: an Error when the object is not a reply (no "ok").
 [[nodiscard]] Result<Reply> replyFromJson(const boost::json::object& object);
+
+// The Error of the system call that just failed: errno, and what was being done.
+[[nodiscard]] inline Error systemError(std::string detail) {
+  return {{errno, std::generic_category()}, std::move(detail)};
+}
 
 // The line a stream client gets after `dropped` of its lines were dropped: {"v":1,"event":"lagged",...}.
 [[nodiscard]] std::string encodeLagged(std::uint64_t dropped);
