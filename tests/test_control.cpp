@@ -15,10 +15,12 @@
 #include <filesystem>
 #include <future>
 #include <thread>
+#include <type_traits>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/json.hpp>
+#include <fmt/format.h>
 
 #include "support.hpp"
 
@@ -68,8 +70,8 @@ class Fixture {
   explicit Fixture(control::ServerOptions options = {}) {
     options.path = (dir.path / "tm.sock").string();
     path = options.path;
-    std::string detail;
-    REQUIRE_MESSAGE(!server.listen(options, detail), detail);
+    auto listening = server.listen(options);
+    REQUIRE_MESSAGE(listening, (listening ? "" : listening.error().str()));
     thread = std::thread([this] { io.run(); });
   }
   ~Fixture() {
@@ -87,12 +89,71 @@ class Fixture {
   boost::asio::io_context io;
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work{io.get_executor()};
   taskmaster::Supervisor sup{io};
-  control::Server server{io, sup, [](const control::Request& r, auto reply) {
-                           if (r.cmd == "echo") return reply({true, r.args, boost::json::value(r.args.size()), {}});
-                           reply({false, {"unknown command '" + r.cmd + "'"}, nullptr, {}});
+  // "echo" answers its args; "follow" opens a stream whose lines the test pushes through `sinks`; "later" is
+  // answered when the test calls its responder in `pending`.
+  control::Server server{io, sup, [this](const control::Request& r, control::Responder respond) {
+                           if (r.cmd == "echo") return respond({true, r.args, boost::json::value(r.args.size()), {}});
+                           if (r.cmd == "follow") return respond({true, {"following"}, nullptr, {}}, follow());
+                           if (r.cmd == "later") return pending.push_back(std::move(respond));
+                           respond({false, {"unknown command '" + r.cmd + "'"}, nullptr, {}});
                          }};
+  std::vector<control::StreamSink> sinks;  // loop thread only, like the members below
+  std::vector<control::Responder> pending;  // "later" requests, answered by the test
+  int streamsOpened = 0, streamsEnded = 0;
   std::thread thread;
+
+  // Runs `f` on the loop's thread and returns its result.
+  template <class F>
+  auto onLoop(F f) {
+    std::promise<decltype(f())> p;
+    boost::asio::post(io, [&] {
+      if constexpr (std::is_void_v<decltype(f())>) {
+        f();
+        p.set_value();
+      } else {
+        p.set_value(f());
+      }
+    });
+    return p.get_future().get();
+  }
+
+ private:
+  control::StreamSource follow() {
+    return [this](control::StreamSink sink) {
+      ++streamsOpened;
+      sinks.push_back(std::move(sink));
+      return taskmaster::Subscription([this] { ++streamsEnded; });
+    };
+  }
 };
+
+// The lines a raw socket receives, one at a time; nullopt when the server closed it or nothing came for 10 s.
+class LineReader {
+ public:
+  explicit LineReader(int fd) : fd_(fd) {
+    timeval tv{10, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  }
+  std::optional<std::string> next() {
+    while (true) {
+      if (auto line = framer_.next()) return line;
+      char buf[65536];
+      const ssize_t n = ::read(fd_, buf, sizeof buf);
+      if (n <= 0) return std::nullopt;
+      framer_.append({buf, static_cast<std::size_t>(n)});
+    }
+  }
+
+ private:
+  int fd_;
+  taskmaster::LineFramer framer_;
+};
+
+boost::json::object parseObject(const std::string& line) {
+  auto v = boost::json::parse(line);
+  REQUIRE_MESSAGE(v.is_object(), line);
+  return v.as_object();
+}
 
 }  // namespace
 
@@ -109,13 +170,11 @@ TEST_CASE("requests are parsed strictly, with a message for each mistake") {
                  Case{R"({"id":1e999,"cmd":"status"})", "\"id\" must be a finite number"},
                  Case{R"({"id":{"n":[1e999]},"cmd":"status"})", "\"id\" must be a finite number"}}) {
     CAPTURE(c.line);
-    std::string error;
-    auto r = control::parseRequest(c.line, error);
-    CHECK(r.has_value() == (c.error == nullptr));
-    if (c.error) CHECK_MESSAGE(error.find(c.error) != std::string::npos, error);
+    auto r = control::parseRequest(c.line);
+    CHECK(r.ok() == (c.error == nullptr));
+    if (c.error && !r) CHECK_MESSAGE(r.error().detail.find(c.error) != std::string::npos, r.error().detail);
   }
-  std::string error;
-  auto r = control::parseRequest(R"({"v":1,"id":"a","cmd":"start","args":["web","db"]})", error);
+  auto r = control::parseRequest(R"({"v":1,"id":"a","cmd":"start","args":["web","db"]})");
   REQUIRE(r);
   CHECK(r->id == boost::json::value("a"));
   CHECK(r->args == std::vector<std::string>{"web", "db"});
@@ -127,7 +186,7 @@ TEST_CASE("the server answers a client on a 0600 socket, and the client gets its
   REQUIRE(::stat(f.path.c_str(), &st) == 0);
   CHECK((st.st_mode & 0777) == 0600);
   control::Client client;
-  REQUIRE_FALSE(client.connect(f.path));
+  REQUIRE(client.connect(f.path));
   auto reply = client.call("echo", {"a", "b"});
   REQUIRE(reply);
   CHECK(reply->ok);
@@ -143,9 +202,10 @@ TEST_CASE("a second server refuses a live socket, and replaces a stale one") {
   boost::asio::io_context io;
   taskmaster::Supervisor sup(io);
   control::Server second(io, sup, [](auto&, auto reply) { reply({}); });
-  std::string detail;
-  CHECK(second.listen({.path = f.path}, detail) == std::errc::address_in_use);
-  CHECK(detail.find("already listening") != std::string::npos);
+  auto refused = second.listen({.path = f.path});
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().code == std::errc::address_in_use);
+  CHECK(refused.error().detail == "another taskmaster is already listening on " + f.path);
 
   TempDir dir;
   auto stale = (dir.path / "stale.sock").string();
@@ -157,7 +217,7 @@ TEST_CASE("a second server refuses a live socket, and replaces a stale one") {
     REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
     ::close(fd);  // the file stays, nobody listens
   }
-  CHECK_FALSE(second.listen({.path = stale}, detail));
+  CHECK(second.listen({.path = stale}));
   second.close();
   CHECK_FALSE(fs::exists(stale));  // removed on close
 }
@@ -183,7 +243,7 @@ TEST_CASE("an oversized line ends the connection with an error; others are still
   ::close(fd);
   CHECK_MESSAGE(out.find("longer than 65536 bytes") != std::string::npos, out);
   control::Client client;
-  REQUIRE_FALSE(client.connect(f.path));
+  REQUIRE(client.connect(f.path));
   CHECK(client.call("echo", {"ok"}));
 }
 
@@ -232,7 +292,7 @@ TEST_CASE("a client that never reads is dropped once its queue is full; the serv
   for (int i = 0; i < 2000; ++i) flood += "{\"cmd\":\"echo\",\"args\":[\"" + std::string(200, 'y') + "\"]}\n";
   std::thread writer([&] { sendAll(fd, flood); });
   control::Client client;
-  REQUIRE_FALSE(client.connect(f.path));
+  REQUIRE(client.connect(f.path));
   CHECK(client.call("echo", {"responsive"}));
   writer.join();  // the server stops reading a client it cannot answer, then drops it
   CHECK(readAll(fd, 5s).size() < flood.size());
@@ -265,7 +325,7 @@ TEST_CASE("a peer of another uid is refused (by the 0600 mode, and by SO_PEERCRE
 TEST_CASE("the events command streams state changes as JSON lines") {
   Fixture f;
   control::Client client;
-  REQUIRE_FALSE(client.connect(f.path));
+  REQUIRE(client.connect(f.path));
   auto ack = client.call("events");
   REQUIRE(ack);
   CHECK(ack->ok);
@@ -302,6 +362,246 @@ TEST_CASE("out of fds, the server gives up its reserve fd so that a client still
   CHECK(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 0);
   control::Client client;  // and with fds back, business as usual
-  REQUIRE_FALSE(client.connect(f.path));
+  REQUIRE(client.connect(f.path));
   CHECK(client.call("echo", {"again"}));
+}
+
+TEST_CASE("each state change is serialized once: every subscriber gets the same shared line") {
+  boost::asio::io_context io;
+  taskmaster::Supervisor sup(io);
+  control::EventStream events(sup);
+  std::vector<control::SharedLine> a, b, once;
+  auto subA = events.source()([&](const control::SharedLine& l) { a.push_back(l); });
+  auto subB = events.source()([&](const control::SharedLine& l) { b.push_back(l); });
+  taskmaster::Subscription subOnce;
+  subOnce = events.source()([&](const control::SharedLine& l) {
+    once.push_back(l);
+    subOnce.reset();  // unsubscribes itself from inside its own call
+  });
+  CHECK(events.subscribers() == 3);
+  REQUIRE_FALSE(sup.add({.name = "ev", .cmd = {"sleep", "30"}, .autostart = true, .starttime = 50ms}));
+  for (auto deadline = std::chrono::steady_clock::now() + 10s; b.size() < 2 && std::chrono::steady_clock::now() < deadline;)
+    io.run_one_for(100ms);
+  REQUIRE(a.size() == 2);
+  REQUIRE(b.size() == 2);
+  for (std::size_t i = 0; i < 2; ++i) CHECK(a[i].get() == b[i].get());  // one buffer, not two equal ones
+  CHECK(once.size() == 1);
+  CHECK(events.subscribers() == 2);
+  auto first = parseObject(*a[0]);
+  CHECK(first["v"] == 1);
+  CHECK(first["event"] == "state");
+  CHECK(first["instance"] == "ev");
+  CHECK(first["to"] == "STARTING");
+  CHECK(a[1]->ends_with("\n"));
+  subA.reset();
+  subB.reset();
+  CHECK(events.subscribers() == 0);
+  bool stopped = false;
+  sup.shutdown([&] { stopped = true; });
+  for (auto deadline = std::chrono::steady_clock::now() + 10s; !stopped && std::chrono::steady_clock::now() < deadline;)
+    io.run_one_for(100ms);
+  CHECK(stopped);
+  CHECK(a.size() == 2);  // nothing after unsubscribing
+}
+
+TEST_CASE("a handler's reply may open a stream: its lines follow the reply, and it ends when the client leaves") {
+  Fixture f;
+  {
+    control::Client client;
+    REQUIRE(client.connect(f.path));
+    auto ack = client.call("follow");
+    REQUIRE(ack);
+    CHECK(ack->lines == std::vector<std::string>{"following"});
+    REQUIRE(f.onLoop([&] { return f.sinks.size(); }) == 1);
+    f.onLoop([&] {
+      f.sinks[0](std::make_shared<const std::string>("{\"v\":1,\"event\":\"log\",\"text\":\"hello\"}\n"));
+    });
+    auto line = client.nextEvent();
+    REQUIRE(line);
+    CHECK((*line)["event"] == "log");
+    CHECK((*line)["text"] == "hello");
+    auto echo = client.call("echo", {"still answering"});  // requests go on beside the stream
+    REQUIRE(echo);
+    CHECK(echo->lines == std::vector<std::string>{"still answering"});
+    CHECK(f.onLoop([&] { return f.streamsEnded; }) == 0);
+  }
+  for (auto deadline = std::chrono::steady_clock::now() + 10s; f.clients() > 0;) {
+    REQUIRE(std::chrono::steady_clock::now() < deadline);
+    std::this_thread::sleep_for(10ms);
+  }
+  CHECK(f.onLoop([&] { return f.streamsEnded; }) == 1);
+}
+
+TEST_CASE("a stream client past its queue limit misses lines, then gets one lagged line with the count") {
+  Fixture f({.maxQueued = 16 * 1024});
+  control::Client client;
+  REQUIRE(client.connect(f.path));
+  REQUIRE(client.call("follow"));
+  // 1000 lines of about 1 KiB, pushed at once while the client reads nothing: the queue holds 16 of them.
+  constexpr int kLines = 1000;
+  f.onLoop([&] {
+    for (int i = 0; i < kLines; ++i)
+      f.sinks[0](std::make_shared<const std::string>(
+          fmt::format("{{\"event\":\"log\",\"n\":{},\"pad\":\"{}\"}}\n", i, std::string(1000, 'p'))));
+  });
+  std::int64_t received = 0, dropped = 0, last = -1;
+  while (auto e = client.nextEvent()) {
+    if ((*e)["event"] == "lagged") {
+      dropped = (*e)["dropped"].as_int64();
+      break;
+    }
+    CHECK((*e)["n"].as_int64() > last);  // in order, never repeated
+    last = (*e)["n"].as_int64();
+    ++received;
+  }
+  CHECK(received > 0);
+  CHECK(dropped > 0);
+  CHECK(received + dropped == kLines);
+  CHECK(received * 1000 <= 16 * 1024);
+  // Caught up: the stream goes on after the marker, on the same connection.
+  f.onLoop([&] { f.sinks[0](std::make_shared<const std::string>("{\"event\":\"log\",\"n\":1000}\n")); });
+  auto next = client.nextEvent();
+  REQUIRE(next);
+  CHECK((*next)["n"] == kLines);
+  CHECK(f.clients() == 1);
+}
+
+TEST_CASE("an events subscriber that stops reading while many events flow stays connected, gets its replies, "
+          "and learns how many events it missed") {
+  Fixture f({.maxQueued = 16 * 1024});
+  int fd = rawConnect(f.path);
+  REQUIRE(fd >= 0);
+  LineReader lines(fd);
+  sendAll(fd, "{\"id\":1,\"cmd\":\"events\"}\n");
+  auto ack = lines.next();
+  REQUIRE(ack);
+  CHECK(ack->find("following state changes") != std::string::npos);
+
+  // 500 instances started then stopped: about 2000 events (roughly 500 KB) while the client reads nothing.
+  std::size_t emitted = 0;
+  taskmaster::Subscription counter;
+  std::promise<std::size_t> flooded;
+  f.onLoop([&] {
+    counter = f.sup.onStateChange([&](const taskmaster::StateChange&) { ++emitted; });
+    CHECK_FALSE(f.sup.add({.name = "many", .cmd = {"sleep", "30"}, .numprocs = 500, .autostart = false,
+                           .starttime = 0ms, .stoptime = 5s}));
+    CHECK_FALSE(f.sup.start("all", [&](auto) {
+      CHECK_FALSE(f.sup.stop("all", [&](auto) { flooded.set_value(emitted); }));
+    }));
+  });
+  auto flood = flooded.get_future();
+  REQUIRE(flood.wait_for(120s) == std::future_status::ready);
+  const std::size_t total = flood.get();
+  CHECK(total >= 1500);
+
+  // A request after the flood: answered, however far behind the client is. Then every event is accounted
+  // for: delivered, or counted in a "lagged" line (one per gap; how many gaps depends on the kernel's buffer).
+  sendAll(fd, "{\"id\":2,\"cmd\":\"echo\",\"args\":[\"behind\"]}\n");
+  std::int64_t states = 0, dropped = 0, gaps = 0;
+  bool replied = false, lastWasGap = false;
+  while (!replied || states + dropped < static_cast<std::int64_t>(total)) {
+    auto line = lines.next();
+    REQUIRE_MESSAGE(line, "delivered ", states, ", dropped ", dropped, ", replied ", replied);
+    auto o = parseObject(*line);
+    if (o.contains("ok")) {
+      CHECK(o["id"] == 2);
+      CHECK(o["lines"] == boost::json::array{"behind"});
+      replied = true;
+    } else if (o["event"] == "lagged") {
+      CHECK_FALSE(lastWasGap);  // never two markers in a row: a gap is announced once
+      CHECK(o["dropped"].as_int64() > 0);
+      dropped += o["dropped"].as_int64();
+      ++gaps;
+      lastWasGap = true;
+    } else {
+      CHECK(o["event"] == "state");
+      ++states;
+      lastWasGap = false;
+    }
+  }
+  CHECK(replied);
+  CHECK(gaps > 0);
+  CHECK(states + dropped == static_cast<std::int64_t>(total));
+  MESSAGE("events: ", total, " sent to a client that stopped reading: ", states, " delivered, ", dropped,
+          " dropped in ", gaps, " gap(s)");
+
+  // Caught up: the next event arrives on the same connection.
+  CHECK_FALSE(f.onLoop([&] { return f.sup.start("many:7"); }));
+  auto next = lines.next();
+  REQUIRE(next);
+  auto event = parseObject(*next);
+  CHECK(event["event"] == "state");
+  CHECK(event["instance"] == "many:7");
+  f.onLoop([&] { counter.reset(); });
+  ::close(fd);
+}
+
+TEST_CASE("a reply is never dropped, even one that comes while stream lines are being dropped") {
+  Fixture f({.maxQueued = 16 * 1024});
+  int fd = rawConnect(f.path);
+  REQUIRE(fd >= 0);
+  LineReader lines(fd);
+  sendAll(fd, "{\"id\":1,\"cmd\":\"follow\"}\n{\"id\":2,\"cmd\":\"later\"}\n");
+  REQUIRE(lines.next());  // the reply to "follow"
+  for (auto deadline = std::chrono::steady_clock::now() + 10s; f.onLoop([&] { return f.pending.size(); }) == 0;) {
+    REQUIRE(std::chrono::steady_clock::now() < deadline);
+    std::this_thread::sleep_for(10ms);
+  }
+  constexpr int kLines = 200;
+  f.onLoop([&] {  // the queue fills and drops lines; the reply comes in the middle of that
+    for (int i = 0; i < kLines; ++i) {
+      f.sinks[0](std::make_shared<const std::string>(fmt::format("{{\"event\":\"log\",\"n\":{},\"pad\":\"{}\"}}\n", i,
+                                                                 std::string(1000, 'p'))));
+      if (i == kLines / 2) f.pending[0]({true, {"answered late"}, nullptr, {}});
+    }
+  });
+  std::int64_t received = 0, dropped = -1;
+  bool replied = false;
+  while (!(replied && dropped >= 0)) {
+    auto line = lines.next();
+    REQUIRE(line);
+    auto o = parseObject(*line);
+    if (o.contains("ok")) {
+      CHECK(o["id"] == 2);
+      CHECK(o["lines"] == boost::json::array{"answered late"});
+      replied = true;
+    } else if (o["event"] == "lagged") {
+      dropped = o["dropped"].as_int64();
+    } else {
+      ++received;
+    }
+  }
+  CHECK(dropped > 0);
+  CHECK(received + dropped == kLines);
+  ::close(fd);
+}
+
+TEST_CASE("requirePrivateDir refuses a socket directory open to others; by default only /tmp/taskmaster-UID is checked") {
+  boost::asio::io_context io;
+  taskmaster::Supervisor sup(io);
+  TempDir dir;
+  ::chmod(dir.path.c_str(), 0755);
+  const auto path = (dir.path / "tm.sock").string();
+  {
+    control::Server server(io, sup, [](auto&, auto respond) { respond({}); });
+    auto refused = server.listen({.path = path, .requirePrivateDir = true});
+    REQUIRE_FALSE(refused);
+    CHECK(refused.error().code == std::errc::permission_denied);
+    CHECK(refused.error().detail ==
+          dir.path.string() + " is not private (owner " + std::to_string(::geteuid()) +
+              ", mode 755): refusing to put the control socket there");
+    CHECK_FALSE(fs::exists(path));
+  }
+  for (auto require : {std::optional<bool>{}, std::optional<bool>{false}}) {
+    control::Server server(io, sup, [](auto&, auto respond) { respond({}); });
+    CHECK(server.listen({.path = path, .requirePrivateDir = require}));  // a directory the caller chose
+    CHECK(fs::exists(path));
+  }
+  // A missing directory is created private, and then passes the check.
+  const auto nested = (dir.path / "run" / "tm.sock").string();
+  control::Server server(io, sup, [](auto&, auto respond) { respond({}); });
+  CHECK(server.listen({.path = nested, .requirePrivateDir = true}));
+  struct stat st{};
+  REQUIRE(::stat((dir.path / "run").c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0700);
 }

@@ -32,17 +32,15 @@ bool comparableId(const boost::json::value& id) {
 }
 
 void checkRequest(std::string_view line) {
-  std::string error;
-  auto request = control::parseRequest(line, error);
+  auto request = control::parseRequest(line);
   if (!request) {
-    if (error.empty()) violated("request refused without a reason", line);
+    if (request.error().detail.empty()) violated("request refused without a reason", line);
     return;
   }
   if (request->cmd.empty()) violated("request parsed with an empty cmd", line);
   const auto encoded = control::encodeRequest(*request);
-  std::string error2;
-  auto again = control::parseRequest(oneLine(encoded), error2);
-  if (!again) violated("encodeRequest() output does not parse", encoded + error2);
+  auto again = control::parseRequest(oneLine(encoded));
+  if (!again) violated("encodeRequest() output does not parse", encoded + again.error().detail);
   if (again->cmd != request->cmd) violated("cmd changed in a round trip", encoded);
   if (again->args != request->args) violated("args changed in a round trip", encoded);
   if (comparableId(request->id) && again->id != request->id) violated("id changed in a round trip", encoded);

@@ -1,5 +1,8 @@
 // The control protocol: newline-delimited JSON over a Unix stream socket (docs/protocol.md), a server that
 // serves it on a Supervisor's io_context, and a small blocking client for command-line tools.
+//
+// Boost.JSON values appear in these signatures (a request's id, a reply's data), so Boost.JSON is part of the
+// public dependency: the pkg-config file declares it.
 #pragma once
 
 #include <chrono>
@@ -9,19 +12,18 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <system_error>
 #include <vector>
 
+#include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 
+#include <taskmaster/error.hpp>
 #include <taskmaster/state.hpp>
+#include <taskmaster/supervisor.hpp>
+#include <taskmaster/util.hpp>
 
 namespace boost::asio {
 class io_context;
-}
-
-namespace taskmaster::inline v0 {
-class Supervisor;
 }
 
 namespace taskmaster::inline v0::control {
@@ -42,11 +44,16 @@ struct Reply {
   std::string error;               // set when the request itself was bad
 };
 
-// Parses one request line; nullopt and `error` set when it is not a valid request.
-[[nodiscard]] std::optional<Request> parseRequest(std::string_view line, std::string& error);
+// --- messages: each function reads or writes one line (encoders end it with '\n') ----------------------
+
+// A request line; the Error's detail says what is wrong with it, in words for the error reply.
+[[nodiscard]] Result<Request> parseRequest(std::string_view line);
 [[nodiscard]] std::string encodeRequest(const Request& request);
 [[nodiscard]] std::string encodeReply(const boost::json::value& id, const Reply& reply);
-[[nodiscard]] std::optional<Reply> parseReply(std::string_view line);
+// A reply line (an object with "ok"); an Error for anything else, event lines included.
+[[nodiscard]] Result<Reply> parseReply(std::string_view line);
+// The event line of a state change: {"v":1,"event":"state",...}.
+[[nodiscard]] std::string encodeEvent(const StateChange& change);
 
 [[nodiscard]] boost::json::object toJson(const StateChange& change);
 [[nodiscard]] boost::json::object toJson(const InstanceStatus& status);
@@ -54,19 +61,72 @@ struct Reply {
 // $XDG_RUNTIME_DIR/taskmaster.sock, else /tmp/taskmaster-UID/taskmaster.sock.
 [[nodiscard]] std::string defaultSocketPath();
 
-// Answers one request; must call `reply` exactly once, now or later, on the loop's thread.
-using Handler = std::function<void(const Request&, std::function<void(Reply)> reply)>;
+// --- streams: lines that follow a reply on its connection (events; a log being followed) ---------------
+
+// One line of the protocol with its '\n', serialized once and shared by every client it is sent to.
+using SharedLine = std::shared_ptr<const std::string>;
+
+// Takes a stream's lines for one client. Never blocks and never fails: a line that does not fit in the
+// client's queue (ServerOptions::maxQueued) is dropped and counted, and once the client has caught up it
+// gets one {"event":"lagged","dropped":N} line instead of the lines it missed.
+using StreamSink = std::function<void(const SharedLine& line)>;
+
+// Opens a stream for one client: `sink` is called for each line until the returned Subscription is reset,
+// which happens when the client leaves or opens another stream. Called on the loop's thread, right after
+// the reply that opened the stream was queued.
+using StreamSource = std::function<Subscription(StreamSink sink)>;
+
+// The supervisor's state changes as a stream: each change is serialized once, whatever the number of
+// subscribers, and observed only while someone subscribes. Loop thread only.
+class EventStream {
+ public:
+  explicit EventStream(Supervisor& supervisor);
+  ~EventStream();
+  EventStream(const EventStream&) = delete;
+  EventStream& operator=(const EventStream&) = delete;
+
+  // A source for Responder: respond(reply, events.source()). Subscriptions may outlive the EventStream.
+  [[nodiscard]] StreamSource source() const;
+  [[nodiscard]] std::size_t subscribers() const;
+
+ private:
+  struct State;
+  std::shared_ptr<State> state_;
+};
+
+// How a handler answers a request: exactly once, now or later, on the loop's thread. Copyable. Once the
+// client has left, answering does nothing.
+class Responder {
+ public:
+  explicit Responder(std::function<void(Reply, StreamSource)> send) : send_(std::move(send)) {}
+  void operator()(Reply reply) const { send_(std::move(reply), {}); }
+  // The reply, then the stream's lines on the same connection until the client leaves.
+  void operator()(Reply reply, StreamSource stream) const { send_(std::move(reply), std::move(stream)); }
+
+ private:
+  std::function<void(Reply, StreamSource)> send_;
+};
+
+using Handler = std::function<void(const Request& request, Responder respond)>;
+
+// --- server -----------------------------------------------------------------------------------------
 
 struct ServerOptions {
   std::string path{};               // the socket file
   std::optional<unsigned> group{};  // also accept peers of this gid (besides the same uid and root)
-  std::size_t maxClients = 512;     // further connections get an error line and are closed
-  std::size_t maxQueued = 4 << 20;  // bytes queued for a client that does not read; past it, disconnected
+  // Refuse a socket directory that belongs to someone else or is open to others (in a shared directory such
+  // as /tmp, anyone may create it first). Unset: required for the directory of the default path under /tmp
+  // (/tmp/taskmaster-UID, see defaultSocketPath()), not for a directory the caller chose.
+  std::optional<bool> requirePrivateDir{};
+  std::size_t maxClients = 512;  // further connections get an error line and are closed
+  // Bytes queued for one client. Past it, stream lines are dropped (the client gets a "lagged" line later);
+  // replies are never dropped, and a client whose unread replies alone pass it is disconnected.
+  std::size_t maxQueued = 4 << 20;
   std::chrono::milliseconds partialTimeout{10000};  // a started request line must be complete within this
 };
 
-// Serves the protocol. The "events" command is answered by the server itself: it streams every StateChange
-// of the supervisor as a JSON line until the client disconnects. Every other command goes to the handler.
+// Serves the protocol. It answers "events" itself, with an EventStream of the supervisor; every other
+// command goes to the handler.
 class Server {
  public:
   Server(boost::asio::io_context& io, Supervisor& supervisor, Handler handler);
@@ -74,38 +134,37 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Binds and listens. Fails with EADDRINUSE when a live server answers on the path (a stale file is
-  // replaced), and with the system's error otherwise; `detail` says what was tried.
-  [[nodiscard]] std::error_code listen(const ServerOptions& options, std::string& detail);
+  // Prepares the directory (created 0700 when missing), replaces a stale socket file, binds and listens.
+  // Fails with EADDRINUSE when a live server answers on the path, and with the system's error otherwise.
+  // The Error's detail is a whole sentence that names the path ("another taskmaster is already listening
+  // on PATH"): show it as it is.
+  [[nodiscard]] Result<> listen(const ServerOptions& options);
   void close();
   [[nodiscard]] std::size_t clients() const;
 
-  class Impl;  // the implementation, shared with its connections
-
  private:
+  class Impl;
   std::shared_ptr<Impl> impl_;
 };
+
+// --- client -----------------------------------------------------------------------------------------
 
 // A blocking client, for command-line tools (never for code on the supervisor's loop).
 class Client {
  public:
-  Client() = default;
-  ~Client();
-  Client(const Client&) = delete;
-  Client& operator=(const Client&) = delete;
-
-  [[nodiscard]] std::error_code connect(const std::string& path);
-  // Sends one request and waits for its reply; nullopt when the connection failed (see lastError()).
-  [[nodiscard]] std::optional<Reply> call(const std::string& cmd, const std::vector<std::string>& args = {});
-  // After call("events"): the next event line, parsed; nullopt at end of stream.
-  [[nodiscard]] std::optional<boost::json::object> nextEvent();
-  [[nodiscard]] const std::string& lastError() const { return error_; }
+  [[nodiscard]] Result<> connect(const std::string& path);
+  // Sends one request and waits for its reply, skipping event lines. An Error when the connection failed or
+  // the server refused it (its reason in the detail).
+  [[nodiscard]] Result<Reply> call(const std::string& cmd, const std::vector<std::string>& args = {});
+  // After call("events"): the next event line, parsed; an Error at the end of the stream. An event
+  // {"event":"lagged","dropped":N} says N events were lost: call("status") to catch up.
+  [[nodiscard]] Result<boost::json::object> nextEvent();
 
  private:
-  std::optional<std::string> readLine();
-  int fd_ = -1;
-  std::string buffer_;
-  std::string error_;
+  Result<boost::json::value> readMessage();  // the next line, parsed once
+
+  UniqueFd fd_;
+  LineFramer framer_;
   long nextId_ = 1;
 };
 
