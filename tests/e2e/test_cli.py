@@ -157,7 +157,7 @@ def log_file_format_and_events():
         check(LOG_LINE.match(line), f"bad log line {line!r}")
     for event in [r"INFO  taskmaster \S+ started, pid \d+", r"INFO  configuration loaded from .*: added: web",
                   r"INFO  web spawned, pid \d+", r"INFO  web RUNNING, pid \d+", r"INFO  command from shell: stop web",
-                  r"INFO  web stop requested: sending SIGTERM to pid \d+, SIGKILL after 10 s",
+                  r"INFO  web stop requested: sending SIGTERM to pid \d+, SIGKILL after 10s",
                   r"INFO  web stopped \(terminated by SIGTERM\), pid \d+", r"INFO  taskmaster stopped"]:
         check(re.search(event, text), f"/{event}/ not in log:\n{text}")
 

@@ -302,7 +302,7 @@ def every_command_with_its_exit_code():
     code, _, err = d.ctl("--bogus", "status")
     check(code == 2 and "unknown option '--bogus'" in err, err)
     code, _, err = ctl(None, "--socket")
-    check(code == 2 and "--socket needs a path" in err, err)
+    check(code == 2 and "--socket needs a value" in err, err)
     code, out, _ = ctl(None, "--help")
     check(code == 0 and out.startswith("Usage: taskmaster ctl "), out)
     code, _, err = ctl(None, "-c", os.path.join(d.dir, "missing.yml"), "status")

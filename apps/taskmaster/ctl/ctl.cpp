@@ -1,4 +1,4 @@
-#include "ctl.hpp"
+#include "ctl/ctl.hpp"
 
 #include <unistd.h>
 
@@ -14,29 +14,12 @@
 #include <fmt/format.h>
 #include <taskmaster/taskmaster.hpp>
 
-#include "command_runner.hpp"
-#include "options.hpp"
-#include "shell.hpp"
+#include "shell/shell.hpp"
 
 namespace cli {
 namespace {
 namespace asio = boost::asio;
 namespace control = taskmaster::control;
-
-constexpr std::string_view kUsage =
-    "Usage: taskmaster ctl [--socket PATH | -c FILE] [--json] [COMMAND [ARGS...]]\n"
-    "Runs COMMAND against the taskmaster listening on the control socket; without COMMAND, opens a shell.\n"
-    "  --socket PATH  the socket (default: $XDG_RUNTIME_DIR/taskmaster.sock, else /tmp/taskmaster-UID/...)\n"
-    "  -c FILE        take the socket from this configuration file's `socket:`\n"
-    "  --json         print the reply as JSON, for scripts\n"
-    "COMMAND: status, start, stop, restart, reload, pid, signal, version, shutdown, help, or\n"
-    "events (follow state changes until interrupted).\n"
-    "Exit status: 0 ok, 1 the command failed, 2 bad usage, 3 no taskmaster is running.\n";
-
-int usageError(std::string_view message) {
-  fmt::print(stderr, "taskmaster ctl: {}\nTry 'taskmaster ctl --help'.\n", message);
-  return kExitUsage;
-}
 
 std::string eventLine(const boost::json::object& e) {
   auto str = [&](const char* key) -> std::string {
@@ -50,21 +33,18 @@ std::string eventLine(const boost::json::object& e) {
   return line;
 }
 
-// The shell's commands, run by the taskmaster at the other end of the socket.
-class RemoteCommands final : public Commands {
+// The shell's commands, run by the taskmaster at the other end of the socket. Leaving the shell is the
+// one command answered here: the remote taskmaster goes on.
+class RemoteBackend final : public ShellBackend {
  public:
-  RemoteCommands(asio::io_context& io, control::Client& client) : io_(io), client_(client) {}
+  RemoteBackend(asio::io_context& io, control::Client& client) : io_(io), client_(client) {}
   [[nodiscard]] bool lost() const { return lost_; }  // the connection broke: the shell ended with it
 
-  void run(std::string_view line, const CommandContext&, CommandDone done) override {
-    CommandResult result;
-    auto words = taskmaster::splitCommand(line);
-    if (!words) {
-      result.fail("unterminated quote or trailing backslash");
-    } else if (words->empty() || words->front().starts_with('#')) {
-    } else if (words->front() == "quit" || words->front() == "exit") {
-      result.quit = true;  // leaves this shell; taskmaster goes on ('shutdown' stops it)
-    } else if (auto reply = client_.call(words->front(), {words->begin() + 1, words->end()})) {
+  void run(const std::vector<std::string>& words, std::function<void(taskmaster::CommandReply)> done) override {
+    taskmaster::CommandReply result;
+    if (const auto* command = taskmaster::findCommand(words.front()); command && command->shellOnly) {
+      result.quit = true;
+    } else if (auto reply = client_.call(words.front(), {words.begin() + 1, words.end()})) {
       result.ok = reply->ok;
       result.lines = std::move(reply->lines);
       if (result.lines.empty() && !reply->error.empty()) result.lines.push_back(reply->error);
@@ -76,15 +56,16 @@ class RemoteCommands final : public Commands {
     asio::post(io_, [done = std::move(done), result = std::move(result)]() mutable { done(std::move(result)); });
   }
 
-  std::vector<std::string> completions(const std::vector<std::string>& words) const override {
-    if (words.empty()) return CommandRunner::commandNames();
-    std::set<std::string> names{"all"};
-    if (auto reply = client_.call("status"); reply && reply->data.is_array())
-      for (const auto& s : reply->data.as_array()) {
-        names.insert(std::string(s.at("program").as_string()));
-        names.insert(std::string(s.at("instance").as_string()));
-      }
-    return {names.begin(), names.end()};
+  [[nodiscard]] std::vector<std::string> completions(const std::vector<std::string>& words) const override {
+    return taskmaster::completeWords(words, [this] {
+      std::set<std::string> names{"all"};
+      if (auto reply = client_.call("status"); reply && reply->data.is_array())
+        for (const auto& s : reply->data.as_array()) {
+          names.insert(std::string(s.at("program").as_string()));
+          names.insert(std::string(s.at("instance").as_string()));
+        }
+      return std::vector<std::string>(names.begin(), names.end());
+    });
   }
 
  private:
@@ -95,8 +76,8 @@ class RemoteCommands final : public Commands {
 
 int shell(control::Client& client) {
   asio::io_context io;
-  RemoteCommands commands(io, client);
-  auto sh = makeShell(io, commands, {.colour = false, .historyFile = historyPath(),
+  RemoteBackend backend(io, client);
+  auto sh = makeShell(io, backend, {.historyFile = historyPath(),
                                      .onQuit = [&io](std::string_view) { io.stop(); }});
   if (sh->interactive()) fmt::print("taskmaster ctl: connected. Type 'help' for the commands, 'quit' to leave.\n");
   std::fflush(stdout);
@@ -115,7 +96,7 @@ int shell(control::Client& client) {
   sh->start();
   io.run();
   sh->close();
-  return commands.lost() ? kExitFailure : kExitOk;
+  return backend.lost() ? kExitFailure : kExitOk;
 }
 
 int follow(control::Client& client, bool json) {
@@ -133,40 +114,14 @@ int follow(control::Client& client, bool json) {
 
 }  // namespace
 
-int runCtl(int argc, char** argv) {
-  std::optional<std::string> socket, configFile;
-  bool json = false;
-  int i = 1;
-  for (; i < argc; ++i) {
-    std::string_view a = argv[i];
-    if (a == "--") {
-      ++i;
-      break;
-    }
-    if (!a.starts_with('-') || a == "-") break;
-    auto value = [&](std::string_view name) -> std::optional<std::string> {
-      if (a.starts_with(std::string(name) + "=")) return std::string(a.substr(name.size() + 1));
-      if (i + 1 < argc) return std::string(argv[++i]);
-      return std::nullopt;
-    };
-    if (a == "--help" || a == "-h") {
-      fmt::print("{}", kUsage);
-      return kExitOk;
-    } else if (a == "--json") {
-      json = true;
-    } else if (a == "--socket" || a.starts_with("--socket=")) {
-      if (!(socket = value("--socket"))) return usageError("--socket needs a path");
-    } else if (a == "-c" || a == "--config" || a.starts_with("--config=")) {
-      if (!(configFile = value(a == "-c" ? "-c" : "--config"))) return usageError("-c needs a file");
-    } else {
-      return usageError(fmt::format("unknown option '{}'", a));
-    }
-  }
-  std::vector<std::string> words(argv + i, argv + argc);
+int runCtl(const CtlOptions& options) {
+  const auto& words = options.words;
+  const bool json = options.json;
+  auto socket = options.socket;
   std::signal(SIGPIPE, SIG_IGN);
 
-  if (!socket && configFile) {
-    auto loaded = taskmaster::loadConfig(*configFile);
+  if (!socket && options.config) {
+    auto loaded = taskmaster::loadConfig(*options.config);
     for (const auto& d : loaded.errors) fmt::print(stderr, "{}\n", d.str());
     if (!loaded.ok()) return kExitUsage;
     socket = loaded.config.socket;
