@@ -174,7 +174,8 @@ struct CommandReply {
 // The data of a reply as the control protocol carries it (docs/protocol.md); null when it has none.
 [[nodiscard]] boost::json::value toJson(const CommandReply& reply);
 
-// Runs commands given as words, and logs each one and its failures to the sink.
+// Runs commands given as words, and logs each one and its failures to the sink. It must outlive the
+// commands still running: their answers are logged on the way out.
 class Interpreter {
  public:
   explicit Interpreter(Service& service, LogSink log = {});
