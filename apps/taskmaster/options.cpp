@@ -8,6 +8,7 @@
 
 #include <boost/program_options.hpp>
 #include <fmt/format.h>
+#include <taskmaster/commands.hpp>
 #include <taskmaster/version.hpp>
 
 namespace cli {
@@ -28,13 +29,80 @@ std::string xdgDir(const char* variable, std::string_view fallback) {
   return h.empty() ? std::string{} : fmt::format("{}/{}", h, fallback);
 }
 
-void usageError(std::string_view message) {
-  fmt::print(stderr, "taskmaster: {}\nTry 'taskmaster --help' for more information.\n", message);
+int usageError(std::string_view program, std::string_view message) {
+  fmt::print(stderr, "{0}: {1}\nTry '{0} --help' for more information.\n", program, message);
+  return kExitUsage;
 }
 
-}  // namespace
+std::string describe(const po::options_description& desc) {
+  std::ostringstream text;
+  text << desc;
+  return text.str();
+}
 
-std::optional<int> parseCommandLine(int argc, char** argv, Options& options) {
+// The one parser of both commands. Options may come anywhere among the words, `--` ends them, and long
+// options also take one dash (`-config FILE`, the seed's spelling; allow_long_disguise keeps it from being
+// read as `-c onfig`). Fills `vm`; returns the other words in order, or the exit code of a usage error.
+std::variant<std::vector<std::string>, int> parse(const std::vector<std::string>& args,
+                                                  const po::options_description& visible, po::variables_map& vm,
+                                                  std::string_view program) {
+  po::options_description all;
+  all.add(visible).add_options()("words", po::value<std::vector<std::string>>());
+  po::positional_options_description positional;
+  positional.add("words", -1);
+  try {
+    using namespace po::command_line_style;
+    po::store(po::command_line_parser(args)
+                  .options(all)
+                  .positional(positional)
+                  .style(default_style | allow_long_disguise)
+                  .run(),
+              vm);
+    po::notify(vm);
+  } catch (const po::unknown_option& e) {
+    return usageError(program, fmt::format("unknown option '{}'", e.get_option_name()));
+  } catch (const po::invalid_command_line_syntax& e) {
+    if (e.kind() == po::invalid_syntax::missing_parameter)
+      return usageError(program, fmt::format("{} needs a value", e.get_option_name()));
+    return usageError(program, e.what());
+  } catch (const po::error& e) {
+    return usageError(program, e.what());
+  }
+  if (!vm.contains("words")) return std::vector<std::string>{};
+  return vm["words"].as<std::vector<std::string>>();
+}
+
+std::optional<std::string> optional(const po::variables_map& vm, const char* name) {
+  if (!vm.contains(name)) return std::nullopt;
+  return vm[name].as<std::string>();
+}
+
+void printRunHelp(const po::options_description& desc) {
+  fmt::print(
+      "Usage: taskmaster [-c FILE] [--log FILE] [--log-level LEVEL] [--socket PATH] [--daemon | --no-shell]\n"
+      "       taskmaster ctl [--socket PATH] [--json] [COMMAND [ARGS...]]\n"
+      "Runs the programs of a configuration file under supervision, with a control shell on stdin and a\n"
+      "control socket for `taskmaster ctl`.\n\n"
+      "{}\n"
+      "Without -c, the first of these files is used:\n",
+      describe(desc));
+  for (const auto& path : configCandidates()) fmt::print("  {}\n", path);
+  fmt::print(
+      "\nType 'help' at the taskmaster> prompt for the commands. When stdin is not a terminal, commands\n"
+      "are read from it line by line, and its end stops every program and exits.\n"
+      "Exit status: 0 ok, 1 could not run, 2 bad usage or invalid configuration.\n");
+}
+
+// Everything that is not RunOptions' default is checked here, after parsing.
+std::optional<std::string> validate(const RunOptions& options) {
+  if (options.daemon && options.noShell) return "--daemon and --no-shell exclude each other";
+  if (options.config && options.config->empty()) return "the configuration file name is empty";
+  if (options.logPath.empty()) return "the log file name is empty";
+  return std::nullopt;
+}
+
+CommandLine parseRun(const std::vector<std::string>& args) {
+  RunOptions options;
   std::string level;
   po::options_description desc("Options");
   desc.add_options()
@@ -47,70 +115,73 @@ std::optional<int> parseCommandLine(int argc, char** argv, Options& options) {
       ("pidfile", po::value<std::string>()->value_name("FILE"), "with --daemon: where to write the pid")
       ("help,h", "show this help and exit")
       ("version,V", "show the version and exit");
-
   po::variables_map vm;
-  try {
-    using namespace po::command_line_style;
-    // allow_long_disguise: the seed's `-config FILE` spelling, without turning it into `-c onfig`.
-    // An empty positional description: a stray word is an error, not silently ignored.
-    po::store(po::command_line_parser(argc, argv)
-                  .options(desc)
-                  .positional(po::positional_options_description{})
-                  .style(default_style | allow_long_disguise)
-                  .run(),
-              vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    usageError(e.what());
-    return kExitUsage;
-  }
-
+  auto words = parse(args, desc, vm, "taskmaster");
+  if (auto* code = std::get_if<int>(&words)) return *code;
   if (vm.contains("help")) {
-    std::ostringstream text;
-    text << desc;
-    fmt::print(
-        "Usage: taskmaster [-c FILE] [--log FILE] [--log-level LEVEL] [--socket PATH] [--daemon | --no-shell]\n"
-        "       taskmaster ctl [--socket PATH] [--json] [COMMAND [ARGS...]]\n"
-        "Runs the programs of a configuration file under supervision, with a control shell on stdin and a\n"
-        "control socket for `taskmaster ctl`.\n\n"
-        "{}\n"
-        "Without -c, the first of these files is used:\n",
-        text.str());
-    for (const auto& path : configCandidates()) fmt::print("  {}\n", path);
-    fmt::print(
-        "\nType 'help' at the taskmaster> prompt for the commands. When stdin is not a terminal, commands\n"
-        "are read from it line by line, and its end stops every program and exits.\n"
-        "Exit status: 0 ok, 1 could not run, 2 bad usage or invalid configuration.\n");
+    printRunHelp(desc);
     return kExitOk;
   }
   if (vm.contains("version")) {
     fmt::print("taskmaster {}\n", taskmaster::kVersion);
     return kExitOk;
   }
-  if (vm.contains("config")) options.config = vm["config"].as<std::string>();
-  if (vm.contains("socket")) options.socket = vm["socket"].as<std::string>();
-  if (vm.contains("pidfile")) options.pidfile = vm["pidfile"].as<std::string>();
-  if (options.daemon && options.noShell) {
-    usageError("--daemon and --no-shell exclude each other");
-    return kExitUsage;
-  }
-  if (options.config && options.config->empty()) {
-    usageError("the configuration file name is empty");
-    return kExitUsage;
-  }
-  if (options.logPath.empty()) {
-    usageError("the log file name is empty");
-    return kExitUsage;
-  }
+  if (const auto& stray = std::get<0>(words); !stray.empty())
+    return usageError("taskmaster", fmt::format("unexpected argument '{}'", stray.front()));
+  options.config = optional(vm, "config");
+  options.socket = optional(vm, "socket");
+  options.pidfile = optional(vm, "pidfile");
+  if (auto problem = validate(options)) return usageError("taskmaster", *problem);
   if (vm.contains("log-level")) {
-    auto parsed = parseLogLevel(level);
-    if (!parsed) {
-      usageError(fmt::format("unknown log level '{}' (use debug, info, warn or error)", level));
-      return kExitUsage;
-    }
+    auto parsed = taskmaster::parseLogLevel(level);
+    if (!parsed) return usageError("taskmaster", fmt::format("unknown log level '{}' (use debug, info, warn or error)", level));
     options.logLevel = *parsed;
   }
-  return std::nullopt;
+  return options;
+}
+
+void printCtlHelp(const po::options_description& desc) {
+  std::string commands;
+  for (const auto& c : taskmaster::commandTable())
+    if (!c.shellOnly) commands += fmt::format("{}, ", c.name);
+  fmt::print(
+      "Usage: taskmaster ctl [--socket PATH | -c FILE] [--json] [COMMAND [ARGS...]]\n"
+      "Runs COMMAND against the taskmaster listening on the control socket; without COMMAND, opens a shell.\n"
+      "Options may also follow the command; `--` ends them.\n\n"
+      "{}\n"
+      "The socket by default: $XDG_RUNTIME_DIR/taskmaster.sock, else /tmp/taskmaster-UID/taskmaster.sock.\n"
+      "COMMAND: {}or events (follow state changes until interrupted).\n"
+      "Exit status: 0 ok, 1 the command failed, 2 bad usage, 3 no taskmaster is running.\n",
+      describe(desc), commands);
+}
+
+CommandLine parseCtl(const std::vector<std::string>& args) {
+  CtlOptions options;
+  po::options_description desc("Options");
+  desc.add_options()
+      ("socket", po::value<std::string>()->value_name("PATH"), "the control socket")
+      ("config,c", po::value<std::string>()->value_name("FILE"), "take the socket from this configuration's `socket:`")
+      ("json", po::bool_switch(&options.json), "print the reply (or each event) as JSON, for scripts")
+      ("help,h", "show this help and exit");
+  po::variables_map vm;
+  auto words = parse(args, desc, vm, "taskmaster ctl");
+  if (auto* code = std::get_if<int>(&words)) return *code;
+  if (vm.contains("help")) {
+    printCtlHelp(desc);
+    return kExitOk;
+  }
+  options.socket = optional(vm, "socket");
+  options.config = optional(vm, "config");
+  options.words = std::move(std::get<0>(words));
+  return options;
+}
+
+}  // namespace
+
+CommandLine parseCommandLine(int argc, char** argv) {
+  std::vector<std::string> args(argv + std::min(argc, 1), argv + argc);
+  if (!args.empty() && args.front() == "ctl") return parseCtl({args.begin() + 1, args.end()});
+  return parseRun(args);
 }
 
 std::vector<std::string> configCandidates() {

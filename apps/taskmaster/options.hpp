@@ -1,33 +1,45 @@
-// The command line of taskmaster, and where it looks for a configuration file.
+// The command line of `taskmaster` and of `taskmaster ctl`: one parser for both, where options may come
+// before or after the command's words and `--` ends them. See docs/cli.md.
 #pragma once
 
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
-#include "event_log.hpp"
+#include <taskmaster/log.hpp>
 
 namespace cli {
 
-struct Options {
+// taskmaster [options]: supervise.
+struct RunOptions {
   std::optional<std::string> config;  // -c FILE; searched for when absent
   std::string logPath = "taskmaster.log";
-  LogLevel logLevel = LogLevel::info;
+  taskmaster::LogLevel logLevel = taskmaster::LogLevel::info;
   std::optional<std::string> socket;   // --socket PATH; else the config's `socket:`, else the default
   bool daemon = false;                 // --daemon: detach, no shell, log to the file only
   bool noShell = false;                // --no-shell: foreground without a shell, log to stderr too
   std::optional<std::string> pidfile;  // --pidfile FILE (daemon); default beside the socket
 };
 
+// taskmaster ctl [options] [COMMAND [ARGS...]]: talk to a running taskmaster.
+struct CtlOptions {
+  std::optional<std::string> socket;  // --socket PATH
+  std::optional<std::string> config;  // -c FILE: take the socket from its `socket:`
+  bool json = false;                  // --json
+  std::vector<std::string> words;     // the command and its arguments; empty: a remote shell
+};
+
 // Exit codes, as documented in docs/cli.md.
 inline constexpr int kExitOk = 0;
-inline constexpr int kExitFailure = 1;  // could not run: the log file cannot be opened, a forced stop
-inline constexpr int kExitUsage = 2;    // bad usage or an invalid configuration
+inline constexpr int kExitFailure = 1;     // could not run: the log file cannot be opened, a forced stop
+inline constexpr int kExitUsage = 2;       // bad usage or an invalid configuration
 inline constexpr int kExitNotRunning = 3;  // taskmaster ctl: no taskmaster answers on the socket
 
-// Fills `options` from argv. Returns an exit code when taskmaster should stop at once: after --help or
-// --version (0) or a usage error, already printed (2).
-[[nodiscard]] std::optional<int> parseCommandLine(int argc, char** argv, Options& options);
+// What to do, or the exit code when taskmaster should stop at once: after --help or --version (0), or a
+// usage error (2), already printed.
+using CommandLine = std::variant<RunOptions, CtlOptions, int>;
+[[nodiscard]] CommandLine parseCommandLine(int argc, char** argv);
 
 // The places searched, in order, when no -c is given: ./taskmaster.yml, the user's config directory,
 // /etc/taskmaster/taskmaster.yml.

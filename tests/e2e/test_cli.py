@@ -144,6 +144,50 @@ def stdin_regular_file_is_a_script():
     check(lines[3] == "sleeper: stopped", out)
 
 
+DOCS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs")
+
+
+def section(text, heading):
+    """The lines of a markdown section, from its heading to the next heading of the same level."""
+    level = heading.split(" ")[0] + " "
+    lines = text.splitlines()
+    start = lines.index(heading) + 1
+    end = next((i for i in range(start, len(lines)) if lines[i].startswith(level)), len(lines))
+    return lines[start:end]
+
+
+@test
+def the_command_table_help_and_docs_agree():
+    d = tmpdir()
+    path = simple_config(d, autostart=False)
+    script = os.path.join(d, "commands")
+    with open(script, "w") as f:
+        f.write("help\n")
+    with open(script) as stdin:
+        code, out, err = run(["-c", path, "--log", os.path.join(d, "log")], stdin=stdin, cwd=d)
+    check(code == 0 and out.startswith("Commands:\n"), f"exit {code}: {out} {err}")
+    names = [line.split()[0] for line in out.splitlines()[1:] if line.startswith("  ")]
+    check(names[:2] == ["help", "status"] and "shutdown" in names and "quit" in names, names)
+    with open(script, "w") as f:
+        f.write("".join(f"help {name}\n" for name in names))
+    with open(script) as stdin:
+        code, out, err = run(["-c", path, "--log", os.path.join(d, "log")], stdin=stdin, cwd=d)
+    usages = [line[len("usage: "):] for line in out.splitlines() if line.startswith("usage: ")]
+    check(code == 0 and len(usages) == len(names), f"exit {code}: {out} {err}")
+
+    # docs/cli.md: one "### `USAGE`" section per command, and no other.
+    cli = read_file(os.path.join(DOCS, "cli.md"))
+    documented = [line for line in section(cli, "## Commands") if line.startswith("### `")]
+    expected = [f"### `{usage}`" + (", `exit`" if usage == "quit" else "") for usage in usages]
+    check(documented == expected, f"docs/cli.md has {documented}, the table {expected}")
+    # docs/protocol.md: every command but the shell's quit in the table of commands; and `taskmaster ctl --help`.
+    protocol = "\n".join(section(read_file(os.path.join(DOCS, "protocol.md")), "## Commands"))
+    code, ctl_help, _ = run(["ctl", "--help"])
+    for name in names:
+        check(f"| `{name}`" in protocol or f", `{name}`" in protocol, f"docs/protocol.md lacks {name}")
+        check(name == "quit" or f" {name}," in ctl_help, f"taskmaster ctl --help lacks {name}: {ctl_help}")
+
+
 @test
 def log_file_format_and_events():
     tm = Taskmaster(config(program("web", helper("--forever"), autostart=True, starttime="100ms")))
@@ -157,7 +201,7 @@ def log_file_format_and_events():
         check(LOG_LINE.match(line), f"bad log line {line!r}")
     for event in [r"INFO  taskmaster \S+ started, pid \d+", r"INFO  configuration loaded from .*: added: web",
                   r"INFO  web spawned, pid \d+", r"INFO  web RUNNING, pid \d+", r"INFO  command from shell: stop web",
-                  r"INFO  web stop requested: sending SIGTERM to pid \d+, SIGKILL after 10 s",
+                  r"INFO  web stop requested: sending SIGTERM to pid \d+, SIGKILL after 10s",
                   r"INFO  web stopped \(terminated by SIGTERM\), pid \d+", r"INFO  taskmaster stopped"]:
         check(re.search(event, text), f"/{event}/ not in log:\n{text}")
 

@@ -302,7 +302,7 @@ def every_command_with_its_exit_code():
     code, _, err = d.ctl("--bogus", "status")
     check(code == 2 and "unknown option '--bogus'" in err, err)
     code, _, err = ctl(None, "--socket")
-    check(code == 2 and "--socket needs a path" in err, err)
+    check(code == 2 and "--socket needs a value" in err, err)
     code, out, _ = ctl(None, "--help")
     check(code == 0 and out.startswith("Usage: taskmaster ctl "), out)
     code, _, err = ctl(None, "-c", os.path.join(d.dir, "missing.yml"), "status")
@@ -371,6 +371,44 @@ def json_output_for_scripts():
           reply["lines"] == [], reply)
     reply = d.reply("stop", expect=2)
     check(reply["error"] == "usage: stop NAME...", reply)
+
+
+@test
+def options_go_before_or_after_the_command():
+    d = Daemon(config(program("web", FOREVER, **UP)))
+    d.start()
+    d.wait_state("web", "RUNNING")
+    sock = ["--socket", d.socket]
+
+    def replies(*args):
+        code, out, err = ctl(None, *args)
+        check(code == 0 and err == "", f"{args}: exit {code}: {err}")
+        lines = out.splitlines()
+        check(len(lines) == 1, f"{args}: {out!r}")
+        return json.loads(lines[0])
+
+    spellings = [["--json", *sock, "status"], [*sock, "status", "--json"], ["status", "--json", *sock],
+                 [*sock, "status", "web", "--json"], ["--json", "status", f"--socket={d.socket}"]]
+    for args in spellings:
+        reply = replies(*args)
+        check(reply["ok"] and [s["instance"] for s in reply["data"]] == ["web"], f"{args}: {reply}")
+    # After `--`, everything is the command's: "--json" is then a name, not an option.
+    code, out, _ = ctl(None, *sock, "status", "--", "--json")
+    check(code == 1 and out == "--json: ERROR (no such program)\n", f"{code} {out!r}")
+    code, out, _ = ctl(None, *sock, "--json", "--", "status", "--bogus")
+    reply = json.loads(out)
+    check(code == 1 and reply["lines"] == ["--bogus: ERROR (no such program)"], f"{code} {out!r}")
+    code, _, err = ctl(None, *sock, "status", "--bogus")
+    check(code == 2 and "unknown option '--bogus'" in err, f"{code} {err!r}")
+
+    # `events --json` prints events as JSON, wherever --json is.
+    followers = [Foreground(["ctl", *sock, "events", "--json"]), Foreground(["ctl", "events", *sock, "--json"])]
+    subscribed(followers, d.socket, "web")
+    for f in followers:
+        events = [json.loads(line) for line in f.out]
+        check(any(e["event"] == "state" and e["instance"] == "web" for e in events), f.out)
+        f.proc.send_signal(signal.SIGINT)
+        f.proc.wait(10)
 
 
 V1 = config(program("keep", FOREVER, **UP), program("change", FOREVER, **UP), program("gone", FOREVER, **UP))

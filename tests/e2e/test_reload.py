@@ -10,7 +10,7 @@ FOREVER = helper("--forever")
 
 V1 = config(program("keep", FOREVER, **QUICK),
             program("change", FOREVER, **QUICK),
-            program("gone", FOREVER, **QUICK),
+            program("gone", FOREVER, stopsignal="USR1", stoptime="700ms", **QUICK),
             program("pool", FOREVER, numprocs=2, **QUICK))
 
 V2 = config(program("keep", FOREVER, **QUICK),
@@ -44,6 +44,8 @@ def reload_command_applies_the_difference():
     check(after["change"] != before["change"], "a changed program kept its process")
     check(tm.cmd("status gone") == ["gone: ERROR (no such program)"])
     eventually(lambda: not alive(before["gone"]), message="the removed program to stop")
+    # A removed program stops as its last configuration said, and the log says so from the change's own spec.
+    tm.wait_log(rf"INFO  gone stop requested: sending SIGUSR1 to pid {before['gone']}, SIGKILL after 700ms")
     tm.wait_log(r"INFO  configuration reloaded from .*: added: new; changed \(restarted\): change; updated: pool; "
                 r"removed: gone; unchanged: keep")
 

@@ -1,6 +1,7 @@
 // The umbrella header: everything an embedding program needs.
 #pragma once
 
+#include <taskmaster/commands.hpp>
 #include <taskmaster/config.hpp>
 #include <taskmaster/control.hpp>
 #include <taskmaster/error.hpp>

@@ -8,6 +8,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <taskmaster/util.hpp>
 
 namespace cli {
 
@@ -34,7 +35,7 @@ class LineReader {
   boost::asio::io_context& io_;
   int fd_;
   std::optional<boost::asio::posix::stream_descriptor> stream_;  // set for pollable input only
-  std::string buffer_;
+  taskmaster::LineFramer framer_;
   std::array<char, 4096> chunk_{};
   bool end_ = false;
   bool closed_ = false;

@@ -1,21 +1,19 @@
-#include "status_format.hpp"
+// The status text: the `status` table, whose lines travel in the control protocol as they are printed.
+#include <taskmaster/commands.hpp>
 
 #include <algorithm>
 #include <ctime>
 
 #include <fmt/format.h>
 
-namespace cli {
-using taskmaster::InstanceStatus;
-using taskmaster::ProcessState;
-
+namespace taskmaster::inline v0 {
 namespace {
 
 constexpr int kGap = 4;  // spaces between columns
 
 // "at 14:03:12" today, "at 2025-11-25 14:03:12" before.
-std::string when(taskmaster::WallTime time, taskmaster::WallTime now) {
-  auto toTm = [](taskmaster::WallTime t) {
+std::string when(WallTime time, WallTime now) {
+  auto toTm = [](WallTime t) {
     std::time_t seconds = std::chrono::system_clock::to_time_t(t);
     std::tm tm{};
     ::localtime_r(&seconds, &tm);
@@ -28,7 +26,7 @@ std::string when(taskmaster::WallTime time, taskmaster::WallTime now) {
   return fmt::format("at {:04}-{:02}-{:02} {}", at.tm_year + 1900, at.tm_mon + 1, at.tm_mday, clock);
 }
 
-std::string details(const InstanceStatus& s, taskmaster::WallTime now) {
+std::string details(const InstanceStatus& s, WallTime now) {
   switch (s.state) {
     case ProcessState::running: {
       std::string out = fmt::format("pid {}, uptime {}", s.pid, formatUptime(s.uptime));
@@ -75,7 +73,7 @@ std::string stateLabel(ProcessState state, bool colour) {
   return code ? fmt::format("{}{}\x1b[0m", code, name) : name;
 }
 
-std::vector<std::string> formatStatus(const std::vector<InstanceStatus>& instances, taskmaster::WallTime now,
+std::vector<std::string> formatStatus(const std::vector<InstanceStatus>& instances, WallTime now,
                                       bool colour) {
   std::size_t nameWidth = 0;
   std::size_t stateWidth = 0;
@@ -94,4 +92,4 @@ std::vector<std::string> formatStatus(const std::vector<InstanceStatus>& instanc
   return lines;
 }
 
-}  // namespace cli
+}  // 

@@ -8,7 +8,7 @@ namespace cli {
 
 // Forks. The parent waits until the child calls ready() and exits with 0, or with 1 after printing the
 // child's error; it never returns. The child returns in a new session with stdio on /dev/null.
-// Returns -1 (in the parent's process, before forking) when the fork itself fails.
+// Returns -1, in the calling process and with nothing left open, when the pipe or the fork fails.
 [[nodiscard]] int detach();
 
 // In the daemon: startup finished (error empty) or failed (error printed by the waiting parent).

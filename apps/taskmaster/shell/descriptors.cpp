@@ -1,19 +1,19 @@
-#include "descriptors.hpp"
+#include "shell/descriptors.hpp"
 
 #include <fcntl.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include <taskmaster/util.hpp>
+
 namespace cli {
 
 bool pollable(int fd) {
-  int ep = ::epoll_create1(EPOLL_CLOEXEC);
-  if (ep < 0) return false;
+  const taskmaster::UniqueFd ep(::epoll_create1(EPOLL_CLOEXEC));
+  if (!ep) return false;
   epoll_event event{};
   event.events = EPOLLIN;
-  const bool ok = ::epoll_ctl(ep, EPOLL_CTL_ADD, fd, &event) == 0;
-  ::close(ep);
-  return ok;
+  return ::epoll_ctl(ep.get(), EPOLL_CTL_ADD, fd, &event) == 0;
 }
 
 int watchableCopy(int fd, int mode) {

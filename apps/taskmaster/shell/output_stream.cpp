@@ -1,32 +1,19 @@
-#include "output_stream.hpp"
+#include "shell/output_stream.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <cerrno>
-
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/post.hpp>
 
-#include "descriptors.hpp"
+#include <taskmaster/util.hpp>
+
+#include "shell/descriptors.hpp"
 
 namespace cli {
 namespace asio = boost::asio;
 
-namespace {
-
-// Plain blocking writes: for files, which do not block for long, and for the last words at exit.
-bool writeAll(int fd, std::string_view text) {
-  while (!text.empty()) {
-    ssize_t n = ::write(fd, text.data(), text.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    text.remove_prefix(static_cast<std::size_t>(n));
-  }
-  return true;
-}
-
-}  // namespace
+using taskmaster::writeAll;
 
 OutputStream::OutputStream(asio::io_context& io, int fd) : io_(io), fd_(fd) {
   if (pollable(fd)) stream_.emplace(io, watchableCopy(fd, O_WRONLY));

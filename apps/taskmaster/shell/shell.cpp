@@ -1,4 +1,4 @@
-#include "shell.hpp"
+#include "shell/shell.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -11,14 +11,15 @@
 #include <optional>
 #include <vector>
 
+#include <boost/asio/post.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <editline/readline.h>
 #include <fmt/format.h>
 
-#include "descriptors.hpp"
-#include "line_reader.hpp"
-#include "output_stream.hpp"
+#include "shell/descriptors.hpp"
+#include "shell/line_reader.hpp"
+#include "shell/output_stream.hpp"
 
 namespace cli {
 namespace asio = boost::asio;
@@ -40,13 +41,25 @@ void putLines(FILE* stream, const std::vector<std::string>& lines) {
   put(stream, text);
 }
 
+// Runs a typed line: its words go to the backend; a blank line or a comment gets an empty answer, and a
+// line that cannot be split into words an error. `done` is called once, later on the loop.
+void runLine(asio::io_context& io, ShellBackend& backend, std::string_view line,
+             std::function<void(taskmaster::CommandReply)> done) {
+  auto words = taskmaster::splitCommand(line);
+  if (words && !words->empty() && !words->front().starts_with('#')) return backend.run(*words, std::move(done));
+  taskmaster::CommandReply reply;
+  if (!words) reply.fail("unterminated quote or trailing backslash");
+  asio::post(io, [done = std::move(done), reply = std::move(reply)]() mutable { done(std::move(reply)); });
+}
+
 // Commands from a pipe or a file: no prompt, answers on stdout, notices on stderr so that the answers
 // stay parseable, and the end of the input means quit. The next command is read once the answer to the
 // previous one is written: a reader that stops reading holds up the commands, never supervision.
 class ScriptShell final : public Shell {
  public:
-  ScriptShell(asio::io_context& io, Commands& runner, ShellSettings settings)
-      : runner_(runner),
+  ScriptShell(asio::io_context& io, ShellBackend& backend, ShellSettings settings)
+      : io_(io),
+        backend_(backend),
         settings_(std::move(settings)),
         reader_(io, STDIN_FILENO),
         out_(io, STDOUT_FILENO),
@@ -71,7 +84,7 @@ class ScriptShell final : public Shell {
     reader_.next([this](std::optional<std::string> line) {
       if (closed_) return;
       if (!line) return settings_.onQuit("end of input");
-      runner_.run(*line, {.source = "shell", .colour = settings_.colour}, [this](CommandResult result) {
+      runLine(io_, backend_, *line, [this](taskmaster::CommandReply result) {
         if (closed_) return;
         std::string text;
         for (const auto& l : result.lines) text += l + '\n';
@@ -86,7 +99,8 @@ class ScriptShell final : public Shell {
     });
   }
 
-  Commands& runner_;
+  asio::io_context& io_;
+  ShellBackend& backend_;
   ShellSettings settings_;
   LineReader reader_;
   OutputStream out_;
@@ -99,8 +113,9 @@ class ScriptShell final : public Shell {
 // the line handler is removed, so the terminal is in its normal mode and nothing is read.
 class InteractiveShell final : public Shell {
  public:
-  InteractiveShell(asio::io_context& io, Commands& runner, ShellSettings settings)
-      : runner_(runner),
+  InteractiveShell(asio::io_context& io, ShellBackend& backend, ShellSettings settings)
+      : io_(io),
+        backend_(backend),
         settings_(std::move(settings)),
         input_(io, watchableCopy(STDIN_FILENO, O_RDONLY)),
         terminalSignals_(io, SIGWINCH, SIGCONT) {}
@@ -183,7 +198,7 @@ class InteractiveShell final : public Shell {
     const auto words = taskmaster::splitCommand(before).value_or(std::vector<std::string>{});
     auto& matches = instance_->matches_;
     matches.clear();
-    for (auto& candidate : instance_->runner_.completions(words))
+    for (auto& candidate : instance_->backend_.completions(words))
       if (candidate.starts_with(text)) matches.push_back(std::move(candidate));
     return rl_completion_matches(text, &nextMatch);
   }
@@ -204,7 +219,7 @@ class InteractiveShell final : public Shell {
     }
     remember(*line);
     const unsigned id = ++command_;
-    runner_.run(*line, {.source = "shell", .colour = settings_.colour}, [this, id](CommandResult result) {
+    runLine(io_, backend_, *line, [this, id](taskmaster::CommandReply result) {
       if (closed_ || id != command_) return;
       putLines(stdout, result.lines);
       if (result.quit) return settings_.onQuit("quit command");
@@ -255,7 +270,8 @@ class InteractiveShell final : public Shell {
     write_history(settings_.historyFile.c_str());
   }
 
-  Commands& runner_;
+  asio::io_context& io_;
+  ShellBackend& backend_;
   ShellSettings settings_;
   asio::posix::stream_descriptor input_;  // only waited on: libedit does the reading
   asio::signal_set terminalSignals_;
@@ -270,12 +286,12 @@ class InteractiveShell final : public Shell {
 
 }  // namespace
 
-std::unique_ptr<Shell> makeShell(asio::io_context& io, Commands& runner, ShellSettings settings) {
+std::unique_ptr<Shell> makeShell(asio::io_context& io, ShellBackend& backend, ShellSettings settings) {
   // Line editing needs a terminal on both sides: with stdout redirected, libedit would write its prompt
   // and redraws into the file.
   if (::isatty(STDIN_FILENO) && ::isatty(STDOUT_FILENO))
-    return std::make_unique<InteractiveShell>(io, runner, std::move(settings));
-  return std::make_unique<ScriptShell>(io, runner, std::move(settings));
+    return std::make_unique<InteractiveShell>(io, backend, std::move(settings));
+  return std::make_unique<ScriptShell>(io, backend, std::move(settings));
 }
 
 }  // namespace cli

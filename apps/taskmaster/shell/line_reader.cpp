@@ -1,14 +1,12 @@
-#include "line_reader.hpp"
+#include "shell/line_reader.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <cerrno>
-
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/post.hpp>
 
-#include "descriptors.hpp"
+#include "shell/descriptors.hpp"
 
 namespace cli {
 namespace asio = boost::asio;
@@ -27,18 +25,15 @@ void LineReader::close() {
 
 void LineReader::next(Handler handler) {
   if (closed_) return;
-  if (auto newline = buffer_.find('\n'); newline != std::string::npos) {
-    std::string line = buffer_.substr(0, newline);
-    buffer_.erase(0, newline + 1);
-    if (line.ends_with('\r')) line.pop_back();
-    asio::post(io_, [this, line = std::move(line), handler = std::move(handler)]() mutable {
+  if (auto line = framer_.next()) {
+    asio::post(io_, [this, line = std::move(*line), handler = std::move(handler)]() mutable {
       if (!closed_) handler(std::move(line));
     });
     return;
   }
   if (end_) {
     std::optional<std::string> last;
-    if (!buffer_.empty()) last = std::exchange(buffer_, {});
+    if (framer_.partial() > 0) last = framer_.takePartial();
     asio::post(io_, [this, last = std::move(last), handler = std::move(handler)]() mutable {
       if (!closed_) handler(std::move(last));
     });
@@ -58,16 +53,13 @@ void LineReader::fill(Handler handler) {
   }
   asio::post(io_, [this, handler = std::move(handler)]() mutable {
     if (closed_) return;
-    ssize_t n;
-    do {
-      n = ::read(fd_, chunk_.data(), chunk_.size());
-    } while (n < 0 && errno == EINTR);
+    const ssize_t n = taskmaster::retryOnEintr([this] { return ::read(fd_, chunk_.data(), chunk_.size()); });
     received(n > 0 ? static_cast<std::size_t>(n) : 0, n <= 0, std::move(handler));
   });
 }
 
 void LineReader::received(std::size_t bytes, bool end, Handler handler) {
-  buffer_.append(chunk_.data(), bytes);
+  framer_.append({chunk_.data(), bytes});
   if (end) end_ = true;
   next(std::move(handler));
 }

@@ -1,9 +1,0 @@
-// taskmaster ctl: one command against a running taskmaster, its event stream, or a remote shell.
-#pragma once
-
-namespace cli {
-
-// argv[0] is "ctl". Exit codes: 0 ok, 1 the command failed, 2 bad usage, 3 no taskmaster answers.
-[[nodiscard]] int runCtl(int argc, char** argv);
-
-}  // namespace cli

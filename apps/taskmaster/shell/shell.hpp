@@ -1,0 +1,71 @@
+// The control shell on stdin: interactive with line editing on a terminal, scripted otherwise. Either way
+// it reads one command, runs it through its backend (the library's Interpreter, or a taskmaster at the
+// other end of the control socket), prints the answer, and only then reads the next, while the event loop
+// goes on supervising.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+
+#include <taskmaster/commands.hpp>
+
+namespace cli {
+
+// Where a shell's commands run.
+class ShellBackend {
+ public:
+  virtual ~ShellBackend() = default;
+  // words: a command and its arguments, never empty. `done` is called exactly once, later on the loop.
+  virtual void run(const std::vector<std::string>& words, std::function<void(taskmaster::CommandReply)> done) = 0;
+  // What may come next after `words`, the complete words typed so far (none: a command name).
+  [[nodiscard]] virtual std::vector<std::string> completions(const std::vector<std::string>& words) const = 0;
+};
+
+// The commands of this taskmaster, run by the library's Interpreter.
+class LocalBackend final : public ShellBackend {
+ public:
+  LocalBackend(taskmaster::Interpreter& interpreter, taskmaster::RunContext context)
+      : interpreter_(interpreter), context_(std::move(context)) {}
+  void run(const std::vector<std::string>& words, std::function<void(taskmaster::CommandReply)> done) override {
+    interpreter_.run(words, context_, std::move(done));
+  }
+  [[nodiscard]] std::vector<std::string> completions(const std::vector<std::string>& words) const override {
+    return interpreter_.completions(words);
+  }
+
+ private:
+  taskmaster::Interpreter& interpreter_;
+  taskmaster::RunContext context_;
+};
+
+struct ShellSettings {
+  std::string historyFile;         // interactive only; empty: no history kept across runs
+  // quit, exit, Ctrl-D or the end of the input; the reason is for the event log.
+  std::function<void(std::string_view reason)> onQuit;
+};
+
+class Shell {
+ public:
+  virtual ~Shell() = default;
+
+  virtual void start() = 0;
+  // Stops reading commands for good and gives the terminal back as it was.
+  virtual void close() = 0;
+  // A one-line message that did not come from a command (a crash, a reload by SIGHUP). On a terminal it
+  // is printed above the prompt and the half-typed line is drawn again; in a script it goes to stderr.
+  virtual void notice(std::string_view text) = 0;
+  // SIGINT from the terminal: clears the line being typed, or stops waiting for a slow command.
+  virtual void interrupt() = 0;
+  [[nodiscard]] virtual bool interactive() const = 0;
+};
+
+// The interactive shell when stdin is a terminal, the scripted one otherwise.
+[[nodiscard]] std::unique_ptr<Shell> makeShell(boost::asio::io_context& io, ShellBackend& backend,
+                                               ShellSettings settings);
+
+}  // namespace cli

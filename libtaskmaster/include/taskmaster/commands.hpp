@@ -1,0 +1,215 @@
+// The command language: what a person or a program asks of a running supervisor (status, start, stop,
+// restart, reload, pid, signal, version, shutdown, help), in three parts:
+//
+// - the command table: the one list of commands, with their usage, help text, argument counts and what a
+//   shell completes after them. Help, completion, the control protocol and docs/cli.md all follow it;
+// - Service: the commands as typed calls that return data, free of any protocol or terminal. It owns the
+//   current configuration, so that `reload` re-reads its file and keeps it when the new one is invalid;
+// - Interpreter: words in, a CommandReply out: the text lines a shell prints (and the JSON socket sends as
+//   `lines`), and the same answer as typed data (toJson() gives the socket's `data`).
+//
+// Threading: as Supervisor (supervisor.hpp); every call on the loop's thread, every callback from it.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include <boost/json/fwd.hpp>
+
+#include <taskmaster/config.hpp>
+#include <taskmaster/log.hpp>
+#include <taskmaster/state.hpp>
+#include <taskmaster/supervisor.hpp>
+
+namespace taskmaster::inline v0 {
+
+// --- the command table -----------------------------------------------------------------------------
+
+enum class CommandId { help, status, start, stop, restart, reload, pid, signal, version, shutdown, quit };
+
+// What a shell offers for the next word after the command.
+enum class CompletionKind { nothing, commands, names, signalThenNames };
+
+inline constexpr std::size_t kManyArgs = static_cast<std::size_t>(-1);
+
+struct CommandInfo {
+  CommandId id;
+  std::string_view name;
+  std::string_view usage;                 // "stop NAME..."
+  std::string_view summary;               // one line, for the list of commands
+  std::vector<std::string_view> details;  // more lines, for `help COMMAND`
+  std::size_t minArgs = 0;                // the words after the command name
+  std::size_t maxArgs = 0;                // kManyArgs: no limit
+  CompletionKind completes = CompletionKind::nothing;
+  bool shellOnly = false;  // quit: ends the shell it is typed in; refused over a protocol
+};
+
+// Every command, in the order `help` lists them.
+[[nodiscard]] const std::vector<CommandInfo>& commandTable();
+// The command called `name` ("exit" is quit); null when there is none.
+[[nodiscard]] const CommandInfo* findCommand(std::string_view name);
+// Every word a shell accepts as a command, "exit" included.
+[[nodiscard]] std::vector<std::string> commandNames();
+// "unknown command 'stauts' (did you mean 'status'?)": the one did-you-mean for command names.
+[[nodiscard]] std::string unknownCommandMessage(std::string_view name, std::string_view wording = "unknown command");
+
+// What may come next on a command line after `words`, the complete words typed so far (none: a command
+// name). `targetNames` gives the names of programs and instances, asked only when they may come next.
+[[nodiscard]] std::vector<std::string> completeWords(const std::vector<std::string>& words,
+                                                     const std::function<std::vector<std::string>()>& targetNames);
+
+// --- the typed commands ----------------------------------------------------------------------------
+
+// A name that is no program, instance or "all", with the closest existing name when one is close.
+struct UnknownName {
+  std::string name;
+  std::optional<std::string> suggestion;
+};
+
+struct StatusReport {
+  std::vector<InstanceStatus> instances;  // in the order of the names; every instance when none was given
+  std::vector<UnknownName> unknown;
+  [[nodiscard]] bool ok() const { return unknown.empty(); }
+};
+
+// start, stop, restart: one entry per instance, in the order of the names, an unknown name in its place.
+// Other refusals (a start during shutdown) are an Outcome with ok false and the reason as its message.
+struct ActionReport {
+  std::vector<std::variant<Outcome, UnknownName>> outcomes;
+  [[nodiscard]] bool ok() const;
+};
+using ActionDone = std::function<void(ActionReport)>;
+
+struct SignalSent {
+  std::string instance;
+  int pid = 0;  // the process that got the signal; 0: the instance was not running, nothing was sent
+};
+
+struct SignalReport {
+  int signal = 0;
+  std::vector<std::variant<SignalSent, UnknownName>> results;  // in the order of the names
+  [[nodiscard]] bool ok() const;
+};
+
+struct ReloadReport {
+  std::string path;                   // the file read
+  std::vector<Diagnostic> problems;   // not empty: the file was invalid and nothing changed
+  ApplyReport applied;                // what changed, when the file was valid
+  [[nodiscard]] bool ok() const { return problems.empty(); }
+};
+
+// The commands of one Supervisor, typed. Names are resolved as the Supervisor does (a program, an instance
+// such as "web:1", or "all"); an unknown one never stops the others of the same call.
+class Service {
+ public:
+  // `config` is the configuration the supervisor is to run: apply() runs it, reload() replaces it.
+  Service(Supervisor& supervisor, Config config);
+  Service(const Service&) = delete;
+  Service& operator=(const Service&) = delete;
+
+  [[nodiscard]] Supervisor& supervisor() { return supervisor_; }
+  [[nodiscard]] const Config& config() const { return config_; }
+
+  // Makes the supervisor run the current configuration (at start-up).
+  ApplyReport apply();
+  // Reads config().path again. A valid file becomes the configuration and is applied; an invalid one
+  // changes nothing, and its problems are reported.
+  [[nodiscard]] ReloadReport reload();
+
+  // No names: every instance.
+  [[nodiscard]] StatusReport status(const std::vector<std::string>& names) const;
+  // `done` is called once, on the loop and never from inside the call, when every instance has settled.
+  void start(const std::vector<std::string>& names, ActionDone done);
+  void stop(const std::vector<std::string>& names, ActionDone done);
+  void restart(const std::vector<std::string>& names, ActionDone done);
+  // Sends `signal` to the main process of each instance that runs.
+  [[nodiscard]] SignalReport signal(int signal, const std::vector<std::string>& names);
+  // Stops every program (stopsignal, then SIGKILL after stoptime) and refuses starts; `done` when all are down.
+  void shutdown(std::function<void()> done);
+
+  [[nodiscard]] static int ownPid();
+  [[nodiscard]] static std::string_view version();
+
+  // "all", every program and every instance, sorted: what a NAME may be.
+  [[nodiscard]] std::vector<std::string> targetNames() const;
+  [[nodiscard]] UnknownName unknown(std::string_view name) const;
+
+ private:
+  using Action = std::error_code (Supervisor::*)(std::string_view, Completion);
+  void act(Action action, const std::vector<std::string>& names, ActionDone done);
+
+  Supervisor& supervisor_;
+  Config config_;
+};
+
+// --- the text layer --------------------------------------------------------------------------------
+
+// Who asks, and how the answer is shown.
+struct RunContext {
+  std::string source = "shell";  // for the log: "shell", "socket", "SIGHUP", ...
+  bool colour = false;           // ANSI colours in the lines (a terminal)
+  bool shell = true;             // false over a protocol: shell-only commands (quit) are refused
+};
+
+// A command's answer: text for people and the same answer as data for programs.
+struct CommandReply {
+  CommandId command = CommandId::help;
+  bool ok = true;
+  std::vector<std::string> lines;   // what to show, one line each, without newlines
+  std::vector<std::string> errors;  // the failures among `lines`
+  bool usage = false;               // the request itself was wrong: unknown command, wrong arguments
+  bool quit = false;                // the asker's front end is to stop every program and leave
+  // The data: StatusReport (status, pid with names), ActionReport (start, stop, restart), ApplyReport
+  // (reload), int (pid of taskmaster), std::string (version), or nothing.
+  std::variant<std::monostate, StatusReport, ActionReport, ApplyReport, int, std::string> data;
+
+  void fail(std::string line);
+};
+
+// The data of a reply as the control protocol carries it (docs/protocol.md); null when it has none.
+[[nodiscard]] boost::json::value toJson(const CommandReply& reply);
+
+// Runs commands given as words, and logs each one and its failures to the sink. It must outlive the
+// commands still running: their answers are logged on the way out.
+class Interpreter {
+ public:
+  explicit Interpreter(Service& service, LogSink log = {});
+
+  // words: the command name, then its arguments. `done` is called exactly once, later on the loop (never
+  // from inside run()), after the command has finished: start, stop and restart wait for their instances.
+  void run(const std::vector<std::string>& words, const RunContext& context, std::function<void(CommandReply)> done);
+
+  [[nodiscard]] std::vector<std::string> completions(const std::vector<std::string>& words) const;
+
+ private:
+  void dispatch(const CommandInfo& command, const std::vector<std::string>& args, const RunContext& context,
+                std::function<void(CommandReply)> done);
+  void finish(std::function<void(CommandReply)> done, CommandReply reply) const;
+  [[nodiscard]] CommandReply reload(const RunContext& context);
+  void log(LogLevel level, std::string_view message) const;
+
+  Service& service_;
+  LogSink log_;
+};
+
+// --- text ------------------------------------------------------------------------------------------
+
+// "web:0    RUNNING    pid 4242, uptime 0:03:12": one line per instance, in aligned columns. With colour,
+// the state name carries an ANSI colour; the padding is computed on the plain text.
+[[nodiscard]] std::vector<std::string> formatStatus(const std::vector<InstanceStatus>& instances, WallTime now,
+                                                    bool colour = false);
+// "0:03:12", or "2 days, 3:04:05".
+[[nodiscard]] std::string formatUptime(std::chrono::milliseconds uptime);
+// The state name, coloured when asked: green RUNNING, yellow for the transient states, red FATAL.
+[[nodiscard]] std::string stateLabel(ProcessState state, bool colour);
+// "added: a, b", "changed (restarted): c" ...: one line per non-empty part; "no programs" when all are.
+[[nodiscard]] std::vector<std::string> describe(const ApplyReport& report);
+// "wbe: ERROR (no such program; did you mean 'web'?)"
+[[nodiscard]] std::string describe(const UnknownName& unknown);
+
+}  // namespace taskmaster::inline v0

@@ -1,0 +1,63 @@
+// A command's data as the JSON control protocol carries it (docs/protocol.md, "Commands").
+#include <taskmaster/commands.hpp>
+
+#include <boost/json.hpp>
+#include <taskmaster/control.hpp>
+
+namespace taskmaster::inline v0 {
+namespace json = boost::json;
+
+namespace {
+
+json::array names(const std::vector<std::string>& list) {
+  json::array out;
+  for (const auto& n : list) out.emplace_back(n);
+  return out;
+}
+
+json::value toJson(CommandId command, const StatusReport& report) {
+  if (command == CommandId::pid) {  // {"web:0": 4242, "web:1": 0}
+    json::object pids;
+    for (const auto& s : report.instances) pids[s.instance] = s.pid;
+    return pids;
+  }
+  json::array out;
+  for (const auto& s : report.instances) out.push_back(control::toJson(s));
+  return out;
+}
+
+json::value toJson(const ActionReport& report) {
+  json::array out;
+  for (const auto& entry : report.outcomes) {
+    if (const auto* u = std::get_if<UnknownName>(&entry)) {
+      out.push_back(json::object{{"instance", u->name}, {"ok", false}, {"message", "no such program"}});
+      continue;
+    }
+    const auto& o = std::get<Outcome>(entry);
+    out.push_back(json::object{{"instance", o.instance}, {"ok", o.ok}, {"message", o.message}});
+  }
+  return out;
+}
+
+json::value toJson(const ApplyReport& r) {
+  return json::object{{"added", names(r.added)},     {"changed", names(r.changed)},
+                      {"updated", names(r.updated)}, {"removed", names(r.removed)},
+                      {"unchanged", names(r.unchanged)}};
+}
+
+}  // namespace
+
+json::value toJson(const CommandReply& reply) {
+  struct Visit {
+    CommandId command;
+    json::value operator()(std::monostate) const { return nullptr; }
+    json::value operator()(const StatusReport& r) const { return toJson(command, r); }
+    json::value operator()(const ActionReport& r) const { return toJson(r); }
+    json::value operator()(const ApplyReport& r) const { return toJson(r); }
+    json::value operator()(int pid) const { return pid; }
+    json::value operator()(const std::string& text) const { return json::string(text); }
+  };
+  return std::visit(Visit{reply.command}, reply.data);
+}
+
+}  // namespace taskmaster::inline v0
