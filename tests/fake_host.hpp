@@ -10,6 +10,7 @@
 #include <unordered_map>
 
 #include "core/host.hpp"
+#include "core/instance.hpp"
 
 namespace test {
 
@@ -89,6 +90,15 @@ class FakeHost final : public taskmaster::detail::Host {
     }
     clock_ = end;
   }
+  // Fires the earliest deadline alone, moving the clock to it. False when none is armed.
+  bool fireNext() {
+    if (deadlines_.empty()) return false;
+    auto [when, timer] = *deadlines_.begin();
+    deadlines_.erase(deadlines_.begin());
+    clock_ = when;
+    timer->fire();
+    return true;
+  }
   // Runs the deferred work, including what it defers in turn.
   void runDeferred() {
     while (!deferred_.empty()) {
@@ -133,6 +143,51 @@ class FakeHost final : public taskmaster::detail::Host {
   std::multimap<Clock::time_point, FakeTimer*> deadlines_;
   std::unordered_map<int, LiveChild> children_;
   std::deque<std::function<void()>> deferred_;
+};
+
+// The host and the instance's listener in one: transitions are recorded when delivered, as the registry
+// delivers them (after the handler that caused them, in order), and onPublish plays an observer.
+class InstanceHost final : public taskmaster::detail::Listener {
+ public:
+  void publish(taskmaster::detail::Instance&, taskmaster::StateChange c) override { outbox_.push_back(std::move(c)); }
+  void flush() override {
+    if (delivering_) return;
+    delivering_ = true;
+    while (!outbox_.empty()) {
+      auto c = std::move(outbox_.front());
+      outbox_.pop_front();
+      changes.push_back(c);
+      if (onPublish) onPublish(c);
+    }
+    delivering_ = false;
+  }
+  void log(taskmaster::LogLevel level, std::string message) override { logs.emplace_back(level, std::move(message)); }
+
+  // FakeHost's, forwarded: the tests read host.x for both.
+  void advance(Clock::duration d) { fake.advance(d); }
+  void exit(int pid, ExitStatus status) { fake.exit(pid, status); }
+  [[nodiscard]] bool alive(int pid) const { return fake.alive(pid); }
+  [[nodiscard]] bool timerArmed() const { return fake.timerArmed(); }
+  [[nodiscard]] std::vector<taskmaster::ProcessState> states() const {
+    std::vector<taskmaster::ProcessState> out;
+    for (auto& c : changes) out.push_back(c.to);
+    return out;
+  }
+
+  void exitUnknown(int pid) { fake.exitUnknown(pid); }
+
+  FakeHost fake;
+  std::vector<taskmaster::StateChange> changes;
+  std::vector<std::pair<taskmaster::LogLevel, std::string>> logs;
+  std::function<void(const taskmaster::StateChange&)> onPublish;
+  std::vector<Signal>& signals = fake.signals;
+  std::vector<int>& remainsKilled = fake.remainsKilled;
+  bool& failSpawns = fake.failSpawns;
+  int& spawns = fake.spawns;
+
+ private:
+  std::deque<taskmaster::StateChange> outbox_;
+  bool delivering_ = false;
 };
 
 }  // namespace test

@@ -25,48 +25,7 @@ namespace {
 using test::FakeHost;
 using test::Signal;
 
-// The host and the instance's listener in one: transitions are recorded when delivered, as the registry
-// delivers them (after the handler that caused them, in order), and onPublish plays an observer.
-class TestHost final : public taskmaster::detail::Listener {
- public:
-  void publish(Instance&, StateChange c) override { outbox_.push_back(std::move(c)); }
-  void flush() override {
-    if (delivering_) return;
-    delivering_ = true;
-    while (!outbox_.empty()) {
-      auto c = std::move(outbox_.front());
-      outbox_.pop_front();
-      changes.push_back(c);
-      if (onPublish) onPublish(c);
-    }
-    delivering_ = false;
-  }
-  void log(taskmaster::LogLevel level, std::string message) override { logs.emplace_back(level, std::move(message)); }
-
-  // FakeHost's, forwarded: the tests read host.x for both.
-  void advance(Clock::duration d) { fake.advance(d); }
-  void exit(int pid, ExitStatus status) { fake.exit(pid, status); }
-  [[nodiscard]] bool alive(int pid) const { return fake.alive(pid); }
-  [[nodiscard]] bool timerArmed() const { return fake.timerArmed(); }
-  [[nodiscard]] std::vector<ProcessState> states() const {
-    std::vector<ProcessState> out;
-    for (auto& c : changes) out.push_back(c.to);
-    return out;
-  }
-
-  FakeHost fake;
-  std::vector<StateChange> changes;
-  std::vector<std::pair<taskmaster::LogLevel, std::string>> logs;
-  std::function<void(const StateChange&)> onPublish;
-  std::vector<Signal>& signals = fake.signals;
-  std::vector<int>& remainsKilled = fake.remainsKilled;
-  bool& failSpawns = fake.failSpawns;
-  int& spawns = fake.spawns;
-
- private:
-  std::deque<StateChange> outbox_;
-  bool delivering_ = false;
-};
+using TestHost = test::InstanceHost;
 
 std::shared_ptr<const ProgramSpec> spec(auto&&... tweaks) {
   ProgramSpec s{.name = "web", .cmd = {"web"}, .starttime = 1s, .startretries = 3, .stoptime = 10s};
