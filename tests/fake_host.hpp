@@ -114,7 +114,7 @@ class FakeHost final : public taskmaster::detail::Host {
   void report(int pid, std::optional<ExitStatus> status) {
     REQUIRE_MESSAGE(children_.contains(pid), "no live child with pid " << pid);
     auto& [child, onExit] = children_[pid];
-    if (child->killGroup()) remainsKilled.push_back(pid);
+    if (status && child->killGroup()) remainsKilled.push_back(pid);  // unknown: the pid may be reused
     auto cb = onExit;
     cb(status);
   }
