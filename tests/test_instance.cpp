@@ -327,3 +327,67 @@ TEST_CASE("an autorestart is never sooner than 1 s after the previous spawn: no 
   CHECK(host.spawns == 3);
   CHECK(web.status().restarts == 2);
 }
+
+TEST_CASE("a process still alive 5 s after SIGKILL is reported, stays STOPPING, and is STOPPED once it exits") {
+  TestHost host;
+  Instance web(host.fake, host, spec([](ProgramSpec& s) { s.stoptime = 500ms; }), 0);
+  web.start();
+  web.stop();
+  host.advance(500ms);
+  REQUIRE(web.phase() == Phase::stoppingKill);
+  host.advance(4999ms);
+  CHECK(host.logs.empty());
+  host.advance(1ms);
+  CHECK(web.phase() == Phase::stoppingOverdue);
+  CHECK(web.state() == S::stopping);
+  REQUIRE(host.changes.size() == 4);  // STARTING, STOPPING, the SIGKILL, the overdue report
+  CHECK(host.changes.back().from == S::stopping);
+  CHECK(host.changes.back().to == S::stopping);
+  CHECK(host.changes.back().pid == 100);
+  CHECK(host.changes.back().reason == "still alive 5s after SIGKILL: stuck in the kernel (uninterruptible sleep)");
+  REQUIRE(host.logs.size() == 1);
+  CHECK(host.logs[0].first == taskmaster::LogLevel::error);
+  CHECK(host.logs[0].second ==
+        "web: pid 100 still alive 5s after SIGKILL: stuck in the kernel (uninterruptible sleep)");
+  CHECK_FALSE(host.timerArmed());  // reported once: no deadline, no wake-ups while it hangs
+  CHECK(host.signals.size() == 2);
+  web.start();  // want up: it starts again once the kernel lets it go
+  host.exit(100, {0, SIGKILL, false});
+  CHECK(host.states() == std::vector<S>{S::starting, S::stopping, S::stopping, S::stopping, S::stopped, S::starting});
+}
+
+TEST_CASE("an exit with an unknown status in STARTING is a failed start that says so") {
+  TestHost host;
+  Instance web(host.fake, host, spec(), 0);
+  web.start();
+  host.exitUnknown(100);
+  CHECK(web.state() == S::backoff);
+  CHECK(web.reason() == "exited too quickly (exit status unknown)");
+  CHECK_FALSE(host.changes.back().exit);
+  CHECK(host.changes.back().pid == 100);
+  CHECK_FALSE(web.status().lastExit);
+  REQUIRE(host.logs.size() == 1);
+  CHECK(host.logs[0].first == taskmaster::LogLevel::warn);
+}
+
+TEST_CASE("killasgroup applies live to a process already running") {
+  TestHost host;
+  Instance web(host.fake, host, spec(), 0);
+  web.start();
+  host.advance(1s);
+  web.setSpec(spec([](ProgramSpec& s) { s.killasgroup = false; }), false);
+  host.exit(100, kExit1);
+  CHECK(host.remainsKilled.empty());
+}
+
+TEST_CASE("the transitions of one handler are delivered after it returns, in order") {
+  TestHost host;
+  Instance web(host.fake, host, spec(), 0);
+  web.start();
+  host.advance(1s);
+  web.restart();
+  std::vector<std::pair<S, S>> seen;  // (the change, the state when it is delivered)
+  host.onPublish = [&](const StateChange& c) { seen.emplace_back(c.to, web.state()); };
+  host.exit(100, {0, SIGTERM, false});
+  CHECK(seen == std::vector<std::pair<S, S>>{{S::stopped, S::starting}, {S::starting, S::starting}});
+}

@@ -350,7 +350,7 @@ TEST_CASE("apply: unchanged programs keep their pids, changed ones restart, nump
   CHECK(f.sup.programNames() == std::vector<std::string>{"change", "grow", "keep"});
 }
 
-TEST_CASE("observers may unsubscribe during a callback, and a throwing observer does not stop the others") {
+TEST_CASE("observers may unsubscribe during a callback, and a throwing observer is logged and does not stop the others") {
   Fixture f;
   int calls = 0, afterThrow = 0;
   taskmaster::Subscription once;
@@ -360,10 +360,17 @@ TEST_CASE("observers may unsubscribe during a callback, and a throwing observer 
   });
   auto thrower = f.sup.onStateChange([](const taskmaster::StateChange&) { throw std::runtime_error("boom"); });
   auto counter = f.sup.onStateChange([&](const taskmaster::StateChange&) { ++afterThrow; });
+  std::vector<std::string> logged;
+  f.sup.setLogSink([&](taskmaster::LogLevel level, std::string_view m) {
+    if (level == taskmaster::LogLevel::error) logged.emplace_back(m);
+  });
   REQUIRE_FALSE(f.sup.add(helperSpec("obs", {"--forever"})));
   REQUIRE(f.startAndWait("obs")[0].ok);
   CHECK(calls == 1);
   CHECK(afterThrow == 2);  // STARTING, RUNNING
+  CHECK(logged == std::vector<std::string>{"an observer threw on obs STOPPED -> STARTING: boom",
+                                           "an observer threw on obs STARTING -> RUNNING: boom"});
+  f.sup.setLogSink({});
 }
 
 TEST_CASE("shutdown stops everything, honouring stoptime, and leaves no process or zombie") {
