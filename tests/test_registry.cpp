@@ -313,6 +313,19 @@ TEST_CASE("10,000 instances: start all, restart all, apply an empty config and s
     CHECK(observed == 6 * kN);
   }
 
+  SUBCASE("one start per instance, each with its own completion: each event looks at its own waiter only") {
+    int completed = 0;
+    within(1000ms, "10,000 starts with 10,000 waiters", [&] {
+      for (int i = 0; i < kN; ++i)
+        REQUIRE_FALSE(rig.registry.control(fmt::format("p{:05}", i), Op::start, [&](auto o) { completed += o[0].ok; }));
+      rig.host.advance(1s);
+      rig.host.runDeferred();
+    });
+    CHECK(completed == kN);
+    CHECK(work.delivered == 2 * kN);
+    CHECK(work.waiterChecks <= work.delivered);  // not 10,000 waiters looked at per event
+  }
+
   SUBCASE("apply an empty config: everything is removed") {
     REQUIRE_FALSE(rig.registry.control("all", Op::start, {}));
     rig.host.advance(1s);

@@ -149,7 +149,13 @@ TEST_CASE("every (phase, event) cell does what the table says, and a rejected on
       const auto signals = rig.host.signals.size();
       const auto timer = rig.host.fake.armedTimers();
       if (action == Action::reject) {
+        const auto logs = rig.host.logs.size();
         CHECK_FALSE(rig.web.handle(event));
+        // Logged in the one place that rejects: a request at debug level, anything else as the bug it is.
+        REQUIRE(rig.host.logs.size() == logs + 1);
+        CHECK(rig.host.logs.back().first == (isRequest(event) ? taskmaster::LogLevel::debug : taskmaster::LogLevel::error));
+        CHECK(rig.host.logs.back().second ==
+              fmt::format("web: {} rejected in phase {}", to_string(event), to_string(phase)));
         CHECK(rig.web.phase() == phase);
         CHECK(rig.host.changes.size() == changes);
         CHECK(rig.host.spawns == spawns);
