@@ -1,7 +1,6 @@
 #include "core/instance.hpp"
 
 #include <algorithm>
-#include <array>
 #include <csignal>
 
 #include <fmt/format.h>
@@ -56,15 +55,25 @@ bool Instance::dispatch(Event event) {
   return true;
 }
 
+// Action -> verb. A switch rather than an array of member pointers: -Wswitch flags a verb left out.
 void Instance::run(Action action) {
-  using Verb = void (Instance::*)();
-  static constexpr std::array<Verb, kActionCount> kVerbs{
-      nullptr,                      &Instance::enterStart,    &Instance::enterRetry,
-      &Instance::enterStartPeriod,  &Instance::enterFailedStart, &Instance::enterRunning,
-      &Instance::enterExited,       &Instance::enterStopping, &Instance::enterRestart,
-      &Instance::enterKill,         &Instance::enterOverdue,  &Instance::enterStopped,
-      &Instance::cancelRetry,       &Instance::wantUp,        &Instance::wantDown};
-  (this->*kVerbs[static_cast<std::size_t>(action)])();
+  switch (action) {
+    case Action::reject: return;
+    case Action::enterStart: return enterStart();
+    case Action::enterRetry: return enterRetry();
+    case Action::enterStartPeriod: return enterStartPeriod();
+    case Action::enterFailedStart: return enterFailedStart();
+    case Action::enterRunning: return enterRunning();
+    case Action::enterExited: return enterExited();
+    case Action::enterStopping: return enterStopping();
+    case Action::enterRestart: return enterRestart();
+    case Action::enterKill: return enterKill();
+    case Action::enterOverdue: return enterOverdue();
+    case Action::enterStopped: return enterStopped();
+    case Action::cancelRetry: return cancelRetry();
+    case Action::wantUp: return wantUp();
+    case Action::wantDown: return wantDown();
+  }
 }
 
 bool Instance::signal(int sig) {
@@ -123,7 +132,8 @@ void Instance::enterStartPeriod() {
   if (spec_->starttime.count() == 0) enterRunning();  // no start period: up at once
 }
 
-// A start that did not reach RUNNING: retry after 1 s, 2 s, 3 s ... or give up after startretries.
+// A start that did not reach RUNNING: retry after 1 s, 2 s, 3 s ... or give up after startretries. The
+// process exited too soon (Event::exit), or none could be spawned (Event::spawnFailed).
 void Instance::enterFailedStart() {
   std::string reason = exitPending_ ? fmt::format("exited too quickly ({})", exitText()) : std::move(spawnError_);
   ++retries_;
