@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -468,4 +469,28 @@ TEST_CASE("running out of fds is a failed start with its reason, and the next st
   CHECK_MESSAGE(failed[0].message.find("Too many open files") != std::string::npos, failed[0].message);
   CHECK(f.one("needy").state == ProcessState::fatal);
   CHECK(f.startAndWait("needy")[0].ok);
+}
+
+TEST_CASE("a child reaped by someone else is an exit with an unknown status, logged, and not an exit code") {
+  std::vector<std::string> warnings;  // declared first: outlives the Supervisor that logs into it
+  Fixture f;
+  f.sup.setLogSink([&](taskmaster::LogLevel level, std::string_view m) {
+    if (level == taskmaster::LogLevel::warn) warnings.emplace_back(m);
+  });
+  auto spec = helperSpec("stolen", {"--forever"});
+  spec.autorestart = taskmaster::AutoRestart::never;
+  REQUIRE_FALSE(f.sup.add(spec));
+  REQUIRE(f.startAndWait("stolen")[0].ok);
+  const int pid = f.one("stolen").pid;
+  ::kill(pid, SIGKILL);
+  REQUIRE(::waitpid(pid, nullptr, 0) == pid);  // what an embedding program's waitpid(-1) would do
+  REQUIRE(f.reaches("stolen", ProcessState::exited));
+  auto exited = std::find_if(f.changes.begin(), f.changes.end(), [](auto& c) { return c.to == ProcessState::exited; });
+  REQUIRE(exited != f.changes.end());
+  CHECK_FALSE(exited->exit);
+  CHECK_FALSE(exited->expected);
+  CHECK(exited->pid == pid);
+  CHECK(exited->reason == "unexpected exit (exit status unknown)");
+  REQUIRE(warnings.size() == 1);
+  CHECK(warnings[0].starts_with(fmt::format("stolen: pid {} was reaped by someone else", pid)));
 }
