@@ -3,11 +3,13 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <deque>
 #include <csignal>
 #include <map>
 #include <optional>
 
 #include "core/instance.hpp"
+#include "fake_host.hpp"
 #include "support.hpp"
 
 using namespace std::chrono_literals;
@@ -20,102 +22,10 @@ using namespace taskmaster::detail;
 
 namespace {
 
-struct Signal {
-  int pid, sig;
-  bool group;
-  bool operator==(const Signal&) const = default;
-};
+using test::FakeHost;
+using test::Signal;
 
-class FakeHost final : public Host {
- public:
-  class FakeTimer final : public Timer {
-   public:
-    FakeTimer(FakeHost& h, std::function<void()> fn) : host_(h), fn_(std::move(fn)) { host_.timers_.push_back(this); }
-    ~FakeTimer() override { std::erase(host_.timers_, this); }
-    void arm(Clock::duration after) override { deadline = host_.clock_ + after; }
-    void cancel() override { deadline.reset(); }
-    std::optional<Clock::time_point> deadline;
-    void fire() {
-      deadline.reset();
-      fn_();
-    }
-
-   private:
-    FakeHost& host_;
-    std::function<void()> fn_;
-  };
-
-  class FakeChild final : public Child {
-   public:
-    FakeChild(FakeHost& h, int pid) : host_(h), pid_(pid) {}
-    ~FakeChild() override { host_.exits_.erase(pid_); }
-    int pid() const override { return pid_; }
-    void signal(int sig, bool group) override { host_.signals.push_back({pid_, sig, group}); }
-    void killRemains() override { host_.remainsKilled.push_back(pid_); }
-
-   private:
-    FakeHost& host_;
-    int pid_;
-  };
-
-  Clock::time_point now() const override { return clock_; }
-  taskmaster::WallTime wallNow() const override { return {}; }
-  std::unique_ptr<Timer> makeTimer(std::function<void()> fn) override {
-    return std::make_unique<FakeTimer>(*this, std::move(fn));
-  }
-  SpawnResult spawn(const SpawnRequest&, std::function<void(ExitStatus)> onExit) override {
-    ++spawns;
-    if (failSpawns) return {nullptr, "spawn error: /nope: No such file or directory"};
-    int pid = nextPid_++;
-    exits_[pid] = std::move(onExit);
-    return {std::make_unique<FakeChild>(*this, pid), {}};
-  }
-  void publish(const Instance&, const StateChange& c) override {
-    changes.push_back(c);
-    if (onPublish) onPublish(c);
-  }
-
-  // Moves the clock forward, firing every deadline on the way in order.
-  void advance(Clock::duration d) {
-    const auto end = clock_ + d;
-    while (true) {
-      FakeTimer* next = nullptr;
-      for (auto* t : timers_)
-        if (t->deadline && *t->deadline <= end && (!next || *t->deadline < *next->deadline)) next = t;
-      if (!next) break;
-      clock_ = *next->deadline;
-      next->fire();
-    }
-    clock_ = end;
-  }
-  void exit(int pid, ExitStatus status) {
-    REQUIRE_MESSAGE(exits_.contains(pid), "no live child with pid " << pid);
-    auto cb = exits_[pid];
-    cb(status);
-  }
-  [[nodiscard]] bool alive(int pid) const { return exits_.contains(pid); }
-  [[nodiscard]] bool timerArmed() const {
-    return std::ranges::any_of(timers_, [](auto* t) { return t->deadline.has_value(); });
-  }
-  [[nodiscard]] std::vector<ProcessState> states() const {
-    std::vector<ProcessState> out;
-    for (auto& c : changes) out.push_back(c.to);
-    return out;
-  }
-
-  std::vector<StateChange> changes;
-  std::vector<Signal> signals;
-  std::vector<int> remainsKilled;
-  std::function<void(const StateChange&)> onPublish;
-  bool failSpawns = false;
-  int spawns = 0;
-
- private:
-  Clock::time_point clock_{};
-  int nextPid_ = 100;
-  std::vector<FakeTimer*> timers_;
-  std::map<int, std::function<void(ExitStatus)>> exits_;
-};
+using TestHost = test::InstanceHost;
 
 std::shared_ptr<const ProgramSpec> spec(auto&&... tweaks) {
   ProgramSpec s{.name = "web", .cmd = {"web"}, .starttime = 1s, .startretries = 3, .stoptime = 10s};
@@ -130,8 +40,8 @@ const ExitStatus kExit1{1, 0, false};
 }  // namespace
 
 TEST_CASE("a started program is STARTING with its pid, and RUNNING once up for starttime") {
-  FakeHost host;
-  Instance web(host, spec(), 0);
+  TestHost host;
+  Instance web(host.fake, host, spec(), 0);
   CHECK(web.start());
   CHECK(web.state() == S::starting);
   REQUIRE(host.changes.size() == 1);
@@ -147,8 +57,8 @@ TEST_CASE("a started program is STARTING with its pid, and RUNNING once up for s
 }
 
 TEST_CASE("a program that exits before starttime retries after 1 s, 2 s, 3 s and is FATAL after startretries") {
-  FakeHost host;
-  Instance web(host, spec(), 0);
+  TestHost host;
+  Instance web(host.fake, host, spec(), 0);
   web.start();
   std::vector<std::chrono::milliseconds> delays;
   for (int attempt = 0; attempt < 4; ++attempt) {
@@ -179,17 +89,17 @@ TEST_CASE("a program that exits before starttime retries after 1 s, 2 s, 3 s and
 }
 
 TEST_CASE("startretries 0 gives up at the first failed start") {
-  FakeHost host;
-  Instance web(host, spec([](ProgramSpec& s) { s.startretries = 0; }), 0);
+  TestHost host;
+  Instance web(host.fake, host, spec([](ProgramSpec& s) { s.startretries = 0; }), 0);
   web.start();
   host.exit(100, kExit1);
   CHECK(web.state() == S::fatal);
 }
 
 TEST_CASE("a spawn error is a failed start with its reason") {
-  FakeHost host;
+  TestHost host;
   host.failSpawns = true;
-  Instance web(host, spec([](ProgramSpec& s) { s.startretries = 1; }), 0);
+  Instance web(host.fake, host, spec([](ProgramSpec& s) { s.startretries = 1; }), 0);
   web.start();
   CHECK(host.states() == std::vector<S>{S::starting, S::backoff});
   CHECK(web.reason() == "spawn error: /nope: No such file or directory");
@@ -211,8 +121,8 @@ TEST_CASE("an exit from RUNNING is EXITED; autorestart decides what happens next
                  Case{AutoRestart::never, kExit1, false, false}}) {
     CAPTURE(taskmaster::to_string(c.policy));
     CAPTURE(c.exit.str());
-    FakeHost host;
-    Instance web(host, spec([&](ProgramSpec& s) { s.autorestart = c.policy; }), 0);
+    TestHost host;
+    Instance web(host.fake, host, spec([&](ProgramSpec& s) { s.autorestart = c.policy; }), 0);
     web.start();
     host.advance(1s);
     REQUIRE(web.state() == S::running);
@@ -228,8 +138,8 @@ TEST_CASE("an exit from RUNNING is EXITED; autorestart decides what happens next
 }
 
 TEST_CASE("exitcodes lists the expected exit codes") {
-  FakeHost host;
-  Instance web(host, spec([](ProgramSpec& s) { s.exitcodes = {0, 2}; }), 0);
+  TestHost host;
+  Instance web(host.fake, host, spec([](ProgramSpec& s) { s.exitcodes = {0, 2}; }), 0);
   web.start();
   host.advance(1s);
   host.exit(100, {2, 0, false});
@@ -238,8 +148,8 @@ TEST_CASE("exitcodes lists the expected exit codes") {
 }
 
 TEST_CASE("stop sends stopsignal to the group, and SIGKILL once after stoptime") {
-  FakeHost host;
-  Instance web(host, spec([](ProgramSpec& s) { s.stopsignal = SIGUSR1; }), 0);
+  TestHost host;
+  Instance web(host.fake, host, spec([](ProgramSpec& s) { s.stopsignal = SIGUSR1; }), 0);
   web.start();
   host.advance(1s);
   CHECK(web.stop());
@@ -258,8 +168,8 @@ TEST_CASE("stop sends stopsignal to the group, and SIGKILL once after stoptime")
 }
 
 TEST_CASE("a program that stops in time is not killed") {
-  FakeHost host;
-  Instance web(host, spec(), 0);
+  TestHost host;
+  Instance web(host.fake, host, spec(), 0);
   web.start();
   web.stop();  // from STARTING
   host.exit(100, {0, SIGTERM, false});
@@ -270,8 +180,8 @@ TEST_CASE("a program that stops in time is not killed") {
 }
 
 TEST_CASE("stopasgroup and killasgroup false signal the main process only and leave its group alone") {
-  FakeHost host;
-  Instance web(host, spec([](ProgramSpec& s) { s.stopasgroup = s.killasgroup = false; s.stoptime = 1s; }), 0);
+  TestHost host;
+  Instance web(host.fake, host, spec([](ProgramSpec& s) { s.stopasgroup = s.killasgroup = false; s.stoptime = 1s; }), 0);
   web.start();
   web.stop();
   host.advance(1s);
@@ -281,8 +191,8 @@ TEST_CASE("stopasgroup and killasgroup false signal the main process only and le
 }
 
 TEST_CASE("stop during BACKOFF cancels the retry") {
-  FakeHost host;
-  Instance web(host, spec(), 0);
+  TestHost host;
+  Instance web(host.fake, host, spec(), 0);
   web.start();
   host.exit(100, kExit1);
   REQUIRE(web.state() == S::backoff);
@@ -294,8 +204,8 @@ TEST_CASE("stop during BACKOFF cancels the retry") {
 }
 
 TEST_CASE("a user start during BACKOFF starts again at once with fresh retries") {
-  FakeHost host;
-  Instance web(host, spec([](ProgramSpec& s) { s.startretries = 1; }), 0);
+  TestHost host;
+  Instance web(host.fake, host, spec([](ProgramSpec& s) { s.startretries = 1; }), 0);
   web.start();
   host.exit(100, kExit1);
   REQUIRE(web.state() == S::backoff);
@@ -306,13 +216,13 @@ TEST_CASE("a user start during BACKOFF starts again at once with fresh retries")
 }
 
 TEST_CASE("restart stops, waits for the exit, then starts") {
-  FakeHost host;
-  Instance web(host, spec(), 0);
+  TestHost host;
+  Instance web(host.fake, host, spec(), 0);
   web.start();
   host.advance(1s);
   web.restart();
   CHECK(web.state() == S::stopping);
-  CHECK(web.willStart());
+  CHECK(web.want() == Want::up);
   host.exit(100, {0, SIGTERM, false});
   CHECK(web.state() == S::starting);
   CHECK(web.status().pid == 101);
@@ -320,8 +230,8 @@ TEST_CASE("restart stops, waits for the exit, then starts") {
 }
 
 TEST_CASE("a stop during a restart's stop cancels the start") {
-  FakeHost host;
-  Instance web(host, spec(), 0);
+  TestHost host;
+  Instance web(host.fake, host, spec(), 0);
   web.start();
   web.restart();
   web.stop();
@@ -331,8 +241,8 @@ TEST_CASE("a stop during a restart's stop cancels the start") {
 }
 
 TEST_CASE("a new spec restarts a running instance only when asked to") {
-  FakeHost host;
-  Instance web(host, spec(), 0);
+  TestHost host;
+  Instance web(host.fake, host, spec(), 0);
   web.start();
   host.advance(1s);
   web.setSpec(spec([](ProgramSpec& s) { s.stoptime = 5s; }), false);
@@ -345,8 +255,8 @@ TEST_CASE("a new spec restarts a running instance only when asked to") {
 }
 
 TEST_CASE("an observer may act on the instance from inside a transition") {
-  FakeHost host;
-  Instance web(host, spec(), 0);
+  TestHost host;
+  Instance web(host.fake, host, spec(), 0);
   host.onPublish = [&](const StateChange& c) {
     if (c.to == S::starting) web.stop();
   };
@@ -360,8 +270,8 @@ TEST_CASE("an observer may act on the instance from inside a transition") {
 }
 
 TEST_CASE("an observer starting an EXITED instance is not doubled by autorestart") {
-  FakeHost host;
-  Instance web(host, spec([](ProgramSpec& s) { s.autorestart = AutoRestart::always; }), 0);
+  TestHost host;
+  Instance web(host.fake, host, spec([](ProgramSpec& s) { s.autorestart = AutoRestart::always; }), 0);
   web.start();
   host.advance(1s);
   host.onPublish = [&](const StateChange& c) {
@@ -373,8 +283,8 @@ TEST_CASE("an observer starting an EXITED instance is not doubled by autorestart
 }
 
 TEST_CASE("starttime 0 is RUNNING as soon as spawned, and an exit then is an exit from RUNNING") {
-  FakeHost host;
-  Instance web(host, spec([](ProgramSpec& s) { s.starttime = 0ms; s.autorestart = AutoRestart::never; }), 0);
+  TestHost host;
+  Instance web(host.fake, host, spec([](ProgramSpec& s) { s.starttime = 0ms; s.autorestart = AutoRestart::never; }), 0);
   web.start();
   CHECK(host.states() == std::vector<S>{S::starting, S::running});
   CHECK_FALSE(host.timerArmed());
@@ -383,8 +293,8 @@ TEST_CASE("starttime 0 is RUNNING as soon as spawned, and an exit then is an exi
 }
 
 TEST_CASE("the SIGKILL after stoptime is announced and the reason kept") {
-  FakeHost host;
-  Instance web(host, spec([](ProgramSpec& s) { s.stoptime = 500ms; }), 0);
+  TestHost host;
+  Instance web(host.fake, host, spec([](ProgramSpec& s) { s.stoptime = 500ms; }), 0);
   web.start();
   web.stop();
   host.advance(500ms);
@@ -394,8 +304,8 @@ TEST_CASE("the SIGKILL after stoptime is announced and the reason kept") {
 }
 
 TEST_CASE("an autorestart is never sooner than 1 s after the previous spawn: no respawn spin") {
-  FakeHost host;
-  Instance web(host, spec([](ProgramSpec& s) {
+  TestHost host;
+  Instance web(host.fake, host, spec([](ProgramSpec& s) {
     s.autorestart = AutoRestart::always;
     s.starttime = 100ms;
   }), 0);
@@ -416,4 +326,65 @@ TEST_CASE("an autorestart is never sooner than 1 s after the previous spawn: no 
   CHECK(web.state() == S::starting);
   CHECK(host.spawns == 3);
   CHECK(web.status().restarts == 2);
+}
+
+TEST_CASE("a process still alive 5 s after SIGKILL is reported, stays STOPPING, and is STOPPED once it exits") {
+  TestHost host;
+  Instance web(host.fake, host, spec([](ProgramSpec& s) { s.stoptime = 500ms; }), 0);
+  web.start();
+  web.stop();
+  host.advance(500ms);
+  REQUIRE(web.phase() == Phase::stoppingKill);
+  host.advance(4999ms);
+  CHECK(host.logs.empty());
+  host.advance(1ms);
+  CHECK(web.phase() == Phase::stoppingOverdue);
+  CHECK(web.state() == S::stopping);
+  REQUIRE(host.changes.size() == 4);  // STARTING, STOPPING, the SIGKILL, the overdue report
+  CHECK(host.changes.back().from == S::stopping);
+  CHECK(host.changes.back().to == S::stopping);
+  CHECK(host.changes.back().pid == 100);
+  CHECK(host.changes.back().reason == "still alive 5s after SIGKILL: stuck in the kernel (uninterruptible sleep)");
+  CHECK(host.logs.empty());  // the change says it: observers (the event log) report it, once
+  CHECK_FALSE(host.timerArmed());  // reported once: no deadline, no wake-ups while it hangs
+  CHECK(host.signals.size() == 2);
+  web.start();  // want up: it starts again once the kernel lets it go
+  host.exit(100, {0, SIGKILL, false});
+  CHECK(host.states() == std::vector<S>{S::starting, S::stopping, S::stopping, S::stopping, S::stopped, S::starting});
+}
+
+TEST_CASE("an exit with an unknown status in STARTING is a failed start that says so") {
+  TestHost host;
+  Instance web(host.fake, host, spec(), 0);
+  web.start();
+  host.exitUnknown(100);
+  CHECK(web.state() == S::backoff);
+  CHECK(web.reason() == "exited too quickly (exit status unknown)");
+  CHECK_FALSE(host.changes.back().exit);
+  CHECK(host.changes.back().pid == 100);
+  CHECK_FALSE(web.status().lastExit);
+  REQUIRE(host.logs.size() == 1);
+  CHECK(host.logs[0].first == taskmaster::LogLevel::warn);
+}
+
+TEST_CASE("killasgroup applies live to a process already running") {
+  TestHost host;
+  Instance web(host.fake, host, spec(), 0);
+  web.start();
+  host.advance(1s);
+  web.setSpec(spec([](ProgramSpec& s) { s.killasgroup = false; }), false);
+  host.exit(100, kExit1);
+  CHECK(host.remainsKilled.empty());
+}
+
+TEST_CASE("the transitions of one handler are delivered after it returns, in order") {
+  TestHost host;
+  Instance web(host.fake, host, spec(), 0);
+  web.start();
+  host.advance(1s);
+  web.restart();
+  std::vector<std::pair<S, S>> seen;  // (the change, the state when it is delivered)
+  host.onPublish = [&](const StateChange& c) { seen.emplace_back(c.to, web.state()); };
+  host.exit(100, {0, SIGTERM, false});
+  CHECK(seen == std::vector<std::pair<S, S>>{{S::stopped, S::starting}, {S::starting, S::starting}});
 }

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -350,7 +351,7 @@ TEST_CASE("apply: unchanged programs keep their pids, changed ones restart, nump
   CHECK(f.sup.programNames() == std::vector<std::string>{"change", "grow", "keep"});
 }
 
-TEST_CASE("observers may unsubscribe during a callback, and a throwing observer does not stop the others") {
+TEST_CASE("observers may unsubscribe during a callback, and a throwing observer is logged and does not stop the others") {
   Fixture f;
   int calls = 0, afterThrow = 0;
   taskmaster::Subscription once;
@@ -360,10 +361,17 @@ TEST_CASE("observers may unsubscribe during a callback, and a throwing observer 
   });
   auto thrower = f.sup.onStateChange([](const taskmaster::StateChange&) { throw std::runtime_error("boom"); });
   auto counter = f.sup.onStateChange([&](const taskmaster::StateChange&) { ++afterThrow; });
+  std::vector<std::string> logged;
+  f.sup.setLogSink([&](taskmaster::LogLevel level, std::string_view m) {
+    if (level == taskmaster::LogLevel::error) logged.emplace_back(m);
+  });
   REQUIRE_FALSE(f.sup.add(helperSpec("obs", {"--forever"})));
   REQUIRE(f.startAndWait("obs")[0].ok);
   CHECK(calls == 1);
   CHECK(afterThrow == 2);  // STARTING, RUNNING
+  CHECK(logged == std::vector<std::string>{"an observer threw on obs STOPPED -> STARTING: boom",
+                                           "an observer threw on obs STARTING -> RUNNING: boom"});
+  f.sup.setLogSink({});
 }
 
 TEST_CASE("shutdown stops everything, honouring stoptime, and leaves no process or zombie") {
@@ -461,4 +469,28 @@ TEST_CASE("running out of fds is a failed start with its reason, and the next st
   CHECK_MESSAGE(failed[0].message.find("Too many open files") != std::string::npos, failed[0].message);
   CHECK(f.one("needy").state == ProcessState::fatal);
   CHECK(f.startAndWait("needy")[0].ok);
+}
+
+TEST_CASE("a child reaped by someone else is an exit with an unknown status, logged, and not an exit code") {
+  std::vector<std::string> warnings;  // declared first: outlives the Supervisor that logs into it
+  Fixture f;
+  f.sup.setLogSink([&](taskmaster::LogLevel level, std::string_view m) {
+    if (level == taskmaster::LogLevel::warn) warnings.emplace_back(m);
+  });
+  auto spec = helperSpec("stolen", {"--forever"});
+  spec.autorestart = taskmaster::AutoRestart::never;
+  REQUIRE_FALSE(f.sup.add(spec));
+  REQUIRE(f.startAndWait("stolen")[0].ok);
+  const int pid = f.one("stolen").pid;
+  ::kill(pid, SIGKILL);
+  REQUIRE(::waitpid(pid, nullptr, 0) == pid);  // what an embedding program's waitpid(-1) would do
+  REQUIRE(f.reaches("stolen", ProcessState::exited));
+  auto exited = std::find_if(f.changes.begin(), f.changes.end(), [](auto& c) { return c.to == ProcessState::exited; });
+  REQUIRE(exited != f.changes.end());
+  CHECK_FALSE(exited->exit);
+  CHECK_FALSE(exited->expected);
+  CHECK(exited->pid == pid);
+  CHECK(exited->reason == "unexpected exit (exit status unknown)");
+  REQUIRE(warnings.size() == 1);
+  CHECK(warnings[0].starts_with(fmt::format("stolen: pid {} was reaped by someone else", pid)));
 }

@@ -46,6 +46,8 @@ class App {
         signals_(io, SIGHUP, SIGTERM, SIGINT) {}
 
   int run() {
+    // What the library says beside state changes (a throwing observer, an exit reaped elsewhere).
+    supervisor_.setLogSink([this](taskmaster::LogLevel level, std::string_view message) { log_.write(level, message); });
     logged_ = supervisor_.onStateChange([this](const taskmaster::StateChange& c) { stateLogger_(c); });
     announced_ = supervisor_.onStateChange([this](const taskmaster::StateChange& c) { announce(c); });
     const bool withShell = !options_.daemon && !options_.noShell;

@@ -16,7 +16,7 @@ enum class ProcessState {
   starting,  // spawned, not yet up for starttime
   running,   // up for at least starttime
   backoff,   // a start failed; waiting to retry
-  stopping,  // stopsignal sent, waiting for the exit (SIGKILL after stoptime)
+  stopping,  // stopsignal sent, waiting for the exit (SIGKILL after stoptime; reported if alive 5 s later)
   exited,    // exited on its own from RUNNING
   fatal,     // gave up after startretries failed retries
 };
@@ -45,7 +45,7 @@ struct StateChange {
   ProcessState from = ProcessState::stopped;
   ProcessState to = ProcessState::stopped;
   int pid = 0;                      // the process concerned (the one that exited, for exits)
-  std::optional<ExitStatus> exit;   // set when the transition was caused by an exit
+  std::optional<ExitStatus> exit;   // set when an exit caused the transition (unset if someone else reaped it)
   bool expected = true;             // false for an exit the configuration did not expect
   std::string reason;               // why, in words: "exited too quickly (exit status 1)", "spawn error: ..."
   WallTime time;

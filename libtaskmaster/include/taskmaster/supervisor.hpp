@@ -15,6 +15,7 @@
 #include <vector>
 
 #include <taskmaster/config.hpp>
+#include <taskmaster/log.hpp>
 #include <taskmaster/program_spec.hpp>
 #include <taskmaster/state.hpp>
 
@@ -77,7 +78,6 @@ class Supervisor {
 
   // Programs. add() starts the program when spec.autostart; remove() stops it and forgets it once stopped.
   [[nodiscard]] std::error_code add(ProgramSpec spec);
-  [[nodiscard]] std::error_code replace(ProgramSpec spec);  // as apply() does for one program
   [[nodiscard]] std::error_code remove(std::string_view program);
 
   // Makes the running set match `config`: see docs/configuration.md for what restarts what.
@@ -101,9 +101,14 @@ class Supervisor {
   void shutdown(std::function<void()> done = {});
   [[nodiscard]] bool shuttingDown() const;
 
-  // Observers, called for every transition of every instance, in order. A handler may unsubscribe
-  // (itself or others) while being called; an exception from a handler is caught and dropped.
+  // Observers, called for every transition of every instance, in order, once the transition (and any that
+  // followed from the same event) is complete: a handler may call back into the Supervisor. A handler may
+  // unsubscribe (itself or others) while being called; an exception from a handler is caught and logged.
   [[nodiscard]] Subscription onStateChange(std::function<void(const StateChange&)> handler);
+
+  // Where the library reports what is no state change: a throwing observer or completion, a process still
+  // alive after SIGKILL, an exit whose status someone else took. Without a sink these are dropped.
+  void setLogSink(LogSink sink);
 
  private:
   class Impl;

@@ -5,74 +5,74 @@
 
 #include <fmt/format.h>
 
-namespace taskmaster::inline v0::detail {
+#include <taskmaster/util.hpp>
 
-Instance::Instance(Host& host, std::shared_ptr<const ProgramSpec> spec, int index)
+namespace taskmaster::inline v0::detail {
+namespace {
+
+// Ends a handler: the outermost one delivers what it published, also when an action threw.
+class HandlerScope {
+ public:
+  HandlerScope(int& depth, Listener& listener) : depth_(depth), listener_(listener) { ++depth_; }
+  ~HandlerScope() {
+    if (--depth_ == 0) listener_.flush();
+  }
+  HandlerScope(const HandlerScope&) = delete;
+  HandlerScope& operator=(const HandlerScope&) = delete;
+
+ private:
+  int& depth_;
+  Listener& listener_;
+};
+
+}  // namespace
+
+Instance::Instance(Host& host, Listener& listener, std::shared_ptr<const ProgramSpec> spec, int index)
     : host_(host),
+      listener_(listener),
       spec_(std::move(spec)),
       index_(index),
       name_(spec_->instanceName(index)),
-      timer_(host.makeTimer([this] { onDeadline(); })) {}
+      timer_(host.makeTimer([this] { handle(Event::deadline); })) {}
 
 Instance::~Instance() = default;
 
-bool Instance::active() const {
-  switch (state_) {
-    case ProcessState::starting:
-    case ProcessState::running:
-    case ProcessState::backoff:
-    case ProcessState::stopping: return true;
-    default: return false;
-  }
+bool Instance::handle(Event event) {
+  HandlerScope scope(depth_, listener_);
+  return dispatch(event);
 }
 
-bool Instance::start() {
-  switch (state_) {
-    case ProcessState::stopped:
-    case ProcessState::exited:
-    case ProcessState::fatal:
-    case ProcessState::backoff:
-      retries_ = 0;
-      spawn();
-      return true;
-    case ProcessState::stopping:
-      startAfterStop_ = true;
-      return true;
-    case ProcessState::starting:
-    case ProcessState::running: return false;
+// The one place where events meet the table, and where what it does not list is rejected.
+bool Instance::dispatch(Event event) {
+  const Action action = actionFor(phase_, event);
+  if (action == Action::reject) {
+    // A rejected request is an answer ("already started"); a rejected exit or deadline is a bug.
+    listener_.log(isRequest(event) ? LogLevel::debug : LogLevel::error,
+                  fmt::format("{}: {} rejected in phase {}", name_, to_string(event), to_string(phase_)));
+    return false;
   }
-  return false;
+  run(action);
+  return true;
 }
 
-bool Instance::stop() {
-  switch (state_) {
-    case ProcessState::starting:
-    case ProcessState::running:
-      startAfterStop_ = false;
-      setState(ProcessState::stopping);
-      sendStopSignal();
-      return true;
-    case ProcessState::backoff:
-      setState(ProcessState::stopped);
-      return true;
-    case ProcessState::stopping:
-      startAfterStop_ = false;
-      return true;
-    case ProcessState::stopped:
-    case ProcessState::exited:
-    case ProcessState::fatal: return false;
-  }
-  return false;
-}
-
-void Instance::restart() {
-  if (state_ == ProcessState::starting || state_ == ProcessState::running) {
-    stop();
-    startAfterStop_ = true;
-  } else if (state_ == ProcessState::stopping) {
-    startAfterStop_ = true;
-  } else {
-    start();
+// Action -> verb. A switch rather than an array of member pointers: -Wswitch flags a verb left out.
+void Instance::run(Action action) {
+  switch (action) {
+    case Action::reject: return;
+    case Action::enterStart: return enterStart();
+    case Action::enterRetry: return enterRetry();
+    case Action::enterStartPeriod: return enterStartPeriod();
+    case Action::enterFailedStart: return enterFailedStart();
+    case Action::enterRunning: return enterRunning();
+    case Action::enterExited: return enterExited();
+    case Action::enterStopping: return enterStopping();
+    case Action::enterRestart: return enterRestart();
+    case Action::enterKill: return enterKill();
+    case Action::enterOverdue: return enterOverdue();
+    case Action::enterStopped: return enterStopped();
+    case Action::cancelRetry: return cancelRetry();
+    case Action::wantUp: return wantUp();
+    case Action::wantDown: return wantDown();
   }
 }
 
@@ -85,140 +85,165 @@ bool Instance::signal(int sig) {
 void Instance::setSpec(std::shared_ptr<const ProgramSpec> spec, bool restartNow) {
   spec_ = std::move(spec);
   name_ = spec_->instanceName(index_);
+  if (child_) child_->setKillGroupOnExit(spec_->killasgroup);
   if (restartNow && active()) restart();
 }
 
-// Spawns a process for this instance: STARTING on success, a failed start otherwise.
-void Instance::spawn() {
-  auto result = host_.spawn({*spec_, name_, index_}, [this](ExitStatus s) { onExit(s); });
-  startedAt_ = host_.now();
-  startedWall_ = host_.wallNow();
-  if (!result.child) {
-    setState(ProcessState::starting);
-    if (state_ == ProcessState::starting) failedStart(std::move(result.error), {});
-    return;
-  }
-  child_ = std::move(result.child);
-  setState(ProcessState::starting);
-  if (state_ == ProcessState::starting && spec_->starttime.count() == 0) {  // no start period: up at once
-    retries_ = 0;
-    setState(ProcessState::running);
-  }
-}
-
-// A start that did not reach RUNNING: retry after 1 s, 2 s, 3 s ... or give up after startretries.
-void Instance::failedStart(std::string reason, const std::optional<ExitStatus>& exit, int pid) {
-  ++retries_;
-  backoffDelay_ = retryDelay();
-  if (retries_ > spec_->startretries) {
-    auto why = fmt::format("{} (gave up after {} {})", reason, spec_->startretries,
-                           spec_->startretries == 1 ? "retry" : "retries");
-    setState(ProcessState::fatal, std::move(why), exit, false, pid);
-  } else {
-    setState(ProcessState::backoff, std::move(reason), exit, false, pid);
-  }
-}
-
-void Instance::onExit(ExitStatus status) {
-  const int pid = child_->pid();
-  if (spec_->killasgroup) child_->killRemains();
+void Instance::onExit(std::optional<ExitStatus> status) {
+  exitPid_ = child_->pid();
   child_.reset();
+  exit_ = status;
+  exitPending_ = true;
   lastExit_ = status;
   lastExitWall_ = host_.wallNow();
+  if (!status)
+    listener_.log(LogLevel::warn, fmt::format("{}: pid {} was reaped by someone else: its exit status is unknown "
+                                              "(something in this process calls waitpid(-1) or ignores SIGCHLD)",
+                                              name_, exitPid_));
+  handle(Event::exit);
+  exitPending_ = false;
+}
 
-  switch (state_) {
-    case ProcessState::starting:
-      failedStart(fmt::format("exited too quickly ({})", status.str()), status, pid);
-      return;
-    case ProcessState::running: {
-      const bool expected = expectedExit(status);
-      setState(ProcessState::exited, expected ? std::string{} : fmt::format("unexpected exit ({})", status.str()),
-               status, expected, pid);
-      const bool again = spec_->autorestart == AutoRestart::always ||
-                         (spec_->autorestart == AutoRestart::unexpected && !expected);
-      if (!again || state_ != ProcessState::exited) return;
-      retries_ = 0;
-      // A program that dies as soon as it is up would otherwise be respawned in a tight loop.
-      if (const auto since = host_.now() - startedAt_; since < kMinRestartInterval) {
-        backoffDelay_ = std::chrono::ceil<std::chrono::milliseconds>(kMinRestartInterval - since);
-        setState(ProcessState::backoff,
-                 fmt::format("restarting too often: next start in {} ms", backoffDelay_.count()));
-        return;
-      }
-      ++restarts_;
-      spawn();
-      return;
-    }
-    case ProcessState::stopping:
-      setState(ProcessState::stopped, {}, status, true, pid);
-      if (startAfterStop_ && state_ == ProcessState::stopped) {
-        startAfterStop_ = false;
-        retries_ = 0;
-        spawn();
-      }
-      return;
-    default:
-      return;  // unreachable: only STARTING, RUNNING and STOPPING own a process
+// --- actions ------------------------------------------------------------------------------------
+
+void Instance::enterStart() {
+  want_ = Want::up;
+  retries_ = 0;
+  spawn();
+}
+
+void Instance::enterRetry() {
+  ++restarts_;
+  spawn();
+}
+
+// Spawns a process: STARTING either way, then the outcome is an event of its own.
+void Instance::spawn() {
+  auto result = host_.spawn({*spec_, name_, index_}, [this](std::optional<ExitStatus> s) { onExit(s); });
+  startedAt_ = host_.now();
+  startedWall_ = host_.wallNow();
+  child_ = std::move(result.child);
+  spawnError_ = std::move(result.error);
+  setState(Phase::starting);
+  dispatch(child_ ? Event::spawned : Event::spawnFailed);
+}
+
+void Instance::enterStartPeriod() {
+  if (spec_->starttime.count() == 0) enterRunning();  // no start period: up at once
+}
+
+// A start that did not reach RUNNING: retry after 1 s, 2 s, 3 s ... or give up after startretries. The
+// process exited too soon (Event::exit), or none could be spawned (Event::spawnFailed).
+void Instance::enterFailedStart() {
+  std::string reason = exitPending_ ? fmt::format("exited too quickly ({})", exitText()) : std::move(spawnError_);
+  ++retries_;
+  backoffDelay_ = std::chrono::seconds(retries_);  // supervisord's rule: the n-th failed start waits n seconds
+  if (retries_ > spec_->startretries) {
+    setState(Phase::fatal,
+             fmt::format("{} (gave up after {} {})", reason, spec_->startretries,
+                         spec_->startretries == 1 ? "retry" : "retries"),
+             false);
+  } else {
+    setState(Phase::backoff, std::move(reason), false);
   }
 }
 
-// The deadline of the current state has passed.
-void Instance::onDeadline() {
-  switch (state_) {
-    case ProcessState::starting:
-      retries_ = 0;
-      setState(ProcessState::running);
-      return;
-    case ProcessState::backoff:
-      ++restarts_;
-      spawn();
-      return;
-    case ProcessState::stopping:
-      // Still alive after stoptime: SIGKILL once, and wait for the exit (no further deadline).
-      child_->signal(SIGKILL, spec_->killasgroup);
-      reason_ = fmt::format("killed with SIGKILL: still running {} ms after SIG{}", spec_->stoptime.count(),
-                            signalName(spec_->stopsignal));
-      host_.publish(*this, {spec_->name, name_, index_, state_, state_, child_->pid(), {}, true, reason_, host_.wallNow(),
-                            retries_, {}, spec_});
-      return;
-    default:
-      return;  // setState() cancels the deadline of every state it leaves
+void Instance::enterRunning() {
+  retries_ = 0;
+  setState(Phase::running);
+}
+
+void Instance::enterExited() {
+  const bool expected = expectedExit();
+  setState(Phase::exited, expected ? std::string{} : fmt::format("unexpected exit ({})", exitText()), expected);
+  const bool again = spec_->autorestart == AutoRestart::always ||
+                     (spec_->autorestart == AutoRestart::unexpected && !expected);
+  if (!again) return;
+  retries_ = 0;
+  // A program that dies as soon as it is up would otherwise be respawned in a tight loop.
+  if (const auto since = host_.now() - startedAt_; since < kMinRestartInterval) {
+    backoffDelay_ = std::chrono::ceil<std::chrono::milliseconds>(kMinRestartInterval - since);
+    setState(Phase::backoff, fmt::format("restarting too often: next start in {} ms", backoffDelay_.count()));
+    return;
+  }
+  ++restarts_;
+  spawn();
+}
+
+void Instance::enterStopping() {
+  want_ = Want::down;
+  setState(Phase::stoppingTerm);
+  sendStopSignal();
+}
+
+void Instance::enterRestart() {
+  want_ = Want::up;
+  setState(Phase::stoppingTerm);
+  sendStopSignal();
+}
+
+void Instance::enterKill() {
+  child_->signal(SIGKILL, spec_->killasgroup);
+  setState(Phase::stoppingKill, fmt::format("killed with SIGKILL: still running {} ms after SIG{}",
+                                            spec_->stoptime.count(), signalName(spec_->stopsignal)));
+}
+
+void Instance::enterOverdue() {
+  // Reported by the change itself (STOPPING -> STOPPING with this reason), not through the log sink as well.
+  setState(Phase::stoppingOverdue, fmt::format("still alive {} after SIGKILL: stuck in the kernel (uninterruptible sleep)",
+                                               formatDuration(kKillTimeout)));
+}
+
+void Instance::enterStopped() {
+  setState(Phase::stopped);
+  if (want_ == Want::up) {
+    retries_ = 0;
+    spawn();
   }
 }
+
+void Instance::cancelRetry() {
+  want_ = Want::down;
+  setState(Phase::stopped);
+}
+
+// --- helpers ------------------------------------------------------------------------------------
 
 void Instance::sendStopSignal() {
   if (child_) child_->signal(spec_->stopsignal, spec_->stopasgroup);
 }
 
-// supervisord's rule: the n-th failed start in a row waits n seconds.
-std::chrono::milliseconds Instance::retryDelay() const { return std::chrono::seconds(retries_); }
-
-bool Instance::expectedExit(const ExitStatus& status) const {
-  return status.exited() && std::ranges::find(spec_->exitcodes, status.code) != spec_->exitcodes.end();
+bool Instance::expectedExit() const {
+  return exit_ && exit_->exited() && std::ranges::find(spec_->exitcodes, exit_->code) != spec_->exitcodes.end();
 }
 
-// The one place that changes state: cancels the deadline of the old state, arms the new state's own
-// (STARTING: starttime, BACKOFF: the retry delay, STOPPING: stoptime), then tells the host. Observers may
-// call back into this instance, so callers check state_ before doing anything after setState().
-void Instance::setState(ProcessState to, std::string reason, const std::optional<ExitStatus>& exit, bool expected,
-                        int pid) {
-  const ProcessState from = state_;
-  state_ = to;
-  if (pid == 0 && child_) pid = child_->pid();
+std::string Instance::exitText() const { return exit_ ? exit_->str() : "exit status unknown"; }
+
+// The one place that changes the phase: cancels the deadline of the old phase, arms the new phase's own
+// (STARTING: starttime, BACKOFF: the retry delay, STOPPING: stoptime then kKillTimeout), and appends the
+// transition to the listener's outbox. Nobody is called back from here, so callers go on without re-checking.
+void Instance::setState(Phase to, std::string reason, bool expected) {
+  const ProcessState from = state();
+  phase_ = to;
   timer_->cancel();
   switch (to) {
-    case ProcessState::starting:
+    case Phase::starting:
       if (child_ && spec_->starttime.count() > 0) timer_->arm(spec_->starttime);
       break;
-    case ProcessState::backoff: timer_->arm(backoffDelay_); break;
-    case ProcessState::stopping: timer_->arm(spec_->stoptime); break;
+    case Phase::backoff: timer_->arm(backoffDelay_); break;
+    case Phase::stoppingTerm: timer_->arm(spec_->stoptime); break;
+    case Phase::stoppingKill: timer_->arm(kKillTimeout); break;
     default: break;
   }
   if (!reason.empty()) reason_ = reason;
-  StateChange change{spec_->name, name_, index_, from, to, pid, exit, expected, std::move(reason),
-                     host_.wallNow(), retries_, {}, spec_};
-  if (to == ProcessState::backoff) change.retryIn = backoffDelay_;
-  host_.publish(*this, change);
+  StateChange change{spec_->name, name_, index_, from, state(), child_ ? child_->pid() : 0, {}, expected,
+                     std::move(reason), host_.wallNow(), retries_, {}, spec_};
+  if (std::exchange(exitPending_, false)) {  // the transition the exit caused carries it
+    change.exit = exit_;
+    change.pid = exitPid_;
+  }
+  if (to == Phase::backoff) change.retryIn = backoffDelay_;
+  listener_.publish(*this, std::move(change));
 }
 
 InstanceStatus Instance::status() const {
@@ -226,7 +251,7 @@ InstanceStatus Instance::status() const {
   s.program = spec_->name;
   s.instance = name_;
   s.index = index_;
-  s.state = state_;
+  s.state = state();
   s.pid = child_ ? child_->pid() : 0;
   s.startTime = startedWall_;
   if (child_) s.uptime = std::chrono::duration_cast<std::chrono::milliseconds>(host_.now() - startedAt_);

@@ -1,89 +1,76 @@
-// Internal: one supervised process slot (a program instance) and its state machine, plus the seam
-// (Host, Timer, Child) through which it touches time and processes. The Supervisor provides the real
-// Host on Boost.Asio; the unit tests provide a fake one, so the state machine runs without forking or
-// sleeping. See docs/state-machine.md for the transition table this file implements.
+// Internal: one supervised process slot (a program instance) and its state machine. Events go through the
+// table in core/transitions.hpp; time and processes through the Host seam (core/host.hpp); transitions go
+// out through a Listener. See docs/state-machine.md.
 #pragma once
 
 #include "private.hpp"
 
 #include <chrono>
-#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
+#include <taskmaster/log.hpp>
 #include <taskmaster/program_spec.hpp>
 #include <taskmaster/state.hpp>
+
+#include "core/host.hpp"
+#include "core/transitions.hpp"
 
 namespace taskmaster::inline v0::detail {
 
 class Instance;
-using Clock = std::chrono::steady_clock;
 
-// A one-shot deadline. arm() replaces any pending deadline; a cancelled deadline never fires.
-class Timer {
+// Where an instance's transitions go. Run to completion: publish() only appends to an outbox; the instance
+// calls flush() when the outermost handler that caused them (a request, an exit, a deadline) has returned, so
+// whoever receives them never sees a half-finished transition and may call back into the instance.
+class Listener {
  public:
-  virtual ~Timer() = default;
-  virtual void arm(Clock::duration after) = 0;
-  virtual void cancel() = 0;
-};
-
-// A live child process. Its exit is reported once, through the callback given to Host::spawn, unless the
-// Child is destroyed first (then the process group is SIGKILLed and reaped without a report).
-class Child {
- public:
-  virtual ~Child() = default;
-  [[nodiscard]] virtual int pid() const = 0;
-  virtual void signal(int sig, bool group) = 0;
-  // After the main process exited: SIGKILL whatever is left in its process group.
-  virtual void killRemains() = 0;
-};
-
-struct SpawnRequest {
-  const ProgramSpec& spec;
-  const std::string& instance;
-  int index;
-};
-
-struct SpawnResult {
-  std::unique_ptr<Child> child;  // null on failure
-  std::string error;             // "spawn error: /usr/bin/wrk: No such file or directory"
-};
-
-class Host {
- public:
-  virtual ~Host() = default;
-  [[nodiscard]] virtual Clock::time_point now() const = 0;
-  [[nodiscard]] virtual WallTime wallNow() const = 0;
-  [[nodiscard]] virtual std::unique_ptr<Timer> makeTimer(std::function<void()> onExpiry) = 0;
-  [[nodiscard]] virtual SpawnResult spawn(const SpawnRequest& request,
-                                          std::function<void(ExitStatus)> onExit) = 0;
-  // Called by an instance for each of its transitions, after its state changed.
-  virtual void publish(const Instance& instance, const StateChange& change) = 0;
+  virtual ~Listener() = default;
+  virtual void publish(Instance& instance, StateChange change) = 0;
+  // Delivers the outbox, in order. Called while a delivery is under way, it returns at once: that delivery
+  // delivers what was appended, after what came before.
+  virtual void flush() = 0;
+  virtual void log(LogLevel level, std::string message) = 0;
 };
 
 // An autorestart comes at once, but never sooner than this after the previous spawn: no respawn spin.
 inline constexpr std::chrono::seconds kMinRestartInterval{1};
 
+// SIGKILL cannot be caught, so a process still alive this long after it is stuck in the kernel
+// (uninterruptible sleep: hung NFS or device I/O). It is reported then; the instance stays STOPPING until
+// the exit comes, since claiming STOPPED would hide a live process.
+inline constexpr std::chrono::seconds kKillTimeout{5};
+
+// What the user asked for last, kept apart from what the process is doing (the phase).
+enum class Want { down, up };
+
 class Instance {
  public:
-  Instance(Host& host, std::shared_ptr<const ProgramSpec> spec, int index);
+  Instance(Host& host, Listener& listener, std::shared_ptr<const ProgramSpec> spec, int index);
   ~Instance();
   Instance(const Instance&) = delete;
   Instance& operator=(const Instance&) = delete;
 
-  // Requests from the user. Each returns false when there is nothing to do (already started, not running).
-  bool start();
-  bool stop();
-  void restart();
+  // Requests from the user. Each returns false when the table rejects it: nothing to do (already started,
+  // not running).
+  bool start() { return handle(Event::start); }
+  bool stop() { return handle(Event::stop); }
+  bool restart() { return handle(Event::restart); }
   bool signal(int sig);
 
   // A new spec of the same program. With restartNow the running process is restarted to pick it up;
   // otherwise it applies from the next spawn (and at once for supervision options).
   void setSpec(std::shared_ptr<const ProgramSpec> spec, bool restartNow);
 
-  [[nodiscard]] ProcessState state() const { return state_; }
-  [[nodiscard]] bool active() const;        // a process is alive or a start is scheduled
-  [[nodiscard]] bool willStart() const { return startAfterStop_; }
+  // One event through the table, run to completion. False when the table rejects it. The host's exits and
+  // deadlines come through here too; tests call it to walk the table.
+  bool handle(Event event);
+
+  [[nodiscard]] Phase phase() const { return phase_; }
+  [[nodiscard]] ProcessState state() const { return toPublic(phase_); }
+  [[nodiscard]] bool active() const { return isActive(state()); }
+  [[nodiscard]] Want want() const { return want_; }
   [[nodiscard]] const std::string& name() const { return name_; }
   [[nodiscard]] const ProgramSpec& spec() const { return *spec_; }
   [[nodiscard]] int index() const { return index_; }
@@ -91,24 +78,42 @@ class Instance {
   [[nodiscard]] const std::string& reason() const { return reason_; }
 
  private:
+  bool dispatch(Event event);
+  void onExit(std::optional<ExitStatus> status);
+
+  // The actions of the table (see Action in core/transitions.hpp).
+  void enterStart();
+  void enterRetry();
+  void enterStartPeriod();
+  void enterFailedStart();
+  void enterRunning();
+  void enterExited();
+  void enterStopping();
+  void enterRestart();
+  void enterKill();
+  void enterOverdue();
+  void enterStopped();
+  void cancelRetry();
+  void wantUp() { want_ = Want::up; }
+  void wantDown() { want_ = Want::down; }
+  void run(Action action);
+
   void spawn();
-  void failedStart(std::string reason, const std::optional<ExitStatus>& exit, int pid = 0);
-  void onExit(ExitStatus status);
-  void onDeadline();
   void sendStopSignal();
-  void setState(ProcessState to, std::string reason = {}, const std::optional<ExitStatus>& exit = {},
-                bool expected = true, int pid = 0);
-  [[nodiscard]] bool expectedExit(const ExitStatus& status) const;
-  [[nodiscard]] std::chrono::milliseconds retryDelay() const;
+  void setState(Phase to, std::string reason = {}, bool expected = true);
+  [[nodiscard]] bool expectedExit() const;
+  [[nodiscard]] std::string exitText() const;
 
   Host& host_;
+  Listener& listener_;
   std::shared_ptr<const ProgramSpec> spec_;
   int index_;
   std::string name_;
-  ProcessState state_ = ProcessState::stopped;
-  std::unique_ptr<Timer> timer_;   // owned by the state: STARTING, BACKOFF and STOPPING each arm it
+  Phase phase_ = Phase::stopped;
+  Want want_ = Want::down;
+  int depth_ = 0;                  // handlers on the stack: the outermost one flushes the outbox
+  std::unique_ptr<Timer> timer_;   // owned by the phase: each phase arms at most its own deadline
   std::unique_ptr<Child> child_;   // non-null while a process is alive
-  bool startAfterStop_ = false;    // a restart waits for the stop to complete
   int retries_ = 0;                // failed starts since the last RUNNING or user start
   std::chrono::milliseconds backoffDelay_{0};  // how long the current BACKOFF waits
   int restarts_ = 0;
@@ -117,6 +122,11 @@ class Instance {
   WallTime startedWall_{};
   std::optional<ExitStatus> lastExit_;
   WallTime lastExitWall_{};
+  // The event being handled: what it carries, read by the actions.
+  std::string spawnError_;
+  std::optional<ExitStatus> exit_;  // Event::exit: nullopt when the status is unknown
+  int exitPid_ = 0;
+  bool exitPending_ = false;         // setState attaches exit_ to the first transition that follows an exit
 };
 
 }  // namespace taskmaster::inline v0::detail

@@ -1,0 +1,68 @@
+// Internal: the seam through which the core (instances and the registry) touches time, processes and the
+// event loop. process/asio_host provides the real one on Boost.Asio; the unit tests provide a fake one, so
+// the core runs without forking or sleeping.
+#pragma once
+
+#include "private.hpp"
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <taskmaster/program_spec.hpp>
+#include <taskmaster/state.hpp>
+
+namespace taskmaster::inline v0::detail {
+
+using Clock = std::chrono::steady_clock;
+
+// A one-shot deadline. arm() replaces any pending deadline; a cancelled deadline never fires.
+class Timer {
+ public:
+  virtual ~Timer() = default;
+  virtual void arm(Clock::duration after) = 0;
+  virtual void cancel() = 0;
+};
+
+// A live child process. Its exit is reported once, through the callback given to Host::spawn, unless the
+// Child is destroyed first (then the process group is SIGKILLed and reaped without a report). Before the
+// exit is reported the leftovers of its process group are SIGKILLed when killGroupOnExit is set: the
+// leader is not reaped until then, so its pid (the group's id) cannot have been reused.
+class Child {
+ public:
+  virtual ~Child() = default;
+  [[nodiscard]] virtual int pid() const = 0;
+  virtual void signal(int sig, bool group) = 0;
+  // Spawned with the spec's killasgroup; the option applies live.
+  virtual void setKillGroupOnExit(bool kill) = 0;
+};
+
+struct SpawnRequest {
+  const ProgramSpec& spec;
+  const std::string& instance;
+  int index;
+};
+
+struct SpawnResult {
+  std::unique_ptr<Child> child;  // null on failure
+  std::string error;             // "spawn error: /usr/bin/wrk: No such file or directory"
+};
+
+// nullopt: the process is gone but its status is unknown (someone else reaped it, against the contract
+// in supervisor.hpp).
+using ExitHandler = std::function<void(std::optional<ExitStatus>)>;
+
+class Host {
+ public:
+  virtual ~Host() = default;
+  [[nodiscard]] virtual Clock::time_point now() const = 0;
+  [[nodiscard]] virtual WallTime wallNow() const = 0;
+  [[nodiscard]] virtual std::unique_ptr<Timer> makeTimer(std::function<void()> onExpiry) = 0;
+  [[nodiscard]] virtual SpawnResult spawn(const SpawnRequest& request, ExitHandler onExit) = 0;
+  // Runs fn later on the loop, outside of every current call stack.
+  virtual void defer(std::function<void()> fn) = 0;
+};
+
+}  // namespace taskmaster::inline v0::detail

@@ -1,0 +1,401 @@
+#include "core/registry.hpp"
+
+#include <taskmaster/error.hpp>
+
+#include <algorithm>
+#include <charconv>
+#include <exception>
+#include <unordered_set>
+
+#include <fmt/format.h>
+
+namespace taskmaster::inline v0::detail {
+
+// A start/stop/restart waiting for its instances to settle. It is linked from waiters_ under each instance
+// it still waits for, and finished (its completion deferred) once it waits for none.
+struct Registry::Waiter {
+  bool up;  // start and restart wait for RUNNING; stop for down
+  std::string target;
+  std::vector<Outcome> outcomes;
+  std::unordered_map<const Instance*, std::size_t> pending;  // instance -> index in outcomes
+  Completion done;
+  bool finished = false;
+};
+
+// Handlers subscribed during a delivery are called from the next transition on; one unsubscribed during a
+// delivery is only marked, and erased once no delivery runs, so no delivery copies the list.
+struct Registry::Observers {
+  struct Observer {
+    std::function<void(const StateChange&)> handler;
+    bool active = true;
+  };
+  std::vector<std::unique_ptr<Observer>> list;
+  int delivering = 0;
+  bool dirty = false;
+
+  void compact() {
+    if (delivering > 0 || !std::exchange(dirty, false)) return;
+    std::erase_if(list, [](auto& o) { return !o->active; });
+  }
+};
+
+Registry::Registry(Host& host) : host_(host), observers_(std::make_shared<Observers>()) {}
+
+Registry::~Registry() {
+  *alive_ = false;
+  retiring_.clear();
+  programs_.clear();
+}
+
+// --- programs -------------------------------------------------------------------------------------
+
+std::error_code Registry::add(ProgramSpec spec) {
+  if (!spec.validate().empty()) return Errc::invalid_spec;
+  if (index_.contains(spec.name)) return Errc::already_exists;
+  addValid(std::move(spec));
+  return {};
+}
+
+void Registry::addValid(ProgramSpec spec) {
+  auto shared = std::make_shared<const ProgramSpec>(std::move(spec));
+  auto [it, inserted] = programs_.try_emplace(shared->name);
+  index_.emplace(shared->name, &it->second);
+  it->second.spec = std::move(shared);
+  resize(it->second, false);
+}
+
+std::error_code Registry::remove(std::string_view program) {
+  auto it = programs_.find(program);
+  if (it == programs_.end()) return Errc::no_such_program;
+  removeProgram(it);
+  return {};
+}
+
+void Registry::removeProgram(std::map<std::string, Program, std::less<>>::iterator it) {
+  auto instances = std::move(it->second.instances);
+  index_.erase(it->first);
+  programs_.erase(it);
+  for (auto& i : instances) retire(std::move(i));
+}
+
+// Installs a new spec for an existing program: restarts it if its processes differ, otherwise applies
+// the supervision options live, and adds or retires instances to match numprocs.
+bool Registry::update(Program& program, ProgramSpec spec) {
+  const bool restart = !program.spec->sameProcessAs(spec);
+  program.spec = std::make_shared<const ProgramSpec>(std::move(spec));
+  const bool anyUp = std::ranges::any_of(program.instances, [](auto& i) { return i->active(); });
+  while (program.instances.size() > static_cast<std::size_t>(program.spec->numprocs)) {
+    auto last = std::move(program.instances.back());
+    program.instances.pop_back();
+    retire(std::move(last));
+  }
+  for (auto& i : program.instances) {
+    const bool wasUp = i->active();
+    i->setSpec(program.spec, restart);
+    if (restart && !wasUp && program.spec->autostart && !shuttingDown_) i->start();
+  }
+  resize(program, anyUp);
+  return restart;
+}
+
+// Creates the missing instances, started when autostart (or when their siblings run).
+void Registry::resize(Program& program, bool siblingsUp) {
+  for (int i = static_cast<int>(program.instances.size()); i < program.spec->numprocs; ++i) {
+    program.instances.push_back(std::make_unique<Instance>(host_, *this, program.spec, i));
+    if ((program.spec->autostart || siblingsUp) && !shuttingDown_) program.instances.back()->start();
+  }
+}
+
+// A removed instance is stopped and kept until it is down; then it is destroyed outside of its call stack.
+void Registry::retire(std::unique_ptr<Instance> instance) {
+  Instance* raw = instance.get();
+  dropFromWaiters(*raw, "removed");
+  retiring_.emplace(raw, std::move(instance));
+  raw->stop();
+  if (!raw->active()) sweepLater(raw);
+}
+
+void Registry::sweepLater(Instance* instance) {
+  defer([this, instance] {
+    ++work_.sweeps;
+    if (auto it = retiring_.find(instance); it != retiring_.end() && !it->second->active()) retiring_.erase(it);
+  });
+}
+
+ApplyReport Registry::apply(const Config& config) {
+  ApplyReport report;
+  std::unordered_set<std::string_view> wanted;
+  for (const auto& spec : config.programs) wanted.insert(spec.name);
+  for (const auto& [name, program] : programs_)
+    if (!wanted.contains(name)) report.removed.push_back(name);
+  for (const auto& name : report.removed) (void)remove(name);  // by name: observers may change programs_
+  for (const auto& spec : config.programs) {
+    Program* program = find(spec.name);
+    if (!program) {
+      if (!add(spec)) report.added.push_back(spec.name);
+    } else if (*program->spec == spec) {
+      report.unchanged.push_back(spec.name);
+    } else {
+      (update(*program, spec) ? report.changed : report.updated).push_back(spec.name);
+    }
+  }
+  return report;
+}
+
+// --- names ----------------------------------------------------------------------------------------
+
+Registry::Program* Registry::find(std::string_view program) const {
+  auto it = index_.find(program);
+  return it == index_.end() ? nullptr : it->second;
+}
+
+std::vector<Instance*> Registry::everyInstance() const {
+  std::vector<Instance*> out;
+  for (const auto& [name, p] : programs_)
+    for (const auto& i : p.instances) out.push_back(i.get());
+  return out;
+}
+
+// "all", a program ("web", or supervisorctl's "web:*"), or an instance ("web:1"): O(1) but for "all".
+std::optional<std::vector<Instance*>> Registry::resolve(std::string_view target) const {
+  if (target == "all") return everyInstance();
+  if (target.ends_with(":*")) target.remove_suffix(2);
+  if (Program* p = find(target)) {
+    std::vector<Instance*> out;
+    for (auto& i : p->instances) out.push_back(i.get());
+    return out;
+  }
+  const auto colon = target.rfind(':');
+  if (colon == std::string_view::npos) return std::nullopt;
+  Program* p = find(target.substr(0, colon));
+  const auto digits = target.substr(colon + 1);
+  std::size_t index = 0;
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), index);
+  if (!p || ec != std::errc{} || end != digits.data() + digits.size() || index >= p->instances.size())
+    return std::nullopt;
+  Instance* i = p->instances[index].get();
+  if (i->name() != target) return std::nullopt;  // "web:01", or "web:0" of a single-instance "web"
+  return std::vector<Instance*>{i};
+}
+
+std::error_code Registry::status(std::string_view target, std::vector<InstanceStatus>& out) const {
+  auto targets = resolve(target);
+  if (!targets) return Errc::no_such_program;
+  out.clear();
+  out.reserve(targets->size());
+  for (Instance* i : *targets) out.push_back(i->status());
+  return {};
+}
+
+std::vector<std::string> Registry::programNames() const {
+  std::vector<std::string> out;
+  for (const auto& [name, p] : programs_) out.push_back(name);
+  return out;
+}
+
+std::vector<std::string> Registry::instanceNames() const {
+  std::vector<std::string> out;
+  for (Instance* i : everyInstance()) out.push_back(i->name());
+  return out;
+}
+
+std::error_code Registry::signal(std::string_view target, int sig) {
+  auto targets = resolve(target);
+  if (!targets) return Errc::no_such_program;
+  for (Instance* i : *targets) i->signal(sig);
+  return {};
+}
+
+// --- control and waiters --------------------------------------------------------------------------
+
+std::error_code Registry::control(std::string_view target, Op op, Completion done) {
+  auto targets = resolve(target);
+  if (!targets) return Errc::no_such_program;
+  if (op != Op::stop && shuttingDown_) return Errc::shutting_down;
+  auto waiter = std::make_shared<Waiter>(Waiter{op != Op::stop, std::string(target), {}, {}, std::move(done)});
+  for (Instance* i : *targets) {
+    if (!waiter->pending.emplace(i, waiter->outcomes.size()).second) continue;
+    waiter->outcomes.push_back({i->name(), false, {}});
+    waiters_[i].push_back(waiter);
+  }
+  for (Instance* i : *targets) {
+    // Transitions settle the waiter as they are delivered. A start of a STARTING instance waits for it too.
+    bool acted = true;
+    switch (op) {
+      case Op::start: acted = i->start() || i->state() == ProcessState::starting; break;
+      case Op::stop: acted = i->stop(); break;
+      case Op::restart: i->restart(); break;
+    }
+    if (!acted && waiter->pending.contains(i)) {
+      resolveOutcome(*waiter, *i, true, op == Op::start ? "already started" : "not running");
+      unlinkWaiter(*waiter, *i);
+    }
+  }
+  finishIfDone(waiter);
+  return {};
+}
+
+void Registry::resolveOutcome(Waiter& w, const Instance& i, bool ok, std::string message) {
+  auto it = w.pending.find(&i);
+  if (it == w.pending.end()) return;
+  w.outcomes[it->second].ok = ok;
+  w.outcomes[it->second].message = std::move(message);
+  w.pending.erase(it);
+}
+
+void Registry::unlinkWaiter(const Waiter& w, const Instance& i) {
+  auto it = waiters_.find(&i);
+  if (it == waiters_.end()) return;
+  std::erase_if(it->second, [&](auto& p) { return p.get() == &w; });
+  if (it->second.empty()) waiters_.erase(it);
+}
+
+// Whether the instance's present state ends the waiter's wait for it; true when it did.
+bool Registry::settle(Waiter& w, const Instance& i) {
+  ++work_.waiterChecks;
+  const ProcessState s = i.state();
+  if (w.up) {
+    if (s == ProcessState::running) resolveOutcome(w, i, true, "started");
+    else if (s == ProcessState::backoff || s == ProcessState::fatal) resolveOutcome(w, i, false, i.reason());
+    else if ((s == ProcessState::stopped || s == ProcessState::exited) && i.want() == Want::down)
+      resolveOutcome(w, i, false, "stopped before it was up");
+    else return false;
+  } else if (!i.active()) {
+    resolveOutcome(w, i, true, "stopped");
+  } else {
+    return false;
+  }
+  return true;
+}
+
+// O(waiters of this instance).
+void Registry::settleWaiters(const Instance& i) {
+  auto it = waiters_.find(&i);
+  if (it == waiters_.end()) return;
+  auto& list = it->second;
+  std::vector<std::shared_ptr<Waiter>> settled;
+  std::erase_if(list, [&](const std::shared_ptr<Waiter>& w) {
+    if (!settle(*w, i)) return false;
+    settled.push_back(w);
+    return true;
+  });
+  if (list.empty()) waiters_.erase(it);
+  for (auto& w : settled) finishIfDone(w);
+}
+
+void Registry::dropFromWaiters(const Instance& i, const char* why) {
+  auto node = waiters_.extract(&i);
+  if (node.empty()) return;
+  for (auto& w : node.mapped()) {
+    resolveOutcome(*w, i, false, why);
+    finishIfDone(w);
+  }
+}
+
+void Registry::finishIfDone(const std::shared_ptr<Waiter>& w) {
+  if (!w->pending.empty() || w->finished) return;
+  w->finished = true;
+  if (!w->done) return;
+  defer([this, w] {
+    try {
+      w->done(std::move(w->outcomes));
+    } catch (const std::exception& e) {
+      log(LogLevel::error, fmt::format("the completion of {} {} threw: {}", w->up ? "start" : "stop", w->target,
+                                       e.what()));
+    } catch (...) {
+      log(LogLevel::error, fmt::format("the completion of {} {} threw", w->up ? "start" : "stop", w->target));
+    }
+  });
+}
+
+// --- transitions ----------------------------------------------------------------------------------
+
+void Registry::publish(Instance& instance, StateChange change) {
+  activeCount_ += isActive(change.to);
+  activeCount_ -= isActive(change.from);
+  outbox_.push_back({&instance, std::move(change)});
+}
+
+void Registry::flush() {
+  if (delivering_) return;
+  delivering_ = true;
+  struct Reset {
+    bool& flag;
+    ~Reset() { flag = false; }
+  } reset{delivering_};
+  while (!outbox_.empty()) {
+    Pending next = std::move(outbox_.front());
+    outbox_.pop_front();
+    deliver(next);
+  }
+}
+
+// Waiters, then observers, then the bookkeeping that depends on the instance being down.
+void Registry::deliver(Pending& p) {
+  ++work_.delivered;
+  settleWaiters(*p.instance);
+  auto& obs = *observers_;
+  ++obs.delivering;
+  const std::size_t count = obs.list.size();  // subscribed from now on: from the next transition on
+  for (std::size_t k = 0; k < count; ++k) {
+    auto* o = obs.list[k].get();
+    if (!o->active) continue;
+    try {
+      o->handler(p.change);
+    } catch (const std::exception& e) {  // an observer's failure is its own; supervision goes on
+      log(LogLevel::error, fmt::format("an observer threw on {} {} -> {}: {}", p.change.instance,
+                                       to_string(p.change.from), to_string(p.change.to), e.what()));
+    } catch (...) {
+      log(LogLevel::error, fmt::format("an observer threw on {} {} -> {}", p.change.instance,
+                                       to_string(p.change.from), to_string(p.change.to)));
+    }
+  }
+  --obs.delivering;
+  obs.compact();
+  if (!p.instance->active() && retiring_.contains(p.instance)) sweepLater(p.instance);
+  finishShutdownIfDone();
+}
+
+void Registry::log(LogLevel level, std::string message) {
+  if (!sink_) return;
+  try {
+    sink_(level, message);
+  } catch (...) {  // the sink must not throw; if it does, there is nowhere left to report it
+  }
+}
+
+Subscription Registry::subscribe(std::function<void(const StateChange&)> handler) {
+  auto& list = observers_->list;
+  list.push_back(std::make_unique<Observers::Observer>(Observers::Observer{std::move(handler)}));
+  return Subscription([weak = std::weak_ptr(observers_), o = list.back().get()] {
+    auto observers = weak.lock();
+    if (!observers) return;
+    o->active = false;
+    observers->dirty = true;
+    observers->compact();
+  });
+}
+
+// --- shutdown -------------------------------------------------------------------------------------
+
+void Registry::shutdown(std::function<void()> done) {
+  shuttingDown_ = true;
+  shutdownDone_ = done ? std::move(done) : std::function<void()>([] {});
+  auto all = everyInstance();  // first: observers called from stop() may add or remove programs
+  for (auto& [raw, i] : retiring_) all.push_back(i.get());
+  for (Instance* i : all) i->stop();
+  finishShutdownIfDone();
+}
+
+void Registry::finishShutdownIfDone() {
+  if (shutdownDone_ && activeCount_ == 0) defer(std::exchange(shutdownDone_, {}));
+}
+
+// Runs fn later on the loop, unless the registry is gone by then.
+void Registry::defer(std::function<void()> fn) {
+  host_.defer([alive = std::weak_ptr(alive_), fn = std::move(fn)] {
+    if (auto a = alive.lock(); a && *a) fn();
+  });
+}
+
+}  // namespace taskmaster::inline v0::detail

@@ -1,0 +1,74 @@
+#include "process/asio_host.hpp"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdint>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <taskmaster/util.hpp>
+
+#include "process/child_watcher.hpp"
+#include "process/launcher.hpp"
+
+namespace taskmaster::inline v0::detail {
+namespace asio = boost::asio;
+namespace {
+
+// A steady_timer whose cancelled or superseded expiries never reach the callback.
+class AsioTimer final : public Timer {
+ public:
+  AsioTimer(asio::io_context& io, std::function<void()> onExpiry)
+      : state_(std::make_shared<State>(State{asio::steady_timer(io), std::move(onExpiry), 0})) {}
+  ~AsioTimer() override { state_->timer.cancel(); }
+  AsioTimer(const AsioTimer&) = delete;
+  AsioTimer& operator=(const AsioTimer&) = delete;
+
+  void arm(Clock::duration after) override {
+    auto gen = ++state_->generation;
+    state_->timer.expires_after(after);
+    state_->timer.async_wait([weak = std::weak_ptr(state_), gen](boost::system::error_code ec) {
+      auto s = weak.lock();
+      if (!ec && s && s->generation == gen) s->onExpiry();
+    });
+  }
+  void cancel() override {
+    ++state_->generation;  // an expiry already queued is stale from now on
+    state_->timer.cancel();
+  }
+
+ private:
+  struct State {
+    asio::steady_timer timer;
+    std::function<void()> onExpiry;
+    std::uint64_t generation;
+  };
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace
+
+std::unique_ptr<Timer> AsioHost::makeTimer(std::function<void()> onExpiry) {
+  return std::make_unique<AsioTimer>(io_, std::move(onExpiry));
+}
+
+SpawnResult AsioHost::spawn(const SpawnRequest& r, ExitHandler onExit) {
+  auto launched = launch(r.spec, r.instance, r.index);
+  if (launched.pid < 0) return {nullptr, "spawn error: " + launched.error};
+  UniqueFd pidfd(launched.pidfd);
+  try {
+    return {watchChild(io_, launched.pid, pidfd, r.spec.killasgroup, std::move(onExit)), {}};
+  } catch (const std::exception& e) {  // the pidfd could not join the event loop: do not run unwatched
+    ::kill(-launched.pid, SIGKILL);
+    (void)retryOnEintr([&] { return ::waitpid(launched.pid, nullptr, 0); });
+    return {nullptr, std::string("spawn error: ") + e.what()};
+  }
+}
+
+void AsioHost::defer(std::function<void()> fn) { asio::post(io_, std::move(fn)); }
+
+}  // namespace taskmaster::inline v0::detail

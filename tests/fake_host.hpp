@@ -1,0 +1,193 @@
+// A Host for the core's unit tests: a fake clock, fake timers, fake children, deferred work run on demand.
+// Nothing forks or sleeps, and each operation costs O(log n), so 10,000 instances stay cheap.
+#pragma once
+
+#include <doctest/doctest.h>
+
+#include <deque>
+#include <functional>
+#include <map>
+#include <unordered_map>
+
+#include "core/host.hpp"
+#include "core/instance.hpp"
+
+namespace test {
+
+using taskmaster::ExitStatus;
+using taskmaster::detail::Clock;
+
+struct Signal {
+  int pid, sig;
+  bool group;
+  bool operator==(const Signal&) const = default;
+};
+
+class FakeHost final : public taskmaster::detail::Host {
+ public:
+  class FakeTimer final : public taskmaster::detail::Timer {
+   public:
+    FakeTimer(FakeHost& h, std::function<void()> fn) : host_(h), fn_(std::move(fn)) {}
+    ~FakeTimer() override { cancel(); }
+    void arm(Clock::duration after) override {
+      cancel();
+      slot_ = host_.deadlines_.emplace(host_.clock_ + after, this);
+    }
+    void cancel() override {
+      if (slot_) host_.deadlines_.erase(*slot_);
+      slot_.reset();
+    }
+    void fire() {
+      slot_.reset();
+      fn_();
+    }
+
+   private:
+    FakeHost& host_;
+    std::function<void()> fn_;
+    std::optional<std::multimap<Clock::time_point, FakeTimer*>::iterator> slot_;
+  };
+
+  class FakeChild final : public taskmaster::detail::Child {
+   public:
+    FakeChild(FakeHost& h, int pid, bool killGroup) : host_(h), pid_(pid), killGroup_(killGroup) {}
+    ~FakeChild() override { host_.children_.erase(pid_); }
+    int pid() const override { return pid_; }
+    void signal(int sig, bool group) override { host_.signals.push_back({pid_, sig, group}); }
+    void setKillGroupOnExit(bool kill) override { killGroup_ = kill; }
+    [[nodiscard]] bool killGroup() const { return killGroup_; }
+
+   private:
+    FakeHost& host_;
+    int pid_;
+    bool killGroup_;
+  };
+
+  Clock::time_point now() const override { return clock_; }
+  taskmaster::WallTime wallNow() const override { return {}; }
+  std::unique_ptr<taskmaster::detail::Timer> makeTimer(std::function<void()> fn) override {
+    return std::make_unique<FakeTimer>(*this, std::move(fn));
+  }
+  taskmaster::detail::SpawnResult spawn(const taskmaster::detail::SpawnRequest& r,
+                                        taskmaster::detail::ExitHandler onExit) override {
+    ++spawns;
+    if (failSpawns) return {nullptr, "spawn error: /nope: No such file or directory"};
+    int pid = nextPid_++;
+    auto child = std::make_unique<FakeChild>(*this, pid, r.spec.killasgroup);
+    children_[pid] = {child.get(), std::move(onExit)};
+    return {std::move(child), {}};
+  }
+  void defer(std::function<void()> fn) override { deferred_.push_back(std::move(fn)); }
+
+  // Moves the clock forward, firing every deadline on the way in order.
+  void advance(Clock::duration d) {
+    const auto end = clock_ + d;
+    while (!deadlines_.empty() && deadlines_.begin()->first <= end) {
+      auto [when, timer] = *deadlines_.begin();
+      deadlines_.erase(deadlines_.begin());
+      clock_ = when;
+      timer->fire();
+    }
+    clock_ = end;
+  }
+  // Fires the earliest deadline alone, moving the clock to it. False when none is armed.
+  bool fireNext() {
+    if (deadlines_.empty()) return false;
+    auto [when, timer] = *deadlines_.begin();
+    deadlines_.erase(deadlines_.begin());
+    clock_ = when;
+    timer->fire();
+    return true;
+  }
+  // Runs the deferred work, including what it defers in turn.
+  void runDeferred() {
+    while (!deferred_.empty()) {
+      auto fn = std::move(deferred_.front());
+      deferred_.pop_front();
+      fn();
+    }
+  }
+  // The process exits: as the real watcher does, its group's leftovers are killed before the exit is told.
+  void exit(int pid, ExitStatus status) { report(pid, status); }
+  // The process is gone, and someone else took its status.
+  void exitUnknown(int pid) { report(pid, std::nullopt); }
+  void report(int pid, std::optional<ExitStatus> status) {
+    REQUIRE_MESSAGE(children_.contains(pid), "no live child with pid " << pid);
+    auto& [child, onExit] = children_[pid];
+    if (status && child->killGroup()) remainsKilled.push_back(pid);  // unknown: the pid may be reused
+    auto cb = onExit;
+    cb(status);
+  }
+  [[nodiscard]] bool alive(int pid) const { return children_.contains(pid); }
+  [[nodiscard]] std::vector<int> livePids() const {
+    std::vector<int> out;
+    for (auto& [pid, c] : children_) out.push_back(pid);
+    return out;
+  }
+  [[nodiscard]] bool timerArmed() const { return !deadlines_.empty(); }
+  [[nodiscard]] std::size_t armedTimers() const { return deadlines_.size(); }
+  [[nodiscard]] std::size_t deferredCount() const { return deferred_.size(); }
+
+  std::vector<Signal> signals;
+  std::vector<int> remainsKilled;
+  bool failSpawns = false;
+  int spawns = 0;
+
+ private:
+  struct LiveChild {
+    FakeChild* child;
+    taskmaster::detail::ExitHandler onExit;
+  };
+  Clock::time_point clock_{};
+  int nextPid_ = 100;
+  std::multimap<Clock::time_point, FakeTimer*> deadlines_;
+  std::unordered_map<int, LiveChild> children_;
+  std::deque<std::function<void()>> deferred_;
+};
+
+// The host and the instance's listener in one: transitions are recorded when delivered, as the registry
+// delivers them (after the handler that caused them, in order), and onPublish plays an observer.
+class InstanceHost final : public taskmaster::detail::Listener {
+ public:
+  void publish(taskmaster::detail::Instance&, taskmaster::StateChange c) override { outbox_.push_back(std::move(c)); }
+  void flush() override {
+    if (delivering_) return;
+    delivering_ = true;
+    while (!outbox_.empty()) {
+      auto c = std::move(outbox_.front());
+      outbox_.pop_front();
+      changes.push_back(c);
+      if (onPublish) onPublish(c);
+    }
+    delivering_ = false;
+  }
+  void log(taskmaster::LogLevel level, std::string message) override { logs.emplace_back(level, std::move(message)); }
+
+  // FakeHost's, forwarded: the tests read host.x for both.
+  void advance(Clock::duration d) { fake.advance(d); }
+  void exit(int pid, ExitStatus status) { fake.exit(pid, status); }
+  [[nodiscard]] bool alive(int pid) const { return fake.alive(pid); }
+  [[nodiscard]] bool timerArmed() const { return fake.timerArmed(); }
+  [[nodiscard]] std::vector<taskmaster::ProcessState> states() const {
+    std::vector<taskmaster::ProcessState> out;
+    for (auto& c : changes) out.push_back(c.to);
+    return out;
+  }
+
+  void exitUnknown(int pid) { fake.exitUnknown(pid); }
+
+  FakeHost fake;
+  std::vector<taskmaster::StateChange> changes;
+  std::vector<std::pair<taskmaster::LogLevel, std::string>> logs;
+  std::function<void(const taskmaster::StateChange&)> onPublish;
+  std::vector<Signal>& signals = fake.signals;
+  std::vector<int>& remainsKilled = fake.remainsKilled;
+  bool& failSpawns = fake.failSpawns;
+  int& spawns = fake.spawns;
+
+ private:
+  std::deque<taskmaster::StateChange> outbox_;
+  bool delivering_ = false;
+};
+
+}  // namespace test
