@@ -42,12 +42,13 @@ class App {
         service_(supervisor_, std::move(config)),
         interpreter_(service_, log.sink()),
         stateLogger_(log),
-        server_(io, supervisor_, [this](const taskmaster::control::Request& r, auto reply) { serve(r, reply); }),
+        server_(io, supervisor_,
+                taskmaster::control::commandHandler(interpreter_, [this] { quit("shutdown over the control socket"); })),
         signals_(io, SIGHUP, SIGTERM, SIGINT) {}
 
   int run() {
     // What the library says beside state changes (a throwing observer, an exit reaped elsewhere).
-    supervisor_.setLogSink([this](taskmaster::LogLevel level, std::string_view message) { log_.write(level, message); });
+    supervisor_.setLogSink(log_.sink());
     logged_ = supervisor_.onStateChange([this](const taskmaster::StateChange& c) { stateLogger_(c); });
     announced_ = supervisor_.onStateChange([this](const taskmaster::StateChange& c) { announce(c); });
     const bool withShell = !options_.daemon && !options_.noShell;
@@ -101,18 +102,6 @@ class App {
     if (auto listening = server_.listen({.path = socketPath_}); !listening) return listening.error().detail;
     log_.info("control socket listening on {}", socketPath_);
     return {};
-  }
-
-  // A request from the control socket: the shell's commands, answered with their text and their data.
-  void serve(const taskmaster::control::Request& request, std::function<void(taskmaster::control::Reply)> reply) {
-    std::vector<std::string> words{request.cmd};
-    words.insert(words.end(), request.args.begin(), request.args.end());
-    interpreter_.run(words, {.source = "socket", .shell = false}, [this, reply](taskmaster::CommandReply result) {
-      // A wrong command is a bad request: its message goes in `error` too, for clients to tell apart.
-      std::string error = result.usage && !result.errors.empty() ? result.errors.front() : std::string{};
-      reply({result.ok, std::move(result.lines), taskmaster::toJson(result), std::move(error)});
-      if (result.quit) quit("shutdown over the control socket");
-    });
   }
 
   // The shell's one-line notices: what a user at the prompt wants to hear about without asking.

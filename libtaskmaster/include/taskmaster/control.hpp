@@ -26,6 +26,10 @@ namespace boost::asio {
 class io_context;
 }
 
+namespace taskmaster::inline v0 {
+class Interpreter;  // commands.hpp
+}
+
 namespace taskmaster::inline v0::control {
 
 inline constexpr int kVersion = 1;
@@ -108,6 +112,11 @@ class Responder {
 };
 
 using Handler = std::function<void(const Request& request, Responder respond)>;
+
+// The command language (commands.hpp) as this protocol serves it: each request runs through `interpreter`
+// as source "socket"; a wrong command is a bad request (its message in `error` too); `onShutdown` runs after
+// the reply to a command that stops taskmaster. `interpreter` must outlive the server.
+[[nodiscard]] Handler commandHandler(Interpreter& interpreter, std::function<void()> onShutdown);
 
 // --- server -----------------------------------------------------------------------------------------
 

@@ -60,4 +60,16 @@ json::value toJson(const CommandReply& reply) {
   return std::visit(Visit{reply.command}, reply.data);
 }
 
+control::Handler control::commandHandler(Interpreter& interpreter, std::function<void()> onShutdown) {
+  return [&interpreter, onShutdown = std::move(onShutdown)](const Request& request, Responder respond) {
+    std::vector<std::string> words{request.cmd};
+    words.insert(words.end(), request.args.begin(), request.args.end());
+    interpreter.run(words, {.source = "socket", .shell = false}, [respond, onShutdown](CommandReply result) {
+      std::string error = result.usage && !result.errors.empty() ? result.errors.front() : std::string{};
+      respond({result.ok, std::move(result.lines), toJson(result), std::move(error)});
+      if (result.quit && onShutdown) onShutdown();
+    });
+  };
+}
+
 }  // namespace taskmaster::inline v0
