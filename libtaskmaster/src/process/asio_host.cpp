@@ -1,9 +1,7 @@
 #include "process/asio_host.hpp"
 
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <csignal>
 #include <cstdint>
 
 #include <boost/asio/io_context.hpp>
@@ -58,13 +56,11 @@ std::unique_ptr<Timer> AsioHost::makeTimer(std::function<void()> onExpiry) {
 
 SpawnResult AsioHost::spawn(const SpawnRequest& r, ExitHandler onExit) {
   auto launched = launch(r.spec, r.instance, r.index);
-  if (launched.pid < 0) return {nullptr, "spawn error: " + launched.error};
-  UniqueFd pidfd(launched.pidfd);
+  if (!launched.ok()) return {nullptr, "spawn error: " + launched.error()};
   try {
-    return {watchChild(io_, launched.pid, pidfd, r.spec.killasgroup, std::move(onExit)), {}};
+    return {watchChild(io_, launched->pid, launched->pidfd, r.spec.killasgroup, std::move(onExit)), {}};
   } catch (const std::exception& e) {  // the pidfd could not join the event loop: do not run unwatched
-    ::kill(-launched.pid, SIGKILL);
-    (void)retryOnEintr([&] { return ::waitpid(launched.pid, nullptr, 0); });
+    killAndReap(launched->pid);
     return {nullptr, std::string("spawn error: ") + e.what()};
   }
 }

@@ -192,7 +192,7 @@ std::string stageError(const ChildError& e, const ProgramSpec& spec, const std::
 
 // A step of a launch: its product, or why it failed in the words of Launched::error.
 template <class T>
-using Step = Expected<T, std::string>;
+using Step = Expected<T, std::string>;  // as launch() returns
 
 // Everything the child needs, computed in the parent: the child may only make async-signal-safe calls.
 struct Prepared {
@@ -268,20 +268,20 @@ Step<Forked> forkExec(const ProgramSpec& spec, Prepared& prepared, const Stdio& 
 
 // Waits for the child's report: a failure before exec (the child is exiting: reaped here), or EOF, and then
 // a pidfd to watch it by.
-Launched collect(const ProgramSpec& spec, const std::string& exe, Forked& child) {
+Step<Launched> collect(const ProgramSpec& spec, const std::string& exe, Forked& child) {
   ChildError childError{};
   const ssize_t n = retryOnEintr([&] { return ::read(child.errorPipe.get(), &childError, sizeof childError); });
   if (n == sizeof childError) {
     reap(child.pid);
-    return Launched{.error = stageError(childError, spec, exe)};
+    return stageError(childError, spec, exe);
   }
-  const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, child.pid, 0));
-  if (pidfd < 0) {  // cannot watch it (EMFILE...): do not leave it unsupervised
-    Launched out{.error = fmt::format("pidfd_open: {}", describe(errno))};
+  UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, child.pid, 0)));
+  if (!pidfd) {  // cannot watch it (EMFILE...): do not leave it unsupervised
+    auto error = fmt::format("pidfd_open: {}", describe(errno));
     killAndReap(child.pid);
-    return out;
+    return error;
   }
-  return Launched{.pid = child.pid, .pidfd = pidfd, .error = {}};
+  return Launched{.pid = child.pid, .pidfd = std::move(pidfd)};
 }
 
 }  // namespace
@@ -295,13 +295,13 @@ void killAndReap(int pid) noexcept {
   reap(pid);
 }
 
-Launched launch(const ProgramSpec& spec, const std::string& instance, int index) {
+Step<Launched> launch(const ProgramSpec& spec, const std::string& instance, int index) {
   auto prepared = prepare(spec, instance, index);
-  if (!prepared.ok()) return Launched{.error = std::move(prepared.error())};
+  if (!prepared.ok()) return std::move(prepared.error());
   auto stdio = openStdio(spec);
-  if (!stdio.ok()) return Launched{.error = std::move(stdio.error())};
+  if (!stdio.ok()) return std::move(stdio.error());
   auto child = forkExec(spec, *prepared, *stdio);
-  if (!child.ok()) return Launched{.error = std::move(child.error())};
+  if (!child.ok()) return std::move(child.error());
   return collect(spec, prepared->exe, *child);
 }
 

@@ -7,20 +7,22 @@
 
 #include <string>
 
+#include <taskmaster/error.hpp>
 #include <taskmaster/program_spec.hpp>
+#include <taskmaster/util.hpp>
 
 namespace taskmaster::inline v0::detail {
 
 struct Launched {
   int pid = -1;
-  int pidfd = -1;      // owned by the caller on success
-  std::string error;   // set on failure: "chdir /srv/app: No such file or directory"
+  UniqueFd pidfd;  // to watch its exit by
 };
 
-// Never throws for a failure of the system or of the spec; every failure is an error message. Runs in four
+// Never throws for a failure of the system or of the spec; every failure is an error message ("chdir /srv/app:
+// No such file or directory"), and leaves no process behind. Runs in four
 // steps: prepare (argv, environment, PATH search, the user's credentials), openStdio, forkExec (vfork with every
 // signal blocked; the child sets itself up and execs), collect (the exec error pipe, then a pidfd).
-[[nodiscard]] Launched launch(const ProgramSpec& spec, const std::string& instance, int index);
+[[nodiscard]] Expected<Launched, std::string> launch(const ProgramSpec& spec, const std::string& instance, int index);
 
 // Waits for child `pid` to exit and reaps it, retrying EINTR. Blocks: only for a child that is exiting or has
 // just been sent SIGKILL.
