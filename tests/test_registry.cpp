@@ -168,6 +168,52 @@ TEST_CASE("observers see complete transitions, in order, and may call back into 
   CHECK(seen.back() == std::pair{ProcessState::starting, ProcessState::starting});
 }
 
+TEST_CASE("observers hear a call's transitions once it has returned, so one may remove or reload programs") {
+  Rig rig;
+  REQUIRE_FALSE(rig.registry.add(program("a")));
+  REQUIRE_FALSE(rig.registry.add(program("b", [](ProgramSpec& s) { s.numprocs = 3; })));
+  std::vector<std::size_t> seenDuring;
+  auto remover = rig.registry.subscribe([&](const StateChange& c) {
+    if (c.instance != "a" || c.to != ProcessState::starting) return;
+    seenDuring.push_back(rig.changes.size());
+    (void)rig.registry.remove("b");  // while `start all` is, from the observer's point of view, over
+  });
+  REQUIRE_FALSE(rig.registry.control("all", Op::start, {}));
+  REQUIRE(seenDuring.size() == 1);
+  // `start all` started every instance before any observer ran; removing b then stops all three.
+  CHECK(rig.host.spawns == 4);
+  CHECK(rig.registry.programNames() == std::vector<std::string>{"a"});
+  rig.exitAll();
+  CHECK(rig.registry.activeCount() == 1);  // only a is left running
+
+  // An observer that reloads in the middle of an apply() of a changed program.
+  bool armed = true;
+  auto reloader = rig.registry.subscribe([&](const StateChange& c) {
+    if (c.instance == "a" && std::exchange(armed, false)) (void)rig.registry.apply({});
+  });
+  taskmaster::Config changed{.path = {}, .programs = {program("a", [](ProgramSpec& s) { s.cmd = {"other"}; })},
+                             .socket = {}};
+  const auto report = rig.registry.apply(changed);
+  CHECK(report.changed == std::vector<std::string>{"a"});
+  CHECK_FALSE(armed);
+  CHECK(rig.registry.programNames().empty());  // the observer's apply() came after, and removed it
+}
+
+TEST_CASE("apply() leaves a program whose new spec is invalid as it was, and says so") {
+  Rig rig;
+  REQUIRE_FALSE(rig.registry.add(program("web", [](ProgramSpec& s) { s.autostart = true; })));
+  const int pid = rig.pid("web");
+  taskmaster::Config bad{.path = {}, .programs = {program("web", [](ProgramSpec& s) { s.numprocs = 0; }),
+                                                  program("new", [](ProgramSpec& s) { s.cmd.clear(); })},
+                         .socket = {}};
+  const auto report = rig.registry.apply(bad);
+  CHECK(report.invalid == std::vector<std::string>{"web", "new"});
+  CHECK(report.added.empty());
+  CHECK(report.changed.empty());
+  CHECK(rig.pid("web") == pid);
+  CHECK(rig.registry.programNames() == std::vector<std::string>{"web"});
+}
+
 TEST_CASE("a throwing observer and a throwing completion are logged with the instance, and the others go on") {
   Rig rig;
   REQUIRE_FALSE(rig.registry.add(program("web")));

@@ -426,7 +426,7 @@ def reload_after_editing_the_file():
     d.write(V2)
     reply = d.reply("reload")
     check(reply["ok"] and reply["data"] == {"added": ["new"], "changed": ["change"], "updated": [],
-                                            "removed": ["gone"], "unchanged": ["keep"]}, reply)
+                                            "removed": ["gone"], "unchanged": ["keep"], "invalid": []}, reply)
     check(reply["lines"] == ["added: new", "changed (restarted): change", "removed: gone", "unchanged: keep"], reply)
     after = {name: d.wait_state(name, "RUNNING")["pid"] for name in ("keep", "change", "new")}
     check(after["keep"] == before["keep"] and after["change"] != before["change"], f"{before} {after}")

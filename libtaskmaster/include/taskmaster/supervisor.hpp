@@ -64,6 +64,7 @@ struct ApplyReport {
   std::vector<std::string> updated;    // applied live: numprocs or supervision options changed
   std::vector<std::string> removed;    // stopped and removed
   std::vector<std::string> unchanged;
+  std::vector<std::string> invalid;    // refused (ProgramSpec::validate() found problems) and left as they were
 };
 
 class Supervisor {

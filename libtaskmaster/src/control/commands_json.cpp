@@ -42,7 +42,7 @@ json::value toJson(const ActionReport& report) {
 json::value toJson(const ApplyReport& r) {
   return json::object{{"added", names(r.added)},     {"changed", names(r.changed)},
                       {"updated", names(r.updated)}, {"removed", names(r.removed)},
-                      {"unchanged", names(r.unchanged)}};
+                      {"unchanged", names(r.unchanged)}, {"invalid", names(r.invalid)}};
 }
 
 }  // namespace

@@ -120,6 +120,7 @@ std::vector<std::string> describe(const ApplyReport& report) {
   part("updated", report.updated);
   part("removed", report.removed);
   part("unchanged", report.unchanged);
+  part("invalid (left as they were)", report.invalid);
   if (lines.empty()) lines.emplace_back("no programs");
   return lines;
 }

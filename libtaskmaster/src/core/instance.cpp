@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <csignal>
+#include <exception>
 
 #include <fmt/format.h>
 
@@ -10,12 +11,13 @@
 namespace taskmaster::inline v0::detail {
 namespace {
 
-// Ends a handler: the outermost one delivers what it published, also when an action threw.
+// Ends a handler: the outermost one delivers what it published (when no call from outside is under way: that
+// call delivers it as it returns). Not while an exception unwinds: observers must never see half a transition.
 class HandlerScope {
  public:
   HandlerScope(int& depth, Listener& listener) : depth_(depth), listener_(listener) { ++depth_; }
   ~HandlerScope() {
-    if (--depth_ == 0) listener_.flush();
+    if (--depth_ == 0 && std::uncaught_exceptions() == 0) listener_.flush();
   }
   HandlerScope(const HandlerScope&) = delete;
   HandlerScope& operator=(const HandlerScope&) = delete;

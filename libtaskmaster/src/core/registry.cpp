@@ -39,6 +39,21 @@ struct Registry::Observers {
   }
 };
 
+// A call from outside (a request of the embedding program, or of an observer): the transitions it causes are
+// delivered once it has returned, so that no observer runs while it walks programs and instances.
+class Registry::Batch {
+ public:
+  explicit Batch(Registry& registry) : registry_(registry) { ++registry_.busy_; }
+  ~Batch() {
+    if (--registry_.busy_ == 0 && std::uncaught_exceptions() == 0) registry_.flush();
+  }
+  Batch(const Batch&) = delete;
+  Batch& operator=(const Batch&) = delete;
+
+ private:
+  Registry& registry_;
+};
+
 Registry::Registry(Host& host) : host_(host), observers_(std::make_shared<Observers>()) {}
 
 Registry::~Registry() {
@@ -50,6 +65,7 @@ Registry::~Registry() {
 // --- programs -------------------------------------------------------------------------------------
 
 std::error_code Registry::add(ProgramSpec spec) {
+  Batch batch(*this);
   if (!spec.validate().empty()) return Errc::invalid_spec;
   if (index_.contains(spec.name)) return Errc::already_exists;
   addValid(std::move(spec));
@@ -65,6 +81,7 @@ void Registry::addValid(ProgramSpec spec) {
 }
 
 std::error_code Registry::remove(std::string_view program) {
+  Batch batch(*this);
   auto it = programs_.find(program);
   if (it == programs_.end()) return Errc::no_such_program;
   removeProgram(it);
@@ -123,6 +140,7 @@ void Registry::sweepLater(Instance* instance) {
 }
 
 ApplyReport Registry::apply(const Config& config) {
+  Batch batch(*this);
   ApplyReport report;
   std::unordered_set<std::string_view> wanted;
   for (const auto& spec : config.programs) wanted.insert(spec.name);
@@ -131,8 +149,11 @@ ApplyReport Registry::apply(const Config& config) {
   for (const auto& name : report.removed) (void)remove(name);  // by name: observers may change programs_
   for (const auto& spec : config.programs) {
     Program* program = find(spec.name);
-    if (!program) {
-      if (!add(spec)) report.added.push_back(spec.name);
+    if (!spec.validate().empty()) {
+      report.invalid.push_back(spec.name);  // as it was: never installed, never started
+    } else if (!program) {
+      addValid(spec);
+      report.added.push_back(spec.name);
     } else if (*program->spec == spec) {
       report.unchanged.push_back(spec.name);
     } else {
@@ -200,6 +221,7 @@ std::vector<std::string> Registry::instanceNames() const {
 }
 
 std::error_code Registry::signal(std::string_view target, int sig) {
+  Batch batch(*this);
   auto targets = resolve(target);
   if (!targets) return Errc::no_such_program;
   for (Instance* i : *targets) i->signal(sig);
@@ -209,6 +231,7 @@ std::error_code Registry::signal(std::string_view target, int sig) {
 // --- control and waiters --------------------------------------------------------------------------
 
 std::error_code Registry::control(std::string_view target, Op op, Completion done) {
+  Batch batch(*this);
   auto targets = resolve(target);
   if (!targets) return Errc::no_such_program;
   if (op != Op::stop && shuttingDown_) return Errc::shutting_down;
@@ -317,7 +340,7 @@ void Registry::publish(Instance& instance, StateChange change) {
 }
 
 void Registry::flush() {
-  if (delivering_) return;
+  if (delivering_ || busy_ > 0) return;  // the delivery under way, or the call under way, delivers it
   delivering_ = true;
   struct Reset {
     bool& flag;
@@ -379,6 +402,7 @@ Subscription Registry::subscribe(std::function<void(const StateChange&)> handler
 // --- shutdown -------------------------------------------------------------------------------------
 
 void Registry::shutdown(std::function<void()> done) {
+  Batch batch(*this);
   shuttingDown_ = true;
   shutdownDone_ = done ? std::move(done) : std::function<void()>([] {});
   auto all = everyInstance();  // first: observers called from stop() may add or remove programs

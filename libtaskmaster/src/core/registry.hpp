@@ -39,7 +39,7 @@ class Registry final : public Listener {
   Registry(const Registry&) = delete;
   Registry& operator=(const Registry&) = delete;
 
-  [[nodiscard]] std::error_code add(ProgramSpec spec);  // validates the spec (once)
+  [[nodiscard]] std::error_code add(ProgramSpec spec);  // Errc::invalid_spec when validate() finds problems
   [[nodiscard]] std::error_code remove(std::string_view program);
   ApplyReport apply(const Config& config);
 
@@ -76,6 +76,7 @@ class Registry final : public Listener {
     std::shared_ptr<const ProgramSpec> spec;
     std::vector<std::unique_ptr<Instance>> instances;
   };
+  class Batch;
   struct Waiter;
   struct Observers;
   struct Pending {
@@ -112,6 +113,7 @@ class Registry final : public Listener {
   std::shared_ptr<Observers> observers_;
   std::deque<Pending> outbox_;
   bool delivering_ = false;
+  int busy_ = 0;  // calls from outside under way: the outermost delivers what they caused
   std::size_t activeCount_ = 0;  // instances (retiring ones included) whose state is active
   bool shuttingDown_ = false;
   std::function<void()> shutdownDone_;
