@@ -160,6 +160,12 @@ TEST_CASE("wrong commands are usage errors; quit is refused outside a shell, wit
   auto shutdown = f.run({"shutdown"}, socket);
   CHECK((shutdown.quit && shutdown.ok));
   CHECK(toJson(f.run({"version"})).as_string() == Service::version());
+  // events is a stream the control server answers itself: an interpreter, in a shell or not, says where it is.
+  for (const auto& context : {RunContext{}, socket}) {
+    auto events = f.run({"events"}, context);
+    CHECK((events.usage && !events.ok));
+    CHECK(events.lines == std::vector<std::string>{"'events' follows the control socket: run 'taskmaster ctl events'"});
+  }
 }
 
 TEST_CASE("reload keeps the running configuration when the file is invalid, and applies a valid one") {
@@ -182,4 +188,18 @@ TEST_CASE("reload keeps the running configuration when the file is invalid, and 
   CHECK(report.applied.unchanged == std::vector<std::string>{"worker"});
   CHECK(f.service->config().programs.size() == 2);
   CHECK(describe(report.applied) == std::vector<std::string>{"added: extra", "removed: web", "unchanged: worker"});
+}
+
+TEST_CASE("the status text says when an exit's status is unknown, and 'not started' only when nothing ran") {
+  const auto now = std::chrono::system_clock::now();
+  taskmaster::InstanceStatus ran;
+  ran.instance = "web";
+  ran.state = taskmaster::ProcessState::exited;
+  ran.lastExitTime = now - std::chrono::seconds(5);  // it exited, but someone else took its status
+  taskmaster::InstanceStatus never;
+  never.instance = "db";
+  const auto lines = taskmaster::formatStatus({ran, never}, now);
+  REQUIRE(lines.size() == 2);
+  CHECK(lines[0].find("exit status unknown") != std::string::npos);
+  CHECK(lines[1].ends_with("not started"));
 }

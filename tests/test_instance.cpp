@@ -300,7 +300,7 @@ TEST_CASE("the SIGKILL after stoptime is announced and the reason kept") {
   host.advance(500ms);
   REQUIRE(host.changes.back().from == S::stopping);
   CHECK(host.changes.back().to == S::stopping);
-  CHECK(host.changes.back().reason == "killed with SIGKILL: still running 500 ms after SIGTERM");
+  CHECK(host.changes.back().reason == "killed with SIGKILL: still running 500ms after SIGTERM");
 }
 
 TEST_CASE("an autorestart is never sooner than 1 s after the previous spawn: no respawn spin") {
@@ -315,7 +315,7 @@ TEST_CASE("an autorestart is never sooner than 1 s after the previous spawn: no 
   host.exit(100, kExit0);
   CHECK(web.state() == S::backoff);
   CHECK(host.changes.back().retryIn == 700ms);
-  CHECK(web.reason() == "restarting too often: next start in 700 ms");
+  CHECK(web.reason() == "restarting too often: next start in 700ms");
   host.advance(699ms);
   CHECK(host.spawns == 1);
   host.advance(1ms);

@@ -143,14 +143,14 @@ CommandLine parseRun(const std::vector<std::string>& args) {
 void printCtlHelp(const po::options_description& desc) {
   std::string commands;
   for (const auto& c : taskmaster::commandTable())
-    if (!c.shellOnly) commands += fmt::format("{}, ", c.name);
+    if (c.scope != taskmaster::CommandScope::shell) commands += fmt::format("{}, ", c.name);
   fmt::print(
       "Usage: taskmaster ctl [--socket PATH | -c FILE] [--json] [COMMAND [ARGS...]]\n"
       "Runs COMMAND against the taskmaster listening on the control socket; without COMMAND, opens a shell.\n"
       "Options may also follow the command; `--` ends them.\n\n"
       "{}\n"
       "The socket by default: $XDG_RUNTIME_DIR/taskmaster.sock, else /tmp/taskmaster-UID/taskmaster.sock.\n"
-      "COMMAND: {}or events (follow state changes until interrupted).\n"
+      "COMMAND: {}as in the shell ('help COMMAND' there); events follows state changes until interrupted.\n"
       "Exit status: 0 ok, 1 the command failed, 2 bad usage, 3 no taskmaster is running.\n",
       describe(desc), commands);
 }

@@ -500,11 +500,12 @@ def remote_shell_runs_commands_and_quit_leaves_it():
     d = Daemon(config(program("web", FOREVER, **UP), program("manual", FOREVER, **QUICK)))
     d.start()
     d.wait_state("web", "RUNNING")
-    code, out, err = d.ctl(input="status web\n\nstauts\nstart manual\n# a comment\nquit\nstop manual\n")
+    code, out, err = d.ctl(input="status web\n\nstauts\nevents\nstart manual\n# a comment\nquit\nstop manual\n")
     lines = out.splitlines()
     check(code == 0, f"{code} {err}")
     check(re.match(r"^web\s+RUNNING\s+pid \d+", lines[0]), out)
     check(lines[1:] == ["unknown command 'stauts' (did you mean 'status'?); type 'help' for the list",
+                        "'events' is not for this shell: run 'taskmaster ctl events'",  # the shell stays a shell
                         "manual: started"], out)
     check(d.status()["manual"]["state"] == "RUNNING", "the line after quit was run, or start did not work")
     check(alive(d.pid), "quit in the remote shell stopped taskmaster")

@@ -134,7 +134,7 @@ def stoptime_then_sigkill_for_a_program_that_ignores_the_stopsignal():
     check(tm.state("stubborn")[1].startswith("terminated by SIGKILL"), tm.state("stubborn"))
     log = tm.log_text()
     check(re.search(r"INFO  stubborn stop requested: sending SIGTERM to pid \d+, SIGKILL after 500ms", log), log)
-    check(re.search(r"WARN  stubborn killed with SIGKILL: still running 500 ms after SIGTERM, pid \d+", log), log)
+    check(re.search(r"WARN  stubborn killed with SIGKILL: still running 500ms after SIGTERM, pid \d+", log), log)
 
 
 @test

@@ -47,8 +47,11 @@ class RemoteBackend final : public ShellBackend {
 
   void run(const std::vector<std::string>& words, std::function<void(taskmaster::CommandReply)> done) override {
     taskmaster::CommandReply result;
-    if (const auto* command = taskmaster::findCommand(words.front()); command && command->shellOnly) {
+    const auto* command = taskmaster::findCommand(words.front());
+    if (command && command->scope == taskmaster::CommandScope::shell) {
       result.quit = true;
+    } else if (command && command->scope == taskmaster::CommandScope::socket) {  // would turn this shell into a stream
+      result.fail(fmt::format("'{}' is not for this shell: run 'taskmaster ctl {}'", words.front(), words.front()));
     } else if (auto reply = client_.call(words.front(), {words.begin() + 1, words.end()})) {
       result.ok = reply->ok;
       result.lines = std::move(reply->lines);
@@ -141,7 +144,8 @@ int runCtl(const CtlOptions& options) {
     return absent ? kExitNotRunning : kExitFailure;
   }
   if (words.empty()) return shell(client);
-  if (words.front() == "events") return follow(client, json);
+  if (const auto* command = taskmaster::findCommand(words.front()); command && command->id == taskmaster::CommandId::events)
+    return follow(client, json);
 
   auto reply = client.call(words.front(), {words.begin() + 1, words.end()});
   if (!reply) {

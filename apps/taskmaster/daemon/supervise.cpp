@@ -108,7 +108,7 @@ class App {
   void announce(const taskmaster::StateChange& c) {
     if (!shell_) return;
     if (c.to == taskmaster::ProcessState::exited && !c.expected) {
-      shell_->notice(fmt::format("{} exited unexpectedly ({})", c.instance, c.exit ? c.exit->str() : "?"));
+      shell_->notice(fmt::format("{} exited unexpectedly ({})", c.instance, c.exit ? c.exit->str() : "exit status unknown"));
     } else if (c.to == taskmaster::ProcessState::fatal) {
       shell_->notice(fmt::format("{} is {}: {}", c.instance, taskmaster::stateLabel(c.to, colour_), c.reason));
     }

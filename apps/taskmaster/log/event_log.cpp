@@ -34,7 +34,7 @@ void EventLog::write(LogLevel level, std::string_view message) {
 
 void StateLogger::operator()(const taskmaster::StateChange& c) {
   const taskmaster::ProgramSpec* spec = c.spec.get();
-  const std::string exit = c.exit ? c.exit->str() : std::string{};
+  const std::string exit = c.exit ? c.exit->str() : "exit status unknown";
   auto log = [&](LogLevel level, std::string message) { log_.write(level, message, c.time); };
 
   switch (c.to) {
@@ -61,14 +61,15 @@ void StateLogger::operator()(const taskmaster::StateChange& c) {
         return log(LogLevel::info, fmt::format("{} exited ({}), pid {}, expected", c.instance, exit, c.pid));
       return log(LogLevel::warn, fmt::format("{} exited unexpectedly ({}), pid {}", c.instance, exit, c.pid));
     case ProcessState::stopping:
-      if (c.from == ProcessState::stopping)  // the same state again: stoptime passed and SIGKILL went out
+      if (c.from == ProcessState::stopping)  // again: SIGKILL went out after stoptime, or the process outlived it
         return log(LogLevel::warn, fmt::format("{} {}, pid {}", c.instance, c.reason, c.pid));
       if (!spec) return log(LogLevel::info, fmt::format("{} stop requested, pid {}", c.instance, c.pid));
       return log(LogLevel::info,
                  fmt::format("{} stop requested: sending SIG{} to pid {}, SIGKILL after {}", c.instance,
                              taskmaster::signalName(spec->stopsignal), c.pid, taskmaster::formatDuration(spec->stoptime)));
     case ProcessState::stopped:
-      if (c.exit) return log(LogLevel::info, fmt::format("{} stopped ({}), pid {}", c.instance, exit, c.pid));
+      if (c.from == ProcessState::stopping)  // a process ended: its exit, or that its status is unknown
+        return log(LogLevel::info, fmt::format("{} stopped ({}), pid {}", c.instance, exit, c.pid));
       return log(LogLevel::info, fmt::format("{} stopped (was {})", c.instance, to_string(c.from)));
   }
 }

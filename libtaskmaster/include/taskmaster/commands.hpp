@@ -30,7 +30,14 @@ namespace taskmaster::inline v0 {
 
 // --- the command table -----------------------------------------------------------------------------
 
-enum class CommandId { help, status, start, stop, restart, reload, pid, signal, version, shutdown, quit };
+enum class CommandId { help, status, start, stop, restart, reload, pid, signal, version, shutdown, quit, events };
+
+// Where a command can be given.
+enum class CommandScope {
+  everywhere,
+  shell,   // quit: ends the shell it is typed in; refused over a protocol
+  socket,  // events: a stream the control server answers itself; a shell says where to find it
+};
 
 // What a shell offers for the next word after the command.
 enum class CompletionKind { nothing, commands, names, signalThenNames };
@@ -46,7 +53,7 @@ struct CommandInfo {
   std::size_t minArgs = 0;                // the words after the command name
   std::size_t maxArgs = 0;                // kManyArgs: no limit
   CompletionKind completes = CompletionKind::nothing;
-  bool shellOnly = false;  // quit: ends the shell it is typed in; refused over a protocol
+  CommandScope scope = CommandScope::everywhere;
 };
 
 // Every command, in the order `help` lists them.

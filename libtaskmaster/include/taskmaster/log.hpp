@@ -1,5 +1,5 @@
-// The library's log: what it has to say that is no state change (a throwing observer, a failed write, a
-// process that survives SIGKILL) goes to one sink that the embedding program sets. Without a sink it is dropped.
+// The library's log: what it has to say that is no state change (a throwing observer, an exit whose status
+// someone else took) goes to one sink that the embedding program sets. Without a sink it is dropped.
 #pragma once
 
 #include <functional>

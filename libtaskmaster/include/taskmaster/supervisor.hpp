@@ -102,13 +102,14 @@ class Supervisor {
   void shutdown(std::function<void()> done = {});
   [[nodiscard]] bool shuttingDown() const;
 
-  // Observers, called for every transition of every instance, in order, once the transition (and any that
-  // followed from the same event) is complete: a handler may call back into the Supervisor. A handler may
-  // unsubscribe (itself or others) while being called; an exception from a handler is caught and logged.
+  // Observers, called for every transition of every instance, in order, once the call or event that caused
+  // it has completed: a handler may call back into the Supervisor (add, remove, apply, start...), but must
+  // not destroy it. A handler may unsubscribe (itself or others) while being called; an exception from a
+  // handler is caught and logged.
   [[nodiscard]] Subscription onStateChange(std::function<void(const StateChange&)> handler);
 
-  // Where the library reports what is no state change: a throwing observer or completion, a process still
-  // alive after SIGKILL, an exit whose status someone else took. Without a sink these are dropped.
+  // Where the library reports what is no state change: a throwing observer or completion, an exit whose status
+  // someone else took, an event the state machine rejects. Without a sink these are dropped.
   void setLogSink(LogSink sink);
 
  private:

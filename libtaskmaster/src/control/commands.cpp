@@ -57,7 +57,11 @@ const std::vector<CommandInfo>& commandTable() {
       {quit, "quit", "quit", "stop every program and leave (also: exit, Ctrl-D)",
        {"Each program gets its stopsignal, then SIGKILL after its stoptime; taskmaster exits once all are down.",
         "In the remote shell of `taskmaster ctl` it leaves that shell, and taskmaster goes on."},
-       0, 0, C::nothing, true},
+       0, 0, C::nothing, CommandScope::shell},
+      {events, "events", "events", "follow state changes as they happen (taskmaster ctl events)",
+       {"A stream over the control socket: `taskmaster ctl events` prints each state change until interrupted.",
+        "In a shell, the changes that need attention are announced at the prompt instead."},
+       0, 0, C::nothing, CommandScope::socket},
   };
   return table;
 }

@@ -160,10 +160,12 @@ void Interpreter::run(const std::vector<std::string>& words, const RunContext& c
   refused.usage = true;
   if (!command) {
     refused.fail(unknownCommandMessage(words.front()) + "; type 'help' for the list");
-  } else if (command->shellOnly && !context.shell) {
+  } else if (command->scope == CommandScope::shell && !context.shell) {
     // Only the error: there is no shell to print a line in.
     refused.ok = false;
     refused.errors.push_back(fmt::format("'{}' ends a shell; 'shutdown' stops taskmaster", words.front()));
+  } else if (command->scope == CommandScope::socket) {  // the control server answers it before any interpreter
+    refused.fail(fmt::format("'{}' follows the control socket: run 'taskmaster ctl {}'", words.front(), words.front()));
   } else if (const std::size_t n = words.size() - 1; n < command->minArgs || n > command->maxArgs) {
     refused.fail(fmt::format("usage: {}", command->usage));
   } else {
@@ -200,6 +202,7 @@ void Interpreter::dispatch(const CommandInfo& command, const Args& args, const R
       reply.quit = true;
       return finish(std::move(done), std::move(reply));
     }
+    case CommandId::events: return;  // refused in run(): never dispatched
   }
 }
 

@@ -1,4 +1,5 @@
 // The control server: the listening socket, who may connect, and the built-in "events" command.
+#include <taskmaster/commands.hpp>
 #include <taskmaster/control.hpp>
 
 #include <fcntl.h>
@@ -106,7 +107,7 @@ class Server::Impl final : public detail::SessionOwner, public std::enable_share
 
 // "events" is the server's own: it needs nothing from the embedding program but the supervisor.
 void Server::Impl::serve(const Request& request, Responder respond) {
-  if (request.cmd == "events") return respond({true, {"following state changes"}, nullptr, {}}, events_.source());
+  if (const auto* command = findCommand(request.cmd); command && command->id == CommandId::events) return respond({true, {"following state changes"}, nullptr, {}}, events_.source());
   handler_(request, std::move(respond));
 }
 

@@ -39,8 +39,8 @@ std::string details(const InstanceStatus& s, WallTime now) {
     case ProcessState::fatal: return s.reason;
     case ProcessState::exited:
     case ProcessState::stopped:
-      if (!s.lastExit) return "not started";
-      return fmt::format("{} {}", s.lastExit->str(), when(s.lastExitTime, now));
+      if (s.lastExitTime == WallTime{}) return "not started";
+      return fmt::format("{} {}", s.lastExit ? s.lastExit->str() : "exit status unknown", when(s.lastExitTime, now));
   }
   return {};
 }

@@ -165,7 +165,7 @@ void Instance::enterExited() {
   // A program that dies as soon as it is up would otherwise be respawned in a tight loop.
   if (const auto since = host_.now() - startedAt_; since < kMinRestartInterval) {
     backoffDelay_ = std::chrono::ceil<std::chrono::milliseconds>(kMinRestartInterval - since);
-    setState(Phase::backoff, fmt::format("restarting too often: next start in {} ms", backoffDelay_.count()));
+    setState(Phase::backoff, "restarting too often: next start in " + formatDuration(backoffDelay_));
     return;
   }
   ++restarts_;
@@ -186,8 +186,8 @@ void Instance::enterRestart() {
 
 void Instance::enterKill() {
   child_->signal(SIGKILL, spec_->killasgroup);
-  setState(Phase::stoppingKill, fmt::format("killed with SIGKILL: still running {} ms after SIG{}",
-                                            spec_->stoptime.count(), signalName(spec_->stopsignal)));
+  setState(Phase::stoppingKill, fmt::format("killed with SIGKILL: still running {} after SIG{}",
+                                            formatDuration(spec_->stoptime), signalName(spec_->stopsignal)));
 }
 
 void Instance::enterOverdue() {
