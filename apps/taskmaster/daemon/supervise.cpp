@@ -99,7 +99,7 @@ class App {
   // Binds the control socket; an error message when it cannot.
   std::string listen() {
     socketPath_ = options_.socket.value_or(service_.config().socket.value_or(taskmaster::control::defaultSocketPath()));
-    if (auto listening = server_.listen({.path = socketPath_}); !listening) return listening.error().detail;
+    if (auto listening = server_.listen({.path = socketPath_}); !listening) return listening.error().str();
     log_.info("control socket listening on {}", socketPath_);
     return {};
   }

@@ -23,11 +23,11 @@ const std::error_category& category() noexcept;
 inline std::error_code make_error_code(Errc e) noexcept { return {static_cast<int>(e), category()}; }
 
 struct Error {
-  std::error_code code;
-  std::string detail;  // what was being done, in words: "bind /run/x.sock"; may be empty
+  std::error_code code;  // for programs to test
+  std::string detail;    // for people: the whole story, "cannot listen on /run/x.sock: Permission denied"
 
-  // "bind /run/x.sock: Address already in use", or the code's message alone.
-  [[nodiscard]] std::string str() const { return detail.empty() ? code.message() : detail + ": " + code.message(); }
+  // The detail, or the code's message when there is none.
+  [[nodiscard]] std::string str() const { return detail.empty() ? code.message() : detail; }
 };
 
 // A value or the error that prevented it, in the shape of C++23's std::expected. Result<T> is the library's

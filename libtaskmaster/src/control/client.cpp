@@ -32,7 +32,7 @@ Result<> sendAll(int fd, std::string_view bytes) {
 Result<> Client::connect(const std::string& path) {
   sockaddr_un address{};
   if (!detail::fillAddress(path, address))
-    return Error{std::make_error_code(std::errc::filename_too_long), "connect to " + path};
+    return Error{std::make_error_code(std::errc::filename_too_long), "connect to " + path + ": path too long"};
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd) return detail::systemError("socket");
   if (retryOnEintr([&] { return ::connect(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address); }) < 0)

@@ -34,7 +34,7 @@ std::string sharedDefaultDir() { return fmt::format("/tmp/taskmaster-{}", ::gete
 Result<> preparePrivateDir(const std::string& dir, bool requirePrivate) {
   if (dir.empty()) return {};
   if (::mkdir(dir.c_str(), 0700) < 0 && errno != EEXIST)
-    return detail::systemError(fmt::format("cannot create {}: {}", dir, std::strerror(errno)));
+    return detail::systemError(fmt::format("cannot create {}", dir));
   struct stat st{};
   if (::lstat(dir.c_str(), &st) < 0 || !S_ISDIR(st.st_mode))
     return Error{std::make_error_code(std::errc::not_a_directory), fmt::format("{} is not a directory", dir)};
@@ -73,7 +73,7 @@ Result<UniqueFd> bindAndListen(const std::string& path, const sockaddr_un& addre
   if (fd && ::bind(fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0 &&
       ::chmod(path.c_str(), 0600) == 0 && ::listen(fd.get(), 128) == 0)
     return fd;
-  return detail::systemError(fmt::format("cannot listen on {}: {}", path, std::strerror(errno)));
+  return detail::systemError(fmt::format("cannot listen on {}", path));
 }
 
 }  // namespace

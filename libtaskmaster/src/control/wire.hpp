@@ -7,8 +7,11 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <cstring>
 #include <string>
+#include <string_view>
 
+#include <fmt/format.h>
 #include <taskmaster/control.hpp>
 
 namespace taskmaster::inline v0::control::detail {
@@ -19,9 +22,10 @@ namespace taskmaster::inline v0::control::detail {
 // A reply from its parsed line: an Error when the object is not a reply (no "ok").
 [[nodiscard]] Result<Reply> replyFromJson(const boost::json::object& object);
 
-// The Error of the system call that just failed: errno, and what was being done.
-[[nodiscard]] inline Error systemError(std::string detail) {
-  return {{errno, std::generic_category()}, std::move(detail)};
+// The Error of the system call that just failed: errno, and "what was being done: its reason".
+[[nodiscard]] inline Error systemError(std::string_view what) {
+  const int err = errno;
+  return {{err, std::generic_category()}, fmt::format("{}: {}", what, std::strerror(err))};
 }
 
 // The line a stream client gets after `dropped` of its lines were dropped: {"v":1,"event":"lagged",...}.

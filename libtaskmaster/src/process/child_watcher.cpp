@@ -9,6 +9,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 
+#include "process/launcher.hpp"
+
 namespace taskmaster::inline v0::detail {
 namespace asio = boost::asio;
 namespace {
@@ -58,9 +60,7 @@ class PidfdChild final : public Child {
     Watch(asio::io_context& io, int pid, int fd, bool killGroup, ExitHandler cb)
         : pidfd(io, fd), pid(pid), killGroup(killGroup), onExit(std::move(cb)) {}
     ~Watch() {  // the io_context is being destroyed with the child alive: kill and reap it here
-      if (exited) return;
-      ::kill(pid, SIGKILL);  // not reaped yet, so the pid is still this child's
-      (void)retryOnEintr([&] { return ::waitpid(pid, nullptr, 0); });
+      if (!exited) killAndReap(pid);  // not reaped yet, so the pid is still this child's
     }
     Watch(const Watch&) = delete;
     Watch& operator=(const Watch&) = delete;

@@ -292,6 +292,7 @@ void reap(int pid) noexcept {
 
 void killAndReap(int pid) noexcept {
   ::kill(-pid, SIGKILL);
+  ::kill(pid, SIGKILL);  // it may have left its group: reaping must not wait for it
   reap(pid);
 }
 

@@ -28,9 +28,8 @@ struct Launched {
 // just been sent SIGKILL.
 void reap(int pid) noexcept;
 
-// SIGKILL to the process group of launched child `pid` (each leads its own), then reap(pid): for a child that
-// must not outlive a failure to supervise it. The pid must not have been reaped yet, or it may name another
-// process.
+// SIGKILL to launched child `pid` and its process group, then reap(pid): for a child that must not outlive a
+// failure to supervise it. The pid must not have been reaped yet, or it may name another process.
 void killAndReap(int pid) noexcept;
 
 }  // namespace taskmaster::inline v0::detail
