@@ -303,29 +303,202 @@ TEST_CASE("the SIGKILL after stoptime is announced and the reason kept") {
   CHECK(host.changes.back().reason == "killed with SIGKILL: still running 500ms after SIGTERM");
 }
 
-TEST_CASE("an autorestart is never sooner than 1 s after the previous spawn: no respawn spin") {
+namespace {
+
+// An instance whose process exits the moment it is spawned (starttime 0, autorestart always): the times of its
+// spawns, from the first, driving each BACKOFF by its own deadline.
+std::vector<std::chrono::milliseconds> spawnTimesOfInstantExits(TestHost& host, Instance& web, int exits) {
+  const auto t0 = host.fake.now();
+  auto since = [&] { return std::chrono::duration_cast<std::chrono::milliseconds>(host.fake.now() - t0); };
+  web.start();
+  std::vector<std::chrono::milliseconds> times{since()};
+  for (int i = 0; i < exits; ++i) {
+    REQUIRE(web.state() == S::running);
+    host.exit(web.status().pid, kExit0);
+    if (web.state() == S::backoff) REQUIRE(host.fake.fireNext());
+    times.push_back(since());
+  }
+  return times;
+}
+
+auto instantExits(auto&&... tweaks) {
+  return spec([](ProgramSpec& s) { s.starttime = 0ms; s.autorestart = AutoRestart::always; }, tweaks...);
+}
+
+}  // namespace
+
+TEST_CASE("an exit from RUNNING is restarted at once, whatever its age") {
+  TestHost host;
+  Instance web(host.fake, host, instantExits(), 0);
+  web.start();
+  host.advance(300ms);  // the old rule held this one back for 700 ms
+  host.exit(100, kExit0);
+  CHECK(web.state() == S::running);
+  CHECK(host.spawns == 2);
+  CHECK(web.status().restarts == 1);
+  CHECK(host.fake.now() - Clock::time_point{} == 300ms);
+}
+
+TEST_CASE("a crash loop: a burst at once, then 1 s, 2 s, 4 s ... up to 30 s (the defaults)") {
+  TestHost host;
+  Instance web(host.fake, host, instantExits(), 0);
+  const auto times = spawnTimesOfInstantExits(host, web, 11);
+  // the start and 3 immediate restarts at 0, then waits of 1, 2, 4, 8, 16, 30 (capped), 30, 30 s
+  CHECK(times == std::vector<std::chrono::milliseconds>{0s, 0s, 0s, 0s, 1s, 3s, 7s, 15s, 31s, 61s, 91s, 121s});
+  CHECK(web.status().restarts == 11);
+}
+
+TEST_CASE("while held back the instance is BACKOFF and says why and when") {
+  TestHost host;
+  Instance web(host.fake, host, instantExits([](ProgramSpec& s) { s.restartBurst = 1; s.restartDelay = 2s; }), 0);
+  web.start();
+  host.exit(100, kExit1);
+  REQUIRE(web.state() == S::running);  // the burst
+  host.exit(101, kExit1);
+  CHECK(web.state() == S::backoff);
+  CHECK(web.reason() == "restarting too often: next start in 2s");
+  CHECK(host.changes.back().retryIn == 2s);
+  CHECK(host.changes.back().retries == 0);  // not a failed start: nothing counts toward FATAL
+  host.advance(1999ms);
+  CHECK(host.spawns == 2);
+  host.advance(1ms);
+  CHECK(host.spawns == 3);
+  CHECK(web.state() == S::running);
+}
+
+TEST_CASE("the crash-loop policy is per program: burst, delay, factor and cap as configured") {
+  TestHost host;
+  Instance web(host.fake, host, instantExits([](ProgramSpec& s) {
+    s.restartBurst = 0;
+    s.restartDelay = 500ms;
+    s.restartDelayFactor = 3;
+    s.restartDelayMax = 5s;
+  }), 0);
+  const auto times = spawnTimesOfInstantExits(host, web, 5);
+  // waits of 500 ms, 1.5 s, 4.5 s, 5 s (capped), 5 s
+  CHECK(times == std::vector<std::chrono::milliseconds>{0ms, 500ms, 2000ms, 6500ms, 11500ms, 16500ms});
+}
+
+TEST_CASE("a run that lasts restart_reset_after forgives the crashes before it") {
+  TestHost host;
+  Instance web(host.fake, host, instantExits(), 0);
+  spawnTimesOfInstantExits(host, web, 6);  // deep in the loop: the next wait would be 8 s
+  REQUIRE(web.state() == S::running);
+  host.advance(9999ms);  // not quite long enough
+  host.exit(web.status().pid, kExit0);
+  CHECK(web.state() == S::backoff);
+  CHECK(host.changes.back().retryIn == 8s);
+  host.advance(8s);
+  REQUIRE(web.state() == S::running);
+  host.advance(10s);  // long enough: the burst is back
+  for (int i = 0; i < 3; ++i) {
+    host.exit(web.status().pid, kExit0);
+    CHECK(web.state() == S::running);
+  }
+  host.exit(web.status().pid, kExit0);
+  CHECK(web.state() == S::backoff);
+  CHECK(host.changes.back().retryIn == 1s);
+}
+
+TEST_CASE("a user start or restart clears the crash count") {
+  TestHost host;
+  Instance web(host.fake, host, instantExits([](ProgramSpec& s) { s.restartBurst = 0; }), 0);
+  web.start();
+  host.exit(100, kExit0);
+  REQUIRE(web.state() == S::backoff);
+  web.start();  // at once, and the count starts over
+  CHECK(web.state() == S::running);
+  host.exit(web.status().pid, kExit0);
+  CHECK(host.changes.back().retryIn == 1s);
+  web.stop();
+  web.start();
+  web.restart();
+  REQUIRE(web.state() == S::stopping);
+  host.exit(web.status().pid, kExit0);
+  REQUIRE(web.state() == S::running);
+  host.exit(web.status().pid, kExit0);
+  CHECK(host.changes.back().retryIn == 1s);
+}
+
+TEST_CASE("with autorestart unexpected, an expected exit is not restarted and a crash loop is held back") {
+  TestHost host;
+  Instance web(host.fake, host, spec([](ProgramSpec& s) { s.starttime = 0ms; s.restartBurst = 1; }), 0);
+  web.start();
+  host.exit(100, kExit1);
+  host.exit(101, kExit1);
+  CHECK(web.state() == S::backoff);
+  host.advance(1s);
+  host.exit(102, kExit0);
+  CHECK(web.state() == S::exited);
+  CHECK_FALSE(host.timerArmed());
+}
+
+TEST_CASE("startretries infinite never gives up; the wait grows by a second up to restart_delay_max") {
   TestHost host;
   Instance web(host.fake, host, spec([](ProgramSpec& s) {
-    s.autorestart = AutoRestart::always;
-    s.starttime = 100ms;
+    s.startretries = taskmaster::kInfiniteRetries;
+    s.restartDelayMax = 5s;
   }), 0);
   web.start();
-  host.advance(300ms);
-  REQUIRE(web.state() == S::running);
-  host.exit(100, kExit0);
-  CHECK(web.state() == S::backoff);
-  CHECK(host.changes.back().retryIn == 700ms);
-  CHECK(web.reason() == "restarting too often: next start in 700ms");
-  host.advance(699ms);
-  CHECK(host.spawns == 1);
+  std::vector<std::chrono::milliseconds> waits;
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    host.exit(web.status().pid, kExit1);
+    REQUIRE(web.state() == S::backoff);
+    waits.push_back(host.changes.back().retryIn);
+    REQUIRE(host.fake.fireNext());
+  }
+  CHECK(std::vector(waits.begin(), waits.begin() + 7) ==
+        std::vector<std::chrono::milliseconds>{1s, 2s, 3s, 4s, 5s, 5s, 5s});
+  CHECK(waits.back() == 5s);
+  CHECK(host.spawns == 51);
+}
+
+TEST_CASE("fatal_retry starts a FATAL program again, with a fresh round of retries") {
+  TestHost host;
+  Instance web(host.fake, host, spec([](ProgramSpec& s) { s.startretries = 1; s.fatalRetry = 5min; }), 0);
+  web.start();
+  host.exit(100, kExit1);
+  host.advance(1s);
+  host.exit(101, kExit1);
+  REQUIRE(web.state() == S::fatal);
+  CHECK(web.reason() == "exited too quickly (exit status 1) (gave up after 1 retry; next try in 5m)");
+  host.advance(5min - 1ms);
+  CHECK(web.state() == S::fatal);
   host.advance(1ms);
-  CHECK(host.spawns == 2);
-  CHECK(web.state() == S::starting);
-  host.advance(5s);  // up long enough: the next restart is immediate, and nothing counts toward FATAL
-  host.exit(101, kExit0);
   CHECK(web.state() == S::starting);
   CHECK(host.spawns == 3);
   CHECK(web.status().restarts == 2);
+  host.exit(102, kExit1);  // the round starts over: a retry, not FATAL
+  CHECK(web.state() == S::backoff);
+  CHECK(host.changes.back().retryIn == 1s);
+  host.advance(1s);
+  host.advance(1s);  // up for starttime
+  CHECK(web.state() == S::running);
+}
+
+TEST_CASE("without fatal_retry FATAL stays FATAL and owns no deadline") {
+  TestHost host;
+  Instance web(host.fake, host, spec([](ProgramSpec& s) { s.startretries = 0; }), 0);
+  web.start();
+  host.exit(100, kExit1);
+  REQUIRE(web.state() == S::fatal);
+  CHECK_FALSE(host.timerArmed());
+  CHECK(web.reason() == "exited too quickly (exit status 1) (gave up after 0 retries)");
+}
+
+TEST_CASE("a user start in FATAL cancels the fatal_retry") {
+  TestHost host;
+  Instance web(host.fake, host, spec([](ProgramSpec& s) { s.startretries = 0; s.fatalRetry = 1min; }), 0);
+  web.start();
+  host.exit(100, kExit1);
+  REQUIRE(web.state() == S::fatal);
+  CHECK(host.timerArmed());
+  web.start();
+  host.advance(1s);
+  REQUIRE(web.state() == S::running);
+  CHECK_FALSE(host.timerArmed());
+  host.advance(2min);
+  CHECK(host.spawns == 2);
 }
 
 TEST_CASE("a process still alive 5 s after SIGKILL is reported, stays STOPPING, and is STOPPED once it exits") {

@@ -62,15 +62,17 @@ struct Rig {
 
 ProgramSpec walkSpec() {
   return {.name = "web", .cmd = {"web"}, .autorestart = taskmaster::AutoRestart::never, .starttime = 1s,
-          .startretries = 1, .stoptime = 10s};
+          .startretries = 1, .fatalRetry = 1min, .stoptime = 10s};  // fatalRetry: FATAL owns a deadline
 }
 
-// Where each action may lead (with walkSpec: starttime 1 s, no autorestart, spawns that succeed).
+// Where each action may lead (with walkSpec: starttime 1 s, no autorestart, fatal_retry 1 min, spawns that
+// succeed).
 std::set<Phase> destinations(Action a, Phase from) {
   switch (a) {
     case Action::reject: return {from};
     case Action::enterStart:
     case Action::enterRetry:
+    case Action::enterFatalRetry:
     case Action::enterStartPeriod: return {Phase::starting};
     case Action::enterFailedStart: return {Phase::backoff, Phase::fatal};
     case Action::enterRunning: return {Phase::running};

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <limits>
 #include <map>
 #include <optional>
 #include <string>
@@ -14,6 +15,9 @@ using Duration = std::chrono::milliseconds;
 
 enum class AutoRestart { never, unexpected, always };
 
+// `startretries: infinite`: a failed start is retried forever, never FATAL.
+inline constexpr int kInfiniteRetries = std::numeric_limits<int>::max();
+
 struct ProgramSpec {
   std::string name{};
   std::vector<std::string> cmd{};  // argv; cmd[0] is searched in PATH unless it contains '/'
@@ -22,7 +26,16 @@ struct ProgramSpec {
   AutoRestart autorestart = AutoRestart::unexpected;
   std::vector<int> exitcodes{0};  // exit codes that count as expected
   Duration starttime = std::chrono::seconds(1);
-  int startretries = 3;
+  int startretries = 3;  // kInfiniteRetries never gives up
+  // The crash-loop policy, for exits from RUNNING that autorestart restarts (docs/configuration.md): the first
+  // restart_burst exits in a row of runs shorter than restart_reset_after are restarted at once, the next
+  // after restart_delay, growing by restart_delay_factor up to restart_delay_max.
+  int restartBurst = 3;
+  Duration restartDelay = std::chrono::seconds(1);
+  double restartDelayFactor = 2.0;
+  Duration restartDelayMax = std::chrono::seconds(30);
+  Duration restartResetAfter = std::chrono::seconds(10);
+  Duration fatalRetry = Duration::zero();  // FATAL starts again after this long; 0: stays FATAL
   int stopsignal = 15;  // SIGTERM
   Duration stoptime = std::chrono::seconds(10);
   std::optional<std::string> stdoutPath{};  // appended to; nullopt discards the output

@@ -50,7 +50,7 @@ struct StateChange {
   std::string reason;               // why, in words: "exited too quickly (exit status 1)", "spawn error: ..."
   WallTime time;
   int retries = 0;                  // failed starts in a row so far: a STARTING from BACKOFF is retry `retries`
-  std::chrono::milliseconds retryIn{0};  // BACKOFF: the delay before the next attempt
+  std::chrono::milliseconds retryIn{0};  // BACKOFF: the delay before the next attempt; FATAL: fatal_retry (0: none)
   std::shared_ptr<const ProgramSpec> spec;  // the program's spec at this transition: observers never look it up
 };
 

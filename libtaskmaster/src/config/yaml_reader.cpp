@@ -75,6 +75,25 @@ Checked<int> toInt(const YAML::Node& node) {
   return value;
 }
 
+// A count, or `infinite` (kInfiniteRetries).
+Checked<int> toRetries(const YAML::Node& node) {
+  if (node.IsScalar() && detail::toLower(node.Scalar()) == "infinite") return kInfiniteRetries;
+  auto count = toInt(node);
+  if (!count.ok() && node.IsScalar()) return expected(node, "an integer or infinite");
+  return count;
+}
+
+Checked<double> toFactor(const YAML::Node& node) {
+  constexpr std::string_view kExpected = "a number such as 2 or 1.5";
+  auto text = scalar(node, kExpected);
+  if (!text.ok()) return text.error();
+  double value = 0;
+  const auto* end = text->data() + text->size();
+  auto [ptr, ec] = std::from_chars(text->data(), end, value, std::chars_format::fixed);
+  if (text->empty() || ec != std::errc{} || ptr != end) return expected(node, kExpected);
+  return value;  // validate() reports one out of range
+}
+
 Checked<bool> toBool(const YAML::Node& node) {
   // The YAML 1.1 spellings too: people write them, and yaml-cpp itself accepts them.
   auto text = scalar(node, "true or false");
@@ -258,7 +277,13 @@ const auto kOptions = std::to_array<Option>({
     {"autorestart", set<&ProgramSpec::autorestart, toAutorestart>},
     {"exitcodes", set<&ProgramSpec::exitcodes, toExitcodes>},
     {"starttime", set<&ProgramSpec::starttime, toDuration>},
-    {"startretries", set<&ProgramSpec::startretries, toInt>},
+    {"startretries", set<&ProgramSpec::startretries, toRetries>},
+    {"restart_burst", set<&ProgramSpec::restartBurst, toInt>},
+    {"restart_delay", set<&ProgramSpec::restartDelay, toDuration>},
+    {"restart_delay_factor", set<&ProgramSpec::restartDelayFactor, toFactor>},
+    {"restart_delay_max", set<&ProgramSpec::restartDelayMax, toDuration>},
+    {"restart_reset_after", set<&ProgramSpec::restartResetAfter, toDuration>},
+    {"fatal_retry", set<&ProgramSpec::fatalRetry, toDuration>},
     {"stopsignal", set<&ProgramSpec::stopsignal, toStopsignal>},
     {"stoptime", set<&ProgramSpec::stoptime, toDuration>},
     {"stdout", set<&ProgramSpec::stdoutPath, toPath>},

@@ -8,6 +8,8 @@
 
 #include <taskmaster/util.hpp>
 
+#include "core/backoff.hpp"
+
 namespace taskmaster::inline v0::detail {
 namespace {
 
@@ -63,6 +65,7 @@ void Instance::run(Action action) {
     case Action::reject: return;
     case Action::enterStart: return enterStart();
     case Action::enterRetry: return enterRetry();
+    case Action::enterFatalRetry: return enterFatalRetry();
     case Action::enterStartPeriod: return enterStartPeriod();
     case Action::enterFailedStart: return enterFailedStart();
     case Action::enterRunning: return enterRunning();
@@ -111,10 +114,18 @@ void Instance::onExit(std::optional<ExitStatus> status) {
 void Instance::enterStart() {
   want_ = Want::up;
   retries_ = 0;
+  youngExits_ = 0;
   spawn();
 }
 
 void Instance::enterRetry() {
+  ++restarts_;
+  spawn();
+}
+
+// fatal_retry passed in FATAL: a fresh round of startretries, counted as a restart.
+void Instance::enterFatalRetry() {
+  retries_ = 0;
   ++restarts_;
   spawn();
 }
@@ -134,17 +145,18 @@ void Instance::enterStartPeriod() {
   if (spec_->starttime.count() == 0) enterRunning();  // no start period: up at once
 }
 
-// A start that did not reach RUNNING: retry after 1 s, 2 s, 3 s ... or give up after startretries. The
-// process exited too soon (Event::exit), or none could be spawned (Event::spawnFailed).
+// A start that did not reach RUNNING: retry after 1 s, 2 s, 3 s ... or give up after startretries (never with
+// kInfiniteRetries: retries_ cannot exceed it). The process exited too soon (Event::exit), or none could be
+// spawned (Event::spawnFailed).
 void Instance::enterFailedStart() {
   std::string reason = exitPending_ ? fmt::format("exited too quickly ({})", exitText()) : std::move(spawnError_);
   ++retries_;
-  backoffDelay_ = std::chrono::seconds(retries_);  // supervisord's rule: the n-th failed start waits n seconds
+  backoffDelay_ = failedStartDelay(*spec_, retries_);
   if (retries_ > spec_->startretries) {
-    setState(Phase::fatal,
-             fmt::format("{} (gave up after {} {})", reason, spec_->startretries,
-                         spec_->startretries == 1 ? "retry" : "retries"),
-             false);
+    std::string gaveUp = fmt::format("{} (gave up after {} {}", reason, spec_->startretries,
+                                     spec_->startretries == 1 ? "retry" : "retries");
+    if (spec_->fatalRetry > Duration::zero()) gaveUp += "; next try in " + formatDuration(spec_->fatalRetry);
+    setState(Phase::fatal, gaveUp + ")", false);
   } else {
     setState(Phase::backoff, std::move(reason), false);
   }
@@ -162,9 +174,11 @@ void Instance::enterExited() {
                      (spec_->autorestart == AutoRestart::unexpected && !expected);
   if (!again) return;
   retries_ = 0;
-  // A program that dies as soon as it is up would otherwise be respawned in a tight loop.
-  if (const auto since = host_.now() - startedAt_; since < kMinRestartInterval) {
-    backoffDelay_ = std::chrono::ceil<std::chrono::milliseconds>(kMinRestartInterval - since);
+  // At once, unless the process keeps dying young: then the crash-loop policy holds it back (core/backoff.hpp).
+  const auto ranFor = std::chrono::duration_cast<Duration>(host_.now() - startedAt_);
+  youngExits_ = stayedUp(*spec_, ranFor) ? 1 : youngExits_ + 1;
+  backoffDelay_ = crashDelay(*spec_, youngExits_);
+  if (backoffDelay_ > Duration::zero()) {
     setState(Phase::backoff, "restarting too often: next start in " + formatDuration(backoffDelay_));
     return;
   }
@@ -198,8 +212,9 @@ void Instance::enterOverdue() {
 
 void Instance::enterStopped() {
   setState(Phase::stopped);
-  if (want_ == Want::up) {
+  if (want_ == Want::up) {  // the user asked for it: fresh counts
     retries_ = 0;
+    youngExits_ = 0;
     spawn();
   }
 }
@@ -233,6 +248,9 @@ void Instance::setState(Phase to, std::string reason, bool expected) {
       if (child_ && spec_->starttime.count() > 0) timer_->arm(spec_->starttime);
       break;
     case Phase::backoff: timer_->arm(backoffDelay_); break;
+    case Phase::fatal:
+      if (spec_->fatalRetry > Duration::zero()) timer_->arm(spec_->fatalRetry);
+      break;
     case Phase::stoppingTerm: timer_->arm(spec_->stoptime); break;
     case Phase::stoppingKill: timer_->arm(kKillTimeout); break;
     default: break;
@@ -245,6 +263,7 @@ void Instance::setState(Phase to, std::string reason, bool expected) {
     change.pid = exitPid_;
   }
   if (to == Phase::backoff) change.retryIn = backoffDelay_;
+  if (to == Phase::fatal) change.retryIn = spec_->fatalRetry;  // 0: no retry
   listener_.publish(*this, std::move(change));
 }
 

@@ -34,9 +34,6 @@ class Listener {
   virtual void log(LogLevel level, std::string message) = 0;
 };
 
-// An autorestart comes at once, but never sooner than this after the previous spawn: no respawn spin.
-inline constexpr std::chrono::seconds kMinRestartInterval{1};
-
 // SIGKILL cannot be caught, so a process still alive this long after it is stuck in the kernel
 // (uninterruptible sleep: hung NFS or device I/O). It is reported then; the instance stays STOPPING until
 // the exit comes, since claiming STOPPED would hide a live process.
@@ -84,6 +81,7 @@ class Instance {
   // The actions of the table (see Action in core/transitions.hpp).
   void enterStart();
   void enterRetry();
+  void enterFatalRetry();
   void enterStartPeriod();
   void enterFailedStart();
   void enterRunning();
@@ -115,6 +113,7 @@ class Instance {
   std::unique_ptr<Timer> timer_;   // owned by the phase: each phase arms at most its own deadline
   std::unique_ptr<Child> child_;   // non-null while a process is alive
   int retries_ = 0;                // failed starts since the last RUNNING or user start
+  int youngExits_ = 0;             // exits from RUNNING in a row of runs shorter than restart_reset_after
   std::chrono::milliseconds backoffDelay_{0};  // how long the current BACKOFF waits
   int restarts_ = 0;
   std::string reason_;

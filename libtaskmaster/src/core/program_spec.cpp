@@ -26,6 +26,7 @@ using namespace std::chrono_literals;
 
 constexpr int kMaxNumprocs = 1000;  // each instance holds fds and a pidfd in the supervisor; more is a typo
 constexpr Duration kMaxDuration = 24h;  // keeps deadlines far from overflow; longer waits are typos
+constexpr double kMaxFactor = 100.0;
 
 #ifdef SIGRTMAX
 int maxSignal() { return SIGRTMAX; }  // a function call in glibc, not a constant
@@ -117,7 +118,19 @@ std::vector<std::string> ProgramSpec::validate() const {
   }
   if (startretries < 0) problem(fmt::format("startretries: must not be negative, got {}", startretries));
 
-  for (auto [key, value] : {std::pair{"starttime", starttime}, std::pair{"stoptime", stoptime}}) {
+  if (restartBurst < 0) problem(fmt::format("restart_burst: must not be negative, got {}", restartBurst));
+  // Below 1 the delay would shrink while the process keeps crashing; above kMaxFactor it is a typo.
+  if (!(restartDelayFactor >= 1.0 && restartDelayFactor <= kMaxFactor)) {
+    problem(fmt::format("restart_delay_factor: must be between 1 and {}, got {}", kMaxFactor, restartDelayFactor));
+  }
+  if (restartDelay > restartDelayMax) {
+    problem(fmt::format("restart_delay: must not exceed restart_delay_max ({}), got {}",
+                        formatDuration(restartDelayMax), formatDuration(restartDelay)));
+  }
+
+  for (auto [key, value] : {std::pair{"starttime", starttime}, std::pair{"stoptime", stoptime},
+                            std::pair{"restart_delay", restartDelay}, std::pair{"restart_delay_max", restartDelayMax},
+                            std::pair{"restart_reset_after", restartResetAfter}, std::pair{"fatal_retry", fatalRetry}}) {
     if (value < Duration::zero() || value > kMaxDuration) {
       problem(fmt::format("{}: must be between 0 and {}, got {}", key, formatDuration(kMaxDuration),
                           formatDuration(value)));
@@ -147,7 +160,8 @@ std::vector<std::string> ProgramSpec::validate() const {
 }
 
 bool ProgramSpec::sameProcessAs(const ProgramSpec& other) const {
-  // Only what is fixed at exec time; the rest (numprocs, restart policy, timings, signals) applies live.
+  // Only what is fixed at exec time; the rest (numprocs, restart policy and crash-loop backoff, timings,
+  // signals) applies live.
   return cmd == other.cmd && env == other.env && workingdir == other.workingdir && umask == other.umask &&
          stdoutPath == other.stdoutPath && stderrPath == other.stderrPath && user == other.user;
 }

@@ -43,6 +43,7 @@ enum class Action {
   reject,            // not in the table: nothing happens
   enterStart,        // want up, fresh retries, spawn
   enterRetry,        // the retry delay passed: spawn again
+  enterFatalRetry,   // fatal_retry passed in FATAL: fresh retries, spawn again
   enterStartPeriod,  // spawned: wait for starttime (RUNNING at once when it is 0)
   enterFailedStart,  // BACKOFF, or FATAL after startretries
   enterRunning,      // up for starttime: retries reset
@@ -56,7 +57,7 @@ enum class Action {
   wantUp,            // during a stop: start again once down
   wantDown,          // during a stop: stay down
 };
-inline constexpr std::size_t kActionCount = 15;
+inline constexpr std::size_t kActionCount = 16;
 
 struct Transition {
   Phase phase;
@@ -107,6 +108,7 @@ inline constexpr Transition kTransitions[] = {
 
     {Phase::fatal, Event::start, Action::enterStart},
     {Phase::fatal, Event::restart, Action::enterStart},
+    {Phase::fatal, Event::deadline, Action::enterFatalRetry},
 };
 
 using ActionTable = std::array<std::array<Action, kEventCount>, kPhaseCount>;
@@ -152,7 +154,7 @@ inline constexpr std::array<std::string_view, kPhaseCount> kPhaseNames{
 inline constexpr std::array<std::string_view, kEventCount> kEventNames{
     "start", "stop", "restart", "spawned", "spawnFailed", "exit", "deadline"};
 inline constexpr std::array<std::string_view, kActionCount> kActionNames{
-    "reject",       "enterStart",    "enterRetry",    "enterStartPeriod", "enterFailedStart",
+    "reject",       "enterStart",    "enterRetry",    "enterFatalRetry",  "enterStartPeriod", "enterFailedStart",
     "enterRunning", "enterExited",   "enterStopping", "enterRestart",     "enterKill",
     "enterOverdue", "enterStopped",  "cancelRetry",   "wantUp",           "wantDown"};
 static_assert(static_cast<std::size_t>(Phase::fatal) + 1 == kPhaseCount);
