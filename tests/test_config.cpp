@@ -37,10 +37,14 @@ std::string dump(const ProgramSpec& s) {
   for (const auto& [key, value] : s.env) env += fmt::format("{}={} ", key, value);
   return fmt::format(
       "name={}\ncmd=[{}]\nnumprocs={}\nautostart={}\nautorestart={}\nexitcodes=[{}]\nstarttime={}ms\n"
-      "startretries={}\nstopsignal={}\nstoptime={}ms\nstdout={}\nstderr={}\nenv={}\nworkingdir={}\numask={:o}\n"
+      "startretries={}\nrestart_burst={}\nrestart_delay={}ms\nrestart_delay_factor={}\nrestart_delay_max={}ms\n"
+      "restart_reset_after={}ms\nfatal_retry={}ms\n"
+      "stopsignal={}\nstoptime={}ms\nstdout={}\nstderr={}\nenv={}\nworkingdir={}\numask={:o}\n"
       "user={}\nstopasgroup={}\nkillasgroup={}\n",
       s.name, fmt::join(s.cmd, "|"), s.numprocs, s.autostart, taskmaster::to_string(s.autorestart),
-      fmt::join(s.exitcodes, ","), s.starttime.count(), s.startretries, s.stopsignal, s.stoptime.count(),
+      fmt::join(s.exitcodes, ","), s.starttime.count(), s.startretries, s.restartBurst, s.restartDelay.count(),
+      s.restartDelayFactor, s.restartDelayMax.count(), s.restartResetAfter.count(), s.fatalRetry.count(),
+      s.stopsignal, s.stoptime.count(),
       optional(s.stdoutPath), optional(s.stderrPath), env, optional(s.workingdir), s.umask, optional(s.user),
       s.stopasgroup, s.killasgroup);
 }
@@ -143,6 +147,15 @@ TEST_CASE("each mistake is reported with its message and place") {
       {web("    cmd: a\n    numprocs: 99999999999\n"), "numprocs: 99999999999 is out of range", 4, 15},
       {web("    cmd: a\n    startretries: -1\n"), "startretries: must not be negative, got -1", 4, 19},
       {web("    cmd: a\n    startretries: [3]\n"), "startretries: expected an integer, got a list", 4, 19},
+      {web("    cmd: a\n    startretries: forever\n"), "startretries: expected an integer or infinite, got 'forever'", 4, 19},
+      {web("    cmd: a\n    restart_burst: -1\n"), "restart_burst: must not be negative, got -1", 4, 20},
+      {web("    cmd: a\n    restart_delay_factor: 0.5\n"), "restart_delay_factor: must be between 1 and 100, got 0.5", 4, 27},
+      {web("    cmd: a\n    restart_delay_factor: twice\n"),
+       "restart_delay_factor: expected a number such as 2 or 1.5, got 'twice'", 4, 27},
+      {web("    cmd: a\n    restart_delay: 1m\n    restart_delay_max: 10s\n"),
+       "restart_delay: must not exceed restart_delay_max (10s), got 1m", 4, 20},
+      {web("    cmd: a\n    fatal_retry: soon\n"),
+       "fatal_retry: expected a duration such as 10, 1.5, 500ms, 2m or 1h, got 'soon'", 4, 18},
       // Booleans and the restart policy.
       {web("    cmd: a\n    autostart: maybe\n"), "autostart: expected true or false, got 'maybe'", 4, 16},
       {web("    cmd: a\n    stopasgroup: 2\n"), "stopasgroup: expected true or false, got '2'", 4, 18},
@@ -308,6 +321,12 @@ TEST_CASE("absent options take the documented defaults") {
   CHECK_EQ(fmt::format("{}", fmt::join(spec.exitcodes, ",")), "0");
   CHECK_EQ(spec.starttime.count(), 1000);
   CHECK_EQ(spec.startretries, 3);
+  CHECK_EQ(spec.restartBurst, 3);
+  CHECK_EQ(spec.restartDelay.count(), 1000);
+  CHECK_EQ(spec.restartDelayFactor, 2.0);
+  CHECK_EQ(spec.restartDelayMax.count(), 30000);
+  CHECK_EQ(spec.restartResetAfter.count(), 10000);
+  CHECK_EQ(spec.fatalRetry.count(), 0);
   CHECK_EQ(spec.stopsignal, SIGTERM);
   CHECK_EQ(spec.stoptime.count(), 10000);
   CHECK_FALSE(spec.stdoutPath.has_value());
@@ -338,7 +357,18 @@ TEST_CASE("each option accepts its documented spellings") {
     return out;
   };
   auto flags = [](const ProgramSpec& s) { return fmt::format("{} {} {}", s.autostart, s.stopasgroup, s.killasgroup); };
+  auto policy = [](const ProgramSpec& s) {
+    return fmt::format("{} {} {} {} {} {} {}", s.startretries, s.restartBurst, s.restartDelay.count(),
+                       s.restartDelayFactor, s.restartDelayMax.count(), s.restartResetAfter.count(), s.fatalRetry.count());
+  };
   const std::vector<Case> cases = {
+      {"startretries: infinite", policy, fmt::format("{} 3 1000 2 30000 10000 0", taskmaster::kInfiniteRetries)},
+      {"startretries: Infinite", policy, fmt::format("{} 3 1000 2 30000 10000 0", taskmaster::kInfiniteRetries)},
+      {"startretries: 7", policy, "7 3 1000 2 30000 10000 0"},
+      {"restart_burst: 0\n    restart_delay: 500ms\n    restart_delay_factor: 1.5\n    restart_delay_max: 1m\n"
+       "    restart_reset_after: 2m\n    fatal_retry: 5m",
+       policy, "3 0 500 1.5 60000 120000 300000"},
+      {"restart_delay_factor: 3", policy, "3 3 1000 3 30000 10000 0"},
       {"exitcodes: 2", exitcodes, "2"},
       {"exitcodes: [0, 2, 255]", exitcodes, "0,2,255"},
       {"exitcodes: []", exitcodes, ""},

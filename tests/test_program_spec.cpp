@@ -1,6 +1,7 @@
 // ProgramSpec and its helpers: command splitting, durations, signals, validation and what a reload restarts.
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <csignal>
 #include <functional>
 #include <string>
@@ -199,6 +200,25 @@ TEST_CASE("validate() accepts the defaults and names every problem") {
       {"no expected exit code", [](ProgramSpec& s) { s.exitcodes.clear(); }, ""},
       {"startretries -1", [](ProgramSpec& s) { s.startretries = -1; }, "startretries: must not be negative, got -1"},
       {"startretries 0", [](ProgramSpec& s) { s.startretries = 0; }, ""},
+      {"startretries infinite", [](ProgramSpec& s) { s.startretries = taskmaster::kInfiniteRetries; }, ""},
+      {"restart_burst -1", [](ProgramSpec& s) { s.restartBurst = -1; }, "restart_burst: must not be negative, got -1"},
+      {"restart_burst 0", [](ProgramSpec& s) { s.restartBurst = 0; }, ""},
+      {"restart_delay_factor 0.9", [](ProgramSpec& s) { s.restartDelayFactor = 0.9; },
+       "restart_delay_factor: must be between 1 and 100, got 0.9"},
+      {"restart_delay_factor 101", [](ProgramSpec& s) { s.restartDelayFactor = 101; },
+       "restart_delay_factor: must be between 1 and 100, got 101"},
+      {"restart_delay_factor NaN", [](ProgramSpec& s) { s.restartDelayFactor = std::nan(""); },
+       "restart_delay_factor: must be between 1 and 100"},
+      {"restart_delay_factor 1", [](ProgramSpec& s) { s.restartDelayFactor = 1; }, ""},
+      {"restart_delay above the cap", [](ProgramSpec& s) { s.restartDelay = 31s; },
+       "restart_delay: must not exceed restart_delay_max (30s), got 31s"},
+      {"restart_delay 0", [](ProgramSpec& s) { s.restartDelay = 0ms; }, ""},
+      {"restart_delay_max too long", [](ProgramSpec& s) { s.restartDelayMax = 25h; },
+       "restart_delay_max: must be between 0 and 24h, got 25h"},
+      {"negative restart_reset_after", [](ProgramSpec& s) { s.restartResetAfter = -1ms; },
+       "restart_reset_after: must be between 0 and 24h, got -1ms"},
+      {"fatal_retry too long", [](ProgramSpec& s) { s.fatalRetry = 25h; }, "fatal_retry: must be between 0 and 24h, got 25h"},
+      {"fatal_retry 5m", [](ProgramSpec& s) { s.fatalRetry = 5min; }, ""},
       {"negative starttime", [](ProgramSpec& s) { s.starttime = -1ms; },
        "starttime: must be between 0 and 24h, got -1ms"},
       {"zero starttime", [](ProgramSpec& s) { s.starttime = 0ms; }, ""},
@@ -270,6 +290,12 @@ TEST_CASE("sameProcessAs: only what is fixed at exec time needs a restart") {
       {"stoptime", [](ProgramSpec& s) { s.stoptime = 1s; }, false},
       {"stopasgroup", [](ProgramSpec& s) { s.stopasgroup = false; }, false},
       {"killasgroup", [](ProgramSpec& s) { s.killasgroup = false; }, false},
+      {"restart_burst", [](ProgramSpec& s) { s.restartBurst = 0; }, false},
+      {"restart_delay", [](ProgramSpec& s) { s.restartDelay = 2s; }, false},
+      {"restart_delay_factor", [](ProgramSpec& s) { s.restartDelayFactor = 3; }, false},
+      {"restart_delay_max", [](ProgramSpec& s) { s.restartDelayMax = 1min; }, false},
+      {"restart_reset_after", [](ProgramSpec& s) { s.restartResetAfter = 1min; }, false},
+      {"fatal_retry", [](ProgramSpec& s) { s.fatalRetry = 5min; }, false},
   };
   for (const auto& c : cases) {
     CAPTURE(c.option);
