@@ -34,6 +34,10 @@ void EventLog::write(LogLevel level, std::string_view message) {
 
 void StateLogger::operator()(const taskmaster::StateChange& c) {
   const taskmaster::ProgramSpec* spec = c.spec.get();
+  // "M" of "retry N of M": the program's startretries, written as the configuration writes it.
+  const std::string budget = !spec                                                 ? std::to_string(c.retries)
+                             : spec->startretries == taskmaster::kInfiniteRetries ? std::string("infinite")
+                                                                                   : std::to_string(spec->startretries);
   const std::string exit = c.exit ? c.exit->str() : "exit status unknown";
   auto log = [&](LogLevel level, std::string message) { log_.write(level, message, c.time); };
 
@@ -42,18 +46,18 @@ void StateLogger::operator()(const taskmaster::StateChange& c) {
       if (c.pid == 0) return log(LogLevel::debug, fmt::format("{} STARTING without a process", c.instance));
       std::string why;
       if (c.from == ProcessState::backoff && c.retries > 0)
-        why = fmt::format(" (retry {} of {})", c.retries, spec ? spec->startretries : c.retries);
+        why = fmt::format(" (retry {} of {})", c.retries, budget);
       else if (c.from == ProcessState::exited || c.from == ProcessState::backoff)
-        why = " (autorestart)";  // from BACKOFF without retries: a restart held back by the rate limit
+        why = " (autorestart)";  // from BACKOFF without retries: a restart held back by the crash-loop policy
       return log(LogLevel::info, fmt::format("{} spawned, pid {}{}", c.instance, c.pid, why));
     }
     case ProcessState::running:
       return log(LogLevel::info, fmt::format("{} RUNNING, pid {}", c.instance, c.pid));
     case ProcessState::backoff:
-      if (c.retries == 0)  // held back by the restart rate limit, not a failed start
+      if (c.retries == 0)  // held back by the crash-loop policy, not a failed start
         return log(LogLevel::warn, fmt::format("{} BACKOFF: {}", c.instance, c.reason));
       return log(LogLevel::warn, fmt::format("{} BACKOFF: {}; retry {} of {} in {}", c.instance, c.reason, c.retries,
-                                             spec ? spec->startretries : c.retries, taskmaster::formatDuration(c.retryIn)));
+                                             budget, taskmaster::formatDuration(c.retryIn)));
     case ProcessState::fatal:
       return log(LogLevel::error, fmt::format("{} FATAL: {}", c.instance, c.reason));
     case ProcessState::exited:
