@@ -14,8 +14,6 @@
 namespace taskmaster::inline v0::detail {
 namespace {
 
-constexpr int kYoungExitsMax = std::numeric_limits<int>::max();
-
 // Ends a handler: the outermost one delivers what it published (when no call from outside is under way: that
 // call delivers it as it returns). Not while an exception unwinds: observers must never see half a transition.
 class HandlerScope {
@@ -179,8 +177,8 @@ void Instance::enterExited() {
   retries_ = 0;
   // At once, unless the process keeps dying young: then the crash-loop policy holds it back (core/backoff.hpp).
   const auto ranFor = std::chrono::duration_cast<Duration>(host_.now() - startedAt_);
-  // Saturated: with restart_delay 0 a loop could otherwise count past INT_MAX.
-  youngExits_ = stayedUp(*spec_, ranFor) ? 1 : std::min(youngExits_, kYoungExitsMax - 1) + 1;
+  if (stayedUp(*spec_, ranFor)) youngExits_ = 0;
+  if (youngExits_ < std::numeric_limits<int>::max()) ++youngExits_;  // with restart_delay 0 it could overflow
   backoffDelay_ = crashDelay(*spec_, youngExits_);
   if (backoffDelay_ > Duration::zero()) {
     setState(Phase::backoff, "restarting too often: next start in " + formatDuration(backoffDelay_));
