@@ -400,6 +400,19 @@ TEST_CASE("a run that lasts restart_reset_after forgives the crashes before it")
   CHECK(host.changes.back().retryIn == 1s);
 }
 
+TEST_CASE("a new crash-loop policy applies live, from the next exit on") {
+  TestHost host;
+  Instance web(host.fake, host, instantExits(), 0);
+  web.start();
+  host.exit(100, kExit0);
+  REQUIRE(web.state() == S::running);  // the first of the burst of 3
+  web.setSpec(instantExits([](ProgramSpec& s) { s.restartBurst = 1; s.restartDelay = 5s; }), false);
+  CHECK(host.spawns == 2);  // not restarted by the change
+  host.exit(101, kExit0);
+  CHECK(web.state() == S::backoff);
+  CHECK(host.changes.back().retryIn == 5s);
+}
+
 TEST_CASE("a user start or restart clears the crash count") {
   TestHost host;
   Instance web(host.fake, host, instantExits([](ProgramSpec& s) { s.restartBurst = 0; }), 0);
@@ -462,6 +475,7 @@ TEST_CASE("fatal_retry starts a FATAL program again, with a fresh round of retri
   host.exit(101, kExit1);
   REQUIRE(web.state() == S::fatal);
   CHECK(web.reason() == "exited too quickly (exit status 1) (gave up after 1 retry; next try in 5m)");
+  CHECK(host.changes.back().retryIn == 5min);
   host.advance(5min - 1ms);
   CHECK(web.state() == S::fatal);
   host.advance(1ms);
