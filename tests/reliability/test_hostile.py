@@ -4,7 +4,9 @@
 - forks grandchildren: none survive a stop, nor the exit of the main process (killasgroup);
 - closes its stdout (or all of 0-2): keeps running;
 - floods its output file: the shell and the socket keep answering within a second;
-- exits at once in a loop with `autorestart: always` and `starttime: 0`: at most one spawn a second, no CPU spin;
+- exits at once in a loop with `autorestart: always` and `starttime: 0`: a burst of immediate restarts, then
+  growing waits (the crash-loop policy), no CPU spin;
+- never starts at all: `startretries: infinite` keeps trying, `fatal_retry` tries again out of FATAL;
 - blocks SIGCHLD (and SIGTERM): supervised as any other;
 - changes its process group (joins taskmaster's own): stop still ends it, by its pid.
 """
@@ -233,6 +235,28 @@ def an_instant_exit_loop_gets_its_burst_then_is_held_back_without_spinning():
     check(len(re.findall(r" spawned, pid", tm.log_text())) == spawned, "a spawn after the stop")
     states = tm.status()
     check(all(s in ("STOPPED", "EXITED") for s, _ in states.values()), states)
+    check(tm.quit() == 0)
+
+
+@test
+def a_program_that_never_starts_is_retried_forever_or_out_of_fatal():
+    tm = Daemon(config(
+        program("forever", "/no/such/binary", autostart=True, startretries="infinite"),
+        program("phoenix", helper("--exit", "1"), autostart=True, starttime="500ms", startretries=0,
+                fatal_retry="1s")))
+    tm.wait_log(r"phoenix FATAL: exited too quickly \(exit status 1\) \(gave up after 0 retries; next try in 1s\)")
+    # forever: retries after 1 s, then 2 s; phoenix: FATAL again after each new try, a second apart.
+    tm.wait_log(r"forever BACKOFF: .*; retry 2 of infinite in 2s", timeout=10)
+    eventually(lambda: len(log_times(tm.log_text(), r"^\S+\s+phoenix FATAL")) >= 3, 10, 0.1, "three FATALs of phoenix")
+    log = tm.log_text()
+    fatal = log_times(log, r"^\S+\s+phoenix FATAL")
+    check(len(fatal) >= 2, f"phoenix: {len(fatal)} FATAL lines: no retry out of FATAL")
+    gaps = [b - a for a, b in zip(fatal, fatal[1:])]
+    check(all(g >= 0.95 for g in gaps), f"phoenix: FATAL lines {gaps} s apart")
+    check(not re.search(r"forever FATAL", log), "startretries: infinite gave up")
+    states = tm.status()
+    check(states["forever"][0] in ("BACKOFF", "STARTING"), states)
+    tm.cmd("stop all")
     check(tm.quit() == 0)
 
 
