@@ -73,7 +73,7 @@ class FakeHost final : public taskmaster::detail::Host {
     ++spawns;
     if (failSpawns) return {nullptr, "spawn error: /nope: No such file or directory"};
     int pid = nextPid_++;
-    auto child = std::make_unique<FakeChild>(*this, pid, r.spec.killasgroup);
+    auto child = std::make_unique<FakeChild>(*this, pid, r.spec->killasgroup);
     children_[pid] = {child.get(), std::move(onExit)};
     return {std::move(child), {}};
   }

@@ -40,9 +40,9 @@ class Child {
 };
 
 struct SpawnRequest {
-  const ProgramSpec& spec;
-  const std::string& instance;
-  int index;
+  std::shared_ptr<const ProgramSpec> spec;  // one version of a spec: what it prepares once is kept with it
+  std::string instance;
+  int index = 0;
 };
 
 struct SpawnResult {

@@ -121,7 +121,7 @@ void Instance::enterRetry() {
 
 // Spawns a process: STARTING either way, then the outcome is an event of its own.
 void Instance::spawn() {
-  auto result = host_.spawn({*spec_, name_, index_}, [this](std::optional<ExitStatus> s) { onExit(s); });
+  auto result = host_.spawn({spec_, name_, index_}, [this](std::optional<ExitStatus> s) { onExit(s); });
   startedAt_ = host_.now();
   startedWall_ = host_.wallNow();
   child_ = std::move(result.child);

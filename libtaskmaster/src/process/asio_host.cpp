@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 
 #include <boost/asio/io_context.hpp>
@@ -54,11 +55,29 @@ std::unique_ptr<Timer> AsioHost::makeTimer(std::function<void()> onExpiry) {
   return std::make_unique<AsioTimer>(io_, std::move(onExpiry));
 }
 
+Expected<std::shared_ptr<const PreparedLaunch>, std::string> AsioHost::prepared(
+    const std::shared_ptr<const ProgramSpec>& spec) {
+  if (auto it = prepared_.find(spec.get()); it != prepared_.end()) {
+    if (!it->second.spec.expired()) return it->second.launch;
+    prepared_.erase(it);
+  }
+  auto fresh = prepareLaunch(*spec);
+  if (!fresh.ok()) return std::move(fresh.error());  // not kept: the next attempt looks again
+  if (prepared_.size() >= pruneAt_) {
+    std::erase_if(prepared_, [](const auto& entry) { return entry.second.spec.expired(); });
+    pruneAt_ = std::max<std::size_t>(64, 2 * prepared_.size());
+  }
+  prepared_.emplace(spec.get(), Prepared{spec, *fresh});
+  return *fresh;
+}
+
 SpawnResult AsioHost::spawn(const SpawnRequest& r, ExitHandler onExit) {
-  auto launched = launch(r.spec, r.instance, r.index);
+  auto prep = prepared(r.spec);
+  if (!prep.ok()) return {nullptr, "spawn error: " + prep.error()};
+  auto launched = launch(*r.spec, **prep, r.instance, r.index);
   if (!launched.ok()) return {nullptr, "spawn error: " + launched.error()};
   try {
-    return {watchChild(io_, launched->pid, launched->pidfd, r.spec.killasgroup, std::move(onExit)), {}};
+    return {watchChild(io_, launched->pid, launched->pidfd, r.spec->killasgroup, std::move(onExit)), {}};
   } catch (const std::exception& e) {  // the pidfd could not join the event loop: do not run unwatched
     killAndReap(launched->pid);
     return {nullptr, std::string("spawn error: ") + e.what()};

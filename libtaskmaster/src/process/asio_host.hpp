@@ -4,6 +4,11 @@
 
 #include "private.hpp"
 
+#include <memory>
+#include <unordered_map>
+
+#include <taskmaster/error.hpp>
+
 #include "core/host.hpp"
 
 namespace boost::asio {
@@ -11,6 +16,8 @@ class io_context;
 }
 
 namespace taskmaster::inline v0::detail {
+
+struct PreparedLaunch;
 
 class AsioHost final : public Host {
  public:
@@ -25,7 +32,18 @@ class AsioHost final : public Host {
   [[nodiscard]] boost::asio::io_context& io() { return io_; }
 
  private:
+  // What a spec version's spawns share (process/launcher.hpp), prepared at its first spawn. Keyed by address;
+  // the weak_ptr tells a live spec from a new one at a freed one's address.
+  struct Prepared {
+    std::weak_ptr<const ProgramSpec> spec;
+    std::shared_ptr<const PreparedLaunch> launch;
+  };
+  [[nodiscard]] Expected<std::shared_ptr<const PreparedLaunch>, std::string> prepared(
+      const std::shared_ptr<const ProgramSpec>& spec);
+
   boost::asio::io_context& io_;
+  std::unordered_map<const ProgramSpec*, Prepared> prepared_;
+  std::size_t pruneAt_ = 64;  // forgets the entries of dead specs when the cache grows past this
 };
 
 }  // namespace taskmaster::inline v0::detail
