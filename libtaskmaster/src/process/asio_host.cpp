@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <deque>
+#include <utility>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -51,6 +53,70 @@ class AsioTimer final : public Timer {
 
 }  // namespace
 
+// Spawns served per turn of the loop: 32 spawns take some 20 ms, then exits, timers and control commands
+// queued meanwhile get their turn before the next slice.
+inline constexpr int kSpawnSlice = 32;
+
+struct AsioHost::SpawnQueue {
+  struct Entry {
+    SpawnRequest request;
+    SpawnHandler onSpawned;  // empty once withdrawn or served
+    ExitHandler onExit;
+  };
+  // Withdraws its entry when destroyed before the entry was served.
+  class Ticket final : public PendingSpawn {
+   public:
+    explicit Ticket(std::weak_ptr<Entry> entry) : entry_(std::move(entry)) {}
+    ~Ticket() override {
+      if (auto e = entry_.lock()) e->onSpawned = {}, e->onExit = {};
+    }
+    Ticket(const Ticket&) = delete;
+    Ticket& operator=(const Ticket&) = delete;
+
+   private:
+    std::weak_ptr<Entry> entry_;
+  };
+
+  explicit SpawnQueue(AsioHost& h) : host(h) {}
+  AsioHost& host;
+  std::deque<std::shared_ptr<Entry>> entries;
+  bool scheduled = false;  // a drain is posted
+  bool hostAlive = true;   // false once the host is destroyed (by a callback, say): nothing more is served
+};
+
+AsioHost::AsioHost(asio::io_context& io) : io_(io), spawns_(std::make_shared<SpawnQueue>(*this)) {}
+
+AsioHost::~AsioHost() { spawns_->hostAlive = false; }
+
+std::unique_ptr<PendingSpawn> AsioHost::requestSpawn(SpawnRequest request, SpawnHandler onSpawned, ExitHandler onExit) {
+  auto entry = std::make_shared<SpawnQueue::Entry>(
+      SpawnQueue::Entry{std::move(request), std::move(onSpawned), std::move(onExit)});
+  spawns_->entries.push_back(entry);
+  scheduleSpawns();
+  return std::make_unique<SpawnQueue::Ticket>(entry);
+}
+
+// Serves a slice of the queue from the loop, then yields to whatever else is ready, and comes back for the
+// rest. The posted handler holds the queue weakly: a host destroyed meanwhile spawns nothing.
+void AsioHost::scheduleSpawns() {
+  if (spawns_->scheduled || spawns_->entries.empty()) return;
+  spawns_->scheduled = true;
+  asio::post(io_, [weak = std::weak_ptr(spawns_)] {
+    auto queue = weak.lock();
+    if (!queue || !queue->hostAlive) return;
+    queue->scheduled = false;
+    for (int served = 0; served < kSpawnSlice && queue->hostAlive && !queue->entries.empty();) {
+      auto entry = std::move(queue->entries.front());
+      queue->entries.pop_front();
+      auto onSpawned = std::exchange(entry->onSpawned, {});
+      if (!onSpawned) continue;  // withdrawn
+      ++served;
+      onSpawned(queue->host.spawnNow(entry->request, std::exchange(entry->onExit, {})));
+    }
+    if (queue->hostAlive) queue->host.scheduleSpawns();
+  });
+}
+
 std::unique_ptr<Timer> AsioHost::makeTimer(std::function<void()> onExpiry) {
   return std::make_unique<AsioTimer>(io_, std::move(onExpiry));
 }
@@ -71,7 +137,7 @@ Expected<std::shared_ptr<const PreparedLaunch>, std::string> AsioHost::prepared(
   return *fresh;
 }
 
-SpawnResult AsioHost::spawn(const SpawnRequest& r, ExitHandler onExit) {
+SpawnResult AsioHost::spawnNow(const SpawnRequest& r, ExitHandler onExit) {
   auto prep = prepared(r.spec);
   if (!prep.ok()) return {nullptr, "spawn error: " + prep.error()};
   auto launched = launch(*r.spec, **prep, r.instance, r.index);
