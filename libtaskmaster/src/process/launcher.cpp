@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <csignal>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string_view>
 #include <system_error>
@@ -217,13 +218,14 @@ constexpr std::size_t kChildStack = 64 * 1024;
 // Clones a child that execs `a`, and returns once it has exec'd or failed (its pid either way), or -1 with
 // errno. All signals are blocked across, so no handler of the embedding program runs in the child.
 pid_t cloneExec(ChildArgs& a) {
-  alignas(64) thread_local static char stack[kChildStack];
+  thread_local std::unique_ptr<char[]> stack;  // allocated at a thread's first spawn: other threads pay nothing
+  if (!stack) stack = std::make_unique_for_overwrite<char[]>(kChildStack);
   sigset_t all, old;
   ::sigfillset(&all);
   ::pthread_sigmask(SIG_SETMASK, &all, &old);
   // CLONE_VM|CLONE_VFORK: no copy of the address space, as with vfork; CLONE_FILES: no copy of the fd table
   // either (see setUpFds), which vfork makes and which grows with the number of live children.
-  const pid_t pid = ::clone(childMain, stack + kChildStack, CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD, &a);
+  const pid_t pid = ::clone(childMain, stack.get() + kChildStack, CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD, &a);
   const int cloneErrno = errno;
   ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
   errno = cloneErrno;
