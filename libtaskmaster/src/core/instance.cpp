@@ -245,7 +245,8 @@ bool Instance::expectedExit() const {
 
 std::string Instance::exitText() const { return exit_ ? exit_->str() : "exit status unknown"; }
 
-// The one place that changes the phase: cancels the deadline of the old phase, arms the new phase's own
+// The one place that changes the phase (but for spawn(), which enters STARTING quietly until the host's answer
+// comes here): cancels the deadline of the old phase, arms the new phase's own
 // (STARTING: starttime, BACKOFF: the retry delay, STOPPING: stoptime then kKillTimeout), and appends the
 // transition to the listener's outbox. Nobody is called back from here, so callers go on without re-checking.
 void Instance::setState(Phase to, std::string reason, bool expected) {
