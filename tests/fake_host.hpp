@@ -4,10 +4,13 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <deque>
+#include <memory>
 #include <functional>
 #include <map>
 #include <unordered_map>
+#include <utility>
 
 #include "core/host.hpp"
 #include "core/instance.hpp"
@@ -68,14 +71,30 @@ class FakeHost final : public taskmaster::detail::Host {
   std::unique_ptr<taskmaster::detail::Timer> makeTimer(std::function<void()> fn) override {
     return std::make_unique<FakeTimer>(*this, std::move(fn));
   }
-  taskmaster::detail::SpawnResult spawn(const taskmaster::detail::SpawnRequest& r,
-                                        taskmaster::detail::ExitHandler onExit) override {
-    ++spawns;
-    if (failSpawns) return {nullptr, "spawn error: /nope: No such file or directory"};
-    int pid = nextPid_++;
-    auto child = std::make_unique<FakeChild>(*this, pid, r.spec.killasgroup);
-    children_[pid] = {child.get(), std::move(onExit)};
-    return {std::move(child), {}};
+  // Answers at once, before requestSpawn returns, unless deferSpawns: then answerSpawns() answers, in order.
+  std::unique_ptr<taskmaster::detail::PendingSpawn> requestSpawn(taskmaster::detail::SpawnRequest r,
+                                                                 taskmaster::detail::SpawnHandler onSpawned,
+                                                                 taskmaster::detail::ExitHandler onExit) override {
+    auto entry = std::make_shared<Queued>(Queued{std::move(r), std::move(onSpawned), std::move(onExit)});
+    if (deferSpawns) {
+      queued_.push_back(entry);
+    } else {
+      answer(*entry);
+    }
+    return std::make_unique<Ticket>(entry);
+  }
+  // Answers every request still wanted, including those made meanwhile. How many were answered.
+  int answerSpawns() {
+    int n = 0;
+    while (!queued_.empty()) {
+      auto entry = std::move(queued_.front());
+      queued_.pop_front();
+      if (entry->onSpawned) ++n, answer(*entry);
+    }
+    return n;
+  }
+  [[nodiscard]] std::size_t queuedSpawns() const {
+    return static_cast<std::size_t>(std::ranges::count_if(queued_, [](auto& e) { return bool(e->onSpawned); }));
   }
   void defer(std::function<void()> fn) override { deferred_.push_back(std::move(fn)); }
 
@@ -131,9 +150,39 @@ class FakeHost final : public taskmaster::detail::Host {
   std::vector<Signal> signals;
   std::vector<int> remainsKilled;
   bool failSpawns = false;
+  bool deferSpawns = false;
   int spawns = 0;
 
  private:
+  struct Queued {
+    taskmaster::detail::SpawnRequest request;
+    taskmaster::detail::SpawnHandler onSpawned;  // empty once answered or withdrawn
+    taskmaster::detail::ExitHandler onExit;
+  };
+  class Ticket final : public taskmaster::detail::PendingSpawn {
+   public:
+    explicit Ticket(std::weak_ptr<Queued> q) : q_(std::move(q)) {}
+    ~Ticket() override {
+      if (auto q = q_.lock()) q->onSpawned = {};
+    }
+
+   private:
+    std::weak_ptr<Queued> q_;
+  };
+  void answer(Queued& q) {
+    auto onSpawned = std::exchange(q.onSpawned, {});
+    onSpawned(spawnNow(q.request, std::move(q.onExit)));
+  }
+  taskmaster::detail::SpawnResult spawnNow(const taskmaster::detail::SpawnRequest& r,
+                                           taskmaster::detail::ExitHandler onExit) {
+    ++spawns;
+    if (failSpawns) return {nullptr, "spawn error: /nope: No such file or directory"};
+    int pid = nextPid_++;
+    auto child = std::make_unique<FakeChild>(*this, pid, r.spec->killasgroup);
+    children_[pid] = {child.get(), std::move(onExit)};
+    return {std::move(child), {}};
+  }
+
   struct LiveChild {
     FakeChild* child;
     taskmaster::detail::ExitHandler onExit;
@@ -143,6 +192,7 @@ class FakeHost final : public taskmaster::detail::Host {
   std::multimap<Clock::time_point, FakeTimer*> deadlines_;
   std::unordered_map<int, LiveChild> children_;
   std::deque<std::function<void()>> deferred_;
+  std::deque<std::shared_ptr<Queued>> queued_;
 };
 
 // The host and the instance's listener in one: transitions are recorded when delivered, as the registry

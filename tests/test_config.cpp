@@ -142,8 +142,8 @@ TEST_CASE("each mistake is reported with its message and place") {
       // Numbers.
       {web("    cmd: a\n    numprocs: lots\n"), "numprocs: expected an integer, got 'lots'", 4, 15},
       {web("    cmd: a\n    numprocs: 1.5\n"), "numprocs: expected an integer, got '1.5'", 4, 15},
-      {web("    cmd: a\n    numprocs: 0\n"), "numprocs: must be between 1 and 1000, got 0", 4, 15},
-      {web("    cmd: a\n    numprocs: 5000\n"), "numprocs: must be between 1 and 1000, got 5000", 4, 15},
+      {web("    cmd: a\n    numprocs: 0\n"), "numprocs: must be between 1 and 10000, got 0", 4, 15},
+      {web("    cmd: a\n    numprocs: 50000\n"), "numprocs: must be between 1 and 10000, got 50000", 4, 15},
       {web("    cmd: a\n    numprocs: 99999999999\n"), "numprocs: 99999999999 is out of range", 4, 15},
       {web("    cmd: a\n    startretries: -1\n"), "startretries: must not be negative, got -1", 4, 19},
       {web("    cmd: a\n    startretries: [3]\n"), "startretries: expected an integer, got a list", 4, 19},
@@ -229,7 +229,7 @@ sockett: /tmp/tm.sock
       "tm.yml:5:17: program 'web': stopsignal: unknown signal 'TERN' (did you mean 'TERM'?)",
       "tm.yml:6:12: program 'web': umask: expected an octal umask such as 022, got '999'",
       "tm.yml:7:3: program 'worker': missing 'cmd' (the command to run)",
-      "tm.yml:8:15: program 'worker': numprocs: must be between 1 and 1000, got 0",
+      "tm.yml:8:15: program 'worker': numprocs: must be between 1 and 10000, got 0",
       "tm.yml:9:1: unknown key 'sockett' (did you mean 'socket'?)",
   };
   std::vector<std::string> actual;

@@ -402,3 +402,70 @@ TEST_CASE("10,000 instances: start all, restart all, apply an empty config and s
     CHECK(work.delivered == 4 * kN);  // STARTING, RUNNING, STOPPING, STOPPED
   }
 }
+
+TEST_CASE("a spawn answered later: STARTING is published with its pid; meanwhile a start adds no request, a stop "
+          "withdraws it and a restart renews it") {
+  Rig rig;
+  rig.host.deferSpawns = true;
+  REQUIRE_FALSE(rig.registry.add(program("web", [](ProgramSpec& s) { s.numprocs = 3; })));
+  std::optional<std::vector<Outcome>> started, again, stopped;
+  rig.control("web", Op::start, started);
+  CHECK(rig.host.queuedSpawns() == 3);
+  CHECK(rig.changes.empty());  // nothing to tell before the host answers
+  CHECK(rig.state("web:0") == ProcessState::starting);
+  CHECK(rig.pid("web:0") == 0);
+
+  rig.control("web:0", Op::start, again);
+  CHECK(rig.host.queuedSpawns() == 3);
+  rig.control("web:1", Op::stop, stopped);
+  rig.host.runDeferred();
+  REQUIRE(stopped);
+  CHECK(stopped->at(0).message == "stopped");
+  CHECK(rig.state("web:1") == ProcessState::stopped);
+  REQUIRE_FALSE(rig.registry.control("web:2", Op::restart, {}));
+  CHECK(rig.host.queuedSpawns() == 2);  // web:1's withdrawn; web:2's withdrawn and asked again
+
+  CHECK(rig.host.answerSpawns() == 2);
+  CHECK(rig.host.spawns == 2);
+  std::vector<std::string> spawned;
+  for (const auto& c : rig.changes) {
+    if (c.to != ProcessState::starting) continue;
+    CHECK(c.from == ProcessState::stopped);
+    CHECK(c.pid != 0);
+    spawned.push_back(c.instance);
+  }
+  CHECK(spawned == std::vector<std::string>{"web:0", "web:2"});
+  rig.host.advance(1s);
+  rig.host.runDeferred();
+  REQUIRE(started);
+  CHECK(started->at(0).message == "started");
+  CHECK(started->at(1).message == "stopped before it was up");
+  CHECK(started->at(2).message == "started");
+  REQUIRE(again);
+  CHECK(again->at(0).message == "started");
+  CHECK(rig.registry.activeCount() == 2);
+}
+
+TEST_CASE("a spawn error answered later is a failed start; a removed program's requests are never served") {
+  Rig rig;
+  rig.host.deferSpawns = true;
+  rig.host.failSpawns = true;
+  REQUIRE_FALSE(rig.registry.add(program("web")));
+  REQUIRE_FALSE(rig.registry.control("web", Op::start, {}));
+  CHECK(rig.host.answerSpawns() == 1);
+  REQUIRE(rig.changes.size() == 2);
+  CHECK(rig.changes[0].to == ProcessState::starting);
+  CHECK(rig.changes[1].to == ProcessState::backoff);
+  CHECK(rig.changes[1].reason == "spawn error: /nope: No such file or directory");
+
+  rig.host.failSpawns = false;
+  REQUIRE_FALSE(rig.registry.add(program("db", [](ProgramSpec& s) { s.numprocs = 4; })));
+  REQUIRE_FALSE(rig.registry.control("db", Op::start, {}));
+  CHECK(rig.host.queuedSpawns() == 4);
+  REQUIRE_FALSE(rig.registry.remove("db"));
+  rig.host.runDeferred();
+  CHECK(rig.host.queuedSpawns() == 0);
+  CHECK(rig.host.answerSpawns() == 0);
+  CHECK(rig.host.livePids().empty());
+  CHECK(rig.registry.programNames() == std::vector<std::string>{"web"});
+}

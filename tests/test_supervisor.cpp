@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
@@ -493,4 +494,71 @@ TEST_CASE("a child reaped by someone else is an exit with an unknown status, log
   CHECK(exited->reason == "unexpected exit (exit status unknown)");
   REQUIRE(warnings.size() == 1);
   CHECK(warnings[0].starts_with(fmt::format("stolen: pid {} was reaped by someone else", pid)));
+}
+
+// Last in this file: raiseFdLimit() changes this process for the tests that follow it.
+TEST_CASE("raiseFdLimit: the soft limit on open files goes up to the hard one, and children get the original back") {
+  rlimit original{};
+  REQUIRE(::getrlimit(RLIMIT_NOFILE, &original) == 0);
+  if (original.rlim_max < 2048) return;  // nothing to show under so low a hard limit
+  const rlimit low{512, original.rlim_max};
+  REQUIRE(::setrlimit(RLIMIT_NOFILE, &low) == 0);
+  auto raised = taskmaster::raiseFdLimit();
+  REQUIRE(raised.ok());
+  CHECK(*raised == original.rlim_max);
+  rlimit now{};
+  ::getrlimit(RLIMIT_NOFILE, &now);
+  CHECK(now.rlim_cur == original.rlim_max);
+  CHECK(now.rlim_max == original.rlim_max);
+
+  TempDir dir;
+  Fixture f;
+  ProgramSpec spec{.name = "limits", .cmd = {"/bin/sh", "-c", "ulimit -Sn; ulimit -Hn; exec sleep 1000"}};
+  spec.stdoutPath = (dir.path / "out.log").string();
+  REQUIRE_FALSE(f.sup.add(spec));
+  REQUIRE(f.startAndWait("limits")[0].ok);
+  REQUIRE(f.runUntil([&] { return std::ranges::count(slurp(dir.path / "out.log"), '\n') == 2; }));
+  CHECK(slurp(dir.path / "out.log") == fmt::format("512\n{}\n", original.rlim_max));
+}
+
+// A timer that fires every 10 ms and records the longest gap between two firings.
+struct Ticker {
+  explicit Ticker(boost::asio::io_context& io) : timer(io) {}
+  static void arm(const std::shared_ptr<Ticker>& t) {
+    t->timer.expires_after(10ms);
+    t->timer.async_wait([t](boost::system::error_code ec) {
+      if (ec || !t->on) return;
+      const auto now = std::chrono::steady_clock::now();
+      t->worst = std::max(t->worst, now - t->last);
+      t->last = now;
+      arm(t);
+    });
+  }
+  boost::asio::steady_timer timer;
+  std::chrono::steady_clock::time_point last = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::duration worst{};
+  bool on = true;
+};
+
+TEST_CASE("a burst of 1,500 spawns does not hold the loop: a 10 ms timer keeps firing, and all come up") {
+  rlimit limit{};
+  ::getrlimit(RLIMIT_NOFILE, &limit);
+  if (limit.rlim_max < 2048) return;  // 1,500 pidfds would not fit
+  REQUIRE(taskmaster::raiseFdLimit().ok());
+  Fixture f;
+  constexpr int kCount = 1500;
+  ProgramSpec spec{.name = "burst", .cmd = {"sleep", "1000"}, .numprocs = kCount, .starttime = 0ms};
+  REQUIRE_FALSE(f.sup.add(spec));
+  auto ticker = std::make_shared<Ticker>(f.io);
+  Ticker::arm(ticker);
+  auto started = f.startAndWait("burst");
+  ticker->on = false;  // its handler, queued or not, holds it until the loop has run it
+  ticker->timer.cancel();
+  const auto worst = ticker->worst;
+  CHECK(std::ranges::all_of(started, [](auto& o) { return o.ok; }));
+  const auto worstMs = std::chrono::duration_cast<std::chrono::milliseconds>(worst).count();
+  MESSAGE("the longest gap between two 10 ms ticks while " << kCount << " processes started: " << worstMs << " ms");
+  // A slice is at most 32 spawns or 10 ms; all 1,500 at once take about a second. Sanitizer builds are slower.
+  const char* scale = std::getenv("TM_TIME_SCALE");
+  CHECK(worstMs < 500 * (scale ? std::max(1.0, std::atof(scale)) : 1.0));
 }

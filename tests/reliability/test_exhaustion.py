@@ -66,9 +66,13 @@ def out_of_fds_spawns_fail_with_emfile_and_the_daemon_recovers():
         check(code in (0, 1) and "Too many open files" in out, (code, out, err))
     code, out, err = tm.ctl("pid")
     check(code == 0 and out.strip() == str(tm.proc.pid), (code, out, err))
-    # A start that fails again says so, and changes nothing else.
+    # A start that fails again says so, and changes nothing else. A spawn needs one fd of the supervisor (its
+    # pidfd), which the socket clients above may just have given back: then it starts.
     answer = tm.cmd(f"start {failed[0]}")
-    check(len(answer) == 1 and "ERROR" in answer[0] and "Too many open files" in answer[0], answer)
+    if answer == [f"{failed[0]}: started"]:
+        running.append(failed.pop(0))
+    else:
+        check(len(answer) == 1 and "ERROR" in answer[0] and "Too many open files" in answer[0], answer)
 
     # Resources come back: stop all but 3 of the running programs, then start almost as many of the failed ones
     # (a spawn needs a few fds of its own for a moment, and a client of the socket one more).

@@ -49,6 +49,9 @@ class App {
   int run() {
     // What the library says beside state changes (a throwing observer, an exit reaped elsewhere).
     supervisor_.setLogSink(log_.sink());
+    // One pidfd per child: the usual soft limit of 1024 would cap the processes near 1,000. Children get the
+    // original limit back.
+    if (auto limit = taskmaster::raiseFdLimit(); !limit) log_.warn("{}", limit.error().str());
     logged_ = supervisor_.onStateChange([this](const taskmaster::StateChange& c) { stateLogger_(c); });
     announced_ = supervisor_.onStateChange([this](const taskmaster::StateChange& c) { announce(c); });
     const bool withShell = !options_.daemon && !options_.noShell;

@@ -6,6 +6,7 @@
 // watched through pidfds, so the embedding program keeps SIGCHLD and its other signals to itself.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include <taskmaster/config.hpp>
+#include <taskmaster/error.hpp>
 #include <taskmaster/log.hpp>
 #include <taskmaster/program_spec.hpp>
 #include <taskmaster/state.hpp>
@@ -24,6 +26,15 @@ class io_context;
 }
 
 namespace taskmaster::inline v0 {
+
+// The limit on open files (RLIMIT_NOFILE). A supervisor holds one descriptor (a pidfd) per live child, so the
+// usual soft limit of 1024 caps it near 1,000 processes. raiseFdLimit() raises this process's soft limit to
+// its hard limit and remembers the original one: every child spawned afterwards gets the original soft limit
+// back before exec, as systemd does for its services (programs that use select() rely on 1024). Call it once,
+// at start, before the first spawn and before other threads exist; the taskmaster command does. An embedding
+// program that does not call it keeps its limits, and its children inherit them as they are. Returns the soft
+// limit now in force.
+[[nodiscard]] Result<std::uint64_t> raiseFdLimit();
 
 // Unsubscribes when destroyed or reset. Move-only. Safe to destroy inside the callback it guards.
 class Subscription {

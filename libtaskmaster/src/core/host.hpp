@@ -26,7 +26,7 @@ class Timer {
   virtual void cancel() = 0;
 };
 
-// A live child process. Its exit is reported once, through the callback given to Host::spawn, unless the
+// A live child process. Its exit is reported once, through the callback given to Host::requestSpawn, unless the
 // Child is destroyed first (then the process group is SIGKILLed and reaped without a report). Before the
 // exit is reported the leftovers of its process group are SIGKILLed when killGroupOnExit is set: the
 // leader is not reaped until then, so its pid (the group's id) cannot have been reused.
@@ -40,9 +40,9 @@ class Child {
 };
 
 struct SpawnRequest {
-  const ProgramSpec& spec;
-  const std::string& instance;
-  int index;
+  std::shared_ptr<const ProgramSpec> spec;  // one version of a spec: what it prepares once is kept with it
+  std::string instance;
+  int index = 0;
 };
 
 struct SpawnResult {
@@ -53,6 +53,14 @@ struct SpawnResult {
 // nullopt: the process is gone but its status is unknown (someone else reaped it, against the contract
 // in supervisor.hpp).
 using ExitHandler = std::function<void(std::optional<ExitStatus>)>;
+using SpawnHandler = std::function<void(SpawnResult)>;
+
+// A spawn requested and not reported yet. Destroying it withdraws the request: its result is never reported
+// (and no process is left behind). Destroying it once the result was reported does nothing.
+class PendingSpawn {
+ public:
+  virtual ~PendingSpawn() = default;
+};
 
 class Host {
  public:
@@ -60,7 +68,12 @@ class Host {
   [[nodiscard]] virtual Clock::time_point now() const = 0;
   [[nodiscard]] virtual WallTime wallNow() const = 0;
   [[nodiscard]] virtual std::unique_ptr<Timer> makeTimer(std::function<void()> onExpiry) = 0;
-  [[nodiscard]] virtual SpawnResult spawn(const SpawnRequest& request, ExitHandler onExit) = 0;
+  // Asks for a process. The result comes once through onSpawned, unless the returned request is destroyed
+  // first; then, for a spawned child, its exit through onExit. The real host spawns later, from its loop and
+  // a slice of requests at a time, so that a burst of spawns never holds the loop; a host may also report
+  // before requestSpawn returns (the unit tests' does). Callers handle both.
+  [[nodiscard]] virtual std::unique_ptr<PendingSpawn> requestSpawn(SpawnRequest request, SpawnHandler onSpawned,
+                                                                   ExitHandler onExit) = 0;
   // Runs fn later on the loop, outside of every current call stack.
   virtual void defer(std::function<void()> fn) = 0;
 };

@@ -131,15 +131,37 @@ void Instance::enterFatalRetry() {
   spawn();
 }
 
-// Spawns a process: STARTING either way, then the outcome is an event of its own.
+// Asks the host for a process. The phase is STARTING from now (a start is "already started"; a stop or a
+// restart withdraws the request), and is published once the host answers: with the pid, or the spawn error
+// that makes it a failed start. The host serves requests in slices from its loop, so a burst of starts never
+// holds it; it may also answer before requestSpawn returns.
 void Instance::spawn() {
-  auto result = host_.spawn({*spec_, name_, index_}, [this](std::optional<ExitStatus> s) { onExit(s); });
+  phase_ = Phase::starting;
+  timer_->cancel();  // the old phase's deadline; STARTING arms its own once spawned
+  spawnQueued_ = true;
+  auto pending = host_.requestSpawn({spec_, name_, index_}, [this](SpawnResult r) { onSpawned(std::move(r)); },
+                                    [this](std::optional<ExitStatus> s) { onExit(s); });
+  if (spawnQueued_) pendingSpawn_ = std::move(pending);  // not answered yet
+}
+
+// The host's answer: STARTING either way, then the outcome is an event of its own.
+void Instance::onSpawned(SpawnResult result) {
+  HandlerScope scope(depth_, listener_);
+  spawnQueued_ = false;
+  auto served = std::move(pendingSpawn_);  // destroyed on return: served, it withdraws nothing
   startedAt_ = host_.now();
   startedWall_ = host_.wallNow();
   child_ = std::move(result.child);
   spawnError_ = std::move(result.error);
   setState(Phase::starting);
   dispatch(child_ ? Event::spawned : Event::spawnFailed);
+}
+
+// True when a spawn was requested and not answered: it is withdrawn, and no process exists.
+bool Instance::withdrawSpawn() {
+  if (!std::exchange(spawnQueued_, false)) return false;
+  pendingSpawn_.reset();
+  return true;
 }
 
 void Instance::enterStartPeriod() {
@@ -190,12 +212,14 @@ void Instance::enterExited() {
 
 void Instance::enterStopping() {
   want_ = Want::down;
+  if (withdrawSpawn()) return setState(Phase::stopped);  // nothing was spawned: nothing to stop
   setState(Phase::stoppingTerm);
   sendStopSignal();
 }
 
 void Instance::enterRestart() {
   want_ = Want::up;
+  if (withdrawSpawn()) return spawn();  // not spawned yet: asked again, with the spec of now
   setState(Phase::stoppingTerm);
   sendStopSignal();
 }
@@ -238,11 +262,12 @@ bool Instance::expectedExit() const {
 
 std::string Instance::exitText() const { return exit_ ? exit_->str() : "exit status unknown"; }
 
-// The one place that changes the phase: cancels the deadline of the old phase, arms the new phase's own
+// The one place that changes the phase (but for spawn(), which enters STARTING quietly until the host's answer
+// comes here): cancels the deadline of the old phase, arms the new phase's own
 // (STARTING: starttime, BACKOFF: the retry delay, STOPPING: stoptime then kKillTimeout), and appends the
 // transition to the listener's outbox. Nobody is called back from here, so callers go on without re-checking.
 void Instance::setState(Phase to, std::string reason, bool expected) {
-  const ProcessState from = state();
+  const ProcessState from = std::exchange(published_, toPublic(to));
   phase_ = to;
   timer_->cancel();
   switch (to) {

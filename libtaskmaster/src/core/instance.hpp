@@ -77,6 +77,7 @@ class Instance {
  private:
   bool dispatch(Event event);
   void onExit(std::optional<ExitStatus> status);
+  void onSpawned(SpawnResult result);
 
   // The actions of the table (see Action in core/transitions.hpp).
   void enterStart();
@@ -97,6 +98,7 @@ class Instance {
   void run(Action action);
 
   void spawn();
+  bool withdrawSpawn();
   void sendStopSignal();
   void setState(Phase to, std::string reason = {}, bool expected = true);
   [[nodiscard]] bool expectedExit() const;
@@ -112,6 +114,11 @@ class Instance {
   int depth_ = 0;                  // handlers on the stack: the outermost one flushes the outbox
   std::unique_ptr<Timer> timer_;   // owned by the phase: each phase arms at most its own deadline
   std::unique_ptr<Child> child_;   // non-null while a process is alive
+  // STARTING, waiting for the host's answer: set from the request to the result. STARTING is published
+  // with the result (and its pid); meanwhile observers still see the state before it.
+  bool spawnQueued_ = false;
+  std::unique_ptr<PendingSpawn> pendingSpawn_;  // the request while spawnQueued_ (destroying it withdraws it)
+  ProcessState published_ = ProcessState::stopped;  // the state observers saw last: the next change's `from`
   int retries_ = 0;                // failed starts since the last RUNNING or user start
   int youngExits_ = 0;             // exits from RUNNING in a row of runs shorter than restart_reset_after
   std::chrono::milliseconds backoffDelay_{0};  // how long the current BACKOFF waits

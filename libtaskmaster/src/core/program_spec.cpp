@@ -24,7 +24,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr int kMaxNumprocs = 1000;  // each instance holds fds and a pidfd in the supervisor; more is a typo
+constexpr int kMaxNumprocs = 10000;  // each instance holds a pidfd in the supervisor and a pid; more is a typo
 constexpr Duration kMaxDuration = 24h;  // keeps deadlines far from overflow; longer waits are typos
 constexpr double kMaxFactor = 100.0;
 

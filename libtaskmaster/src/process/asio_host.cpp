@@ -2,7 +2,10 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <deque>
+#include <utility>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -50,15 +53,101 @@ class AsioTimer final : public Timer {
 
 }  // namespace
 
+// Spawns served per turn of the loop: at most 32, and no more once 10 ms have passed (a spawn takes 0.5 to 1 ms
+// on 2 cores); then exits, timers and control commands queued meanwhile get their turn before the next slice.
+// Asio runs a handler posted from a handler after the next poll's ready ones, so a ready timer or socket waits
+// at most about two slices.
+inline constexpr int kSpawnSlice = 32;
+inline constexpr auto kSpawnSliceTime = std::chrono::milliseconds(10);
+
+struct AsioHost::SpawnQueue {
+  struct Entry {
+    SpawnRequest request;
+    SpawnHandler onSpawned;  // empty once withdrawn or served
+    ExitHandler onExit;
+  };
+  // Withdraws its entry when destroyed before the entry was served.
+  class Ticket final : public PendingSpawn {
+   public:
+    explicit Ticket(std::weak_ptr<Entry> entry) : entry_(std::move(entry)) {}
+    ~Ticket() override {
+      if (auto e = entry_.lock()) e->onSpawned = {}, e->onExit = {};
+    }
+    Ticket(const Ticket&) = delete;
+    Ticket& operator=(const Ticket&) = delete;
+
+   private:
+    std::weak_ptr<Entry> entry_;
+  };
+
+  explicit SpawnQueue(AsioHost& h) : host(h) {}
+  AsioHost& host;
+  std::deque<std::shared_ptr<Entry>> entries;
+  bool scheduled = false;  // a drain is posted
+  bool hostAlive = true;   // false once the host is destroyed (by a callback, say): nothing more is served
+};
+
+AsioHost::AsioHost(asio::io_context& io) : io_(io), spawns_(std::make_shared<SpawnQueue>(*this)) {}
+
+AsioHost::~AsioHost() { spawns_->hostAlive = false; }
+
+std::unique_ptr<PendingSpawn> AsioHost::requestSpawn(SpawnRequest request, SpawnHandler onSpawned, ExitHandler onExit) {
+  auto entry = std::make_shared<SpawnQueue::Entry>(
+      SpawnQueue::Entry{std::move(request), std::move(onSpawned), std::move(onExit)});
+  spawns_->entries.push_back(entry);
+  scheduleSpawns();
+  return std::make_unique<SpawnQueue::Ticket>(entry);
+}
+
+// Serves a slice of the queue from the loop, then yields to whatever else is ready, and comes back for the
+// rest. The posted handler holds the queue weakly: a host destroyed meanwhile spawns nothing.
+void AsioHost::scheduleSpawns() {
+  if (spawns_->scheduled || spawns_->entries.empty()) return;
+  spawns_->scheduled = true;
+  asio::post(io_, [weak = std::weak_ptr(spawns_)] {
+    auto queue = weak.lock();
+    if (!queue || !queue->hostAlive) return;
+    queue->scheduled = false;
+    const auto until = Clock::now() + kSpawnSliceTime;
+    for (int served = 0; served < kSpawnSlice && queue->hostAlive && !queue->entries.empty() && Clock::now() < until;) {
+      auto entry = std::move(queue->entries.front());
+      queue->entries.pop_front();
+      auto onSpawned = std::exchange(entry->onSpawned, {});
+      if (!onSpawned) continue;  // withdrawn
+      ++served;
+      onSpawned(queue->host.spawnNow(entry->request, std::exchange(entry->onExit, {})));
+    }
+    if (queue->hostAlive) queue->host.scheduleSpawns();
+  });
+}
+
 std::unique_ptr<Timer> AsioHost::makeTimer(std::function<void()> onExpiry) {
   return std::make_unique<AsioTimer>(io_, std::move(onExpiry));
 }
 
-SpawnResult AsioHost::spawn(const SpawnRequest& r, ExitHandler onExit) {
-  auto launched = launch(r.spec, r.instance, r.index);
+Expected<std::shared_ptr<const PreparedLaunch>, std::string> AsioHost::prepared(
+    const std::shared_ptr<const ProgramSpec>& spec) {
+  if (auto it = prepared_.find(spec.get()); it != prepared_.end()) {
+    if (!it->second.spec.expired()) return it->second.launch;
+    prepared_.erase(it);
+  }
+  auto fresh = prepareLaunch(*spec);
+  if (!fresh.ok()) return std::move(fresh.error());  // not kept: the next attempt looks again
+  if (prepared_.size() >= pruneAt_) {
+    std::erase_if(prepared_, [](const auto& entry) { return entry.second.spec.expired(); });
+    pruneAt_ = std::max<std::size_t>(64, 2 * prepared_.size());
+  }
+  prepared_.emplace(spec.get(), Prepared{spec, *fresh});
+  return *fresh;
+}
+
+SpawnResult AsioHost::spawnNow(const SpawnRequest& r, ExitHandler onExit) {
+  auto prep = prepared(r.spec);
+  if (!prep.ok()) return {nullptr, "spawn error: " + prep.error()};
+  auto launched = launch(*r.spec, **prep, r.instance, r.index);
   if (!launched.ok()) return {nullptr, "spawn error: " + launched.error()};
   try {
-    return {watchChild(io_, launched->pid, launched->pidfd, r.spec.killasgroup, std::move(onExit)), {}};
+    return {watchChild(io_, launched->pid, launched->pidfd, r.spec->killasgroup, std::move(onExit)), {}};
   } catch (const std::exception& e) {  // the pidfd could not join the event loop: do not run unwatched
     killAndReap(launched->pid);
     return {nullptr, std::string("spawn error: ") + e.what()};

@@ -1,8 +1,14 @@
-// Internal: the Host of a Supervisor on Boost.Asio: steady timers, children spawned with detail::launch and
-// watched through their pidfds, deferred work posted to the io_context.
+// Internal: the Host of a Supervisor on Boost.Asio: steady timers, children spawned with detail::launch (at
+// most kSpawnSlice per turn of the loop) and watched through their pidfds, deferred work posted to the
+// io_context.
 #pragma once
 
 #include "private.hpp"
+
+#include <memory>
+#include <unordered_map>
+
+#include <taskmaster/error.hpp>
 
 #include "core/host.hpp"
 
@@ -12,20 +18,42 @@ class io_context;
 
 namespace taskmaster::inline v0::detail {
 
+struct PreparedLaunch;
+
 class AsioHost final : public Host {
  public:
-  explicit AsioHost(boost::asio::io_context& io) : io_(io) {}
+  explicit AsioHost(boost::asio::io_context& io);
+  ~AsioHost() override;
+  AsioHost(const AsioHost&) = delete;
+  AsioHost& operator=(const AsioHost&) = delete;
 
   [[nodiscard]] Clock::time_point now() const override { return Clock::now(); }
   [[nodiscard]] WallTime wallNow() const override { return std::chrono::system_clock::now(); }
   [[nodiscard]] std::unique_ptr<Timer> makeTimer(std::function<void()> onExpiry) override;
-  [[nodiscard]] SpawnResult spawn(const SpawnRequest& request, ExitHandler onExit) override;
+  [[nodiscard]] std::unique_ptr<PendingSpawn> requestSpawn(SpawnRequest request, SpawnHandler onSpawned,
+                                                           ExitHandler onExit) override;
   void defer(std::function<void()> fn) override;
 
   [[nodiscard]] boost::asio::io_context& io() { return io_; }
 
  private:
+  struct SpawnQueue;
+  [[nodiscard]] SpawnResult spawnNow(const SpawnRequest& request, ExitHandler onExit);
+  void scheduleSpawns();
+
+  // What a spec version's spawns share (process/launcher.hpp), prepared at its first spawn. Keyed by address;
+  // the weak_ptr tells a live spec from a new one at a freed one's address.
+  struct Prepared {
+    std::weak_ptr<const ProgramSpec> spec;
+    std::shared_ptr<const PreparedLaunch> launch;
+  };
+  [[nodiscard]] Expected<std::shared_ptr<const PreparedLaunch>, std::string> prepared(
+      const std::shared_ptr<const ProgramSpec>& spec);
+
   boost::asio::io_context& io_;
+  std::unordered_map<const ProgramSpec*, Prepared> prepared_;
+  std::size_t pruneAt_ = 64;
+  std::shared_ptr<SpawnQueue> spawns_;  // requests not yet served, in order; shared with the posted drain  // forgets the entries of dead specs when the cache grows past this
 };
 
 }  // namespace taskmaster::inline v0::detail

@@ -9,9 +9,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <linux/close_range.h>
+#include <sched.h>
+
+#include <atomic>
 #include <cerrno>
+#include <cstdint>
 #include <csignal>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string_view>
 #include <system_error>
@@ -23,6 +29,7 @@
 #include <taskmaster/util.hpp>
 
 #include <taskmaster/error.hpp>
+#include <taskmaster/supervisor.hpp>
 
 extern char** environ;
 
@@ -31,8 +38,8 @@ namespace {
 
 std::string describe(int err) { return std::generic_category().message(err); }
 
-// What the child was doing when it failed; travels with errno through the error pipe.
-enum class Stage : int { setpgid, dup2, chdir, setgroups, setgid, setuid, exec };
+// What the child was doing when it failed; reported with errno.
+enum class Stage : int { unshare, openStdin, openStdout, openStderr, setpgid, chdir, setgroups, setgid, setuid, exec };
 
 struct ChildError {
   Stage stage;
@@ -44,6 +51,10 @@ struct Credentials {
   gid_t gid;
   std::vector<gid_t> groups;
 };
+
+// The soft limit on open files that children get back (raiseFdLimit()); unset until it is called.
+std::atomic<bool> gRestoreFdLimit{false};
+rlimit gChildFdLimit{};
 
 // Resolves `user` before the fork: the child may only make async-signal-safe calls.
 std::optional<Credentials> lookupUser(const std::string& user, std::string& error) {
@@ -77,21 +88,6 @@ std::string lookupEnv(const std::vector<std::string>& env, std::string_view key)
   return {};
 }
 
-// The inherited environment, with the program's env and TASKMASTER_* on top.
-std::vector<std::string> buildEnvironment(const ProgramSpec& spec, const std::string& instance, int index) {
-  std::map<std::string, std::string> extra(spec.env.begin(), spec.env.end());
-  extra["TASKMASTER_PROGRAM"] = spec.name;
-  extra["TASKMASTER_PROCESS"] = instance;
-  extra["TASKMASTER_INSTANCE"] = std::to_string(index);
-  std::vector<std::string> env;
-  for (char** e = environ; e && *e; ++e) {
-    std::string_view kv(*e);
-    if (!extra.contains(std::string(kv.substr(0, kv.find('='))))) env.emplace_back(kv);
-  }
-  for (const auto& [k, v] : extra) env.push_back(k + "=" + v);
-  return env;
-}
-
 // PATH search in the parent, with the child's PATH: execve does none.
 std::optional<std::string> findExecutable(const std::string& name, const std::string& path) {
   if (name.find('/') != std::string::npos) return name;
@@ -108,38 +104,58 @@ std::optional<std::string> findExecutable(const std::string& name, const std::st
   }
 }
 
-UniqueFd openOutput(const std::optional<std::string>& path, std::string& error) {
-  const char* p = path ? path->c_str() : "/dev/null";
-  UniqueFd fd(::open(p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0666));
-  if (!fd) error = fmt::format("cannot open {}: {}", p, describe(errno));
-  return fd;
-}
-
-std::vector<char*> pointers(std::vector<std::string>& strings) {
-  std::vector<char*> out;
-  out.reserve(strings.size() + 1);
-  for (auto& s : strings) out.push_back(s.data());
-  out.push_back(nullptr);
-  return out;
-}
-
-// Closes every fd from `first` up, except `keep`. Async-signal-safe.
-void closeFrom(int first, int keep) {
-  if ((keep <= first || ::close_range(static_cast<unsigned>(first), static_cast<unsigned>(keep - 1), 0) == 0) &&
-      ::close_range(static_cast<unsigned>(keep + 1), ~0U, 0) == 0)
-    return;
+// Closes every fd from `first` up. Async-signal-safe.
+void closeFrom(int first) {
+  if (::close_range(static_cast<unsigned>(first), ~0U, 0) == 0) return;
   rlimit limit{};  // a kernel without close_range (before 5.9)
   ::getrlimit(RLIMIT_NOFILE, &limit);
-  for (rlim_t fd = static_cast<rlim_t>(first); fd < limit.rlim_cur && fd < (1u << 20); ++fd)
-    if (static_cast<int>(fd) != keep) ::close(static_cast<int>(fd));
+  for (rlim_t fd = static_cast<rlim_t>(first); fd < limit.rlim_cur && fd < (1u << 20); ++fd) ::close(static_cast<int>(fd));
 }
 
-// Runs in the forked child: async-signal-safe calls only, no allocation, no return.
-[[noreturn]] void execChild(int errorPipe, const ProgramSpec& spec, const char* exe, char* const* argv,
-                            char* const* envp, const int (&stdio)[3], const std::optional<Credentials>& creds) {
-  auto fail = [errorPipe](Stage stage) {
-    ChildError e{stage, errno};
-    [[maybe_unused]] auto n = ::write(errorPipe, &e, sizeof e);
+// Everything the child reads, prepared by the parent, and where it reports a failure. The child shares the
+// parent's memory (CLONE_VM) and the parent is suspended until it execs or exits (CLONE_VFORK), so `failed`
+// and `error` are read by the parent once clone() returns.
+struct ChildArgs {
+  const ProgramSpec* spec;
+  const char* exe;
+  char* const* argv;
+  char* const* envp;
+  const char* stdio[3];        // stdin (/dev/null), stdout and stderr (a file or /dev/null)
+  const Credentials* creds;    // null: no privileges to drop
+  const rlimit* fdLimit;       // null: the inherited limit on open files stays
+  bool failed = false;
+  ChildError error{};
+};
+
+// The child's fds: a table of its own holding 0-2 only. The parent's table is shared (CLONE_FILES), so it is
+// not copied: close_range(CLOSE_RANGE_UNSHARE) over every fd gives the child an empty table of its own in one
+// step, whatever the number of fds the supervisor holds (one pidfd per live child); then stdin, stdout and
+// stderr are opened in order, landing on 0, 1 and 2. Before the unshare nothing may touch the table: it is the
+// parent's.
+bool setUpFds(ChildArgs& a) {
+  auto fail = [&a](Stage stage) {
+    a.error = {stage, errno};
+    return false;
+  };
+  if (::close_range(0, ~0U, CLOSE_RANGE_UNSHARE) < 0) {  // before Linux 5.9: a copy, then close them all
+    if (::unshare(CLONE_FILES) < 0) return fail(Stage::unshare);
+    closeFrom(0);
+  }
+  constexpr Stage stages[3] = {Stage::openStdin, Stage::openStdout, Stage::openStderr};
+  for (int i = 0; i < 3; ++i) {
+    const int flags = i == 0 ? O_RDONLY : O_WRONLY | O_CREAT | O_APPEND | O_NOCTTY;
+    const int fd = ::open(a.stdio[i], flags, 0666);
+    if (fd < 0) return fail(stages[i]);
+    if (fd != i && (::dup2(fd, i) < 0 || ::close(fd) < 0)) return fail(stages[i]);  // not expected: 0-2 were free
+  }
+  return true;
+}
+
+// Runs in the cloned child: async-signal-safe calls only, no allocation, no return.
+[[noreturn]] void execChild(ChildArgs& a) {
+  auto fail = [&a](Stage stage) {
+    a.error = {stage, errno};
+    a.failed = true;
     ::_exit(127);
   };
   // Default dispositions for every signal, glibc's own 32 and 33 included (its sigaction() refuses them): the
@@ -155,133 +171,121 @@ void closeFrom(int first, int keep) {
   ::sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
 
-  if (::setpgid(0, 0) < 0) fail(Stage::setpgid);
-  ::umask(static_cast<mode_t>(spec.umask));
-  int moved[3];
-  for (int i = 0; i < 3; ++i)  // first out of the way of 0-2, so no dup2 clobbers a later source
-    if ((moved[i] = ::fcntl(stdio[i], F_DUPFD_CLOEXEC, 3)) < 0) fail(Stage::dup2);
-  for (int i = 0; i < 3; ++i)
-    if (::dup2(moved[i], i) < 0) fail(Stage::dup2);
-  if (spec.workingdir && ::chdir(spec.workingdir->c_str()) < 0) fail(Stage::chdir);
-  if (creds) {
-    if (::setgroups(creds->groups.size(), creds->groups.data()) < 0) fail(Stage::setgroups);
-    if (::setgid(creds->gid) < 0) fail(Stage::setgid);
-    if (::setuid(creds->uid) < 0) fail(Stage::setuid);
+  // Output files are opened before the umask and the chdir, as the supervisor itself would open them.
+  if (!setUpFds(a)) {
+    a.failed = true;
+    ::_exit(127);
   }
-  // Every fd above 2 but the error pipe is closed now, not at exec. The parent, blocked on the pipe, resumes
-  // the moment exec closes it, and may close its own fds right away; an fd still open here would keep its
-  // file alive, and epoll would go on reporting a closed fd's events for whatever reuses its number.
-  closeFrom(3, errorPipe);
-  ::execve(exe, argv, envp);
+  if (a.fdLimit) ::setrlimit(RLIMIT_NOFILE, a.fdLimit);  // lowering the soft limit cannot fail
+  if (::setpgid(0, 0) < 0) fail(Stage::setpgid);
+  ::umask(static_cast<mode_t>(a.spec->umask));
+  if (a.spec->workingdir && ::chdir(a.spec->workingdir->c_str()) < 0) fail(Stage::chdir);
+  if (a.creds) {
+    if (::setgroups(a.creds->groups.size(), a.creds->groups.data()) < 0) fail(Stage::setgroups);
+    if (::setgid(a.creds->gid) < 0) fail(Stage::setgid);
+    if (::setuid(a.creds->uid) < 0) fail(Stage::setuid);
+  }
+  ::execve(a.exe, a.argv, a.envp);
   fail(Stage::exec);
   ::_exit(127);
 }
 
-std::string stageError(const ChildError& e, const ProgramSpec& spec, const std::string& exe) {
+int childMain(void* args) { execChild(*static_cast<ChildArgs*>(args)); }
+
+std::string stageError(const ChildError& e, const ChildArgs& a) {
+  const ProgramSpec& spec = *a.spec;
   switch (e.stage) {
+    case Stage::unshare: return fmt::format("unshare: {}", describe(e.err));
+    case Stage::openStdin:
+    case Stage::openStdout:
+    case Stage::openStderr:
+      return fmt::format("cannot open {}: {}", a.stdio[static_cast<int>(e.stage) - static_cast<int>(Stage::openStdin)],
+                         describe(e.err));
     case Stage::setpgid: return fmt::format("setpgid: {}", describe(e.err));
-    case Stage::dup2: return fmt::format("redirecting stdio: {}", describe(e.err));
     case Stage::chdir: return fmt::format("chdir {}: {}", spec.workingdir.value_or(""), describe(e.err));
     case Stage::setgroups: return fmt::format("setgroups for user '{}': {}", spec.user.value_or(""), describe(e.err));
     case Stage::setgid: return fmt::format("setgid for user '{}': {}", spec.user.value_or(""), describe(e.err));
     case Stage::setuid: return fmt::format("setuid for user '{}': {}", spec.user.value_or(""), describe(e.err));
-    case Stage::exec: return fmt::format("{}: {}", exe, describe(e.err));
+    case Stage::exec: return fmt::format("{}: {}", a.exe, describe(e.err));
   }
   return describe(e.err);
 }
 
-// A step of a launch: its product, or why it failed in the words of Launched::error.
-template <class T>
-using Step = Expected<T, std::string>;  // as launch() returns
+// The child's own stack (CLONE_VM with a stack of its own, unlike vfork): one per thread, reused, since the
+// parent thread is suspended while its child runs. The child's frames are small: no allocation, no stdio.
+constexpr std::size_t kChildStack = 64 * 1024;
 
-// Everything the child needs, computed in the parent: the child may only make async-signal-safe calls.
-struct Prepared {
-  std::string exe;                   // cmd[0] after the PATH search
-  std::vector<std::string> args;     // argv
-  std::vector<std::string> env;      // envp
-  std::optional<Credentials> creds;  // set when privileges are to be dropped
-};
-
-Step<Prepared> prepare(const ProgramSpec& spec, const std::string& instance, int index) {
-  if (spec.cmd.empty()) return std::string("empty command");
-  Prepared p{.exe = {}, .args = spec.cmd, .env = buildEnvironment(spec, instance, index), .creds = {}};
-  auto exe = findExecutable(spec.cmd.front(), lookupEnv(p.env, "PATH"));
-  if (!exe) return fmt::format("{}: {}", spec.cmd.front(), describe(ENOENT));
-  p.exe = std::move(*exe);
-  if (spec.user) {
-    std::string error;  // stays empty when already running as that user: nothing to drop
-    p.creds = lookupUser(*spec.user, error);
-    if (!error.empty()) return error;
-  }
-  return p;
-}
-
-// The child's fds 0-2: /dev/null in, the configured files (or /dev/null) out.
-struct Stdio {
-  UniqueFd in, out, err;
-};
-
-Step<Stdio> openStdio(const ProgramSpec& spec) {
-  Stdio stdio;
-  stdio.in = UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-  if (!stdio.in) return fmt::format("cannot open /dev/null: {}", describe(errno));
-  std::string error;
-  stdio.out = openOutput(spec.stdoutPath, error);
-  if (!stdio.out) return error;
-  stdio.err = openOutput(spec.stderrPath, error);
-  if (!stdio.err) return error;
-  return stdio;
-}
-
-// A child between vfork and its first report: exec'd, or failing with a ChildError on the way.
-struct Forked {
-  pid_t pid;
-  UniqueFd errorPipe;  // the read end: EOF once exec has closed the write end
-};
-
-Step<Forked> forkExec(const ProgramSpec& spec, Prepared& prepared, const Stdio& stdio) {
-  int pipeFds[2];
-  if (::pipe2(pipeFds, O_CLOEXEC) < 0) return fmt::format("pipe: {}", describe(errno));
-  UniqueFd readEnd(pipeFds[0]), writeEnd(pipeFds[1]);
-  if (writeEnd.get() < 3) {  // stdio closed in this process: keep the pipe out of the child's 0-2
-    UniqueFd moved(::fcntl(writeEnd.get(), F_DUPFD_CLOEXEC, 3));
-    if (!moved) return fmt::format("fcntl: {}", describe(errno));
-    writeEnd = std::move(moved);
-  }
-  auto argv = pointers(prepared.args);
-  auto envp = pointers(prepared.env);
-  const int fds[3] = {stdio.in.get(), stdio.out.get(), stdio.err.get()};
-
-  // All signals blocked across fork, so no handler of the embedding program runs in the child.
+// Clones a child that execs `a`, and returns once it has exec'd or failed (its pid either way), or -1 with
+// errno. All signals are blocked across, so no handler of the embedding program runs in the child.
+pid_t cloneExec(ChildArgs& a) {
+  thread_local std::unique_ptr<char[]> stack;  // allocated at a thread's first spawn: other threads pay nothing
+  if (!stack) stack = std::make_unique_for_overwrite<char[]>(kChildStack);
   sigset_t all, old;
   ::sigfillset(&all);
   ::pthread_sigmask(SIG_SETMASK, &all, &old);
-  // vfork: no copy of the address space (most of a spawn's cost with fork). The child only runs execChild(),
-  // which makes system calls on its own stack and reads the prepared arguments, then execs or _exits.
-  const pid_t pid = ::vfork();
-  if (pid == 0) execChild(writeEnd.get(), spec, prepared.exe.c_str(), argv.data(), envp.data(), fds, prepared.creds);
-  const int forkErrno = errno;
+  // CLONE_VM|CLONE_VFORK: no copy of the address space, as with vfork; CLONE_FILES: no copy of the fd table
+  // either (see setUpFds), which vfork makes and which grows with the number of live children.
+  const pid_t pid = ::clone(childMain, stack.get() + kChildStack, CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD, &a);
+  const int cloneErrno = errno;
   ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  if (pid < 0) return fmt::format("fork: {}", describe(forkErrno));
-  return Forked{pid, std::move(readEnd)};  // writeEnd closes here, so only the child holds it
+  errno = cloneErrno;
+  return pid;
 }
 
-// Waits for the child's report: a failure before exec (the child is exiting: reaped here), or EOF, and then
-// a pidfd to watch it by.
-Step<Launched> collect(const ProgramSpec& spec, const std::string& exe, Forked& child) {
-  ChildError childError{};
-  const ssize_t n = retryOnEintr([&] { return ::read(child.errorPipe.get(), &childError, sizeof childError); });
-  if (n == sizeof childError) {
-    reap(child.pid);
-    return stageError(childError, spec, exe);
+}  // namespace
+
+// argv, the environment and the PATH search, with two slots of the environment left for each instance.
+struct PreparedLaunch {
+  std::string exe;                  // cmd[0] after the PATH search
+  std::vector<std::string> args;    // argv
+  std::vector<std::string> env;     // envp, with TASKMASTER_PROCESS and TASKMASTER_INSTANCE at their slots
+  std::size_t processSlot = 0;
+  std::size_t instanceSlot = 0;
+  std::optional<Credentials> creds;  // set when privileges are to be dropped
+};
+
+namespace {
+
+// The inherited environment, with the program's env and TASKMASTER_* on top; the instance's own two
+// variables are placeholders, filled in at each spawn.
+void buildEnvironment(const ProgramSpec& spec, PreparedLaunch& p) {
+  std::map<std::string, std::string> extra(spec.env.begin(), spec.env.end());
+  extra["TASKMASTER_PROGRAM"] = spec.name;
+  extra["TASKMASTER_PROCESS"] = {};
+  extra["TASKMASTER_INSTANCE"] = {};
+  for (char** e = environ; e && *e; ++e) {
+    std::string_view kv(*e);
+    if (!extra.contains(std::string(kv.substr(0, kv.find('='))))) p.env.emplace_back(kv);
   }
-  UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, child.pid, 0)));
+  for (const auto& [k, v] : extra) {
+    if (k == "TASKMASTER_PROCESS") p.processSlot = p.env.size();
+    if (k == "TASKMASTER_INSTANCE") p.instanceSlot = p.env.size();
+    p.env.push_back(k + "=" + v);
+  }
+}
+
+std::vector<char*> pointers(const std::vector<std::string>& strings) {
+  std::vector<char*> out;
+  out.reserve(strings.size() + 1);
+  for (const auto& s : strings) out.push_back(const_cast<char*>(s.c_str()));  // execve does not write them
+  out.push_back(nullptr);
+  return out;
+}
+
+// Waits for the child's report: a failure before exec (the child has exited: reaped here), or exec'd, and then
+// a pidfd to watch it by.
+Expected<Launched, std::string> collect(pid_t pid, const ChildArgs& a) {
+  if (a.failed) {
+    reap(pid);
+    return stageError(a.error, a);
+  }
+  UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
   if (!pidfd) {  // cannot watch it (EMFILE...): do not leave it unsupervised
     auto error = fmt::format("pidfd_open: {}", describe(errno));
-    killAndReap(child.pid);
+    killAndReap(pid);
     return error;
   }
-  return Launched{.pid = child.pid, .pidfd = std::move(pidfd)};
+  return Launched{.pid = pid, .pidfd = std::move(pidfd)};
 }
 
 }  // namespace
@@ -296,14 +300,62 @@ void killAndReap(int pid) noexcept {
   reap(pid);
 }
 
-Step<Launched> launch(const ProgramSpec& spec, const std::string& instance, int index) {
-  auto prepared = prepare(spec, instance, index);
-  if (!prepared.ok()) return std::move(prepared.error());
-  auto stdio = openStdio(spec);
-  if (!stdio.ok()) return std::move(stdio.error());
-  auto child = forkExec(spec, *prepared, *stdio);
-  if (!child.ok()) return std::move(child.error());
-  return collect(spec, prepared->exe, *child);
+Expected<std::shared_ptr<const PreparedLaunch>, std::string> prepareLaunch(const ProgramSpec& spec) {
+  if (spec.cmd.empty()) return std::string("empty command");
+  auto p = std::make_shared<PreparedLaunch>();
+  p->args = spec.cmd;
+  buildEnvironment(spec, *p);
+  auto exe = findExecutable(spec.cmd.front(), lookupEnv(p->env, "PATH"));
+  if (!exe) return fmt::format("{}: {}", spec.cmd.front(), describe(ENOENT));
+  p->exe = std::move(*exe);
+  if (spec.user) {
+    std::string error;  // stays empty when already running as that user: nothing to drop
+    p->creds = lookupUser(*spec.user, error);
+    if (!error.empty()) return error;
+  }
+  return std::shared_ptr<const PreparedLaunch>(std::move(p));
+}
+
+Expected<Launched, std::string> launch(const ProgramSpec& spec, const PreparedLaunch& prepared,
+                                       const std::string& instance, int index) {
+  const std::string process = "TASKMASTER_PROCESS=" + instance;
+  const std::string instanceVar = "TASKMASTER_INSTANCE=" + std::to_string(index);
+  auto argv = pointers(prepared.args);
+  auto envp = pointers(prepared.env);
+  envp[prepared.processSlot] = const_cast<char*>(process.c_str());
+  envp[prepared.instanceSlot] = const_cast<char*>(instanceVar.c_str());
+  const bool restoreLimit = gRestoreFdLimit.load(std::memory_order_acquire);
+  ChildArgs a{.spec = &spec,
+              .exe = prepared.exe.c_str(),
+              .argv = argv.data(),
+              .envp = envp.data(),
+              .stdio = {"/dev/null", spec.stdoutPath ? spec.stdoutPath->c_str() : "/dev/null",
+                        spec.stderrPath ? spec.stderrPath->c_str() : "/dev/null"},
+              .creds = prepared.creds ? &*prepared.creds : nullptr,
+              .fdLimit = restoreLimit ? &gChildFdLimit : nullptr};
+  const pid_t pid = cloneExec(a);
+  if (pid < 0) return fmt::format("fork: {}", describe(errno));
+  return collect(pid, a);
 }
 
 }  // namespace taskmaster::inline v0::detail
+
+namespace taskmaster::inline v0 {
+
+Result<std::uint64_t> raiseFdLimit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) < 0)
+    return Error{{errno, std::generic_category()}, fmt::format("getrlimit(RLIMIT_NOFILE): {}", detail::describe(errno))};
+  if (limit.rlim_cur >= limit.rlim_max) return static_cast<std::uint64_t>(limit.rlim_cur);
+  const rlimit raised{limit.rlim_max, limit.rlim_max};
+  if (::setrlimit(RLIMIT_NOFILE, &raised) < 0)
+    return Error{{errno, std::generic_category()},
+                 fmt::format("cannot raise the limit on open files to {}: {}", limit.rlim_max, detail::describe(errno))};
+  if (!detail::gRestoreFdLimit.load(std::memory_order_relaxed)) {  // a second call keeps the first original
+    detail::gChildFdLimit = limit;
+    detail::gRestoreFdLimit.store(true, std::memory_order_release);
+  }
+  return static_cast<std::uint64_t>(raised.rlim_cur);
+}
+
+}  // namespace taskmaster::inline v0

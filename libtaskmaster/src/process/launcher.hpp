@@ -1,10 +1,11 @@
 // Internal: fork/exec of one program instance, with the child set up exactly (fds 0-2 only, clean signal
-// state, own process group, umask, workingdir, user) and exec errors reported back through a close-on-exec
-// pipe. Boost 1.81's own launcher leaks fds and misreports errors; see docs/architecture.md.
+// state, own process group, umask, workingdir, user, the original limit on open files) and exec errors
+// reported back. Boost 1.81's own launcher leaks fds and misreports errors; see docs/architecture.md.
 #pragma once
 
 #include "private.hpp"
 
+#include <memory>
 #include <string>
 
 #include <taskmaster/error.hpp>
@@ -18,11 +19,20 @@ struct Launched {
   UniqueFd pidfd;  // to watch its exit by
 };
 
+// What every spawn of one spec version shares, computed once: argv, the environment (the inherited one read
+// at preparation, the spec's env and TASKMASTER_PROGRAM on top), the PATH search with the child's PATH, and
+// the user's credentials. Immutable: one PreparedLaunch serves every instance of the spec.
+struct PreparedLaunch;
+
+// A failure (no such user, a command not found on PATH) is an error message. It is not worth keeping: the
+// next attempt prepares again, so a binary installed or a user added meanwhile is found.
+[[nodiscard]] Expected<std::shared_ptr<const PreparedLaunch>, std::string> prepareLaunch(const ProgramSpec& spec);
+
 // Never throws for a failure of the system or of the spec; every failure is an error message ("chdir /srv/app:
-// No such file or directory"), and leaves no process behind. Runs in four
-// steps: prepare (argv, environment, PATH search, the user's credentials), openStdio, forkExec (vfork with every
-// signal blocked; the child sets itself up and execs), collect (the exec error pipe, then a pidfd).
-[[nodiscard]] Expected<Launched, std::string> launch(const ProgramSpec& spec, const std::string& instance, int index);
+// No such file or directory"), and leaves no process behind. `prepared` comes from prepareLaunch(spec).
+// Blocks until the child has exec'd or failed (its own setup: a handful of system calls).
+[[nodiscard]] Expected<Launched, std::string> launch(const ProgramSpec& spec, const PreparedLaunch& prepared,
+                                                     const std::string& instance, int index);
 
 // Waits for child `pid` to exit and reaps it, retrying EINTR. Blocks: only for a child that is exiting or has
 // just been sent SIGKILL.
