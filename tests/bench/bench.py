@@ -751,8 +751,8 @@ def scale_scenario(ctx):
         try:
             scale_run(ctx, run)
         except (ScaleMiss, RuntimeError, TimeoutError, OSError, subprocess.SubprocessError) as e:
-            ctx.results.fail("scale", cls.kind, f"{type(e).__name__ if not isinstance(e, ScaleMiss) else ''}"
-                                                f"{': ' if not isinstance(e, ScaleMiss) else ''}{e}")
+            cause = str(e) if isinstance(e, ScaleMiss) else f"{type(e).__name__}: {e}"
+            ctx.results.fail("scale", cls.kind, cause)
             log(f"scale, {cls.kind}: MISSED: {e}")
         finally:
             scale_cleanup(ctx, run)
