@@ -626,8 +626,8 @@ def restart_latency(ctx, d, states):
 
 def restart_same(ctx, cls):
     """One program, `starttime: 0` and `autorestart: always`; the SAME instance SIGKILLed again and again (its
-    current pid each time), after a random pause of 0.3 to 1.3 s since its replacement appeared: the kill falls
-    soon after the previous spawn, as it does for a user whose program crashes now and then."""
+    current pid each time), a random 0.3 to 1.3 s after the previous kill (or as soon as its replacement exists,
+    if that is later): the kill falls soon after the previous spawn, as for a program that crashes now and then."""
     d = cls(ctx)
     d.write_config([Program("victim", ["sleep", "1000"], starttime=0)])
     d.start()
@@ -640,11 +640,13 @@ def restart_same(ctx, cls):
                 raise TimeoutError(f"{d.kind}: the program is not RUNNING after 30 s ({state})")
             time.sleep(0.02)
         pid, known = state[1], {state[1]}
-        pauses = random.Random(11)  # the same pauses for both supervisors
+        pauses = random.Random(11)  # the same intervals for both supervisors
+        kill_at = mono() + pauses.uniform(0.3, 1.3)
         for _ in range(ctx.mode["restart_repeats"]):
-            time.sleep(pauses.uniform(0.3, 1.3))
+            time.sleep(max(0.0, kill_at - mono()))
             watch = NewChildWatch(d.pid, known)
             start = mono()
+            kill_at = start + pauses.uniform(0.3, 1.3)
             os.kill(pid, signal.SIGKILL)
             pid, seen = watch.wait(timeout=30)
             known.add(pid)
@@ -654,8 +656,9 @@ def restart_same(ctx, cls):
         d.leftovers()
 
 
-# The scale scenario: taskmaster with SCALE_N processes, supervisord with SCALE_N_SUPERVISORD, each after a
-# posix_spawnp reference run of the same N. Every figure is under the metric "scale_<what>" for both kinds.
+# The scale scenario: taskmaster with SCALE_N["taskmaster"] processes, supervisord with SCALE_N["supervisord"],
+# each after a posix_spawnp reference run of the same N. Every figure is under the metric "scale_<what>" for both
+# kinds. 10 programs × numprocs 1000: numprocs is capped at 1000 today.
 SCALE_PROGRAMS = 10
 SCALE_N = {"taskmaster": 10_000, "supervisord": 1_000}
 
@@ -798,7 +801,7 @@ def scale_run(ctx, run):
         res.add("scale_status", d.kind, d.run("status")[0])
         res.add("scale_version", d.kind, d.run(*d.cheapest())[0])
     scale_kills(ctx, d, states)
-    time.sleep(1.0)
+    time.sleep(2.0)  # past the starttime (1 s) of the last replacement: nothing left to do but idle
     res.add("scale_rss", d.kind, rss_mib(d.pid))
     cpu0, sw0, w0 = cpu_seconds(d.pid), voluntary_switches(d.pid), mono()
     time.sleep(m["scale_idle"])
@@ -1340,14 +1343,16 @@ LIMITS = """\
   that the kills fall at every phase of a periodic loop. The floor is one exit notification plus one fork;
   supervisord reaps exited children once per turn of its 1 s loop and restarts them on the next turn (1 to 2 s).
   The second pair of rows is the case a user meets: one program with `starttime: 0` and `autorestart: always`
-  (supervisord: `startsecs=0`, `autorestart=true`), the same instance killed each time (its current pid),
-  after a random pause of 0.3 to 1.3 s since its replacement appeared, so the kill falls soon after a spawn.
+  (supervisord: `startsecs=0`, `autorestart=true`), the same instance killed each time (its current pid), a
+  random 0.3 to 1.3 s after the previous kill (or once its replacement exists, if later), so that the kill falls
+  soon after a spawn.
 - **Scale**: taskmaster with 10 programs × `numprocs: {per_program}` of `sleep` ({n_tm} processes), supervisord with
   the same 10 programs and {n_sv} processes, each after a `posix_spawnp` reference run of its own N (the
   `spawnref hold` loop: nothing but spawning). taskmaster is started with the soft `RLIMIT_NOFILE` at
   {nofile} (a user's and systemd's default) and the hard limit left high: it is the daemon's job to raise its own
   soft limit. In order: start until the daemon has N live children (counted by the kernel's lists,
-  /proc/PID/task/*/children, every 20 ms: a daemon busy spawning may write its log late); `status` and `version` repeated;
+  /proc/PID/task/*/children, every 20 ms: a daemon busy spawning may write its log late); `status` and
+  `version` repeated;
   {kills} SIGKILLs of different instances, 0.05 to 0.3 s apart, each until a new child exists; RSS, then wake-ups
   and CPU over {scale_idle} s idle; `stop all`; `start all` with `status` sent one after the other until
   every process exists again (each one's wall time); shutdown by SIGTERM with everything RUNNING. A run that cannot
