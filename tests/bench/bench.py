@@ -1346,18 +1346,17 @@ LIMITS = """\
   (supervisord: `startsecs=0`, `autorestart=true`), the same instance killed each time (its current pid), a
   random 0.3 to 1.3 s after the previous kill (or once its replacement exists, if later), so that the kill falls
   soon after a spawn.
-- **Scale**: taskmaster with 10 programs × `numprocs: {per_program}` of `sleep` ({n_tm} processes), supervisord with
-  the same 10 programs and {n_sv} processes, each after a `posix_spawnp` reference run of its own N (the
-  `spawnref hold` loop: nothing but spawning). taskmaster is started with the soft `RLIMIT_NOFILE` at
-  {nofile} (a user's and systemd's default) and the hard limit left high: it is the daemon's job to raise its own
-  soft limit. In order: start until the daemon has N live children (counted by the kernel's lists,
-  /proc/PID/task/*/children, every 20 ms: a daemon busy spawning may write its log late); `status` and
-  `version` repeated;
-  {kills} SIGKILLs of different instances, 0.05 to 0.3 s apart, each until a new child exists; RSS, then wake-ups
-  and CPU over {scale_idle} s idle; `stop all`; `start all` with `status` sent one after the other until
-  every process exists again (each one's wall time); shutdown by SIGTERM with everything RUNNING. A run that cannot
-  go on (processes that never exist, FATAL instances, a daemon that dies, no new process for 20 s) is reported
-  as a miss with the cause read from its log, in the notes; the figures after that point are not measured.
+- **Scale**: taskmaster with 10 programs × `numprocs: {per_program}` of `sleep` ({n_tm} processes), supervisord
+  with the same 10 programs and {n_sv} processes, each after a `posix_spawnp` reference run of its own N (the
+  `spawnref hold` loop: nothing but spawning). taskmaster is started with the soft `RLIMIT_NOFILE` at {nofile}
+  (a user's and systemd's default) and the hard limit left high: raising its own soft limit is the daemon's job.
+  In order: start until the daemon has N live children (counted by the kernel's lists, /proc/PID/task/*/children,
+  every 20 ms: a daemon busy spawning may write its log late); `status` and `version` repeated; {kills} SIGKILLs
+  of different instances, 0.05 to 0.3 s apart, each until a new child exists; RSS, then wake-ups and CPU over
+  {scale_idle} s idle; `stop all`; `start all` with `status` sent one after the other until every process exists
+  again (each one's wall time); shutdown by SIGTERM with everything RUNNING. A run that cannot go on (processes
+  that never exist, FATAL instances, a daemon that dies, no new process for 20 s) is reported as a miss with the
+  cause read from its log, in the notes; the figures after that point are not measured.
 - **Crash loop**: from the first spawn to FATAL, both read from the daemon's own log clock. Both retry after
   1, 2 and 3 s (4 spawns), so ~6 s is the rule's floor; the difference is when each counts the delay from.
 - **Output**: from the moment the `head -c 1G /dev/zero` child exists until the file holds 1 GiB, and the daemon's
