@@ -3,7 +3,8 @@
 
     python3 tests/bench/bench.py               quick mode, what `make bench` runs (a few minutes once built)
     python3 tests/bench/bench.py --mode full   more repeats and 30 s idle windows (BENCH=full make bench)
-    options: --only SCENARIOS, --no-write (table only), --keep (keep the temporary files), --taskmaster BINARY
+    options: --only SCENARIOS (ref,memory,pools,restart,scale,crash,output,reload), --no-write (table only),
+             --keep (keep the temporary files), --taskmaster BINARY, --scale-nofile N (default 1024)
 
 Builds taskmaster in build-bench/ (release), compiles the posix_spawn reference (tests/bench/spawnref.c), installs
 the Debian package `supervisor` when it is missing and we are root, then runs every scenario against both
@@ -54,10 +55,12 @@ MODES = {
     #                  "B" = spawn, (restart latency when N=100), stop all, shutdown.
     "quick": dict(pools={100: "AB", 1000: "AB"}, idle={100: 3, 1000: 5},
                   ctl_repeats={"taskmaster": 21, "supervisord": 3}, restart_repeats=20,
-                  crash_runs=1, output_runs=3, reload_runs=1, ref_runs=3, spawn_loop=500),
+                  crash_runs=1, output_runs=3, reload_runs=1, ref_runs=3, spawn_loop=500,
+                  scale_ctl={"taskmaster": 11, "supervisord": 3}, scale_idle=5),
     "full": dict(pools={100: "AAABBB", 1000: "AAABBB"}, idle={100: 30, 1000: 30},
                  ctl_repeats={"taskmaster": 51, "supervisord": 11},
-                 restart_repeats=20, crash_runs=3, output_runs=5, reload_runs=3, ref_runs=5, spawn_loop=2000),
+                 restart_repeats=20, crash_runs=3, output_runs=5, reload_runs=3, ref_runs=5, spawn_loop=2000,
+                 scale_ctl={"taskmaster": 51, "supervisord": 11}, scale_idle=30),
 }
 
 
@@ -127,6 +130,22 @@ def children(pid):
             if st and st[1] == pid and st[0] not in ("Z", "X"):
                 found.append(int(name))
     return found
+
+
+def child_count(pid):
+    """Children of pid (zombies included) by the kernel's per-thread lists; -1 if pid is gone."""
+    total = 0
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return -1
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children", "rb") as f:
+                total += len(f.read().split())
+        except OSError:
+            pass  # a thread that just ended
+    return total if alive(pid) else -1
 
 
 def last_pid():
@@ -474,6 +493,7 @@ stderr_logfile=NONE
 
 
 KINDS = (Taskmaster, Supervisord)
+SCENARIOS = ("ref", "memory", "pools", "restart", "scale", "crash", "output", "reload")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -484,6 +504,11 @@ class Results:
     def __init__(self):
         self.samples = {}  # (metric, kind) -> [values]
         self.notes = []
+        self.failures = {}  # (scenario, kind) -> why it could not be measured: a miss, with its cause
+
+    def fail(self, scenario, kind, cause):
+        self.failures[(scenario, kind)] = cause
+        self.notes.append(f"{scenario}, {kind}: not measured (MISSED): {cause}")
 
     def add(self, metric, kind, value):
         self.samples.setdefault((metric, kind), []).append(value)
@@ -597,6 +622,242 @@ def restart_latency(ctx, d, states):
         new_pid, seen = watch.wait(timeout=30)
         known.add(new_pid)
         ctx.results.add("restart", d.kind, seen - start)
+
+
+def restart_same(ctx, cls):
+    """One program, `starttime: 0` and `autorestart: always`; the SAME instance SIGKILLed again and again (its
+    current pid each time), a random 0.3 to 1.3 s after the previous kill (or 50 ms after its replacement appeared,
+    if that is later): the kill falls soon after the previous spawn, as for a program that crashes now and then."""
+    d = cls(ctx)
+    d.write_config([Program("victim", ["sleep", "1000"], starttime=0)])
+    d.start()
+    try:
+        wait_ready(d)
+        name = d.instance("victim", 0)
+        deadline = mono() + 30
+        while (state := d.status().get(name, ("?", 0)))[0] != "RUNNING" or not alive(state[1]):
+            if mono() > deadline:
+                raise TimeoutError(f"{d.kind}: the program is not RUNNING after 30 s ({state})")
+            time.sleep(0.02)
+        pid, known = state[1], {state[1]}
+        pauses = random.Random(11)  # the same intervals for both supervisors
+        kill_at = mono() + pauses.uniform(0.3, 1.3)
+        seen = mono()
+        for _ in range(ctx.mode["restart_repeats"]):
+            # never sooner than 50 ms after the replacement appeared: a process killed before it could exec is not
+            # a program that crashes (and supervisord would count it a failed start)
+            time.sleep(max(0.0, kill_at - mono(), seen + 0.05 - mono()))
+            watch = NewChildWatch(d.pid, known)
+            start = mono()
+            kill_at = start + pauses.uniform(0.3, 1.3)
+            os.kill(pid, signal.SIGKILL)
+            pid, seen = watch.wait(timeout=30)
+            known.add(pid)
+            ctx.results.add("restart_same", d.kind, seen - start)
+    finally:
+        d.shutdown()
+        d.leftovers()
+
+
+# The scale scenario: taskmaster with SCALE_N["taskmaster"] processes, supervisord with SCALE_N["supervisord"],
+# each after a posix_spawnp reference run of the same N. Every figure is under the metric "scale_<what>" for both
+# kinds. 10 programs × numprocs 1000: numprocs is capped at 1000 today.
+SCALE_PROGRAMS = 10
+SCALE_N = {"taskmaster": 10_000, "supervisord": 1_000}
+
+
+class ScaleMiss(Exception):
+    """A scale run that could not go on; the message is the cause, reported as a miss."""
+
+
+class ScaleRun:
+    """One daemon with SCALE_PROGRAMS programs of `sleep 1000` and n processes in all, observed through its log."""
+
+    def __init__(self, ctx, cls, n):
+        self.ctx, self.n = ctx, n
+        self.d = cls(ctx)
+        self.d.write_config([Program(f"s{i}", ["sleep", "1000"], numprocs=n // SCALE_PROGRAMS)
+                             for i in range(SCALE_PROGRAMS)])
+        self.watch = LogWatch(self.d.log)
+        self.spawned, self.fatal, self.errors, self.first_error = {}, set(), 0, None
+
+    def on_line(self, line):
+        d = self.d
+        if match := d.SPAWNED.search(line):
+            self.spawned[match.group(1)] = int(match.group(2))
+            self.fatal.discard(match.group(1))
+        elif match := d.FATAL.search(line):
+            self.fatal.add(match.group(1))
+        if re.search(r"error|too many|fail|gave up|FATAL", line, re.IGNORECASE):
+            self.errors += 1
+            self.first_error = self.first_error or line.strip()[:200]
+
+    def restart_watch(self):
+        """Forgets what the log said so far: from now on, the instances started anew are followed."""
+        for line in self.watch.lines():
+            self.on_line(line)
+        self.spawned.clear()
+        self.fatal.clear()
+        self.best, self.last_progress = -1, mono()
+
+    def poll(self, stall=20):
+        """Returns the time the daemon was seen with n live children, or None while it has fewer. The children are
+        counted by the kernel's own lists (/proc/PID/task/*/children), not by the log: a daemon busy spawning may
+        write its log late. Raises ScaleMiss with the cause when the daemon died, every instance either exists or
+        gave up (FATAL in the log), or the number of children did not grow for `stall` s."""
+        for line in self.watch.lines():
+            self.on_line(line)
+        count = child_count(self.d.pid)
+        if count >= self.n:
+            return mono()
+        if count > self.best:
+            self.best, self.last_progress = count, mono()
+        why = None
+        if count < 0:
+            why = "the daemon died"
+        elif self.fatal and count + len(self.fatal) >= self.n:
+            why = f"{len(self.fatal)} instances FATAL"
+        elif mono() - self.last_progress > stall:
+            why = f"no new process for {stall} s"
+        if why:
+            raise ScaleMiss(f"{max(count, 0)} of {self.n} processes exist: {why}"
+                            + (f"; {self.errors} error lines in its log, the first: {self.first_error}"
+                               if self.errors else ""))
+        return None
+
+    def wait_all_exist(self):
+        while (done := self.poll()) is None:
+            time.sleep(0.02)  # reading 10,000 pids takes about a millisecond: leave the CPUs to the daemon
+        return done
+
+
+def scale_limit_preexec(ctx):
+    """The fd limit taskmaster starts under: the soft limit a user has by default (1024, also systemd's for
+    services), the hard limit left as it is; taskmaster is to raise its own soft limit."""
+    soft = ctx.scale_nofile
+
+    def preexec():
+        _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(soft, hard) if hard != resource.RLIM_INFINITY else soft,
+                                                    hard))
+    return preexec
+
+
+def scale_scenario(ctx):
+    for cls in KINDS:
+        n = SCALE_N[cls.kind]
+        log(f"scale, {n} processes: posix_spawnp reference")
+        try:
+            done = subprocess.run([ctx.spawnref, "hold", str(n)], capture_output=True, text=True, check=True)
+            ctx.results.add(f"scale_ref_{n}", "reference", float(done.stdout.split()[1]))
+        except subprocess.CalledProcessError as e:
+            ctx.results.notes.append(f"scale: the posix_spawnp reference of {n} failed: {e.stderr.strip()}")
+        log(f"scale, {n} processes: {cls.kind}")
+        run = ScaleRun(ctx, cls, n)
+        try:
+            scale_run(ctx, run)
+        except (ScaleMiss, RuntimeError, TimeoutError, OSError, subprocess.SubprocessError) as e:
+            cause = str(e) if isinstance(e, ScaleMiss) else f"{type(e).__name__}: {e}"
+            ctx.results.fail("scale", cls.kind, cause)
+            log(f"scale, {cls.kind}: MISSED: {e}")
+        finally:
+            scale_cleanup(ctx, run)
+
+
+def scale_cleanup(ctx, run):
+    d = run.d
+    if d.pid is not None and alive(d.pid):
+        try:
+            d.shutdown(timeout=60)
+        except RuntimeError as e:
+            ctx.results.notes.append(f"scale, {d.kind}: {e}")
+    left = d.leftovers()
+    if left:
+        ctx.results.notes.append(f"scale, {d.kind}: {left} processes left behind after the shutdown")
+
+
+def scale_run(ctx, run):
+    """Start, status, version, kills, idle, memory, stop all, status during start all, shutdown: in this order,
+    each one a figure; the first that cannot be done ends the run as a miss."""
+    res, d, n, m = ctx.results, run.d, run.n, ctx.mode
+    run.restart_watch()
+    t0 = mono()
+    if d.kind == "taskmaster":
+        with open(d.path("start.err"), "w+") as err:  # a file, not a pipe: the daemon may keep it open
+            done = subprocess.run([ctx.taskmaster, "-c", d.config, "--daemon", "--socket", d.path("sock"),
+                                   "--pidfile", d.path("pid"), "--log", d.log], env=d.env, stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.DEVNULL, stderr=err, preexec_fn=scale_limit_preexec(ctx))
+            err.seek(0)
+            if done.returncode != 0:
+                raise ScaleMiss(f"taskmaster --daemon exited with {done.returncode}: {err.read().strip()[:300]}")
+        with open(d.path("pid")) as f:
+            d.pid = int(f.read())
+    else:
+        d.start()
+    res.add("scale_exist", d.kind, run.wait_all_exist() - t0)
+    time.sleep(1.5)  # past starttime: every instance RUNNING
+    states = d.status()
+    running = sum(s == "RUNNING" for s, _ in states.values())
+    if running != n:
+        raise ScaleMiss(f"{running} of {n} instances RUNNING after the start")
+    for _ in range(m["scale_ctl"][d.kind]):
+        res.add("scale_status", d.kind, d.run("status")[0])
+        res.add("scale_version", d.kind, d.run(*d.cheapest())[0])
+    scale_kills(ctx, d, states)
+    time.sleep(2.0)  # past the starttime (1 s) of the last replacement: nothing left to do but idle
+    res.add("scale_rss", d.kind, rss_mib(d.pid))
+    cpu0, sw0, w0 = cpu_seconds(d.pid), voluntary_switches(d.pid), mono()
+    time.sleep(m["scale_idle"])
+    res.add("scale_idle_wakeups", d.kind, (voluntary_switches(d.pid) - sw0) / (mono() - w0))
+    res.add("scale_idle_cpu", d.kind, 100 * (cpu_seconds(d.pid) - cpu0) / (mono() - w0))
+    before = d.status()
+    took, _ = d.run("stop", "all")
+    res.add("scale_stop_all", d.kind, took)
+    left = sum(alive(pid) for _, pid in before.values() if pid)
+    if left:
+        res.notes.append(f"scale, {d.kind}: {left} of {n} processes still alive after `stop all` returned")
+    scale_start_all(ctx, run)
+    time.sleep(1.5)  # past starttime: the shutdown is of N RUNNING processes
+    res.add("scale_shutdown", d.kind, d.shutdown())
+
+
+def scale_kills(ctx, d, states):
+    """SIGKILLs a different RUNNING instance each time, spread over the programs; times until a new child exists."""
+    known = {pid for _, pid in states.values()}
+    names = sorted(states)
+    pick, pauses = random.Random(7), random.Random(8)
+    for name in pick.sample(names, min(ctx.mode["restart_repeats"], len(names))):
+        time.sleep(pauses.uniform(0.05, 0.3))
+        watch = NewChildWatch(d.pid, known)
+        start = mono()
+        os.kill(states[name][1], signal.SIGKILL)
+        new_pid, seen = watch.wait(timeout=30)
+        known.add(new_pid)
+        ctx.results.add("scale_kill", d.kind, seen - start)
+
+
+def scale_start_all(ctx, run):
+    """`start all` of every instance from stopped, with `status` sent one after the other while it runs: the time
+    each status takes to be answered, and the time until every process exists again."""
+    d, res = run.d, ctx.results
+    run.restart_watch()
+    start = mono()
+    client = d.popen("start", "all")
+    answered, end = [], None
+    try:
+        while end is None:
+            answered.append(d.run("status", check=False)[0])
+            end = run.poll()
+    finally:
+        try:
+            client.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            client.kill()
+            client.wait()
+            res.notes.append(f"scale, {d.kind}: `start all` had not returned 120 s after every process existed")
+    for took in answered:
+        res.add("scale_status_during_start", d.kind, took)
+    res.add("scale_start_all", d.kind, end - start)
 
 
 def memory_empty(ctx, cls):
@@ -916,10 +1177,10 @@ def ratio(sv, tm):
     return f"{sv / tm:.1f}×" if sv / tm < 100 else f"{sv / tm:.0f}×"
 
 
-def paired_ratio(r, metric):
+def paired_ratio(r, metric, ref_metric=None):
     """taskmaster ÷ reference: the median of the run-by-run ratios when each taskmaster run has its own reference
     run next to it (robust to the machine's drift), else the ratio of the medians."""
-    tm, ref = r.get(metric, "taskmaster"), r.get(metric, "reference")
+    tm, ref = r.get(metric, "taskmaster"), r.get(ref_metric or metric, "reference")
     if not tm or not ref:
         return None
     if len(tm) == len(ref):
@@ -932,9 +1193,19 @@ def build_rows(r):
     rows = []
     med, worst = r.median, r.worst
 
-    def row(label, metric, fmt, target=None, how=med):
+    def row(label, metric, fmt, target=None, how=med, scenario=None, compare=True):
         tm, sv = how(metric, "taskmaster"), how(metric, "supervisord")
-        rows.append((label, fmt(tm), fmt(sv), ratio(sv, tm), target(tm) if target and tm is not None else ""))
+        shown = [fmt(tm), fmt(sv)]
+        for i, kind in enumerate(("taskmaster", "supervisord")):
+            if (tm, sv)[i] is None and (scenario, kind) in r.failures:
+                shown[i] = "not measured (see notes)"
+        if target and tm is not None:
+            goal = target(tm)
+        elif target and (scenario, "taskmaster") in r.failures:
+            goal = "**MISSED**: not measured, see notes"
+        else:
+            goal = ""
+        rows.append((label, *shown, ratio(sv, tm) if compare else "—", goal))
 
     def verdict(ok, text):
         return f"{text}: **{'met' if ok else 'MISSED'}**"
@@ -961,10 +1232,15 @@ def build_rows(r):
         row(f"4. `status NAME`, {n} processes", f"ctl_status_one_{n}", fmt_time)
         target = (lambda tm: verdict(tm is not None and tm < 0.005, "< 5 ms")) if n == 1000 else None
         row(f"4. cheapest command (`version`), {n} processes", f"ctl_cheapest_{n}", fmt_time, target)
-    row("5. restart after SIGKILL: median", "restart", fmt_time,
+    row("5. restart after SIGKILL, 100 running, a different instance each time: median", "restart", fmt_time,
         lambda tm: verdict(tm is not None and tm < 0.005, "< 5 ms"))
-    row("5. restart after SIGKILL: worst", "restart", fmt_time,
+    row("5. restart after SIGKILL, 100 running, a different instance each time: worst", "restart", fmt_time,
         lambda tm: verdict(tm is not None and tm < 0.020, "< 20 ms"), how=worst)
+    same = "5. restart after SIGKILL, the same instance again and again (starttime 0, autorestart always)"
+    row(f"{same}: median", "restart_same", fmt_time,
+        lambda tm: verdict(tm < 0.005, "< 5 ms"), scenario="restart_same")
+    row(f"{same}: worst", "restart_same", fmt_time,
+        lambda tm: verdict(tm < 0.020, "< 20 ms"), how=worst, scenario="restart_same")
     row("6. crash loop (`false`, startretries 3): first spawn to FATAL", "crash_fatal", fmt_time)
     row("6. crash loop: spawns until FATAL", "crash_spawns", fmt_num)
     to_head = paired_ratio(r, "output_time")
@@ -981,14 +1257,49 @@ def build_rows(r):
     row("9. reload: pids kept of the 99 unchanged", "reload_kept", fmt_num)
     row("9. SIGHUP, 1 of 100 changed: until all RUNNING again", "sighup_settled", fmt_time)
     row("9. SIGHUP: pids kept of the 99 unchanged", "sighup_kept", fmt_num)
+    scale_rows(r, row, verdict)
     return [(a, b, c, "—" if "kept" in a or "spawns until" in a else d, e) for a, b, c, d, e in rows]
+
+
+def scale_rows(r, row, verdict):
+    """The scale scenario's rows: taskmaster at SCALE_N["taskmaster"], supervisord at SCALE_N["supervisord"] (no
+    ratio between the two: they do not hold the same number of processes)."""
+    n = SCALE_N["taskmaster"]
+    at = f"taskmaster {n:,}, supervisord {SCALE_N['supervisord']:,} running"
+
+    def srow(label, metric, fmt, target=None, how=r.median):
+        row(f"10. scale: {label}", metric, fmt, target, how, scenario="scale", compare=False)
+
+    to_ref = paired_ratio(r, "scale_exist", f"scale_ref_{n}")
+    srow("start until every process exists", "scale_exist", fmt_time,
+         lambda tm: verdict(to_ref <= 1.5, f"≤ 1.5 × `posix_spawnp` of {n:,} (is {to_ref:.2f}×)") if to_ref
+         else f"≤ 1.5 × `posix_spawnp` of {n:,}: no reference run")
+    srow(f"`status` (all), {at}", "scale_status", fmt_time, lambda tm: verdict(tm < 0.050, "< 50 ms"))
+    srow(f"`version`, {at}", "scale_version", fmt_time, lambda tm: verdict(tm < 0.005, "< 5 ms"))
+    srow(f"SIGKILL → replacement exists, {at}: median", "scale_kill", fmt_time,
+         lambda tm: verdict(tm < 0.005, "< 5 ms"))
+    srow(f"SIGKILL → replacement exists, {at}: worst", "scale_kill", fmt_time,
+         lambda tm: verdict(tm < 0.020, "< 20 ms"), how=r.worst)
+    srow("`status` answered during a `start all`: median", "scale_status_during_start", fmt_time)
+    srow("`status` answered during a `start all`: worst", "scale_status_during_start", fmt_time,
+         lambda tm: verdict(tm < 0.050, "< 50 ms"), how=r.worst)
+    srow("`start all` until every process exists", "scale_start_all", fmt_time)
+    srow(f"`stop all`, {at}", "scale_stop_all", fmt_time, lambda tm: verdict(tm < 2, "< 2 s"))
+    srow(f"shutdown (SIGTERM until exit), {at}", "scale_shutdown", fmt_time, lambda tm: verdict(tm < 3, "< 3 s"))
+    srow(f"idle, {at}: wake-ups per second", "scale_idle_wakeups", lambda v: fmt_num(v, "/s"),
+         lambda tm: verdict(tm == 0, "0"))
+    srow(f"idle, {at}: CPU", "scale_idle_cpu", lambda v: fmt_num(v, " %"))
+    srow(f"memory (RSS), {at}", "scale_rss", fmt_mib, lambda tm: verdict(tm < 40, "< 40 MiB"))
 
 
 def references(r):
     refs = []
     for key in sorted(k for k, kind in r.samples if kind == "reference"):
         value = r.median(key, "reference")
-        if key.startswith("spawn_exist_"):
+        if key.startswith("scale_ref_"):
+            refs.append((f"`posix_spawnp` of {int(key.rsplit('_', 1)[1]):,} `sleep` processes, no wait (scale)",
+                         fmt_time(value)))
+        elif key.startswith("spawn_exist_"):
             refs.append((f"`posix_spawnp` of {key.rsplit('_', 1)[1]} `sleep` processes, no wait", fmt_time(value)))
         elif key == "spawn_loop":
             refs.append(("`posix_spawn` + `waitpid` loop of `/bin/true`", f"{value:.0f} spawns/s"))
@@ -1034,6 +1345,21 @@ LIMITS = """\
   daemon needs on a 2-CPU machine); a different instance each time, after a random pause of 0.05 to 1.05 s so
   that the kills fall at every phase of a periodic loop. The floor is one exit notification plus one fork;
   supervisord reaps exited children once per turn of its 1 s loop and restarts them on the next turn (1 to 2 s).
+  The second pair of rows is the case a user meets: one program with `starttime: 0` and `autorestart: always`
+  (supervisord: `startsecs=0`, `autorestart=true`), the same instance killed each time (its current pid), a
+  random 0.3 to 1.3 s after the previous kill (or 50 ms after its replacement appeared, if later), so that the
+  kill falls soon after a spawn.
+- **Scale**: taskmaster with 10 programs × `numprocs: {per_program}` of `sleep` ({n_tm} processes), supervisord
+  with the same 10 programs and {n_sv} processes, each after a `posix_spawnp` reference run of its own N (the
+  `spawnref hold` loop: nothing but spawning). taskmaster is started with the soft `RLIMIT_NOFILE` at {nofile}
+  (a user's and systemd's default) and the hard limit left high: raising its own soft limit is the daemon's job.
+  In order: start until the daemon has N live children (counted by the kernel's lists, /proc/PID/task/*/children,
+  every 20 ms: a daemon busy spawning may write its log late); `status` and `version` repeated; {kills} SIGKILLs
+  of different instances, 0.05 to 0.3 s apart, each until a new child exists; RSS, then wake-ups and CPU over
+  {scale_idle} s idle; `stop all`; `start all` with `status` sent one after the other until every process exists
+  again (each one's wall time); shutdown by SIGTERM with everything RUNNING. A run that cannot go on (processes
+  that never exist, FATAL instances, a daemon that dies, no new process for 20 s) is reported as a miss with the
+  cause read from its log, in the notes; the figures after that point are not measured.
 - **Crash loop**: from the first spawn to FATAL, both read from the daemon's own log clock. Both retry after
   1, 2 and 3 s (4 spawns), so ~6 s is the rule's floor; the difference is when each counts the delay from.
 - **Output**: from the moment the `head -c 1G /dev/zero` child exists until the file holds 1 GiB, and the daemon's
@@ -1057,6 +1383,11 @@ def all_notes(r):
         if tm and len(tm) == len(ref):
             notes.append(f"spawn {n}, taskmaster ÷ `posix_spawnp` run by run: "
                          f"{', '.join(f'{t / p:.2f}' for t, p in zip(tm, ref))}")
+    n = SCALE_N["taskmaster"]
+    tm, ref = r.get("scale_exist", "taskmaster"), r.get(f"scale_ref_{n}", "reference")
+    if tm and len(tm) == len(ref):
+        notes.append(f"scale, start of {n:,}: taskmaster ÷ `posix_spawnp` run by run: "
+                     f"{', '.join(f'{t / p:.2f}' for t, p in zip(tm, ref))}")
     tm, ref = r.get("output_time", "taskmaster"), r.get("output_time", "reference")
     if tm and len(tm) == len(ref):  # interleaved run by run: compare each run with its own `head > file`
         ratios = sorted(t / h for t, h in zip(tm, ref))
@@ -1071,7 +1402,9 @@ def runs_description(mode):
                       for n, p in mode["pools"].items())
     ctl = ", ".join(f"{k} {v}" for k, v in mode["ctl_repeats"].items())
     return (f"Runs in this mode: spawn pools {pools}, each after a `posix_spawnp` reference run of the same N; "
-            f"control commands repeated ({ctl}) per pool of plan A; {mode['restart_repeats']} SIGKILLs; "
+            f"control commands repeated ({ctl}) per pool of plan A; {mode['restart_repeats']} SIGKILLs per restart "
+            f"scenario; scale: one run per supervisor, control commands repeated "
+            f"({', '.join(f'{k} {v}' for k, v in mode['scale_ctl'].items())}), {mode['scale_idle']} s idle; "
             f"{mode['crash_runs']} crash loop(s); {mode['output_runs']} output runs interleaved with `head > file`; "
             f"{mode['reload_runs']} reload run(s).")
 
@@ -1093,7 +1426,7 @@ def write_markdown(ctx, path, machine, rows, refs, elapsed, load):
         "## Results",
         "",
         "Medians over the runs of this mode; ratio = supervisord ÷ taskmaster (above 1: taskmaster is lower, "
-        "i.e. faster or smaller). Targets are those of issue 5; the targets relative to a physical reference "
+        "i.e. faster or smaller). Targets are those of issues 5 and 11; the targets relative to a physical reference "
         "compare each taskmaster run with the reference run next to it (median of the run-by-run ratios). "
         + runs_description(ctx.mode),
         "",
@@ -1108,7 +1441,11 @@ def write_markdown(ctx, path, machine, rows, refs, elapsed, load):
     if notes:
         parts += ["Notes from this run:", ""] + [f"- {n}" for n in notes] + [""]
     idle = ", ".join(f"{s} s with {n}" for n, s in ctx.mode["idle"].items())
-    parts += [LIMITS.format(idle=idle), "## Samples", "",
+    limits = LIMITS.format(idle=idle, per_program=SCALE_N["taskmaster"] // SCALE_PROGRAMS,
+                           n_tm=f"{SCALE_N['taskmaster']:,}", n_sv=f"{SCALE_N['supervisord']:,}",
+                           nofile=ctx.scale_nofile, kills=ctx.mode["restart_repeats"],
+                           scale_idle=ctx.mode["scale_idle"])
+    parts += [limits, "## Samples", "",
               "Every value measured in this run, in order (seconds, MiB, % or per second).", ""]
     sample_rows = []
     for (metric, kind), values in sorted(r.samples.items()):
@@ -1139,13 +1476,19 @@ def main():
     parser.add_argument("--output", default=os.path.join(ROOT, "docs", "benchmarks.md"))
     parser.add_argument("--no-write", action="store_true", help="print the table only")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (configurations, logs)")
-    parser.add_argument("--only", help="comma-separated scenarios: ref,pools,memory,crash,output,reload")
+    parser.add_argument("--only", help="comma-separated scenarios: " + ",".join(SCENARIOS))
+    parser.add_argument("--scale-nofile", type=int, default=1024, metavar="N",
+                        help="soft RLIMIT_NOFILE taskmaster is started with in the scale scenario (default 1024, a "
+                             "user's default; the hard limit is left high)")
     args = parser.parse_args()
 
     ctx = Context()
     ctx.mode_name, ctx.mode = args.mode, MODES[args.mode]
     ctx.results = Results()
-    only = set(args.only.split(",")) if args.only else {"ref", "pools", "memory", "crash", "output", "reload"}
+    ctx.scale_nofile = args.scale_nofile
+    only = set(args.only.split(",")) if args.only else set(SCENARIOS)
+    if only - set(SCENARIOS):
+        parser.error(f"unknown scenario(s): {', '.join(sorted(only - set(SCENARIOS)))}")
 
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, on_signal)
@@ -1153,7 +1496,8 @@ def main():
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
     os.environ.pop(TAG_VAR, None)
-    # 1000 processes need a few thousand descriptors in either daemon: the soft limit up to the hard one
+    # 1000 processes need a few thousand descriptors in either daemon: the soft limit up to the hard one. The
+    # scale scenario starts taskmaster with the soft limit back at --scale-nofile (scale_limit_preexec).
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard == resource.RLIM_INFINITY or hard > 65536:
         hard = 65536
@@ -1191,6 +1535,15 @@ def main():
                     for cls in KINDS:
                         log(f"pool of {n} ({plan}): {cls.kind}")
                         pool_run(ctx, cls, n, plan)
+        if "restart" in only:
+            for cls in KINDS:
+                log(f"restart latency, the same instance SIGKILLed {ctx.mode['restart_repeats']} times: {cls.kind}")
+                try:
+                    restart_same(ctx, cls)
+                except (RuntimeError, TimeoutError, OSError, subprocess.SubprocessError) as e:
+                    ctx.results.fail("restart_same", cls.kind, f"{type(e).__name__}: {e}")
+        if "scale" in only:
+            scale_scenario(ctx)
         if "crash" in only:
             for _ in range(ctx.mode["crash_runs"]):
                 for cls in KINDS:
