@@ -325,7 +325,7 @@ TEST_CASE("absent options take the documented defaults") {
   CHECK_EQ(spec.restartDelay.count(), 1000);
   CHECK_EQ(spec.restartDelayFactor, 2.0);
   CHECK_EQ(spec.restartDelayMax.count(), 30000);
-  CHECK_EQ(spec.restartResetAfter.count(), 10000);
+  CHECK_EQ(spec.restartResetAfter.count(), 200);
   CHECK_EQ(spec.fatalRetry.count(), 0);
   CHECK_EQ(spec.stopsignal, SIGTERM);
   CHECK_EQ(spec.stoptime.count(), 10000);
@@ -362,13 +362,13 @@ TEST_CASE("each option accepts its documented spellings") {
                        s.restartDelayFactor, s.restartDelayMax.count(), s.restartResetAfter.count(), s.fatalRetry.count());
   };
   const std::vector<Case> cases = {
-      {"startretries: infinite", policy, fmt::format("{} 3 1000 2 30000 10000 0", taskmaster::kInfiniteRetries)},
-      {"startretries: Infinite", policy, fmt::format("{} 3 1000 2 30000 10000 0", taskmaster::kInfiniteRetries)},
-      {"startretries: 7", policy, "7 3 1000 2 30000 10000 0"},
+      {"startretries: infinite", policy, fmt::format("{} 3 1000 2 30000 200 0", taskmaster::kInfiniteRetries)},
+      {"startretries: Infinite", policy, fmt::format("{} 3 1000 2 30000 200 0", taskmaster::kInfiniteRetries)},
+      {"startretries: 7", policy, "7 3 1000 2 30000 200 0"},
       {"restart_burst: 0\n    restart_delay: 500ms\n    restart_delay_factor: 1.5\n    restart_delay_max: 1m\n"
        "    restart_reset_after: 2m\n    fatal_retry: 5m",
        policy, "3 0 500 1.5 60000 120000 300000"},
-      {"restart_delay_factor: 3", policy, "3 3 1000 3 30000 10000 0"},
+      {"restart_delay_factor: 3", policy, "3 3 1000 3 30000 200 0"},
       {"exitcodes: 2", exitcodes, "2"},
       {"exitcodes: [0, 2, 255]", exitcodes, "0,2,255"},
       {"exitcodes: []", exitcodes, ""},

@@ -318,6 +318,22 @@ def every_command_with_its_exit_code():
 
 
 @test
+def a_reader_that_leaves_early_ends_ctl_quietly():
+    # `taskmaster ctl status | head -1`: the reader is gone before the answer is printed.
+    d = Daemon(config(program("web", FOREVER, **UP)))
+    d.start()
+    d.wait_state("web", "RUNNING")
+    for args in (["status"], ["events"]):
+        p = subprocess.Popen([TASKMASTER, "ctl", "--socket", d.socket] + args, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        p.stdout.close()  # before anything was written
+        if args == ["events"]:
+            d.ctl("restart", "web")  # something to print
+        _, err = p.communicate(timeout=20)
+        check(p.returncode in (0, -signal.SIGPIPE) and err == b"", f"{args}: exit {p.returncode}: {err!r}")
+
+
+@test
 def json_output_for_scripts():
     d = Daemon(config(program("web", FOREVER, numprocs=2, **UP), program("manual", FOREVER, **QUICK)))
     d.start()

@@ -126,7 +126,8 @@ int runCtl(const CtlOptions& options) {
   const auto& words = options.words;
   const bool json = options.json;
   auto socket = options.socket;
-  std::signal(SIGPIPE, SIG_IGN);
+  // SIGPIPE keeps its default: `taskmaster ctl status | head -1` ends quietly, as any command does when its
+  // reader leaves. The socket never raises it (the client sends with MSG_NOSIGNAL).
 
   if (!socket && options.config) {
     auto loaded = taskmaster::loadConfig(*options.config);

@@ -34,7 +34,7 @@ struct ProgramSpec {
   Duration restartDelay = std::chrono::seconds(1);
   double restartDelayFactor = 2.0;
   Duration restartDelayMax = std::chrono::seconds(30);
-  Duration restartResetAfter = std::chrono::seconds(10);
+  Duration restartResetAfter = std::chrono::milliseconds(200);
   Duration fatalRetry = Duration::zero();  // FATAL starts again after this long; 0: stays FATAL
   int stopsignal = 15;  // SIGTERM
   Duration stoptime = std::chrono::seconds(10);
