@@ -26,6 +26,17 @@
 
 #include <fmt/format.h>
 
+#if defined(__SANITIZE_ADDRESS__)
+#define TASKMASTER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TASKMASTER_ASAN 1
+#endif
+#endif
+#ifdef TASKMASTER_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+
 #include <taskmaster/util.hpp>
 
 #include <taskmaster/error.hpp>
@@ -220,6 +231,11 @@ constexpr std::size_t kChildStack = 64 * 1024;
 pid_t cloneExec(ChildArgs& a) {
   thread_local std::unique_ptr<char[]> stack;  // allocated at a thread's first spawn: other threads pay nothing
   if (!stack) stack = std::make_unique_for_overwrite<char[]>(kChildStack);
+#ifdef TASKMASTER_ASAN
+  // A child never returns from its frames (it execs or _exits), so under AddressSanitizer their redzones stay
+  // poisoned in the reused stack, and the next child would trip on them.
+  ASAN_UNPOISON_MEMORY_REGION(stack.get(), kChildStack);
+#endif
   sigset_t all, old;
   ::sigfillset(&all);
   ::pthread_sigmask(SIG_SETMASK, &all, &old);
