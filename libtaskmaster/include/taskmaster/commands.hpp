@@ -23,6 +23,7 @@
 
 #include <taskmaster/config.hpp>
 #include <taskmaster/log.hpp>
+#include <taskmaster/output.hpp>
 #include <taskmaster/state.hpp>
 #include <taskmaster/supervisor.hpp>
 
@@ -30,7 +31,9 @@ namespace taskmaster::inline v0 {
 
 // --- the command table -----------------------------------------------------------------------------
 
-enum class CommandId { help, status, start, stop, restart, reload, pid, signal, version, shutdown, quit, events };
+enum class CommandId {
+  help, status, start, stop, restart, reload, pid, signal, version, shutdown, quit, events, tail, clear, maintail
+};
 
 // Where a command can be given.
 enum class CommandScope {
@@ -115,7 +118,8 @@ struct ReloadReport {
 class Service {
  public:
   // `config` is the configuration the supervisor is to run: apply() runs it, reload() replaces it.
-  Service(Supervisor& supervisor, Config config);
+  // `eventLog`, when given, is what `maintail` shows; it must outlive the Service.
+  Service(Supervisor& supervisor, Config config, OutputLog* eventLog = nullptr);
   Service(const Service&) = delete;
   Service& operator=(const Service&) = delete;
 

@@ -1,6 +1,7 @@
 // Loading the YAML configuration (the seed's `programs:` format) into validated ProgramSpecs.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -26,6 +27,10 @@ struct Config {
   std::string path;                   // the file it was read from, for reloads and messages
   std::vector<ProgramSpec> programs;  // in file order, names unique
   std::optional<std::string> socket;  // control socket path (`socket:` at the top level)
+  // The event log (top level `logfile`, `logfile_maxbytes`, `logfile_backups`); the command line wins.
+  std::optional<std::string> logfile;
+  std::optional<std::uint64_t> logfileMaxBytes;
+  std::optional<int> logfileBackups;
 };
 
 struct ConfigResult {

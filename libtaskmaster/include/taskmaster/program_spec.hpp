@@ -2,6 +2,8 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
+#include <cstdint>
 #include <limits>
 #include <map>
 #include <optional>
@@ -14,6 +16,22 @@ namespace taskmaster::inline v0 {
 using Duration = std::chrono::milliseconds;
 
 enum class AutoRestart { never, unexpected, always };
+
+enum class StdStream { out, err };
+[[nodiscard]] std::string_view to_string(StdStream stream) noexcept;  // "stdout", "stderr"
+
+inline constexpr std::uint64_t kDefaultMaxBytes = 50ull * 1024 * 1024;  // supervisord's 50MB
+inline constexpr int kDefaultBackups = 10;
+inline constexpr std::size_t kDefaultTailBytes = 64 * 1024;
+
+// When an output file rotates: once writing would take it past maxBytes (0: never), it becomes FILE.1,
+// FILE.1 becomes FILE.2 ... up to FILE.<backups>, and writing goes on in a new FILE. With no backups the file
+// is truncated instead.
+struct Rotation {
+  std::uint64_t maxBytes = kDefaultMaxBytes;
+  int backups = kDefaultBackups;
+  bool operator==(const Rotation&) const = default;
+};
 
 // `startretries: infinite`: a failed start is retried forever, never FATAL.
 inline constexpr int kInfiniteRetries = std::numeric_limits<int>::max();
@@ -38,8 +56,17 @@ struct ProgramSpec {
   Duration fatalRetry = Duration::zero();  // FATAL starts again after this long; 0: stays FATAL
   int stopsignal = 15;  // SIGTERM
   Duration stoptime = std::chrono::seconds(10);
-  std::optional<std::string> stdoutPath{};  // appended to; nullopt discards the output
+  // Output (docs/output.md): taskmaster reads each stream from a pipe, keeps its last tailBytes in memory and
+  // appends it to the file, rotated as the Rotation says. A path may name the instance with {program},
+  // {instance} and {index}; "/dev/stdout" and "/dev/stderr" forward whole lines to taskmaster's own,
+  // prefixed with the instance's name; nullopt keeps the output in memory only. Changes apply without a
+  // restart. With redirectStderr, stderr goes into the stdout pipe (stderrPath and its rotation unused).
+  std::optional<std::string> stdoutPath{};
   std::optional<std::string> stderrPath{};
+  Rotation stdoutRotation{};
+  Rotation stderrRotation{};
+  bool redirectStderr = false;
+  std::size_t tailBytes = kDefaultTailBytes;
   std::map<std::string, std::string> env{};  // added to the inherited environment
   std::optional<std::string> workingdir{};
   unsigned umask = 022;
@@ -53,6 +80,10 @@ struct ProgramSpec {
   // True when the running processes would differ: a change here needs a restart on reload.
   [[nodiscard]] bool sameProcessAs(const ProgramSpec& other) const;
 
+  // The file of `stream` for instance `index`, placeholders expanded: nullopt when none (memory only);
+  // "/dev/stdout" or "/dev/stderr" when forwarded. With redirectStderr, stderr has stdout's.
+  [[nodiscard]] std::optional<std::string> outputPath(StdStream stream, int index) const;
+
   // Name of instance `index`: the program name when numprocs is 1, else "name:index".
   [[nodiscard]] std::string instanceName(int index) const;
 
@@ -65,6 +96,11 @@ struct ProgramSpec {
 
 // "10" and "1.5" are seconds; "500ms", "2s", "1m", "1h" carry their unit. nullopt when malformed or negative.
 [[nodiscard]] std::optional<Duration> parseDuration(std::string_view text);
+
+// "50MB", "512KB", "1GB", "1024" or "1024B": bytes (KB is 1024 bytes, as supervisord). nullopt when malformed.
+[[nodiscard]] std::optional<std::uint64_t> parseSize(std::string_view text);
+// How the configuration would write it, in the largest unit that keeps it whole: "50MB", "1536KB", "100".
+[[nodiscard]] std::string formatSize(std::uint64_t bytes);
 
 // "TERM", "SIGTERM", "term" or "15". nullopt for unknown names and numbers out of range.
 [[nodiscard]] std::optional<int> parseSignal(std::string_view text);

@@ -18,8 +18,10 @@
 #include <taskmaster/config.hpp>
 #include <taskmaster/error.hpp>
 #include <taskmaster/log.hpp>
+#include <taskmaster/output.hpp>
 #include <taskmaster/program_spec.hpp>
 #include <taskmaster/state.hpp>
+#include <taskmaster/subscription.hpp>
 
 namespace boost::asio {
 class io_context;
@@ -35,30 +37,6 @@ namespace taskmaster::inline v0 {
 // program that does not call it keeps its limits, and its children inherit them as they are. Returns the soft
 // limit now in force.
 [[nodiscard]] Result<std::uint64_t> raiseFdLimit();
-
-// Unsubscribes when destroyed or reset. Move-only. Safe to destroy inside the callback it guards.
-class Subscription {
- public:
-  Subscription() = default;
-  explicit Subscription(std::function<void()> cancel) : cancel_(std::move(cancel)) {}
-  Subscription(Subscription&& o) noexcept : cancel_(std::exchange(o.cancel_, {})) {}
-  Subscription& operator=(Subscription&& o) noexcept {
-    if (this != &o) {
-      reset();
-      cancel_ = std::exchange(o.cancel_, {});
-    }
-    return *this;
-  }
-  Subscription(const Subscription&) = delete;
-  Subscription& operator=(const Subscription&) = delete;
-  ~Subscription() { reset(); }
-  void reset() {
-    if (auto c = std::exchange(cancel_, {})) c();
-  }
-
- private:
-  std::function<void()> cancel_;
-};
 
 // The result of a start/stop/restart for one instance.
 struct Outcome {
@@ -122,6 +100,18 @@ class Supervisor {
   // Where the library reports what is no state change: a throwing observer or completion, an exit whose status
   // someone else took, an event the state machine rejects. Without a sink these are dropped.
   void setLogSink(LogSink sink);
+
+  // Programs' output (taskmaster/output.hpp, docs/output.md). Each instance has an OutputLog per stream, kept
+  // across its restarts and across reloads that keep the instance; with redirect_stderr both streams are
+  // the one log. `name` is an instance ("web:1") or a program of one instance; null for any other name.
+  [[nodiscard]] std::shared_ptr<OutputLog> output(std::string_view name, StdStream stream) const;
+  // Truncates the files and forgets the recent output of every instance of `target` (as start/stop).
+  [[nodiscard]] std::error_code clearOutput(std::string_view target);
+  // Opens every program's output file again by its name (after logrotate moved them: SIGUSR2).
+  void reopenOutputs();
+  // Where lines of programs whose stdout or stderr is /dev/stdout or /dev/stderr go. By default they are
+  // written to this process's fd 1 or 2 without ever blocking (an OutputWriter each).
+  void setForwardSink(ForwardSink sink);
 
  private:
   class Impl;

@@ -6,8 +6,10 @@
 #include <taskmaster/control.hpp>
 #include <taskmaster/error.hpp>
 #include <taskmaster/log.hpp>
+#include <taskmaster/output.hpp>
 #include <taskmaster/program_spec.hpp>
 #include <taskmaster/state.hpp>
+#include <taskmaster/subscription.hpp>
 #include <taskmaster/supervisor.hpp>
 #include <taskmaster/util.hpp>
 #include <taskmaster/version.hpp>
