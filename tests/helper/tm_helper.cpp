@@ -14,11 +14,21 @@
 //   --spam BYTES      write BYTES bytes to stdout
 //   --stderr TEXT     write TEXT and a newline to stderr
 //   --kill-self SIG   raise signal SIG
+//   --lines N LEN TAG      write N lines "TAG i" (i from 0) to stdout, each padded with '.' to LEN bytes with its
+//                          newline, one write(2) per line
+//   --alternate N          write N lines, "seq i stdout" and "seq i stderr" in turn, one write(2) per line
+//   --usr1-lines N LEN TAG from now on, write N lines as --lines on each SIGUSR1 (numbered on from the last
+//                          batch) and sleep in between, until killed
+//   --flood SECONDS LEN TAG write lines "TAG <12-digit number> ..." of LEN bytes (newline included) as fast as
+//                          possible for SECONDS (0: until killed), through a 64 KiB buffer so that writes end
+//                          mid-line; the last line is whole
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -27,6 +37,7 @@
 #include <fstream>
 #include <iostream>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -40,6 +51,68 @@ void printStatusField(const char* field) {
   std::ifstream in("/proc/self/status");
   for (std::string line; std::getline(in, line);)
     if (line.rfind(field, 0) == 0) std::cout << line << "\n";
+}
+
+// Writes all of `text` to fd, one write(2) when the pipe takes it at once.
+void writeAll(int fd, std::string_view text) {
+  while (!text.empty()) {
+    ssize_t n = ::write(fd, text.data(), text.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      std::exit(101);
+    }
+    text.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
+// "TAG i" padded with '.' to `length` bytes, the newline included (never shorter than the text and newline).
+std::string numberedLine(const std::string& tag, long long i, std::size_t length) {
+  std::string line = tag + " " + std::to_string(i);
+  if (line.size() + 1 < length) line.append(length - line.size() - 1, '.');
+  line += '\n';
+  return line;
+}
+
+void writeLines(long long first, long long count, std::size_t length, const std::string& tag) {
+  for (long long i = first; i < first + count; ++i) writeAll(STDOUT_FILENO, numberedLine(tag, i, length));
+}
+
+[[noreturn]] void linesOnSignal(long long count, std::size_t length, const std::string& tag) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGUSR1);
+  ::sigprocmask(SIG_BLOCK, &set, nullptr);
+  long long next = 0;
+  for (;;) {
+    int received = 0;
+    if (::sigwait(&set, &received) != 0) continue;
+    writeLines(next, count, length, tag);
+    next += count;
+  }
+}
+
+// Fixed-size lines as fast as the pipe takes them, so that a reader sees writes that end anywhere in a line.
+void flood(double seconds, std::size_t length, const std::string& tag) {
+  constexpr std::size_t kBuffer = 64 * 1024;
+  std::string buffer;
+  buffer.reserve(kBuffer + length);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  char number[16];
+  for (long long i = 0;; ++i) {
+    std::snprintf(number, sizeof number, " %012lld ", i);
+    std::size_t start = buffer.size();
+    buffer += tag;
+    buffer += number;
+    std::size_t used = buffer.size() - start;
+    buffer.append(length > used + 1 ? length - used - 1 : 0, 'x');
+    buffer += '\n';
+    if (buffer.size() >= kBuffer) {
+      writeAll(STDOUT_FILENO, std::string_view(buffer).substr(0, kBuffer));
+      buffer.erase(0, kBuffer);
+      if (seconds > 0 && std::chrono::steady_clock::now() >= deadline) break;
+    }
+  }
+  writeAll(STDOUT_FILENO, buffer);
 }
 
 }  // namespace
@@ -112,6 +185,28 @@ int main(int argc, char** argv) {
     } else if (a == "--kill-self") {
       std::cout.flush();
       std::raise(std::stoi(next()));
+    } else if (a == "--lines") {
+      long long count = std::stoll(next());
+      auto length = static_cast<std::size_t>(std::stoul(next()));
+      std::cout.flush();
+      writeLines(0, count, length, next());
+    } else if (a == "--alternate") {
+      long long count = std::stoll(next());
+      std::cout.flush();
+      for (long long i = 0; i < count; ++i) {
+        bool out = i % 2 == 0;
+        writeAll(out ? STDOUT_FILENO : STDERR_FILENO, "seq " + std::to_string(i) + (out ? " stdout\n" : " stderr\n"));
+      }
+    } else if (a == "--usr1-lines") {
+      long long count = std::stoll(next());
+      auto length = static_cast<std::size_t>(std::stoul(next()));
+      std::cout.flush();
+      linesOnSignal(count, length, next());
+    } else if (a == "--flood") {
+      double seconds = std::stod(next());
+      auto length = static_cast<std::size_t>(std::stoul(next()));
+      std::cout.flush();
+      flood(seconds, length, next());
     } else {
       std::cerr << "tm_helper: unknown option " << a << "\n";
       return 100;
