@@ -97,7 +97,7 @@ void flood(double seconds, std::size_t length, const std::string& tag) {
   std::string buffer;
   buffer.reserve(kBuffer + length);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
-  char number[16];
+  char number[32];
   for (long long i = 0;; ++i) {
     std::snprintf(number, sizeof number, " %012lld ", i);
     std::size_t start = buffer.size();
