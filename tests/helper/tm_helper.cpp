@@ -22,6 +22,7 @@
 //   --flood SECONDS LEN TAG write lines "TAG <12-digit number> ..." of LEN bytes (newline included) as fast as
 //                          possible for SECONDS (0: until killed), through a 64 KiB buffer so that writes end
 //                          mid-line; the last line is whole
+//   --flood-count N LEN TAG as --flood, N lines
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -92,13 +93,14 @@ void writeLines(long long first, long long count, std::size_t length, const std:
 }
 
 // Fixed-size lines as fast as the pipe takes them, so that a reader sees writes that end anywhere in a line.
-void flood(double seconds, std::size_t length, const std::string& tag) {
+// Stops after `seconds` (0: never) or `count` lines (negative: no limit), whichever comes first.
+void flood(double seconds, long long count, std::size_t length, const std::string& tag) {
   constexpr std::size_t kBuffer = 64 * 1024;
   std::string buffer;
   buffer.reserve(kBuffer + length);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
   char number[32];
-  for (long long i = 0;; ++i) {
+  for (long long i = 0; count < 0 || i < count; ++i) {
     std::snprintf(number, sizeof number, " %012lld ", i);
     std::size_t start = buffer.size();
     buffer += tag;
@@ -206,7 +208,12 @@ int main(int argc, char** argv) {
       double seconds = std::stod(next());
       auto length = static_cast<std::size_t>(std::stoul(next()));
       std::cout.flush();
-      flood(seconds, length, next());
+      flood(seconds, -1, length, next());
+    } else if (a == "--flood-count") {
+      long long count = std::stoll(next());
+      auto length = static_cast<std::size_t>(std::stoul(next()));
+      std::cout.flush();
+      flood(0, count, length, next());
     } else {
       std::cerr << "tm_helper: unknown option " << a << "\n";
       return 100;
