@@ -3,7 +3,7 @@
 
     python3 tests/bench/bench.py               quick mode, what `make bench` runs (a few minutes once built)
     python3 tests/bench/bench.py --mode full   more repeats and 30 s idle windows (BENCH=full make bench)
-    options: --only SCENARIOS (ref,memory,pools,restart,scale,crash,output,reload), --no-write (table only),
+    options: --only SCENARIOS (ref,memory,pools,restart,scale,crash,output,flood,reload), --no-write (table only),
              --keep (keep the temporary files), --taskmaster BINARY, --scale-nofile N (default 1024)
 
 Builds taskmaster in build-bench/ (release), compiles the posix_spawn reference (tests/bench/spawnref.c), installs
@@ -56,11 +56,13 @@ MODES = {
     "quick": dict(pools={100: "AB", 1000: "AB"}, idle={100: 3, 1000: 5},
                   ctl_repeats={"taskmaster": 21, "supervisord": 3}, restart_repeats=20,
                   crash_runs=1, output_runs=3, reload_runs=1, ref_runs=3, spawn_loop=500,
-                  scale_ctl={"taskmaster": 11, "supervisord": 3}, scale_idle=5),
+                  scale_ctl={"taskmaster": 11, "supervisord": 3}, scale_idle=5,
+                  output_bytes=256 << 20, flood_seconds=10),
     "full": dict(pools={100: "AAABBB", 1000: "AAABBB"}, idle={100: 30, 1000: 30},
                  ctl_repeats={"taskmaster": 51, "supervisord": 11},
                  restart_repeats=20, crash_runs=3, output_runs=5, reload_runs=3, ref_runs=5, spawn_loop=2000,
-                 scale_ctl={"taskmaster": 51, "supervisord": 11}, scale_idle=30),
+                 scale_ctl={"taskmaster": 51, "supervisord": 11}, scale_idle=30,
+                 output_bytes=GIB, flood_seconds=10),
 }
 
 
@@ -287,6 +289,8 @@ class Program:
     startretries: int = 3
     stoptime: float = 10
     stdout: str = None  # None: discarded
+    maxbytes: int = 0  # rotation of stdout: 0 never rotates
+    backups: int = 0
 
 
 class Supervisor:
@@ -369,7 +373,9 @@ class Taskmaster(Supervisor):
                       "    stopsignal: TERM",
                       f"    stoptime: {p.stoptime}"]
             if p.stdout:
-                lines.append(f"    stdout: {json.dumps(p.stdout)}")
+                lines += [f"    stdout: {json.dumps(p.stdout)}",
+                          f"    stdout_maxbytes: {p.maxbytes}",
+                          f"    stdout_backups: {p.backups}"]
         with open(self.config, "w") as f:
             f.write("\n".join(lines) + "\n")
 
@@ -449,8 +455,8 @@ stopwaitsecs={p.stoptime}
 stopasgroup=true
 killasgroup=true
 stdout_logfile={p.stdout or 'NONE'}
-stdout_logfile_maxbytes=0
-stdout_logfile_backups=0
+stdout_logfile_maxbytes={p.maxbytes}
+stdout_logfile_backups={p.backups}
 stderr_logfile=NONE
 """
         with open(self.config, "w") as f:
@@ -493,7 +499,7 @@ stderr_logfile=NONE
 
 
 KINDS = (Taskmaster, Supervisord)
-SCENARIOS = ("ref", "memory", "pools", "restart", "scale", "crash", "output", "reload")
+SCENARIOS = ("ref", "memory", "pools", "restart", "scale", "crash", "output", "flood", "reload")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -505,6 +511,7 @@ class Results:
         self.samples = {}  # (metric, kind) -> [values]
         self.notes = []
         self.failures = {}  # (scenario, kind) -> why it could not be measured: a miss, with its cause
+        self.output_bytes = GIB  # what the output scenario writes (the mode's output_bytes)
 
     def fail(self, scenario, kind, cause):
         self.failures[(scenario, kind)] = cause
@@ -523,6 +530,10 @@ class Results:
     def worst(self, metric, kind):
         values = self.get(metric, kind)
         return max(values) if values else None
+
+    def p99(self, metric, kind):
+        values = sorted(self.get(metric, kind))
+        return values[min(len(values) - 1, int(len(values) * 0.99))] if values else None
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -911,19 +922,34 @@ def crash_loop_once(ctx, cls):
     return reached
 
 
+ROTATE_AT = 50 * 1024 * 1024  # 50MB as both read it: 50 MiB
+
+
+def size_text(size):
+    return f"{size >> 30} GiB" if size % GIB == 0 else f"{size >> 20} MiB"
+
+
 def output_scenario(ctx):
-    """`head -c 1G /dev/zero` with stdout to a file, under each supervisor and alone (`head > file`), the three
-    interleaved run by run so that they share the machine's state (page cache, writeback, load)."""
+    """`head -c SIZE /dev/zero` with stdout captured to a file, rotation off and rotation at 50MB, under each
+    supervisor, and alone (`head > file`): the five interleaved run by run so that they share the machine's state
+    (page cache, writeback, load). With rotation, enough backups are kept for the whole output (the sum of the
+    files is watched)."""
+    size = ctx.mode["output_bytes"]
+    ctx.results.output_bytes = size
+    backups = size // ROTATE_AT + 2
     daemons = []
     for cls in KINDS:
         d = cls(ctx)
-        d.target = d.path("out.bin")
-        d.write_config([Program("out", ["head", "-c", "1G", "/dev/zero"], autostart=False, autorestart=False,
-                                starttime=0, startretries=0, stdout=d.target)])
+        d.targets = {"out": d.path("out.bin"), "rot": d.path("rot.bin")}
+        argv = ["head", "-c", str(size), "/dev/zero"]
+        common = dict(autostart=False, autorestart=False, starttime=0, startretries=0)
+        d.write_config([Program("out", argv, stdout=d.targets["out"], **common),
+                        Program("rot", argv, stdout=d.targets["rot"], maxbytes=ROTATE_AT, backups=backups, **common)])
         d.start()
         wait_ready(d)
         daemons.append(d)
-    runners = [lambda: output_alone(ctx)] + [lambda d=d: output_supervised(ctx, d) for d in daemons]
+    runners = [lambda: output_alone(ctx, size)]
+    runners += [lambda d=d, p=p: output_supervised(ctx, d, p, size) for d in daemons for p in ("out", "rot")]
     for run in range(ctx.mode["output_runs"]):
         for i in range(len(runners)):  # a different one goes first each time
             runners[(run + i) % len(runners)]()
@@ -932,47 +958,158 @@ def output_scenario(ctx):
         d.leftovers()
 
 
-def output_supervised(ctx, d):
-    """From the child's appearance until the file holds 1 GiB; the daemon's CPU from the start command to the exit."""
-    if os.path.exists(d.target):
-        os.unlink(d.target)
+def output_files(target):
+    """The file and its rotated backups (target.1, target.2, ...)."""
+    directory, base = os.path.split(target)
+    return [os.path.join(directory, n) for n in os.listdir(directory)
+            if n == base or n.startswith(base + ".") and n[len(base) + 1:].isdigit()]
+
+
+def output_supervised(ctx, d, program, size):
+    """From the child's appearance until the files hold SIZE bytes; the daemon's CPU from the start command to the
+    exit."""
+    target = d.targets[program]
+    for path in output_files(target):
+        os.unlink(path)
     cpu0 = cpu_seconds(d.pid)
     watch = NewChildWatch(d.pid, children(d.pid))
-    client = d.popen("start", "out")
+    client = d.popen("start", program)
     child, start = watch.wait(timeout=30)
-    end = wait_size(d.target, GIB)
+    end = wait_size(target, size, rotated=program == "rot")
     client.wait(timeout=60)
     deadline = mono() + 30
     while alive(child) and mono() < deadline:
         time.sleep(0.005)
     time.sleep(0.2)  # let the daemon take the exit in
-    ctx.results.add("output_time", d.kind, end - start)
-    ctx.results.add("output_cpu", d.kind, cpu_seconds(d.pid) - cpu0)
-    os.unlink(d.target)
+    metric = "output_time" if program == "out" else "output_rot_time"
+    ctx.results.add(metric, d.kind, end - start)
+    ctx.results.add(metric.replace("_time", "_cpu"), d.kind, cpu_seconds(d.pid) - cpu0)
+    for path in output_files(target):
+        os.unlink(path)
 
 
-def output_alone(ctx):
+def output_alone(ctx, size):
     target = os.path.join(ctx.tmp, "head.bin")
     with open(target, "wb") as out:
         start = mono()
-        head = subprocess.Popen(["head", "-c", "1G", "/dev/zero"], stdout=out)
-    end = wait_size(target, GIB)  # watched the same way as under a supervisor
+        head = subprocess.Popen(["head", "-c", str(size), "/dev/zero"], stdout=out)
+    end = wait_size(target, size)  # watched the same way as under a supervisor
     head.wait()
     ctx.results.add("output_time", "reference", end - start)
     os.unlink(target)
 
 
-def wait_size(path, size, timeout=120):
-    """Polls every millisecond until the file at path holds size bytes; returns the time it did."""
+def wait_size(path, size, timeout=300, rotated=False):
+    """Polls every millisecond until the file at path (with its backups, when rotated) holds size bytes; returns
+    the time it did. Backups are renamed while they are looked at: a sum is believed when the next one agrees."""
     deadline = mono() + timeout
+    first = None
     while mono() < deadline:
-        try:
-            if os.stat(path).st_size >= size:
+        total = 0
+        for name in output_files(path) if rotated else [path]:
+            try:
+                total += os.stat(name).st_size
+            except FileNotFoundError:
+                pass
+        if total >= size:
+            if not rotated:
                 return mono()
-        except FileNotFoundError:
-            pass
+            if first is not None:
+                return first
+            first = mono()
+        else:
+            first = None
         time.sleep(0.001)
     raise TimeoutError(f"{path} did not reach {size} bytes")
+
+
+# The flood scenario: FLOOD_N programs, each writing fixed-size numbered lines as fast as it can for the mode's
+# flood_seconds, into its own file rotated at FLOOD_ROTATE with one backup; `status` timed again and again.
+FLOOD_N = 100
+FLOOD_LINE = 100
+FLOOD_ROTATE = 4 * 1024 * 1024
+
+
+def flood_scenario(ctx):
+    for cls in KINDS:
+        log(f"flood of {FLOOD_N} programs: {cls.kind}")
+        try:
+            flood_run(ctx, cls)
+        except (RuntimeError, TimeoutError, OSError, subprocess.SubprocessError) as e:
+            ctx.results.fail("flood", cls.kind, f"{type(e).__name__}: {e}")
+            log(f"flood, {cls.kind}: MISSED: {e}")
+
+
+def flood_run(ctx, cls):
+    res, seconds = ctx.results, ctx.mode["flood_seconds"]
+    d = cls(ctx)
+    programs = [Program(f"f{i:03}", [ctx.writer, "--flood", str(seconds), str(FLOOD_LINE), f"f{i:03}"],
+                        autorestart=False, starttime=0, startretries=0, stdout=d.path(f"f{i:03}.log"),
+                        maxbytes=FLOOD_ROTATE, backups=1) for i in range(FLOOD_N)]
+    d.write_config(programs)
+    try:
+        d.start()
+        wait_ready(d)
+        cpu0, started = cpu_seconds(d.pid), mono()
+        states = {}
+        while not states or any(state == "STARTING" for state, _ in states.values()):
+            states = d.status()
+            if mono() - started > 60:
+                raise TimeoutError("the flood programs did not all start")
+        # `status` one after the other while the programs write (the last second left out: they end then).
+        times = []
+        while mono() - started < seconds - 1 or not times:
+            took, _ = d.run("status")
+            times.append(took)
+        for took in times:
+            res.add("flood_status", d.kind, took)
+        while any(state in ("RUNNING", "STARTING") for state, _ in d.status().values()):
+            if mono() - started > seconds + 120:
+                raise TimeoutError("the flood programs did not all exit")
+            time.sleep(0.1)
+        time.sleep(0.5)  # the last bytes of the pipes
+        res.add("flood_cpu", d.kind, cpu_seconds(d.pid) - cpu0)
+        written, bad = 0, 0
+        for p in programs:
+            size, broken = flood_check(p.stdout, p.name)
+            written += size
+            bad += broken
+        res.add("flood_bytes", d.kind, written)
+        res.add("flood_bad_lines", d.kind, bad)
+    finally:
+        if d.pid is not None and alive(d.pid):
+            d.shutdown()
+        d.leftovers()
+
+
+def flood_check(path, tag):
+    """Reads FILE.1 then FILE: (bytes, lines split or mixed). A good line is "TAG <12-digit number> xxx...": every
+    line of the right length and shape, the numbers consecutive across the two files."""
+    tag = tag.encode() + b" "
+    fill = FLOOD_LINE - len(tag) - 13 - 1
+    total, bad, previous = 0, 0, None
+    for name in (path + ".1", path):
+        try:
+            with open(name, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            continue
+        total += len(data)
+        n = len(data) // FLOOD_LINE
+        shaped = (len(data) % FLOOD_LINE == 0 and data[FLOOD_LINE - 1::FLOOD_LINE] == b"\n" * n
+                  and data.count(b"\n") == n and data.count(tag) == n and data.count(b"x") == n * fill)
+        if not shaped:  # count the lines that are not whole, one by one
+            bad += sum(1 for line in data.split(b"\n")[:-1]
+                       if len(line) != FLOOD_LINE - 1 or not line.startswith(tag) or line.count(b"x") != fill)
+            bad += 1 if data and not data.endswith(b"\n") else 0
+            previous = None
+            continue
+        if n:
+            first, last = int(data[len(tag):len(tag) + 12]), int(data[-FLOOD_LINE + len(tag):-FLOOD_LINE + len(tag) + 12])
+            if last - first + 1 != n or previous is not None and first != previous + 1:
+                bad += 1  # lines lost or repeated: counted once
+            previous = last
+    return total, bad
 
 
 def wait_ready(d, timeout=30):
@@ -1061,6 +1198,14 @@ def build_taskmaster(build_dir):
                        stdout=subprocess.DEVNULL)
     subprocess.run(["ninja", "-C", build_dir, "apps/taskmaster"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
     return os.path.join(build_dir, "apps", "taskmaster")
+
+
+def build_writer(build_dir):
+    """The line writer of the flood scenario: the tests' child program (tests/helper/tm_helper.cpp)."""
+    out = os.path.join(build_dir, "tm_helper")
+    subprocess.run(["c++", "-O2", "-std=c++20", "-o", out, os.path.join(ROOT, "tests", "helper", "tm_helper.cpp")],
+                   check=True)
+    return out
 
 
 def build_spawnref(build_dir):
@@ -1243,11 +1388,16 @@ def build_rows(r):
         lambda tm: verdict(tm < 0.020, "< 20 ms"), how=worst, scenario="restart_same")
     row("6. crash loop (`false`, startretries 3): first spawn to FATAL", "crash_fatal", fmt_time)
     row("6. crash loop: spawns until FATAL", "crash_spawns", fmt_num)
-    to_head = paired_ratio(r, "output_time")
-    row("7. 1 GiB of output to a file: time", "output_time", fmt_time,
-        (lambda tm: verdict(to_head <= 1.05, f"≤ 1.05 × `head > file` (is {to_head:.2f}×)")) if to_head else None)
-    row("7. 1 GiB of output to a file: daemon CPU", "output_cpu", fmt_time,
-        lambda tm: verdict(tm is not None and tm <= 0.010, "near zero (≤ 10 ms, one tick)"))
+    size = size_text(r.output_bytes)
+    for metric, how in (("output", "rotation off"), ("output_rot", "rotation at 50MB")):
+        to_head = paired_ratio(r, f"{metric}_time", "output_time")
+        row(f"7. {size} of output to a file, {how}: time", f"{metric}_time", fmt_time,
+            (lambda tm, x=to_head: verdict(x <= 1.25, f"≤ 1.25 × `head > file` (is {x:.2f}×)")) if to_head else None,
+            scenario="output")
+        sv_cpu = r.median(f"{metric}_cpu", "supervisord")
+        row(f"7. {size} of output to a file, {how}: daemon CPU", f"{metric}_cpu", fmt_time,
+            (lambda tm, sv=sv_cpu: verdict(tm < sv / 2, "< ½ of supervisord's")) if sv_cpu else None,
+            scenario="output")
     for n in ns:
         row(f"8. `stop all`, {n} running", f"stop_all_{n}", fmt_time)
         target = (lambda tm: verdict(tm is not None and tm < 1, "< 1 s")) if n == 1000 else None
@@ -1258,7 +1408,21 @@ def build_rows(r):
     row("9. SIGHUP, 1 of 100 changed: until all RUNNING again", "sighup_settled", fmt_time)
     row("9. SIGHUP: pids kept of the 99 unchanged", "sighup_kept", fmt_num)
     scale_rows(r, row, verdict)
-    return [(a, b, c, "—" if "kept" in a or "spawns until" in a else d, e) for a, b, c, d, e in rows]
+    flood_rows(r, row, verdict)
+    return [(a, b, c, "—" if "kept" in a or "spawns until" in a or "split" in a else d, e) for a, b, c, d, e in rows]
+
+
+def flood_rows(r, row, verdict):
+    at = f"11. flood, {FLOOD_N} programs writing lines as fast as they can"
+    row(f"{at}: `status`, median", "flood_status", fmt_time, lambda tm: verdict(tm < 0.020, "< 20 ms"),
+        scenario="flood")
+    row(f"{at}: `status`, 99th percentile", "flood_status", fmt_time, lambda tm: verdict(tm < 0.020, "< 20 ms"),
+        how=r.p99, scenario="flood")
+    row(f"{at}: `status`, worst", "flood_status", fmt_time, how=r.worst, scenario="flood")
+    row(f"{at}: bytes in the files", "flood_bytes", lambda v: fmt_mib(v / (1 << 20)), scenario="flood")
+    row(f"{at}: daemon CPU", "flood_cpu", fmt_time, scenario="flood")
+    row(f"{at}: lines split, mixed or lost", "flood_bad_lines", fmt_num, lambda tm: verdict(tm == 0, "0"),
+        scenario="flood")
 
 
 def scale_rows(r, row, verdict):
@@ -1304,7 +1468,8 @@ def references(r):
         elif key == "spawn_loop":
             refs.append(("`posix_spawn` + `waitpid` loop of `/bin/true`", f"{value:.0f} spawns/s"))
         elif key == "output_time":
-            refs.append(("`head -c 1G /dev/zero > file`", fmt_time(value)))
+            refs.append((f"`head -c {size_text(r.output_bytes).replace(' GiB', 'G').replace(' MiB', 'M')} "
+                         f"/dev/zero > file`", fmt_time(value)))
     return refs
 
 
@@ -1362,9 +1527,17 @@ LIMITS = """\
   cause read from its log, in the notes; the figures after that point are not measured.
 - **Crash loop**: from the first spawn to FATAL, both read from the daemon's own log clock. Both retry after
   1, 2 and 3 s (4 spawns), so ~6 s is the rule's floor; the difference is when each counts the delay from.
-- **Output**: from the moment the `head -c 1G /dev/zero` child exists until the file holds 1 GiB, and the daemon's
-  CPU time over the whole start-to-exit. taskmaster gives the child the file itself (opened O_APPEND); supervisord
-  reads a pipe and writes the file. The floor is the file system's write speed (`head > file`).
+- **Output**: from the moment the `head -c SIZE /dev/zero` child exists until its file holds SIZE bytes (1 GiB in
+  full mode, 256 MiB in quick mode), and the daemon's CPU time over the whole start-to-exit. Both supervisors read
+  the child's stdout from a pipe and write the file. With rotation at 50MB both keep enough backups for the whole
+  output, and the sum of the file and its backups is watched. The floor is the file system's write speed
+  (`head > file`, run alone next to each supervised run); above it, the copy through the pipe.
+- **Flood**: {flood_n} programs each writing {flood_line}-byte numbered lines through a 64 KiB buffer (so writes
+  end mid-line) as fast as they can for {flood_seconds} s, each into its own file rotated at 4 MiB with one
+  backup; `status` (`taskmaster ctl status`, `supervisorctl status`) run one after the other meanwhile, each one's
+  wall time as a user sees it, client start-up included. On 2 CPUs the writers take every cycle they are given:
+  the client's own start is the larger part of a `status`. Afterwards every line of every file is checked: whole,
+  the program's own, the numbers consecutive across the backup and the file.
 - **Stop / shutdown**: wall time of `stop all` (both wait until everything is stopped), and from SIGTERM to the
   daemon's exit, with N `sleep`s that die at once of SIGTERM: the floor is signalling and reaping N processes.
 - **Reload**: the command's wall time (`taskmaster ctl reload`, `supervisorctl update`, both reread the file and
@@ -1388,11 +1561,12 @@ def all_notes(r):
     if tm and len(tm) == len(ref):
         notes.append(f"scale, start of {n:,}: taskmaster ÷ `posix_spawnp` run by run: "
                      f"{', '.join(f'{t / p:.2f}' for t, p in zip(tm, ref))}")
-    tm, ref = r.get("output_time", "taskmaster"), r.get("output_time", "reference")
-    if tm and len(tm) == len(ref):  # interleaved run by run: compare each run with its own `head > file`
-        ratios = sorted(t / h for t, h in zip(tm, ref))
-        notes.append(f"1 GiB of output, taskmaster ÷ `head > file` run by run: "
-                     f"{', '.join(f'{x:.2f}' for x in ratios)} (median {statistics.median(ratios):.2f})")
+    for metric, how in (("output_time", "rotation off"), ("output_rot_time", "rotation at 50MB")):
+        tm, ref = r.get(metric, "taskmaster"), r.get("output_time", "reference")
+        if tm and len(tm) == len(ref):  # interleaved run by run: compare each run with its own `head > file`
+            ratios = sorted(t / h for t, h in zip(tm, ref))
+            notes.append(f"{size_text(r.output_bytes)} of output, {how}, taskmaster ÷ `head > file` run by run: "
+                         f"{', '.join(f'{x:.2f}' for x in ratios)} (median {statistics.median(ratios):.2f})")
     return notes
 
 
@@ -1405,7 +1579,8 @@ def runs_description(mode):
             f"control commands repeated ({ctl}) per pool of plan A; {mode['restart_repeats']} SIGKILLs per restart "
             f"scenario; scale: one run per supervisor, control commands repeated "
             f"({', '.join(f'{k} {v}' for k, v in mode['scale_ctl'].items())}), {mode['scale_idle']} s idle; "
-            f"{mode['crash_runs']} crash loop(s); {mode['output_runs']} output runs interleaved with `head > file`; "
+            f"{mode['crash_runs']} crash loop(s); {mode['output_runs']} output runs of "
+            f"{size_text(mode['output_bytes'])} interleaved with `head > file`; one flood of {mode['flood_seconds']} s; "
             f"{mode['reload_runs']} reload run(s).")
 
 
@@ -1426,7 +1601,7 @@ def write_markdown(ctx, path, machine, rows, refs, elapsed, load):
         "## Results",
         "",
         "Medians over the runs of this mode; ratio = supervisord ÷ taskmaster (above 1: taskmaster is lower, "
-        "i.e. faster or smaller). Targets are those of issues 5 and 11; the targets relative to a physical reference "
+        "i.e. faster or smaller). Targets are those of issues 5, 10 and 11; the targets relative to a physical reference "
         "compare each taskmaster run with the reference run next to it (median of the run-by-run ratios). "
         + runs_description(ctx.mode),
         "",
@@ -1444,7 +1619,8 @@ def write_markdown(ctx, path, machine, rows, refs, elapsed, load):
     limits = LIMITS.format(idle=idle, per_program=SCALE_N["taskmaster"] // SCALE_PROGRAMS,
                            n_tm=f"{SCALE_N['taskmaster']:,}", n_sv=f"{SCALE_N['supervisord']:,}",
                            nofile=ctx.scale_nofile, kills=ctx.mode["restart_repeats"],
-                           scale_idle=ctx.mode["scale_idle"])
+                           scale_idle=ctx.mode["scale_idle"], flood_n=FLOOD_N, flood_line=FLOOD_LINE,
+                           flood_seconds=ctx.mode["flood_seconds"])
     parts += [limits, "## Samples", "",
               "Every value measured in this run, in order (seconds, MiB, % or per second).", ""]
     sample_rows = []
@@ -1515,6 +1691,8 @@ def main():
             ctx.taskmaster = build_taskmaster(args.build_dir)
         os.makedirs(args.build_dir, exist_ok=True)
         ctx.spawnref = build_spawnref(args.build_dir)
+        if "flood" in only:
+            ctx.writer = build_writer(args.build_dir)
         machine = machine_description(ctx)
         log(f"{ctx.mode_name} mode; temporary files in {ctx.tmp}")
         started = mono()
@@ -1550,8 +1728,11 @@ def main():
                     log(f"crash loop: {cls.kind}")
                     crash_loop(ctx, cls)
         if "output" in only:
-            log("1 GiB of output: head > file, taskmaster, supervisord")
+            log(f"{size_text(ctx.mode['output_bytes'])} of output: head > file, taskmaster, supervisord, rotation "
+                f"off and at 50MB")
             output_scenario(ctx)
+        if "flood" in only:
+            flood_scenario(ctx)
         if "reload" in only:
             for _ in range(ctx.mode["reload_runs"]):
                 for cls in KINDS:
