@@ -1071,10 +1071,10 @@ def flood_run(ctx, cls):
         res.add("flood_cpu", d.kind, cpu_seconds(d.pid) - cpu0)
         written, bad = 0, 0
         for p in programs:
-            size, broken = flood_check(p.stdout, p.name)
-            written += size
+            lines, broken = flood_check(p.stdout, p.name)
+            written += lines * FLOOD_LINE
             bad += broken
-        res.add("flood_bytes", d.kind, written)
+        res.add("flood_rate", d.kind, written / seconds / (1 << 20))
         res.add("flood_bad_lines", d.kind, bad)
     finally:
         if d.pid is not None and alive(d.pid):
@@ -1083,18 +1083,18 @@ def flood_run(ctx, cls):
 
 
 def flood_check(path, tag):
-    """Reads FILE.1 then FILE: (bytes, lines split or mixed). A good line is "TAG <12-digit number> xxx...": every
-    line of the right length and shape, the numbers consecutive across the two files."""
+    """Reads FILE.1 then FILE: (lines the program wrote, by the number of its last line; lines split, mixed or
+    lost). A good line is "TAG <12-digit number> xxx...": every line of the right length and shape, the numbers
+    consecutive across the two files."""
     tag = tag.encode() + b" "
     fill = FLOOD_LINE - len(tag) - 13 - 1
-    total, bad, previous = 0, 0, None
+    bad, previous, data = 0, None, b""
     for name in (path + ".1", path):
         try:
             with open(name, "rb") as f:
                 data = f.read()
         except FileNotFoundError:
             continue
-        total += len(data)
         n = len(data) // FLOOD_LINE
         shaped = (len(data) % FLOOD_LINE == 0 and data[FLOOD_LINE - 1::FLOOD_LINE] == b"\n" * n
                   and data.count(b"\n") == n and data.count(tag) == n and data.count(b"x") == n * fill)
@@ -1109,7 +1109,10 @@ def flood_check(path, tag):
             if last - first + 1 != n or previous is not None and first != previous + 1:
                 bad += 1  # lines lost or repeated: counted once
             previous = last
-    return total, bad
+    last_line = data[-FLOOD_LINE:]
+    if len(last_line) == FLOOD_LINE and last_line.startswith(tag) and last_line[len(tag):len(tag) + 12].isdigit():
+        return int(last_line[len(tag):len(tag) + 12]) + 1, bad
+    return 0, bad
 
 
 def wait_ready(d, timeout=30):
@@ -1419,7 +1422,7 @@ def flood_rows(r, row, verdict):
     row(f"{at}: `status`, 99th percentile", "flood_status", fmt_time, lambda tm: verdict(tm < 0.020, "< 20 ms"),
         how=r.p99, scenario="flood")
     row(f"{at}: `status`, worst", "flood_status", fmt_time, how=r.worst, scenario="flood")
-    row(f"{at}: bytes in the files", "flood_bytes", lambda v: fmt_mib(v / (1 << 20)), scenario="flood")
+    row(f"{at}: written to the files, all programs", "flood_rate", lambda v: fmt_num(v, " MiB/s"), scenario="flood")
     row(f"{at}: daemon CPU", "flood_cpu", fmt_time, scenario="flood")
     row(f"{at}: lines split, mixed or lost", "flood_bad_lines", fmt_num, lambda tm: verdict(tm == 0, "0"),
         scenario="flood")
