@@ -262,7 +262,7 @@ def forwarding_prefixes_whole_lines():
                                stdout="/dev/stdout", **UP),
                        program("beta", helper("--flood-count", str(count), str(length), "beta", "--forever"),
                                numprocs=2, stdout="/dev/stdout", **UP),
-                       program("gamma", helper("--stderr", "hello from gamma", "--forever"), stderr="/dev/stderr",
+                       program("gamma", helper("--stderr", "hello-from-gamma", "--forever"), stderr="/dev/stderr",
                                **UP)))
     fg = Reader([TASKMASTER, "-c", path, "--no-shell", "--socket", sock, "--log", os.path.join(d, "tm.log")], cwd=d)
     pattern = re.compile(rf"(alpha|beta:0|beta:1) \| (alpha|beta) (\d{{12}}) (x+)")
@@ -281,7 +281,7 @@ def forwarding_prefixes_whole_lines():
         seen[m.group(1)].append(int(m.group(3)))
     for name, got in seen.items():
         check(got == list(range(count)), f"{name}: {len(got)} lines, not 0..{count - 1} in order")
-    eventually(lambda: "gamma | hello from gamma\n" in fg.err(), message="gamma's stderr, prefixed, on stderr")
+    eventually(lambda: "gamma | hello-from-gamma\n" in fg.err(), message="gamma's stderr, prefixed, on stderr")
     check("gamma" not in fg.out(), "gamma's stderr on stdout")
 
 
@@ -326,7 +326,7 @@ def a_stderr_nobody_reads_never_stops_supervision():
 
 @test
 def tail_shows_recent_output_without_a_file():
-    d = Daemon(config(program("quiet", helper("--lines", "100", "50", "q", "--stderr", "an error", "--forever"), **UP),
+    d = Daemon(config(program("quiet", helper("--lines", "100", "50", "q", "--stderr", "an-error", "--forever"), **UP),
                       program("small", helper("--lines", "100", "50", "s", "--forever"), tail_bytes="1KB", **UP)))
     d.start()
     everything = lines_of("q", 0, 100, 50)
@@ -335,7 +335,7 @@ def tail_shows_recent_output_without_a_file():
     check(same_text(d.tail("quiet", "stdout"), everything[-1600:]), "`tail NAME stdout`")
     check(same_text(d.tail("-200", "quiet"), everything[-200:]), repr(d.tail("-200", "quiet")))
     check(same_text(d.tail("-n", "3", "quiet"), lines_of("q", 97, 3, 50)), repr(d.tail("-n", "3", "quiet")))
-    check(same_text(d.tail("quiet", "stderr"), "an error\n"), repr(d.tail("quiet", "stderr")))
+    check(same_text(d.tail("quiet", "stderr"), "an-error\n"), repr(d.tail("quiet", "stderr")))
     # tail_bytes: 1KB keeps the last 1024 bytes only.
     eventually(lambda: "s 99." in d.tail("small"), message="small's last line")
     check(same_text(d.tail("-4000", "small"), lines_of("s", 0, 100, 50)[-1024:]), repr(d.tail("-4000", "small")))
