@@ -260,7 +260,9 @@ std::vector<std::string> ProgramSpec::validate() const {
   }
   // Two pipes into one rotated file: each OutputLog would rotate it on its own, and the lines of the two
   // streams would interleave in no defined order. redirect_stderr gives one pipe, in the program's order.
-  if (auto out = rotatedFile(*this, StdStream::out, 0); out && out == outputPath(StdStream::err, 0)) {
+  if (redirectStderr) {
+    // One pipe already: stderr's own path and rotation are unused.
+  } else if (auto out = rotatedFile(*this, StdStream::out, 0); out && out == outputPath(StdStream::err, 0)) {
     problem(fmt::format("stderr: stdout and stderr name the same rotated file '{}': set redirect_stderr: true "
                         "to send stderr into stdout's file",
                         *out));
