@@ -504,11 +504,12 @@ class Parser {
     std::map<std::string, std::vector<Writer>, std::less<>> writers;  // by file
     for (std::size_t program = 0; program < config_.programs.size(); ++program) {
       const auto& spec = config_.programs[program];
-      const int instances = std::clamp(spec.numprocs, 1, 10000);  // validate() reports one out of range
+      // validate() reports a numprocs out of range; 10000 is its maximum.
+      const int instances = std::clamp(spec.numprocs, 1, 10000);
       for (auto stream : kStreams) {
         for (int index = 0; index < instances; ++index) {
           auto path = ownFile(spec, stream, index);
-          if (!path) break;
+          if (!path) continue;
           auto& list = writers[*path];
           if (list.empty() || list.back().program != program) list.push_back({program, stream, index});
         }

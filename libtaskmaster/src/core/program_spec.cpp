@@ -32,7 +32,7 @@ constexpr double kMaxFactor = 100.0;
 constexpr int kMaxBackups = 1000;
 // The in-memory tail is kept per stream and per instance: 10,000 instances at 64MB would already be far more
 // memory than a supervisor should hold, so more is a typo ("1GB"). Below 1 byte `tail` would show nothing
-// at all, and the issue promises it for every program.
+// at all, and it is meant to work for every program, even one whose output is discarded.
 constexpr std::uint64_t kMaxTailBytes = 64ull << 20;
 
 #ifdef SIGRTMAX
@@ -168,7 +168,6 @@ std::optional<std::string> ProgramSpec::outputPath(StdStream stream, int index) 
   return expanded;
 }
 
-
 std::vector<std::string> ProgramSpec::validate() const {
   std::vector<std::string> problems;
   auto problem = [&](std::string message) { problems.push_back(std::move(message)); };
@@ -260,16 +259,12 @@ std::vector<std::string> ProgramSpec::validate() const {
   }
   // Two pipes into one rotated file: each OutputLog would rotate it on its own, and the lines of the two
   // streams would interleave in no defined order. redirect_stderr gives one pipe, in the program's order.
-  if (redirectStderr) {
-    // One pipe already: stderr's own path and rotation are unused.
-  } else if (auto out = rotatedFile(*this, StdStream::out, 0); out && out == outputPath(StdStream::err, 0)) {
+  if (auto out = outputPath(StdStream::out, 0);
+      !redirectStderr && out && out == outputPath(StdStream::err, 0) &&
+      (rotatedFile(*this, StdStream::out, 0) || rotatedFile(*this, StdStream::err, 0))) {
     problem(fmt::format("stderr: stdout and stderr name the same rotated file '{}': set redirect_stderr: true "
                         "to send stderr into stdout's file",
                         *out));
-  } else if (auto err = rotatedFile(*this, StdStream::err, 0); err && err == outputPath(StdStream::out, 0)) {
-    problem(fmt::format("stderr: stdout and stderr name the same rotated file '{}': set redirect_stderr: true "
-                        "to send stderr into stdout's file",
-                        *err));
   }
 
   if (tailBytes < 1 || tailBytes > kMaxTailBytes) {
