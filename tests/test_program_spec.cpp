@@ -254,7 +254,8 @@ TEST_CASE("validate() accepts the defaults and names every problem") {
       {"tail_bytes 64MB", [](ProgramSpec& s) { s.tailBytes = 64 << 20; }, ""},
       {"tail_bytes above 64MB", [](ProgramSpec& s) { s.tailBytes = (64 << 20) + 1; },
        "tail_bytes: must be between 1 and 64MB, got 67108865"},
-      {"tail_bytes 1GB", [](ProgramSpec& s) { s.tailBytes = 1 << 30; }, "tail_bytes: must be between 1 and 64MB, got 1GB"},
+      {"tail_bytes 1GB", [](ProgramSpec& s) { s.tailBytes = 1 << 30; },
+       "tail_bytes: must be between 1 and 64MB, got 1GB"},
       {"every placeholder", [](ProgramSpec& s) { s.stdoutPath = "/log/{program}/{instance}-{index}.log"; }, ""},
       {"unknown placeholder", [](ProgramSpec& s) { s.stdoutPath = "/log/{idx}.log"; },
        "stdout: unknown placeholder {idx} (known: {program}, {instance}, {index})"},
@@ -269,11 +270,21 @@ TEST_CASE("validate() accepts the defaults and names every problem") {
       {"instances with {instance}", [](ProgramSpec& s) { s.numprocs = 3; s.stdoutPath = "/log/{instance}"; }, ""},
       {"instances sharing a file not rotated",
        [](ProgramSpec& s) { s.numprocs = 3; s.stdoutPath = "/log/out"; s.stdoutRotation.maxBytes = 0; }, ""},
-      {"instances forwarding", [](ProgramSpec& s) { s.numprocs = 3; s.stdoutPath = "/dev/stdout"; s.stderrPath = "/dev/stderr"; },
+      {"instances forwarding",
+       [](ProgramSpec& s) {
+         s.numprocs = 3;
+         s.stdoutPath = "/dev/stdout";
+         s.stderrPath = "/dev/stderr";
+       },
        ""},
       {"instances discarding", [](ProgramSpec& s) { s.numprocs = 3; s.stdoutPath = "/dev/null"; }, ""},
       {"instances sharing stderr under redirect_stderr",
-       [](ProgramSpec& s) { s.numprocs = 3; s.stdoutPath = "/log/{index}"; s.stderrPath = "/log/err"; s.redirectStderr = true; },
+       [](ProgramSpec& s) {
+         s.numprocs = 3;
+         s.stdoutPath = "/log/{index}";
+         s.stderrPath = "/log/err";
+         s.redirectStderr = true;
+       },
        ""},
       {"stdout and stderr in one rotated file", [](ProgramSpec& s) { s.stdoutPath = s.stderrPath = "/log/all"; },
        "stderr: stdout and stderr name the same rotated file '/log/all': set redirect_stderr: true"},
@@ -284,11 +295,15 @@ TEST_CASE("validate() accepts the defaults and names every problem") {
        [](ProgramSpec& s) { s.stdoutPath = "/log/{program}"; s.stderrPath = "/log/web"; },
        "stderr: stdout and stderr name the same rotated file '/log/web'"},
       {"stdout and stderr in one file not rotated",
-       [](ProgramSpec& s) { s.stdoutPath = s.stderrPath = "/log/all"; s.stdoutRotation.maxBytes = s.stderrRotation.maxBytes = 0; },
+       [](ProgramSpec& s) {
+         s.stdoutPath = s.stderrPath = "/log/all";
+         s.stdoutRotation.maxBytes = s.stderrRotation.maxBytes = 0;
+       },
        ""},
       {"stdout and stderr in one file by redirect_stderr",
        [](ProgramSpec& s) { s.stdoutPath = s.stderrPath = "/log/all"; s.redirectStderr = true; }, ""},
-      {"stdout and stderr forwarded to one place", [](ProgramSpec& s) { s.stdoutPath = s.stderrPath = "/dev/stderr"; }, ""},
+      {"stdout and stderr forwarded to one place",
+       [](ProgramSpec& s) { s.stdoutPath = s.stderrPath = "/dev/stderr"; }, ""},
   };
   for (const auto& c : cases) {
     CAPTURE(c.what);

@@ -303,7 +303,9 @@ constexpr int kMaxLogBackups = 1000;
 
 // Where programs' lines are forwarded (taskmaster's own stdout and stderr) or discarded: no file of
 // taskmaster's, so any number of writers may name them.
-bool isSharedSink(std::string_view path) { return path == "/dev/stdout" || path == "/dev/stderr" || path == "/dev/null"; }
+bool isSharedSink(std::string_view path) {
+  return path == "/dev/stdout" || path == "/dev/stderr" || path == "/dev/null";
+}
 
 constexpr std::array kStreams{StdStream::out, StdStream::err};
 

@@ -121,7 +121,9 @@ void forEachPlaceholder(std::string_view path, Found found) {
 
 // Forwarded to taskmaster's own stdout or stderr, or discarded: no file of taskmaster's to rotate, so any
 // number of writers may name it.
-bool isSharedSink(std::string_view path) { return path == "/dev/stdout" || path == "/dev/stderr" || path == "/dev/null"; }
+bool isSharedSink(std::string_view path) {
+  return path == "/dev/stdout" || path == "/dev/stderr" || path == "/dev/null";
+}
 
 // The file instance `index` writes `stream` to when taskmaster rotates it; nullopt when it has none, when it
 // is not rotated, or when the stream goes into stdout's file (redirect_stderr).
