@@ -156,8 +156,8 @@ def numbers(text, tag):
 
 
 def same_text(got, expected):
-    """ctl prints an answer's lines: compare without the final newline."""
-    return got.rstrip("\n") == expected.rstrip("\n")
+    """`taskmaster ctl tail` prints the bytes exactly as they were written, not a newline more."""
+    return got == expected
 
 
 # --- files and rotation -----------------------------------------------------------------------------------------
@@ -327,7 +327,8 @@ def a_stderr_nobody_reads_never_stops_supervision():
 @test
 def tail_shows_recent_output_without_a_file():
     d = Daemon(config(program("quiet", helper("--lines", "100", "50", "q", "--stderr", "an-error", "--forever"), **UP),
-                      program("small", helper("--lines", "100", "50", "s", "--forever"), tail_bytes="1KB", **UP)))
+                      program("small", helper("--lines", "100", "50", "s", "--forever"), tail_bytes="1KB", **UP),
+                      program("many", helper("--forever"), numprocs=2, **UP)))
     d.start()
     everything = lines_of("q", 0, 100, 50)
     eventually(lambda: "q 99." in d.tail("quiet"), message="quiet's last line in tail")
@@ -336,6 +337,10 @@ def tail_shows_recent_output_without_a_file():
     check(same_text(d.tail("-200", "quiet"), everything[-200:]), repr(d.tail("-200", "quiet")))
     check(same_text(d.tail("-n", "3", "quiet"), lines_of("q", 97, 3, 50)), repr(d.tail("-n", "3", "quiet")))
     check(same_text(d.tail("quiet", "stderr"), "an-error\n"), repr(d.tail("quiet", "stderr")))
+    # `tail` names one instance: a program of several is refused with the names to choose from.
+    code, out, err = ctl(d.socket, "tail", "many")
+    check(code == 1 and "many:0" in out + err and "many:1" in out + err, f"tail many: {code} {out!r} {err!r}")
+    check(same_text(d.tail("-n", "1", "many:1"), ""), "output from a silent program")
     # tail_bytes: 1KB keeps the last 1024 bytes only.
     eventually(lambda: "s 99." in d.tail("small"), message="small's last line")
     check(same_text(d.tail("-4000", "small"), lines_of("s", 0, 100, 50)[-1024:]), repr(d.tail("-4000", "small")))
@@ -358,7 +363,7 @@ def tail_follows_across_a_rotation_and_a_restart():
     check(json.loads(reply)["ok"] is True, reply)
 
     def followed():
-        data = ""
+        data = json.loads(reply)["data"]["text"]  # the recent output, then what came after
         for line in raw.out().split("\n")[1:]:
             if line:
                 event = json.loads(line)
@@ -393,7 +398,7 @@ def clear_truncates_and_forgets():
     d.wait_state("c", "RUNNING")
     d.ctl("signal", "USR1", "c")
     eventually(lambda: "c 4." in read_file(log), message="the first lines")
-    d.ctl("clear", "c")
+    check(d.ctl("clear", "c") == "c: cleared\n", "the answer to clear")
     check(os.path.getsize(log) == 0, f"the file still holds {os.path.getsize(log)} bytes")
     check(d.tail("c").strip() == "", f"tail after clear: {d.tail('c')!r}")
     d.ctl("signal", "USR1", "c")
