@@ -239,15 +239,21 @@ def two_instances_sharing_a_rotated_file_is_a_configuration_error():
     d = tmpdir()
     path = os.path.join(d, "taskmaster.yml")
     marker = os.path.join(d, "started")
+    shared = os.path.join(d, "shared.log")
     with open(path, "w") as f:
-        f.write(config(program("pool", helper("--print-cwd", "--forever"), numprocs=2,
-                               stdout=os.path.join(d, "shared.log"), **UP),
+        f.write(config(program("pool", helper("--lines", "1", "10", "p", "--forever"), numprocs=2, stdout=shared,
+                               stdout_maxbytes="1MB", **UP),
                        program("other", f"touch {marker}", autostart=True)))
     code, out, err = run(["-c", path, "--log", os.path.join(d, "log")], cwd=d)  # stdin at its end: quits at once
     check(code == 2, f"exit {code}: {err}")
     check("{index}" in err or "{instance}" in err, f"the message does not name a placeholder: {err!r}")
     check("pool" in err and "stdout" in err, err)
     check(not os.path.exists(marker), "a program was started from an invalid configuration")
+    # Without rotation asked for, the instances share the file, appended to and never rotated.
+    tm = Taskmaster(config(program("pool", helper("--lines", "1", "10", "p", "--forever"), numprocs=2, stdout=shared,
+                                   **UP)), directory=d)
+    eventually(lambda: read_file(shared) == "p 0......\n" * 2, message="both instances' line in the shared file")
+    tm.quit()
 
 
 # --- forwarding to taskmaster's own stdout and stderr -------------------------------------------------------------
@@ -515,7 +521,7 @@ def a_full_destination_drops_counts_and_says_so():
         before = text[:m.start()]
         check(int(m.group(1)) + len(before) in (1_000_000, 1_000_001),
               f"{m.group(1)} bytes dropped + {len(before)} written != the 1,000,000 bytes of the batch")
-        check(text[m.end():].startswith("\nfill 0."), f"after the dropped line: {text[m.end():m.end() + 40]!r}")
+        check(text[m.end():].startswith("\nfill 1000."), f"after the dropped line: {text[m.end():m.end() + 40]!r}")
         check(d.status()["filler"]["pid"] == pid, "the program was restarted")
     finally:
         Taskmaster.cleanup_all()
