@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <fcntl.h>
+#include <poll.h>
 #include <pty.h>
 #include <sys/resource.h>
 #include <termios.h>
@@ -263,16 +264,16 @@ TEST_SUITE("OutputLog: the file") {
     CHECK(readFile(file) == std::string(5, 'x'));
   }
 
-  TEST_CASE("whatever the chunks, no file exceeds maxBytes and nothing is lost or reordered") {
+  TEST_CASE("whatever the chunks, no file exceeds maxBytes and what is kept is the end of the stream, in order") {
     test::TempDir dir;
     const fs::path file = dir.path / "out.log";
     OutputLog log(0);
-    REQUIRE(log.setFile(file.string(), Rotation{.maxBytes = 64, .backups = 1000}));
+    REQUIRE(log.setFile(file.string(), Rotation{.maxBytes = 64, .backups = 20}));
     std::string all;
     unsigned seed = 1;
     for (int i = 0; i < 300; ++i) {
       seed = seed * 1103515245 + 12345;
-      std::string chunk;
+      std::string chunk;  // up to twice maxBytes, a newline now and then
       for (unsigned n = (seed >> 16) % 150; n > 0; --n) {
         seed = seed * 1103515245 + 12345;
         chunk += (seed >> 16) % 9 == 0 ? '\n' : static_cast<char>('a' + (seed >> 16) % 26);
@@ -281,10 +282,12 @@ TEST_SUITE("OutputLog: the file") {
       all += chunk;
     }
     const auto names = backups(file);
-    CHECK(names.size() > 100);
+    CHECK(names.size() == 20);
     for (const auto& name : names) CHECK(fs::file_size(dir.path / name) <= 64);
     CHECK(fs::file_size(file) <= 64);
-    CHECK(everything(file) == all);
+    const std::string kept = everything(file);
+    CHECK(kept.size() > 20 * 32);
+    CHECK(all.ends_with(kept));
   }
 
   TEST_CASE("no backups: the file is truncated when it would grow past maxBytes") {
@@ -497,7 +500,7 @@ TEST_SUITE("OutputWriter") {
       // The reader comes back: the queue drains, and the next text comes after the line about the gap.
       for (int round = 0; round < 10'000 && writer.pending() > 0; ++round) {
         sent += drain(pipe.read.get());
-        io.poll();
+        io.run_one_for(5s);  // the writer finds room, writes, and waits again
       }
       CHECK(writer.pending() == 0);
       writer.write("later\n");
@@ -592,8 +595,9 @@ TEST_SUITE("OutputWriter") {
       io.poll();
       CHECK_FALSE(nonBlocking(slave));
       std::string got;
-      for (int round = 0; round < 1000 && got.size() < 16; ++round) {
-        io.poll();
+      for (int round = 0; round < 100 && got.size() < 16; ++round) {
+        pollfd readable{master, POLLIN, 0};
+        REQUIRE(::poll(&readable, 1, 5000) == 1);
         got += drain(master);
       }
       CHECK(got == "on the terminal\n");

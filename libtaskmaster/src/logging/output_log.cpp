@@ -8,8 +8,8 @@
 // "[taskmaster] N bytes dropped: <reason>". That line goes to the file, and also to the in-memory tail and the
 // followers, so `tail` and `tail -f` show where the file has a gap (the tail itself keeps every byte: only the
 // file lost them). A write past RLIMIT_FSIZE also raises SIGXFSZ, whose default action ends the process with
-// a core dump: an embedding program that wants such a limit to be survivable must ignore SIGXFSZ (the
-// taskmaster command does).
+// a core dump: an embedding program that wants such a limit to be survivable must ignore SIGXFSZ, as it
+// ignores SIGPIPE; write(2) then fails with EFBIG and the bytes are counted like any other failure.
 #include <taskmaster/output.hpp>
 
 #include <fcntl.h>

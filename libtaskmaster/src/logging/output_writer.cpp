@@ -6,7 +6,7 @@
 // dropped for want of room, later texts are dropped too until the queue has drained: the output then has one
 // gap, marked by one line, rather than a few texts missing here and there. A write that fails for another
 // reason than EAGAIN (EPIPE: the reader is gone) drops everything from then on; the embedding program must
-// ignore SIGPIPE (the taskmaster command does) or the first such write ends it.
+// ignore SIGPIPE (taskmaster's supervise() does) or the first such write ends it.
 #include <taskmaster/output.hpp>
 
 #include <fcntl.h>
