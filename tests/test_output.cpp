@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <pty.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -288,6 +289,19 @@ TEST_SUITE("OutputLog: the file") {
     const std::string kept = everything(file);
     CHECK(kept.size() > 20 * 32);
     CHECK(all.ends_with(kept));
+  }
+
+  TEST_CASE("only regular files rotate: a FIFO (or /dev/null) is never renamed") {
+    test::TempDir dir;
+    const fs::path fifo = dir.path / "fifo";
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    UniqueFd reader(::open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+    REQUIRE(reader);
+    OutputLog log;
+    REQUIRE(log.setFile(fifo.string(), Rotation{.maxBytes = 10, .backups = 2}));
+    log.append(std::string(25, 'f'));
+    CHECK(backups(fifo).empty());
+    CHECK(drain(reader.get()) == std::string(25, 'f'));
   }
 
   TEST_CASE("no backups: the file is truncated when it would grow past maxBytes") {
