@@ -262,7 +262,9 @@ def two_instances_sharing_a_rotated_file_is_a_configuration_error():
 def forwarding_prefixes_whole_lines():
     d = tmpdir()
     path, sock = os.path.join(d, "taskmaster.yml"), os.path.join(d, "tm.sock")
-    count, length = 200, 4000  # lines longer than a pipe's atomic write, written 64 KiB at a time (mid-line)
+    # Lines longer than a pipe's atomic write, written 64 KiB at a time (so writes end mid-line); 720 KB in all, less
+    # than what taskmaster queues for a reader that is not ready (1 MiB): nothing may be dropped.
+    count, length = 60, 4000
     with open(path, "w") as f:
         f.write(config(program("alpha", helper("--flood-count", str(count), str(length), "alpha", "--forever"),
                                stdout="/dev/stdout", **UP),
@@ -277,7 +279,12 @@ def forwarding_prefixes_whole_lines():
     def all_there():
         text = fg.out()
         return text.count("\n") >= 3 * count and text
-    text = eventually(all_there, 20, 0.1, f"{3 * count} forwarded lines (got {fg.out().count(chr(10))})")
+    try:
+        text = eventually(all_there, 20, 0.1, f"{3 * count} forwarded lines")
+    except AssertionError:
+        text = fg.out()
+        raise AssertionError(f"{text.count(chr(10))} of {3 * count} lines forwarded; "
+                             f"the last: {text[-300:]!r}; stderr: {fg.err()[-500:]!r}")
     seen = {"alpha": [], "beta:0": [], "beta:1": []}
     for line in text.splitlines():
         m = pattern.fullmatch(line)
@@ -326,6 +333,46 @@ def a_stderr_nobody_reads_never_stops_supervision():
         proc.wait(10)
     except subprocess.TimeoutExpired:
         raise AssertionError("taskmaster did not exit on SIGTERM with its stderr blocked")
+
+
+@test
+def forwarding_to_a_stopped_reader_drops_whole_lines_and_says_so():
+    d = tmpdir()
+    path, sock = os.path.join(d, "taskmaster.yml"), os.path.join(d, "tm.sock")
+    with open(path, "w") as f:  # 4 MB at once, then one line on each SIGUSR1
+        f.write(config(program("big", helper("--flood-count", "1000", "4000", "big", "--usr1-lines", "1", "20", "after"),
+                               stdout="/dev/stdout", **UP)))
+    with open(os.path.join(d, "stderr"), "w") as err:
+        proc = subprocess.Popen([TASKMASTER, "-c", path, "--no-shell", "--socket", sock, "--log",
+                                 os.path.join(d, "log")], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err,
+                                cwd=d)
+    held = Held.__new__(Held)
+    held.proc = proc
+    Taskmaster._running.append(held)
+    eventually(lambda: ctl(sock, "status")[0] == 0, message="the socket")
+    time.sleep(1.0)  # nobody reads stdout: the burst fills the pipe and the queue
+    for _ in range(3):
+        started = time.monotonic()
+        check(ctl(sock, "status", timeout=5)[0] == 0 and time.monotonic() - started < 1.0, "status with stdout stopped")
+    chunks = []
+    threading.Thread(target=lambda: [chunks.append(c) for c in iter(lambda: os.read(proc.stdout.fileno(), 1 << 16), b"")],
+                     daemon=True).start()
+    time.sleep(0.5)  # the queue drains
+    check(ctl(sock, "signal", "USR1", "big")[0] == 0, "signal")
+    text = eventually(lambda: "big | after 0." in b"".join(chunks).decode() and b"".join(chunks).decode(),
+                      message="the line written after the reader came back")
+    lines = text.splitlines()
+    report = [i for i, line in enumerate(lines) if DROPPED.fullmatch(line)]
+    check(len(report) == 1, f"{len(report)} dropped lines: {[l[:80] for l in lines if 'taskmaster' in l]}")
+    check(lines[report[0] + 1].startswith("big | after 0.") and report[0] + 2 == len(lines),
+          f"the dropped line is not just before the new line: {[l[:60] for l in lines[-3:]]}")
+    check(int(DROPPED.fullmatch(lines[report[0]]).group(1)) > 0, lines[report[0]])
+    numbers_seen = []
+    for line in lines[:report[0]]:
+        m = re.fullmatch(r"big \| big (\d{12}) x{3982}", line)
+        check(m, f"not a whole line: {line[:60]!r} ({len(line)} bytes)")
+        numbers_seen.append(int(m.group(1)))
+    check(numbers_seen == sorted(set(numbers_seen)) and 0 < len(numbers_seen) < 1000, f"{len(numbers_seen)} lines")
 
 
 # --- the in-memory tail and the commands ------------------------------------------------------------------------
