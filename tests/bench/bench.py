@@ -36,6 +36,7 @@ import re
 import resource
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -405,6 +406,21 @@ class Taskmaster(Supervisor):
     def reload_command(self):
         return ("reload",)
 
+    def socket_status(self):
+        """`status` over the control socket from this process (no client program started): wall seconds until the
+        whole reply is read."""
+        start = mono()
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.connect(self.path("sock"))
+            s.sendall(b'{"v":1,"id":1,"cmd":"status"}\n')
+            reply = b""
+            while not reply.endswith(b"\n"):
+                data = s.recv(1 << 16)
+                if not data:
+                    raise RuntimeError("taskmaster closed the connection before its reply")
+                reply += data
+        return mono() - start
+
 
 class Supervisord(Supervisor):
     kind = "supervisord"
@@ -496,6 +512,21 @@ stderr_logfile=NONE
 
     def reload_command(self):
         return ("update",)  # rereads the file and restarts only the changed groups: taskmaster's reload
+
+    def socket_status(self):
+        """supervisor.getAllProcessInfo over the XML-RPC socket from this process (what supervisorctl status
+        calls): wall seconds until the whole reply is read."""
+        import http.client
+        import xmlrpc.client
+        start = mono()
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.connect(self.path("sock"))
+            conn = http.client.HTTPConnection("localhost")
+            conn.sock = s
+            conn.request("POST", "/RPC2", xmlrpc.client.dumps((), "supervisor.getAllProcessInfo"),
+                         {"Content-Type": "text/xml"})
+            conn.getresponse().read()
+        return mono() - start
 
 
 KINDS = (Taskmaster, Supervisord)
@@ -1056,13 +1087,17 @@ def flood_run(ctx, cls):
             states = d.status()
             if mono() - started > 60:
                 raise TimeoutError("the flood programs did not all start")
-        # `status` one after the other while the programs write (the last second left out: they end then).
-        times = []
+        # `status` one after the other while the programs write (the last second left out: they end then), by the
+        # client program and straight over the socket in turn.
+        times, raw = [], []
         while mono() - started < seconds - 1 or not times:
             took, _ = d.run("status")
             times.append(took)
+            raw.append(d.socket_status())
         for took in times:
             res.add("flood_status", d.kind, took)
+        for took in raw:
+            res.add("flood_status_socket", d.kind, took)
         while any(state in ("RUNNING", "STARTING") for state, _ in d.status().values()):
             if mono() - started > seconds + 120:
                 raise TimeoutError("the flood programs did not all exit")
@@ -1422,6 +1457,10 @@ def flood_rows(r, row, verdict):
     row(f"{at}: `status`, 99th percentile", "flood_status", fmt_time, lambda tm: verdict(tm < 0.020, "< 20 ms"),
         how=r.p99, scenario="flood")
     row(f"{at}: `status`, worst", "flood_status", fmt_time, how=r.worst, scenario="flood")
+    row(f"{at}: status over the socket (no client start-up), median", "flood_status_socket", fmt_time,
+        lambda tm: verdict(tm < 0.020, "< 20 ms"), scenario="flood")
+    row(f"{at}: status over the socket, 99th percentile", "flood_status_socket", fmt_time,
+        lambda tm: verdict(tm < 0.020, "< 20 ms"), how=r.p99, scenario="flood")
     row(f"{at}: written to the files, all programs", "flood_rate", lambda v: fmt_num(v, " MiB/s"), scenario="flood")
     row(f"{at}: daemon CPU", "flood_cpu", fmt_time, scenario="flood")
     row(f"{at}: lines split, mixed or lost", "flood_bad_lines", fmt_num, lambda tm: verdict(tm == 0, "0"),
@@ -1537,9 +1576,11 @@ LIMITS = """\
   (`head > file`, run alone next to each supervised run); above it, the copy through the pipe.
 - **Flood**: {flood_n} programs each writing {flood_line}-byte numbered lines through a 64 KiB buffer (so writes
   end mid-line) as fast as they can for {flood_seconds} s, each into its own file rotated at 4 MiB with one
-  backup; `status` (`taskmaster ctl status`, `supervisorctl status`) run one after the other meanwhile, each one's
-  wall time as a user sees it, client start-up included. On 2 CPUs the writers take every cycle they are given:
-  the client's own start is the larger part of a `status`. Afterwards every line of every file is checked: whole,
+  backup; meanwhile `status` (`taskmaster ctl status`, `supervisorctl status`) one after the other, each one's
+  wall time as a user sees it, client start-up included, alternating with the same request sent by the bench
+  itself straight over the socket (taskmaster's JSON `status`, supervisord's XML-RPC `getAllProcessInfo`), which
+  leaves the client's start-up out. The writers take every cycle the 2 CPUs give them: a client program that
+  must first be started and scheduled among 100 busy processes waits for the CPU more than for the daemon. Afterwards every line of every file is checked: whole,
   the program's own, the numbers consecutive across the backup and the file.
 - **Stop / shutdown**: wall time of `stop all` (both wait until everything is stopped), and from SIGTERM to the
   daemon's exit, with N `sleep`s that die at once of SIGTERM: the floor is signalling and reaping N processes.
