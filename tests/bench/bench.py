@@ -1140,7 +1140,8 @@ def flood_check(path, tag):
             previous = None
             continue
         if n:
-            first, last = int(data[len(tag):len(tag) + 12]), int(data[-FLOOD_LINE + len(tag):-FLOOD_LINE + len(tag) + 12])
+            first = int(data[len(tag):len(tag) + 12])
+            last = int(data[-FLOOD_LINE + len(tag):-FLOOD_LINE + len(tag) + 12])
             if last - first + 1 != n or previous is not None and first != previous + 1:
                 bad += 1  # lines lost or repeated: counted once
             previous = last
@@ -1430,7 +1431,8 @@ def build_rows(r):
     for metric, how in (("output", "rotation off"), ("output_rot", "rotation at 50MB")):
         to_head = paired_ratio(r, f"{metric}_time", "output_time")
         row(f"7. {size} of output to a file, {how}: time", f"{metric}_time", fmt_time,
-            (lambda tm, x=to_head: verdict(x <= 1.25, f"≤ 1.25 × `head > file` (is {x:.2f}×)")) if to_head else None,
+            (lambda tm, x=to_head: verdict(x <= 1.25, f"≤ 1.25 × `head > file` (is {x:.2f}×)"))
+            if to_head else None,
             scenario="output")
         sv_cpu = r.median(f"{metric}_cpu", "supervisord")
         row(f"7. {size} of output to a file, {how}: daemon CPU", f"{metric}_cpu", fmt_time,
@@ -1580,8 +1582,9 @@ LIMITS = """\
   wall time as a user sees it, client start-up included, alternating with the same request sent by the bench
   itself straight over the socket (taskmaster's JSON `status`, supervisord's XML-RPC `getAllProcessInfo`), which
   leaves the client's start-up out. The writers take every cycle the 2 CPUs give them: a client program that
-  must first be started and scheduled among 100 busy processes waits for the CPU more than for the daemon. Afterwards every line of every file is checked: whole,
-  the program's own, the numbers consecutive across the backup and the file.
+  must first be started and scheduled among 100 busy processes waits for the CPU more than for the daemon.
+  Afterwards every line of every file is checked: whole, the program's own, the numbers consecutive across the
+  backup and the file.
 - **Stop / shutdown**: wall time of `stop all` (both wait until everything is stopped), and from SIGTERM to the
   daemon's exit, with N `sleep`s that die at once of SIGTERM: the floor is signalling and reaping N processes.
 - **Reload**: the command's wall time (`taskmaster ctl reload`, `supervisorctl update`, both reread the file and
@@ -1624,7 +1627,8 @@ def runs_description(mode):
             f"scenario; scale: one run per supervisor, control commands repeated "
             f"({', '.join(f'{k} {v}' for k, v in mode['scale_ctl'].items())}), {mode['scale_idle']} s idle; "
             f"{mode['crash_runs']} crash loop(s); {mode['output_runs']} output runs of "
-            f"{size_text(mode['output_bytes'])} interleaved with `head > file`; one flood of {mode['flood_seconds']} s; "
+            f"{size_text(mode['output_bytes'])} interleaved with `head > file`; "
+            f"one flood of {mode['flood_seconds']} s; "
             f"{mode['reload_runs']} reload run(s).")
 
 
@@ -1645,8 +1649,8 @@ def write_markdown(ctx, path, machine, rows, refs, elapsed, load):
         "## Results",
         "",
         "Medians over the runs of this mode; ratio = supervisord ÷ taskmaster (above 1: taskmaster is lower, "
-        "i.e. faster or smaller). Targets are those of issues 5, 10 and 11; the targets relative to a physical reference "
-        "compare each taskmaster run with the reference run next to it (median of the run-by-run ratios). "
+        "i.e. faster or smaller). Targets are those of issues 5, 10 and 11; the targets relative to a physical "
+        "reference compare each taskmaster run with the reference run next to it (median of the run-by-run ratios). "
         + runs_description(ctx.mode),
         "",
         markdown_table(HEADER, rows),

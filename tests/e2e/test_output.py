@@ -57,7 +57,8 @@ class Daemon:
 
     def ctl(self, *args, expect=0, timeout=20.0):
         code, out, err = ctl(self.socket, *args, timeout=timeout)
-        check(expect is None or code == expect, f"ctl {' '.join(args)}: exit {code}, expected {expect}: {out!r} {err!r}")
+        check(expect is None or code == expect,
+              f"ctl {' '.join(args)}: exit {code}, expected {expect}: {out!r} {err!r}")
         return out
 
     def status(self):
@@ -100,8 +101,12 @@ class Reader:
         self.seen_pids = set()
         streams = [(self.proc.stdout, self.chunks)] + ([(self.proc.stderr, self.err_chunks)] if read_stderr else [])
         for stream, sink in streams:
-            threading.Thread(target=self._pump, args=(stream, sink), daemon=True).start()
+            self._start(stream, sink)
         Taskmaster._running.append(self)
+
+    @staticmethod
+    def _start(stream, sink):
+        threading.Thread(target=Reader._pump, args=(stream, sink), daemon=True).start()
 
     @staticmethod
     def _pump(stream, sink):
@@ -211,7 +216,8 @@ def redirect_stderr_keeps_the_order():
     eventually(lambda: "seq 1999 stderr" in read_file(both), message="the last line in both.log")
     expected = [f"seq {i} {'stdout' if i % 2 == 0 else 'stderr'}" for i in range(2000)]
     got = read_file(both).splitlines()
-    check(got == expected, f"first difference at line {next((i for i, (a, b) in enumerate(zip(got, expected)) if a != b), len(got))}")
+    first = next((i for i, (a, b) in enumerate(zip(got, expected)) if a != b), len(got))
+    check(got == expected, f"first difference at line {first}")
     check(not os.path.exists(d.path("both.log.1")), "rotated without reason")
     eventually(lambda: "seq 9 stderr" in read_file(err), message="apart's stderr")
     check(read_file(out).splitlines() == [f"seq {i} stdout" for i in range(0, 10, 2)], read_file(out))
@@ -340,8 +346,8 @@ def forwarding_to_a_stopped_reader_drops_whole_lines_and_says_so():
     d = tmpdir()
     path, sock = os.path.join(d, "taskmaster.yml"), os.path.join(d, "tm.sock")
     with open(path, "w") as f:  # 4 MB at once, then one line on each SIGUSR1
-        f.write(config(program("big", helper("--flood-count", "1000", "4000", "big", "--usr1-lines", "1", "20", "after"),
-                               stdout="/dev/stdout", **UP)))
+        f.write(config(program("big", helper("--flood-count", "1000", "4000", "big", "--usr1-lines", "1", "20",
+                                             "after"), stdout="/dev/stdout", **UP)))
     with open(os.path.join(d, "stderr"), "w") as err:
         proc = subprocess.Popen([TASKMASTER, "-c", path, "--no-shell", "--socket", sock, "--log",
                                  os.path.join(d, "log")], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err,
@@ -355,8 +361,7 @@ def forwarding_to_a_stopped_reader_drops_whole_lines_and_says_so():
         started = time.monotonic()
         check(ctl(sock, "status", timeout=5)[0] == 0 and time.monotonic() - started < 1.0, "status with stdout stopped")
     chunks = []
-    threading.Thread(target=lambda: [chunks.append(c) for c in iter(lambda: os.read(proc.stdout.fileno(), 1 << 16), b"")],
-                     daemon=True).start()
+    Reader._start(proc.stdout, chunks)
     time.sleep(0.5)  # the queue drains
     check(ctl(sock, "signal", "USR1", "big")[0] == 0, "signal")
     text = eventually(lambda: "big | after 0." in b"".join(chunks).decode() and b"".join(chunks).decode(),
@@ -579,8 +584,9 @@ def a_full_destination_drops_counts_and_says_so():
 def a_flood_from_many_programs_leaves_taskmaster_responsive():
     d = tmpdir()
     length, n = 200, 20
-    programs = [program(f"f{i:02}", helper("--flood", "5", str(length), f"f{i:02}"), stdout=os.path.join(d, f"f{i:02}.log"),
-                        stdout_maxbytes="1MB", stdout_backups=1, autorestart="never", **UP) for i in range(n)]
+    programs = [program(f"f{i:02}", helper("--flood", "5", str(length), f"f{i:02}"),
+                        stdout=os.path.join(d, f"f{i:02}.log"), stdout_maxbytes="1MB", stdout_backups=1,
+                        autorestart="never", **UP) for i in range(n)]
     tm = Taskmaster(config(*programs), directory=d)
     eventually(lambda: ctl(tm.socket, "status")[0] == 0, message="the socket")
     shell, socket_times = [], []
