@@ -202,10 +202,10 @@ class InteractiveShell final : public Shell {
 
   void interrupt() override {
     if (closed_) return;
-    if (isFollowing_) {  // tail -f: stop following, and the prompt comes back on a line of its own
+    if (isFollowing_) {  // tail -f: stop following; the prompt comes back below the ^C the terminal echoed
       isFollowing_ = false;
       following_.reset();
-      put(stdout, lineOpen_ ? "\n" : "");
+      put(stdout, "\n");
       prompt();
       waitForInput();
       return;
@@ -285,9 +285,7 @@ class InteractiveShell final : public Shell {
   }
 
   void show(std::string_view text) {
-    if (text.empty()) return;
-    put(stdout, text);
-    lineOpen_ = text.back() != '\n';
+    if (!text.empty()) put(stdout, text);
   }
 
   // Installing the handler puts the terminal in editing mode and draws the prompt. libedit needs it
@@ -342,7 +340,6 @@ class InteractiveShell final : public Shell {
   bool closed_ = false;
   taskmaster::Subscription following_;  // tail -f, until Ctrl-C
   bool isFollowing_ = false;
-  bool lineOpen_ = false;               // what it printed last did not end its line
   unsigned command_ = 0;  // numbers commands, so the answer of an interrupted one is dropped
   std::string lastLine_;
   std::vector<std::string> matches_;
