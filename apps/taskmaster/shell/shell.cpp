@@ -148,7 +148,8 @@ class InteractiveShell final : public Shell {
         backend_(backend),
         settings_(std::move(settings)),
         input_(io, watchableCopy(STDIN_FILENO, O_RDONLY)),
-        terminalSignals_(io, SIGWINCH, SIGCONT) {}
+        terminalSignals_(io, SIGWINCH, SIGCONT),
+        programOutput_(io, STDOUT_FILENO) {}
 
   ~InteractiveShell() override {
     close();
@@ -191,23 +192,29 @@ class InteractiveShell final : public Shell {
     rl_forced_update_display();
   }
 
+  // Programs' output never waits for the terminal (a flood, or output stopped with Ctrl-S): it goes through
+  // an OutputWriter, which queues and past its limit drops and counts. The prompt is drawn again once the
+  // lines have reached the terminal, so that it comes after them.
   void output(std::string_view lines) override {
     if (lines.empty()) return;
     const std::string_view end = lines.back() == '\n' ? "" : "\n";
-    if (closed_ || !editing_) return put(stdout, fmt::format("{}{}", lines, end));
+    if (closed_ || !editing_) return programOutput_.write(fmt::format("{}{}", lines, end));
     // In place of the prompt's line, then the prompt and the half-typed line again, cursor where it was.
-    put(stdout, fmt::format("\r\033[K{}{}", lines, end));
-    rl_forced_update_display();
+    programOutput_.write(fmt::format("\r\033[K{}{}", lines, end), [this] {
+      if (!closed_ && editing_ && programOutput_.pending() == 0) rl_forced_update_display();
+    });
   }
 
   void interrupt() override {
     if (closed_) return;
-    if (isFollowing_) {  // tail -f: stop following; the prompt comes back below the ^C the terminal echoed
-      isFollowing_ = false;
+    if (isFollowing_) {  // tail -f: stop following; the prompt comes back below the ^C the terminal echoed,
+      isFollowing_ = false;  // after what was still on its way to the terminal
       following_.reset();
-      put(stdout, "\n");
-      prompt();
-      waitForInput();
+      programOutput_.write("\n", [this] {
+        if (closed_ || editing_) return;
+        prompt();
+        waitForInput();
+      });
       return;
     }
     if (editing_) {
@@ -279,13 +286,9 @@ class InteractiveShell final : public Shell {
 
   // tail -f: the text as it was written, then each chunk as it comes, until Ctrl-C (interrupt()).
   void follow(const taskmaster::OutputTail& tail) {
-    show(tail.text);
+    if (!tail.text.empty()) programOutput_.write(tail.text);
     isFollowing_ = true;
-    following_ = tail.follow([this](std::string_view chunk) { show(chunk); });
-  }
-
-  void show(std::string_view text) {
-    if (!text.empty()) put(stdout, text);
+    following_ = tail.follow([this](std::string_view chunk) { programOutput_.write(chunk); });
   }
 
   // Installing the handler puts the terminal in editing mode and draws the prompt. libedit needs it
@@ -335,6 +338,7 @@ class InteractiveShell final : public Shell {
   ShellSettings settings_;
   asio::posix::stream_descriptor input_;  // only waited on: libedit does the reading
   asio::signal_set terminalSignals_;
+  taskmaster::OutputWriter programOutput_;  // forwarded lines and tail -f
   bool editing_ = false;  // the line handler is installed, a prompt is on screen
   bool waiting_ = false;  // an async_wait on stdin is pending
   bool closed_ = false;
