@@ -342,9 +342,9 @@ TEST_CASE("tail shows what a program wrote, each stream apart; clear forgets it"
       "    cmd: /bin/sh -c 'printf \"one\\ntwo\\nthree\"; printf \"oops\\n\" >&2; exec sleep 60'\n"
       "    autostart: true\n"
       "    starttime: 0\n");
-  const bool wrote = f.runUntil([&] { return f.service->output("talker", StdStream::out).value()->lastBytes(100) == "one\ntwo\nthree"; });
-  REQUIRE(wrote);
-  CHECK(f.runUntil([&] { return f.service->output("talker", StdStream::err).value()->lastBytes(100) == "oops\n"; }));
+  auto written = [&](StdStream stream) { return f.service->output("talker", stream).value()->lastBytes(100); };
+  REQUIRE(f.runUntil([&] { return written(StdStream::out) == "one\ntwo\nthree"; }));
+  CHECK(f.runUntil([&] { return written(StdStream::err) == "oops\n"; }));
 
   auto out = f.run({"tail", "talker"});
   REQUIRE(out.ok);

@@ -261,7 +261,8 @@ int runCtl(const CtlOptions& options) {
     return kExitFailure;
   }
   const auto* command = taskmaster::findCommand(words.front());
-  const bool output = command && (command->id == taskmaster::CommandId::tail || command->id == taskmaster::CommandId::maintail);
+  using taskmaster::CommandId;
+  const bool output = command && (command->id == CommandId::tail || command->id == CommandId::maintail);
   const auto* data = reply->data.if_object();
   if (json) {
     fmt::print("{}", control::encodeReply(nullptr, *reply));

@@ -43,7 +43,9 @@ std::optional<std::size_t> parseCount(std::string_view text) {
   return n;
 }
 
-Error badArgument(std::string message) { return {std::make_error_code(std::errc::invalid_argument), std::move(message)}; }
+Error badArgument(std::string message) {
+  return {std::make_error_code(std::errc::invalid_argument), std::move(message)};
+}
 
 // What follows an output from now on. The reply that carries the follower reaches its front end a turn of
 // the loop later: what is written meanwhile is kept (up to kMaxEarly) and handed over first, so the text
@@ -356,7 +358,8 @@ void Service::shutdown(std::function<void()> done) { supervisor_.shutdown(std::m
 
 Result<std::shared_ptr<OutputLog>> Service::output(std::string_view name, StdStream stream) const {
   std::vector<InstanceStatus> instances;
-  if (supervisor_.status(name, instances)) return Error{make_error_code(Errc::no_such_program), describe(unknown(name))};
+  if (supervisor_.status(name, instances))
+    return Error{make_error_code(Errc::no_such_program), describe(unknown(name))};
   if (instances.size() != 1) {
     // Named by a program or "all": say which instances there are to choose from (the first few).
     constexpr std::size_t kShown = 8;
@@ -400,7 +403,8 @@ ActionReport Service::clear(const std::vector<std::string>& names) {
       continue;
     }
     const auto ec = supervisor_.clearOutput(name);
-    for (const auto& s : instances) report.outcomes.emplace_back(Outcome{s.instance, !ec, ec ? ec.message() : "cleared"});
+    for (const auto& s : instances)
+      report.outcomes.emplace_back(Outcome{s.instance, !ec, ec ? ec.message() : "cleared"});
   }
   return report;
 }
