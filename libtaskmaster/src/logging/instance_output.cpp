@@ -1,5 +1,7 @@
 #include "logging/instance_output.hpp"
 
+#include <unistd.h>
+
 #include <optional>
 #include <utility>
 
@@ -59,12 +61,18 @@ struct InstanceOutput::Stream {
     partial.clear();
   }
 
-  // The pipe ended: a last line without its newline is passed on all the same.
+  // The pipe ended: a last line without its newline is passed on all the same, and a file that no pipe
+  // feeds any more is closed (an instance that is down holds no fd; the next spawn opens it again).
   void end() {
+    if (--pipes == 0) close();
     if (!forwardTo || partial.empty()) return;
     std::string out;
     endLine(out);
     if (*forward) (*forward)(*forwardTo, out);
+  }
+
+  void close() {
+    if (pipes == 0 && !log->path().empty()) (void)log->setFile({});
   }
 
   [[nodiscard]] std::string open() {
@@ -82,6 +90,7 @@ struct InstanceOutput::Stream {
   Rotation rotation;
   std::optional<StdStream> forwardTo;
   std::string partial;  // a forwarded line whose end has not come yet
+  int pipes = 0;        // pipes being read into it
   std::string error;    // why `path` is not open
 };
 
@@ -111,6 +120,7 @@ std::string InstanceOutput::configure(const ProgramSpec& spec, int index) {
     s.rotation = which == StdStream::out ? spec.stdoutRotation : spec.stderrRotation;
     s.log->setRotation(s.rotation);
     s.log->setTailBytes(spec.tailBytes);
+    if (s.log->path().empty()) continue;  // never opened: the next spawn opens it (a file costs an fd)
     if (auto error = s.open(); !error.empty()) errors += (errors.empty() ? "" : "; ") + error;
   }
   return errors;
@@ -124,17 +134,24 @@ std::string InstanceOutput::prepare() {
 
 std::shared_ptr<OutputLog> InstanceOutput::log(StdStream which) const { return stream(which)->log; }
 
-std::function<void(std::string_view)> InstanceOutput::feeder(StdStream which) const {
-  return [s = stream(which)](std::string_view bytes) { s->feed(bytes); };
+InstanceOutput::Reader InstanceOutput::reader(StdStream which) const {
+  const auto& s = stream(which);
+  ++s->pipes;
+  return {[s](std::string_view bytes) { s->feed(bytes); }, [s] { s->end(); }};
 }
 
-std::function<void()> InstanceOutput::ender(StdStream which) const {
-  return [s = stream(which)] { s->end(); };
+void InstanceOutput::release() {
+  streams_[0]->close();
+  streams_[1]->close();
 }
 
 void InstanceOutput::clear() {
-  streams_[0]->log->clear();
-  if (!redirected_) streams_[1]->log->clear();
+  for (const auto& s : streams_) {
+    s->log->clear();
+    // Down, the instance holds no file: truncated by name. Not there at all is as clear as it gets.
+    if (s->log->path().empty() && !s->path.empty()) (void)::truncate(s->path.c_str(), 0);
+    if (redirected_) break;
+  }
 }
 
 std::string InstanceOutput::reopen() {

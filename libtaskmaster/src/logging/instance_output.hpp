@@ -28,7 +28,8 @@ class InstanceOutput {
   InstanceOutput& operator=(const InstanceOutput&) = delete;
 
   // Applies the output options of `spec` for instance `index`: files, rotation, memory, forwarding. A file
-  // that cannot be opened is retried by prepare(); the message says why ("cannot open ...: ...").
+  // is opened by the first spawn (prepare()); an open one whose path changed is replaced now, and when the
+  // new one cannot be opened the message says why ("cannot open ...: ...") and the next spawn tries again.
   [[nodiscard]] std::string configure(const ProgramSpec& spec, int index);
   // Before each spawn: opens the files not open yet. Empty when ready, else why the spawn cannot happen.
   [[nodiscard]] std::string prepare();
@@ -36,10 +37,16 @@ class InstanceOutput {
   [[nodiscard]] bool redirected() const { return redirected_; }
   [[nodiscard]] std::shared_ptr<OutputLog> log(StdStream stream) const;
 
-  // What a pipe of `stream` feeds: every chunk read from it, then its end. They hold what they need, so a
-  // pipe may outlive the instance (a process still draining after a reload removed it).
-  [[nodiscard]] std::function<void(std::string_view)> feeder(StdStream stream) const;
-  [[nodiscard]] std::function<void()> ender(StdStream stream) const;
+  // What a pipe of `stream` feeds: every chunk read from it, then its end (once). They hold what they need,
+  // so a pipe may outlive the instance (a process still draining after a reload removed it). The file stays
+  // open while a pipe is being read into it.
+  struct Reader {
+    std::function<void(std::string_view)> onData;
+    std::function<void()> onEnd;
+  };
+  [[nodiscard]] Reader reader(StdStream stream) const;
+  // A spawn failed after prepare(): files that no pipe feeds are closed.
+  void release();
 
   void clear();
   // Opens the files again by name (logrotate moved them). The messages of those that failed.

@@ -173,30 +173,37 @@ Expected<Pipe, std::string> makePipe() {
 SpawnResult AsioHost::spawnNow(const SpawnRequest& r, ExitHandler onExit) {
   auto prep = prepared(r.spec);
   if (!prep.ok()) return {nullptr, "spawn error: " + prep.error()};
+  auto failed = [&r](std::string error) {
+    if (r.output) r.output->release();
+    return SpawnResult{nullptr, "spawn error: " + error};
+  };
   std::optional<Pipe> out, err;
   if (r.output) {
-    if (auto error = r.output->prepare(); !error.empty()) return {nullptr, "spawn error: " + error};
+    if (auto error = r.output->prepare(); !error.empty()) return failed(std::move(error));
     auto made = makePipe();
     if (made.ok() && !r.output->redirected()) {
       auto second = makePipe();
       if (second.ok()) err = std::move(*second);
       else made = std::move(second.error());
     }
-    if (!made.ok()) return {nullptr, "spawn error: " + made.error()};
+    if (!made.ok()) return failed(std::move(made.error()));
     out = std::move(*made);
   }
   const int outFd = out ? out->write.get() : -1;
   const int errFd = err ? err->write.get() : outFd;
   auto launched = launch(*r.spec, **prep, r.instance, r.index, outFd, errFd);
-  if (!launched.ok()) return {nullptr, "spawn error: " + launched.error()};
+  if (!launched.ok()) return failed(std::move(launched.error()));
   try {
     auto child = watchChild(io_, launched->pid, launched->pidfd, r.spec->killasgroup, std::move(onExit));
-    if (out) capture(io_, std::move(out->read), r.output->feeder(StdStream::out), r.output->ender(StdStream::out));
-    if (err) capture(io_, std::move(err->read), r.output->feeder(StdStream::err), r.output->ender(StdStream::err));
+    for (auto [pipe, stream] : {std::pair{&out, StdStream::out}, std::pair{&err, StdStream::err}}) {
+      if (!*pipe) continue;
+      auto [onData, onEnd] = r.output->reader(stream);
+      capture(io_, std::move((*pipe)->read), std::move(onData), std::move(onEnd));
+    }
     return {std::move(child), {}};
   } catch (const std::exception& e) {  // the pidfd or a pipe could not join the event loop: do not run unwatched
     killAndReap(launched->pid);
-    return {nullptr, std::string("spawn error: ") + e.what()};
+    return failed(e.what());
   }
 }
 
