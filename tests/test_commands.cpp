@@ -10,6 +10,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/json.hpp>
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 #include <taskmaster/commands.hpp>
 
 #include "support.hpp"
@@ -361,6 +362,36 @@ TEST_CASE("tail shows what a program wrote, each stream apart; clear forgets it"
   CHECK(cleared.lines == std::vector<std::string>{"talker: cleared", "nosuch: ERROR (no such program)"});
   CHECK(outputOf(f.run({"tail", "talker"})).text.empty());
   CHECK(outputOf(f.run({"tail", "talker", "stderr"})).text.empty());
+  bool down = false;
+  f.supervisor.shutdown([&] { down = true; });
+  CHECK(f.runUntil([&] { return down; }));
+}
+
+TEST_CASE("tail -f follows a program from its start across the rotations of its file, nothing lost or repeated") {
+  test::TempDir logs;
+  const auto file = (logs.path / "counter.log").string();
+  Fixture f(fmt::format(
+      "programs:\n"
+      "  counter:\n"
+      "    cmd: /bin/sh -c 'i=0; while [ $i -lt 200 ]; do echo line $i; i=$((i+1)); done; exec sleep 60'\n"
+      "    starttime: 0\n"
+      "    stdout: {}\n"
+      "    stdout_maxbytes: 300\n"
+      "    stdout_backups: 2\n",
+      file));
+  auto reply = f.run({"tail", "-f", "counter"});  // before it runs: nothing yet, then everything
+  REQUIRE(reply.ok);
+  CHECK(outputOf(reply).text.empty());
+  std::string followed;
+  auto following = outputOf(reply).follow([&](std::string_view chunk) { followed += chunk; });
+  f.service->start({"counter"}, [](ActionReport) {});
+  std::string expected;
+  for (int i = 0; i < 200; ++i) expected += fmt::format("line {}\n", i);
+  CHECK(f.runUntil([&] { return followed.size() >= expected.size(); }));
+  CHECK(followed == expected);
+  CHECK(std::filesystem::exists(file + ".1"));  // it did rotate, more than once
+  CHECK(std::filesystem::exists(file + ".2"));
+  CHECK_FALSE(std::filesystem::exists(file + ".3"));
   bool down = false;
   f.supervisor.shutdown([&] { down = true; });
   CHECK(f.runUntil([&] { return down; }));
