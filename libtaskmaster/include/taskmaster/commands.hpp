@@ -110,15 +110,15 @@ struct SignalReport {
 
 // How much of an output `tail` and `maintail` show: the last `bytes` bytes, or the last `lines` lines.
 struct TailSize {
-  std::size_t bytes = 1600;                // supervisorctl's default
-  std::optional<std::size_t> lines{};      // set: lines, and `bytes` is ignored
+  std::size_t bytes = 1600;            // supervisorctl's default
+  std::optional<std::size_t> lines{};  // set: lines, and `bytes` is ignored
 };
 
 // The arguments of `tail [-f] [-BYTES | -n LINES] NAME [stdout|stderr]` (maintail: the options only).
 struct TailRequest {
   bool follow = false;
   TailSize size{};
-  std::string name;                      // empty for maintail
+  std::string name;  // empty for maintail
   StdStream stream = StdStream::out;
 };
 // Parses the words after `tail` (or `maintail`, with `named` false: no NAME, no stream). The Error's detail
@@ -131,9 +131,9 @@ using OutputFollower = std::function<Subscription(std::function<void(std::string
 
 // The answer of tail and maintail.
 struct OutputTail {
-  std::string name;    // the instance ("web:1"); empty for the event log
-  std::string stream;  // "stdout", "stderr", or "log" for the event log
-  std::string text;    // the last bytes, as the program wrote them: any bytes, maybe not whole lines
+  std::string name;         // the instance ("web:1"); empty for the event log
+  std::string stream;       // "stdout", "stderr", or "log" for the event log
+  std::string text;         // the last bytes, as the program wrote them: any bytes, maybe not whole lines
   OutputFollower follow{};  // set with -f: what comes next
 };
 
