@@ -244,8 +244,10 @@ class App {
     const auto previous = std::exchange(logSettings_, wanted);
     if (wanted.rotation != previous.rotation) {
       log_.setRotation(wanted.rotation);
-      log_.info("event log rotation: at {}, {} backup{} kept", describeMaxBytes(wanted.rotation.maxBytes),
-                wanted.rotation.backups, wanted.rotation.backups == 1 ? "" : "s");
+      if (wanted.rotation.maxBytes == 0) log_.info("event log rotation: never");
+      else
+        log_.info("event log rotation: at {}, {} backup{} kept", taskmaster::formatSize(wanted.rotation.maxBytes),
+                  wanted.rotation.backups, wanted.rotation.backups == 1 ? "" : "s");
     }
     if (wanted.path == previous.path) return;
     const std::string old = log_.path();
@@ -255,10 +257,6 @@ class App {
       return;
     }
     log_.info("the event log moved here from {}", old);
-  }
-
-  static std::string describeMaxBytes(std::uint64_t bytes) {
-    return bytes == 0 ? std::string("never (no limit)") : taskmaster::formatSize(bytes);
   }
 
   void quit(std::string_view why) {
