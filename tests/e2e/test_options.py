@@ -11,7 +11,7 @@ import threading
 import time
 
 from tmtest import (LOG_LINE, TASKMASTER, Taskmaster, alive, check, config, eventually, helper, main, program,
-                    read_file, stop_and_clean, test, tmpdir)
+                    read_file, run, stop_and_clean, test, tmpdir)
 
 FOREVER = helper("--forever")
 QUICK = {"autostart": True, "starttime": "100ms"}
@@ -225,6 +225,15 @@ def check_whole_lines(path, max_bytes):
     check(text.endswith("\n"), f"{path} ends mid-line")
     for line in text.splitlines():
         check(LOG_LINE.match(line), f"{path}: not a whole log line: {line!r}")
+
+
+@test
+def bad_event_log_options_are_usage_errors():
+    for args, message in ((["--logfile-maxbytes", "lots"], "--logfile-maxbytes: expected a size"),
+                          (["--logfile-backups", "1001"], "--logfile-backups: expected a number from 0 to 1000"),
+                          (["--logfile-backups", "two"], "--logfile-backups: expected a number")):
+        code, out, err = run(args)
+        check(code == 2 and message in err and out == "", f"{args}: {code} {out!r} {err!r}")
 
 
 @test
