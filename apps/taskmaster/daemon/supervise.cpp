@@ -33,10 +33,10 @@ bool colourWanted() {
   return wanted;
 }
 
-// taskmaster's own stdout and stderr while it runs without a shell: written without ever blocking (a pipe
-// nobody reads, a terminal stopped with Ctrl-S), what they cannot take dropped and counted. One writer per
-// descriptor, so that the event log's mirror and forwarded lines never cut into each other. (A shell has its
-// own writers for the terminal or the script's output.)
+// taskmaster's own stdout and stderr while it runs: written without ever blocking (a pipe nobody reads, a
+// terminal stopped with Ctrl-S), what they cannot take dropped and counted. One writer per descriptor, so
+// that the event log's mirror and forwarded lines never cut into each other. (A shell writes its answers and
+// notices itself.)
 struct Stdio {
   explicit Stdio(asio::io_context& io) : out(io, STDOUT_FILENO), err(io, STDERR_FILENO) {}
   taskmaster::OutputWriter out;
@@ -94,8 +94,7 @@ taskmaster::control::Handler followedBy(taskmaster::control::Handler handler, st
 // Everything that lives on the loop: the supervisor, its observers, the shell, the socket and the signals.
 class App {
  public:
-  // `stdio` without a shell (--no-shell, --daemon), null with one.
-  App(asio::io_context& io, Stdio* stdio, taskmaster::Config config, EventLog& log, LogSettings logSettings,
+  App(asio::io_context& io, Stdio& stdio, taskmaster::Config config, EventLog& log, LogSettings logSettings,
       const RunOptions& options)
       : io_(io),
         stdio_(stdio),
@@ -122,18 +121,17 @@ class App {
     if (auto limit = taskmaster::raiseFdLimit(); !limit) log_.warn("{}", limit.error().str());
     logged_ = supervisor_.onStateChange([this](const taskmaster::StateChange& c) { stateLogger_(c); });
     announced_ = supervisor_.onStateChange([this](const taskmaster::StateChange& c) { announce(c); });
-    if (!stdio_) {
+    if (!options_.daemon && !options_.noShell) {
       backend_.emplace(interpreter_, taskmaster::RunContext{.source = "shell", .colour = colourWanted()},
                        [this] { followConfig(); });
       shell_ = makeShell(io_, *backend_, {.historyFile = historyPath(),
                                           .onQuit = [this](std::string_view why) { quit(why); }});
       colour_ = shell_->interactive() && colourWanted();
-    } else {
-      // Programs' lines forwarded to /dev/stdout or /dev/stderr share the writers of the event log's mirror.
-      supervisor_.setForwardSink([this](taskmaster::StdStream target, std::string_view lines) {
-        (target == taskmaster::StdStream::out ? stdio_->out : stdio_->err).write(lines);
-      });
     }
+    // Programs' lines forwarded to /dev/stdout or /dev/stderr share the writers of the event log's mirror.
+    supervisor_.setForwardSink([this](taskmaster::StdStream target, std::string_view lines) {
+      (target == taskmaster::StdStream::out ? stdio_.out : stdio_.err).write(lines);
+    });
     waitForSignals();
 
     // The socket first: a daemon that cannot be reached must not start anything.
@@ -141,7 +139,7 @@ class App {
       if (!shell_) {
         log_.error("{}; taskmaster stopped", error);
         if (options_.daemon) ready(error);
-        else stdio_->err.write(fmt::format("taskmaster: {}\n", error));
+        else stdio_.err.write(fmt::format("taskmaster: {}\n", error));
         return kExitFailure;
       }
       log_.warn("control socket disabled: {}", error);
@@ -275,7 +273,7 @@ class App {
   }
 
   asio::io_context& io_;
-  Stdio* stdio_;
+  Stdio& stdio_;
   EventLog& log_;
   LogSettings logSettings_;  // what the event log was last set to, from the command line and the configuration
   const RunOptions& options_;
@@ -331,16 +329,16 @@ int supervise(RunOptions options) {
     if (options.logPath) options.logPath = absolute(*options.logPath);
   }
 
-  // The loop, and without a shell taskmaster's stdout and stderr written from it; a daemon gets its own
-  // after the fork. Declared first: they outlive the log that mirrors to stderr.
+  // The loop, and taskmaster's stdout and stderr written from it; a daemon gets its own after the fork.
+  // Declared first: they outlive the log that mirrors to stderr.
   std::optional<asio::io_context> io;
   std::optional<Stdio> stdio;
   const auto openLoop = [&] {
     io.emplace();
-    if (options.daemon || options.noShell) stdio.emplace(*io);
+    stdio.emplace(*io);
   };
   if (!options.daemon) openLoop();
-  // With a shell, and before the fork of a daemon (the terminal of whoever started it), stderr directly.
+  // Before the fork of a daemon, stderr is the terminal of whoever started it.
   const auto printError = [&](const std::string& text) {
     if (stdio) stdio->err.write(text);
     else fmt::print(stderr, "{}", text);
@@ -381,7 +379,7 @@ int supervise(RunOptions options) {
   log.info("taskmaster {} started, pid {}, configuration {}", taskmaster::kVersion, ::getpid(), *configPath);
 
   try {
-    App app(*io, stdio ? &*stdio : nullptr, std::move(loaded.config), log, std::move(settings), options);
+    App app(*io, *stdio, std::move(loaded.config), log, std::move(settings), options);
     return app.run();
   } catch (const std::exception& e) {
     // Unwinding destroyed the Supervisor, which SIGKILLed whatever still ran: nothing is left behind.
