@@ -325,7 +325,7 @@ def no_shell_keeps_supervising_when_nobody_reads_stderr():
         os.close(write_end)
     log = os.path.join(d, "tm.log")
     # Far more than the pipe (64 KiB) and the queue behind it (1 MiB) hold: before, taskmaster stopped here.
-    eventually(lambda: os.path.getsize(log) > 3 << 20, 120, 0.2, "3 MiB of log lines")
+    eventually(lambda: os.path.getsize(log) > 2 << 20, 120, 0.2, "2 MiB of log lines")
 
     def spawns():
         return read_file(log).count("INFO  crasher spawned")
