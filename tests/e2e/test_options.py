@@ -254,6 +254,11 @@ def event_log_rotates_at_logfile_maxbytes_and_keeps_logfile_backups():
     check(times == sorted(times), "the backups are not in order, newest in .1")
     check(tm.cmd("pid web")[0].isdigit())
     check(re.search(r"INFO  command from shell: pid web\n.*\n$", tm.log_text()), "the newest lines are in the file")
+    # maintail reads the same lines from memory, whatever the rotations.
+    lines = tm.cmd("maintail -n 3")
+    check(len(lines) == 3 and all(LOG_LINE.match(line) for line in lines), lines)
+    check(lines[0].endswith("INFO  command from shell: pid web"), lines)
+    check(lines[2].endswith("INFO  command from shell: maintail -n 3"), lines)
 
 
 @test
