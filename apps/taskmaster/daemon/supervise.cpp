@@ -149,6 +149,7 @@ class App {
       const auto pidPath = options_.pidfile.value_or(socketPath_.substr(0, socketPath_.rfind('/') + 1) + "taskmaster.pid");
       if (auto error = pidFile_.write(pidPath); !error.empty()) {
         log_.error("{}; taskmaster stopped", error);
+        server_.close();  // before the parent returns: once it has, nothing of this daemon is left
         ready(error);
         return kExitFailure;
       }
