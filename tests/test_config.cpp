@@ -39,14 +39,15 @@ std::string dump(const ProgramSpec& s) {
       "name={}\ncmd=[{}]\nnumprocs={}\nautostart={}\nautorestart={}\nexitcodes=[{}]\nstarttime={}ms\n"
       "startretries={}\nrestart_burst={}\nrestart_delay={}ms\nrestart_delay_factor={}\nrestart_delay_max={}ms\n"
       "restart_reset_after={}ms\nfatal_retry={}ms\n"
-      "stopsignal={}\nstoptime={}ms\nstdout={}\nstderr={}\nenv={}\nworkingdir={}\numask={:o}\n"
+      "stopsignal={}\nstoptime={}ms\nstdout={}\nstderr={}\nstdout_maxbytes={}\nstdout_backups={}\n"
+      "stderr_maxbytes={}\nstderr_backups={}\nredirect_stderr={}\ntail_bytes={}\nenv={}\nworkingdir={}\numask={:o}\n"
       "user={}\nstopasgroup={}\nkillasgroup={}\n",
       s.name, fmt::join(s.cmd, "|"), s.numprocs, s.autostart, taskmaster::to_string(s.autorestart),
       fmt::join(s.exitcodes, ","), s.starttime.count(), s.startretries, s.restartBurst, s.restartDelay.count(),
       s.restartDelayFactor, s.restartDelayMax.count(), s.restartResetAfter.count(), s.fatalRetry.count(),
-      s.stopsignal, s.stoptime.count(),
-      optional(s.stdoutPath), optional(s.stderrPath), env, optional(s.workingdir), s.umask, optional(s.user),
-      s.stopasgroup, s.killasgroup);
+      s.stopsignal, s.stoptime.count(), optional(s.stdoutPath), optional(s.stderrPath), s.stdoutRotation.maxBytes,
+      s.stdoutRotation.backups, s.stderrRotation.maxBytes, s.stderrRotation.backups, s.redirectStderr, s.tailBytes,
+      env, optional(s.workingdir), s.umask, optional(s.user), s.stopasgroup, s.killasgroup);
 }
 
 // A configuration with one program "web" whose options (indented by four) start on line 3.
@@ -186,6 +187,45 @@ TEST_CASE("each mistake is reported with its message and place") {
       {web("    cmd: a\n    stderr: ''\n"), "stderr: must not be empty", 4, 13},
       {web("    cmd: a\n    workingdir: {}\n"), "workingdir: expected a path, got a map", 4, 17},
       {web("    cmd: a\n    user: ''\n"), "user: must not be empty", 4, 11},
+      // Output.
+      {web("    cmd: a\n    stdout_maxbytes: 10 MB\n"),
+       "stdout_maxbytes: expected a size such as 50MB, 512KB, 1GB or 1048576, got '10 MB'", 4, 22},
+      {web("    cmd: a\n    stderr_maxbytes: -1\n"), "stderr_maxbytes: expected a size such as 50MB", 4, 22},
+      {web("    cmd: a\n    stderr_maxbytes: 1.5GB\n"), "stderr_maxbytes: expected a size such as 50MB", 4, 22},
+      {web("    cmd: a\n    stdout_maxbytes: 99999999999GB\n"), "stdout_maxbytes: expected a size", 4, 22},
+      {web("    cmd: a\n    stdout_maxbytes: [1]\n"), "stdout_maxbytes: expected a size such as 50MB, 512KB, "
+       "1GB or 1048576, got a list", 4, 22},
+      {web("    cmd: a\n    stdout_maxbytes:\n"), "stdout_maxbytes: expected a size such as 50MB, 512KB, 1GB or "
+       "1048576, got nothing", 4, 5},
+      {web("    cmd: a\n    stdout_backups: -1\n"), "stdout_backups: must be between 0 and 1000, got -1", 4, 21},
+      {web("    cmd: a\n    stderr_backups: ten\n"), "stderr_backups: expected an integer, got 'ten'", 4, 21},
+      {web("    cmd: a\n    stderr_backups: 5000\n"), "stderr_backups: must be between 0 and 1000, got 5000", 4, 21},
+      {web("    cmd: a\n    redirect_stderr: maybe\n"), "redirect_stderr: expected true or false, got 'maybe'", 4, 22},
+      {web("    cmd: a\n    tail_bytes: 0\n"), "tail_bytes: must be between 1 and 64MB, got 0", 4, 17},
+      {web("    cmd: a\n    tail_bytes: 1GB\n"), "tail_bytes: must be between 1 and 64MB, got 1GB", 4, 17},
+      {web("    cmd: a\n    tail_bytes: lots\n"), "tail_bytes: expected a size such as 50MB", 4, 17},
+      {web("    cmd: a\n    stdout_maxbyte: 1MB\n"), "unknown key 'stdout_maxbyte' (did you mean 'stdout_maxbytes'?)",
+       4, 5},
+      {web("    cmd: a\n    redirect_sterr: true\n"), "unknown key 'redirect_sterr' (did you mean 'redirect_stderr'?)",
+       4, 5},
+      {web("    cmd: a\n    stdout: /log/{program}-{idx}.log\n"),
+       "stdout: unknown placeholder {idx} (known: {program}, {instance}, {index})", 4, 13},
+      {web("    cmd: a\n    numprocs: 3\n    stdout: /log/web.log\n    stdout_maxbytes: 10MB\n"),
+       "stdout: the 3 instances of 'web' would share one rotated file: put {index} or {instance} in its name", 5, 13},
+      {web("    cmd: a\n    stdout: /log/web.log\n    stderr: /log/web.log\n    stderr_maxbytes: 1MB\n"),
+       "stderr: stdout and stderr name the same rotated file '/log/web.log': set redirect_stderr: true", 5, 13},
+      // Top level.
+      {"programs: {}\nlogfile: ''\n", "logfile: must not be empty", 2, 10},
+      {"programs: {}\nlogfile: {a: 1}\n", "logfile: expected a path, got a map", 2, 10},
+      {"programs: {}\nlogfile_maxbytes: huge\n", "logfile_maxbytes: expected a size such as 50MB", 2, 19},
+      {"programs: {}\nlogfile_maxbytes:\n", "logfile_maxbytes: expected a size such as 50MB", 2, 1},
+      {"programs: {}\nlogfile_backups: -1\n", "logfile_backups: must be between 0 and 1000, got -1", 2, 18},
+      {"programs: {}\nlogfile_backups: x\n", "logfile_backups: expected an integer, got 'x'", 2, 18},
+      {"programs: {}\nlogfile_backup: 3\n", "unknown key 'logfile_backup' (did you mean 'logfile_backups'?)", 2, 1},
+      // Across programs.
+      {"programs:\n  web: {cmd: a, stdout: /log/x, stdout_maxbytes: 1MB}\n  api: {cmd: b, stderr: /log/x}\n",
+       "stdout: the rotated file '/log/x' is also the stderr of program 'api': a rotated file must have one writer",
+       2, 25},
       // Environment.
       {web("    cmd: a\n    env: [A=1]\n"), "env: expected a map of variable names to values, got a list", 4, 10},
       {web("    cmd: a\n    env:\n      A: 1\n      A: 2\n"), "env: duplicate key 'A' (first defined at line 5)", 6, 7},
@@ -302,6 +342,10 @@ TEST_CASE("the example of the original specification reads as written") {
       .stoptime = 10s,
       .stdoutPath = "/tmp/programa.stdout",
       .stderrPath = "/tmp/programa.stderr",
+      // Its two instances append to one file each, which therefore does not rotate (stdout_maxbytes would
+      // ask for it, and for a placeholder in the name).
+      .stdoutRotation = {.maxBytes = 0},
+      .stderrRotation = {.maxBytes = 0},
       .env = {{"MI_VAR", "valor"}},
       .workingdir = "/tmp",
       .umask = 022,
@@ -331,6 +375,12 @@ TEST_CASE("absent options take the documented defaults") {
   CHECK_EQ(spec.stoptime.count(), 10000);
   CHECK_FALSE(spec.stdoutPath.has_value());
   CHECK_FALSE(spec.stderrPath.has_value());
+  CHECK_EQ(spec.stdoutRotation.maxBytes, 50u << 20);
+  CHECK_EQ(spec.stdoutRotation.backups, 10);
+  CHECK_EQ(spec.stderrRotation.maxBytes, 50u << 20);
+  CHECK_EQ(spec.stderrRotation.backups, 10);
+  CHECK_FALSE(spec.redirectStderr);
+  CHECK_EQ(spec.tailBytes, 64u << 10);
   CHECK(spec.env.empty());
   CHECK_FALSE(spec.workingdir.has_value());
   CHECK_EQ(spec.umask, 022u);
@@ -360,6 +410,11 @@ TEST_CASE("each option accepts its documented spellings") {
   auto policy = [](const ProgramSpec& s) {
     return fmt::format("{} {} {} {} {} {} {}", s.startretries, s.restartBurst, s.restartDelay.count(),
                        s.restartDelayFactor, s.restartDelayMax.count(), s.restartResetAfter.count(), s.fatalRetry.count());
+  };
+  auto output = [](const ProgramSpec& s) {
+    return fmt::format("{} {}/{} {} {}/{} {} {}", s.stdoutPath.value_or("none"), s.stdoutRotation.maxBytes,
+                       s.stdoutRotation.backups, s.stderrPath.value_or("none"), s.stderrRotation.maxBytes,
+                       s.stderrRotation.backups, s.redirectStderr, s.tailBytes);
   };
   const std::vector<Case> cases = {
       {"startretries: infinite", policy, fmt::format("{} 3 1000 2 30000 200 0", taskmaster::kInfiniteRetries)},
@@ -399,6 +454,22 @@ TEST_CASE("each option accepts its documented spellings") {
       {"autostart: yes\n    stopasgroup: off\n    killasgroup: on", flags, "true false true"},
       {"env: {PORT: 8080, DEBUG: true, RATIO: 1.50, EMPTY: '', PATHS: 'a:b'}", env,
        "DEBUG=true;EMPTY=;PATHS=a:b;PORT=8080;RATIO=1.50;"},
+      {"stdout: /log/out", output, "/log/out 52428800/10 none 52428800/10 false 65536"},
+      {"stdout_maxbytes: 50MB\n    stdout_backups: 3", output, "none 52428800/3 none 52428800/10 false 65536"},
+      {"stdout_maxbytes: 512kb\n    stderr_maxbytes: 1GB", output, "none 524288/10 none 1073741824/10 false 65536"},
+      {"stdout_maxbytes: 1048576\n    stderr_maxbytes: \"100B\"", output, "none 1048576/10 none 100/10 false 65536"},
+      {"stdout_maxbytes: 0\n    stdout_backups: 0\n    stderr_backups: 0", output,
+       "none 0/0 none 52428800/0 false 65536"},
+      {"redirect_stderr: yes\n    tail_bytes: 1KB", output, "none 52428800/10 none 52428800/10 true 1024"},
+      {"tail_bytes: 64MB", output, "none 52428800/10 none 52428800/10 false 67108864"},
+      {"stdout: /dev/stdout\n    stderr: /dev/stderr", output,
+       "/dev/stdout 52428800/10 /dev/stderr 52428800/10 false 65536"},
+      // A file the instances share, or stdout and stderr share, is appended to without rotating...
+      {"numprocs: 2\n    stdout: /log/out", output, "/log/out 0/10 none 52428800/10 false 65536"},
+      {"stdout: /log/all\n    stderr: /log/all", output, "/log/all 0/10 /log/all 0/10 false 65536"},
+      // ... unlike one of its own.
+      {"numprocs: 2\n    stdout: /log/{index}.out\n    stderr: /log/err\n    redirect_stderr: true", output,
+       "/log/{index}.out 52428800/10 /log/err 52428800/10 true 65536"},
   };
   for (const auto& c : cases) {
     CAPTURE(c.option);
@@ -524,4 +595,59 @@ TEST_CASE("suggest() proposes a near miss only") {
     CHECK_EQ(taskmaster::suggest(c.word, options).value_or(""), c.suggestion);
   }
   CHECK_FALSE(taskmaster::suggest("cmd", {}).has_value());
+}
+
+TEST_CASE("the event log's options are read at the top level") {
+  auto config = parseOk("logfile: /var/log/tm.log\nlogfile_maxbytes: 1GB\nlogfile_backups: 0\nprograms: {}\n").config;
+  CHECK_EQ(config.logfile.value_or("none"), "/var/log/tm.log");
+  CHECK_EQ(config.logfileMaxBytes.value_or(1), 1u << 30);
+  CHECK_EQ(config.logfileBackups.value_or(-1), 0);
+
+  // Absent, they are left to the command line and its defaults.
+  auto bare = parseOk("programs: {}\n").config;
+  CHECK_FALSE(bare.logfile.has_value());
+  CHECK_FALSE(bare.logfileMaxBytes.has_value());
+  CHECK_FALSE(bare.logfileBackups.has_value());
+}
+
+TEST_CASE("a file written by several programs is appended to without rotating, unless rotation is asked for") {
+  SUBCASE("shared by default: neither rotates") {
+    auto result = parseOk("programs:\n  web: {cmd: a, stdout: /log/all}\n  api: {cmd: b, numprocs: 2, "
+                          "stdout: '/log/{index}', stderr: /log/all}\n  db: {cmd: c, stdout: /log/db}\n");
+    REQUIRE_EQ(result.config.programs.size(), 3u);
+    CHECK_EQ(result.config.programs[0].stdoutRotation.maxBytes, 0u);
+    CHECK_EQ(result.config.programs[1].stdoutRotation.maxBytes, 50u << 20);  // its own files
+    CHECK_EQ(result.config.programs[1].stderrRotation.maxBytes, 0u);
+    CHECK_EQ(result.config.programs[2].stdoutRotation.maxBytes, 50u << 20);
+  }
+  SUBCASE("forwarded and discarded output is shared freely") {
+    auto result = parseOk("programs:\n  web: {cmd: a, numprocs: 2, stdout: /dev/stdout, stderr: /dev/stdout}\n"
+                          "  api: {cmd: b, stdout: /dev/stdout, stdout_maxbytes: 1MB, stderr: /dev/null}\n"
+                          "  db: {cmd: c, stdout: /dev/null, stderr: /dev/stderr}\n");
+    CHECK_EQ(result.config.programs[1].stdoutRotation.maxBytes, 1u << 20);
+  }
+  SUBCASE("asked for: an error naming both programs, at the one that asks") {
+    auto result = taskmaster::parseConfig("programs:\n  web:\n    cmd: a\n    stdout: /log/{program}\n"
+                                          "  api:\n    cmd: b\n    stdout: /log/web\n    stdout_maxbytes: 5MB\n",
+                                          "tm.yml");
+    REQUIRE_EQ(result.errors.size(), 1u);
+    CHECK_EQ(result.errors[0].str(),
+             "tm.yml:7:13: program 'api': stdout: the rotated file '/log/web' is also the stdout of program 'web': "
+             "a rotated file must have one writer; give each program its own file (or set stdout_maxbytes: 0 to "
+             "append without rotating)");
+  }
+  SUBCASE("an instance of another program") {
+    auto result = taskmaster::parseConfig("programs:\n  web: {cmd: a, numprocs: 3, stdout: '/log/{index}', "
+                                          "stdout_maxbytes: 1KB}\n  api: {cmd: b, stderr: /log/2}\n",
+                                          "tm.yml");
+    REQUIRE_EQ(result.errors.size(), 1u);
+    CHECK_EQ(result.errors[0].line, 2);
+    CHECK_NE(result.errors[0].message.find("stdout: the rotated file '/log/2' is also the stderr of program 'api'"),
+             std::string::npos);
+  }
+  SUBCASE("explicitly not rotated by all: fine") {
+    auto result = parseOk("programs:\n  web: {cmd: a, stdout: /log/x, stdout_maxbytes: 0}\n"
+                          "  api: {cmd: b, stdout: /log/x, stdout_maxbytes: 0}\n");
+    CHECK_EQ(result.config.programs[1].stdoutRotation.maxBytes, 0u);
+  }
 }

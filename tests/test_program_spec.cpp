@@ -15,6 +15,7 @@ using namespace std::chrono_literals;
 using taskmaster::AutoRestart;
 using taskmaster::Duration;
 using taskmaster::ProgramSpec;
+using taskmaster::StdStream;
 
 namespace {
 
@@ -29,6 +30,10 @@ std::string show(const std::optional<std::vector<std::string>>& words) {
 std::string show(const std::optional<Duration>& d) { return d ? fmt::format("{}ms", d->count()) : "<error>"; }
 
 std::string show(const std::optional<int>& n) { return n ? std::to_string(*n) : "<error>"; }
+
+std::string showSize(const std::optional<std::uint64_t>& n) { return n ? std::to_string(*n) : "<error>"; }
+
+std::string show(const std::optional<std::string>& path) { return path ? *path : "<none>"; }
 
 ProgramSpec validSpec() {
   ProgramSpec spec;
@@ -236,6 +241,69 @@ TEST_CASE("validate() accepts the defaults and names every problem") {
       {"empty stderr", [](ProgramSpec& s) { s.stderrPath = ""; }, "stderr: must not be empty"},
       {"empty workingdir", [](ProgramSpec& s) { s.workingdir = ""; }, "workingdir: must not be empty"},
       {"empty user", [](ProgramSpec& s) { s.user = ""; }, "user: must not be empty"},
+      // Output.
+      {"stdout_backups -1", [](ProgramSpec& s) { s.stdoutRotation.backups = -1; },
+       "stdout_backups: must be between 0 and 1000, got -1"},
+      {"stderr_backups 1001", [](ProgramSpec& s) { s.stderrRotation.backups = 1001; },
+       "stderr_backups: must be between 0 and 1000, got 1001"},
+      {"backups 0 and 1000", [](ProgramSpec& s) { s.stdoutRotation.backups = 0; s.stderrRotation.backups = 1000; }, ""},
+      {"maxbytes 0 and huge", [](ProgramSpec& s) { s.stdoutRotation.maxBytes = 0; s.stderrRotation.maxBytes = ~0ull; },
+       ""},
+      {"tail_bytes 0", [](ProgramSpec& s) { s.tailBytes = 0; }, "tail_bytes: must be between 1 and 64MB, got 0"},
+      {"tail_bytes 1", [](ProgramSpec& s) { s.tailBytes = 1; }, ""},
+      {"tail_bytes 64MB", [](ProgramSpec& s) { s.tailBytes = 64 << 20; }, ""},
+      {"tail_bytes above 64MB", [](ProgramSpec& s) { s.tailBytes = (64 << 20) + 1; },
+       "tail_bytes: must be between 1 and 64MB, got 67108865"},
+      {"tail_bytes 1GB", [](ProgramSpec& s) { s.tailBytes = 1 << 30; },
+       "tail_bytes: must be between 1 and 64MB, got 1GB"},
+      {"every placeholder", [](ProgramSpec& s) { s.stdoutPath = "/log/{program}/{instance}-{index}.log"; }, ""},
+      {"unknown placeholder", [](ProgramSpec& s) { s.stdoutPath = "/log/{idx}.log"; },
+       "stdout: unknown placeholder {idx} (known: {program}, {instance}, {index})"},
+      {"placeholders are case-sensitive", [](ProgramSpec& s) { s.stderrPath = "/log/{Program}.log"; },
+       "stderr: unknown placeholder {Program}"},
+      {"braces that are no placeholder", [](ProgramSpec& s) { s.stdoutPath = "/log/{}/{a b}/{x/y}/{"; }, ""},
+      {"instances sharing a rotated file", [](ProgramSpec& s) { s.numprocs = 3; s.stdoutPath = "/log/{program}.log"; },
+       "stdout: the 3 instances of 'web' would share one rotated file: put {index} or {instance} in its name"},
+      {"instances sharing a rotated stderr", [](ProgramSpec& s) { s.numprocs = 2; s.stderrPath = "/log/err"; },
+       "stderr: the 2 instances of 'web' would share one rotated file"},
+      {"instances with {index}", [](ProgramSpec& s) { s.numprocs = 3; s.stdoutPath = "/log/{program}.{index}"; }, ""},
+      {"instances with {instance}", [](ProgramSpec& s) { s.numprocs = 3; s.stdoutPath = "/log/{instance}"; }, ""},
+      {"instances sharing a file not rotated",
+       [](ProgramSpec& s) { s.numprocs = 3; s.stdoutPath = "/log/out"; s.stdoutRotation.maxBytes = 0; }, ""},
+      {"instances forwarding",
+       [](ProgramSpec& s) {
+         s.numprocs = 3;
+         s.stdoutPath = "/dev/stdout";
+         s.stderrPath = "/dev/stderr";
+       },
+       ""},
+      {"instances discarding", [](ProgramSpec& s) { s.numprocs = 3; s.stdoutPath = "/dev/null"; }, ""},
+      {"instances sharing stderr under redirect_stderr",
+       [](ProgramSpec& s) {
+         s.numprocs = 3;
+         s.stdoutPath = "/log/{index}";
+         s.stderrPath = "/log/err";
+         s.redirectStderr = true;
+       },
+       ""},
+      {"stdout and stderr in one rotated file", [](ProgramSpec& s) { s.stdoutPath = s.stderrPath = "/log/all"; },
+       "stderr: stdout and stderr name the same rotated file '/log/all': set redirect_stderr: true"},
+      {"stdout and stderr in one file, only stderr rotated",
+       [](ProgramSpec& s) { s.stdoutPath = s.stderrPath = "/log/all"; s.stdoutRotation.maxBytes = 0; },
+       "stderr: stdout and stderr name the same rotated file '/log/all'"},
+      {"stdout and stderr in one file, after expansion",
+       [](ProgramSpec& s) { s.stdoutPath = "/log/{program}"; s.stderrPath = "/log/web"; },
+       "stderr: stdout and stderr name the same rotated file '/log/web'"},
+      {"stdout and stderr in one file not rotated",
+       [](ProgramSpec& s) {
+         s.stdoutPath = s.stderrPath = "/log/all";
+         s.stdoutRotation.maxBytes = s.stderrRotation.maxBytes = 0;
+       },
+       ""},
+      {"stdout and stderr in one file by redirect_stderr",
+       [](ProgramSpec& s) { s.stdoutPath = s.stderrPath = "/log/all"; s.redirectStderr = true; }, ""},
+      {"stdout and stderr forwarded to one place",
+       [](ProgramSpec& s) { s.stdoutPath = s.stderrPath = "/dev/stderr"; }, ""},
   };
   for (const auto& c : cases) {
     CAPTURE(c.what);
@@ -275,9 +343,9 @@ TEST_CASE("sameProcessAs: only what is fixed at exec time needs a restart") {
       {"env", [](ProgramSpec& s) { s.env["A"] = "1"; }, true},
       {"workingdir", [](ProgramSpec& s) { s.workingdir = "/tmp"; }, true},
       {"umask", [](ProgramSpec& s) { s.umask = 077; }, true},
-      {"stdout", [](ProgramSpec& s) { s.stdoutPath = "/tmp/out"; }, true},
-      {"stderr", [](ProgramSpec& s) { s.stderrPath = "/tmp/err"; }, true},
       {"user", [](ProgramSpec& s) { s.user = "nobody"; }, true},
+      // The child's fd 2 is the stdout pipe or a pipe of its own.
+      {"redirect_stderr", [](ProgramSpec& s) { s.redirectStderr = true; }, true},
       // Applied live.
       {"nothing", [](ProgramSpec&) {}, false},
       {"numprocs", [](ProgramSpec& s) { s.numprocs = 4; }, false},
@@ -296,6 +364,15 @@ TEST_CASE("sameProcessAs: only what is fixed at exec time needs a restart") {
       {"restart_delay_max", [](ProgramSpec& s) { s.restartDelayMax = 1min; }, false},
       {"restart_reset_after", [](ProgramSpec& s) { s.restartResetAfter = 1min; }, false},
       {"fatal_retry", [](ProgramSpec& s) { s.fatalRetry = 5min; }, false},
+      // taskmaster writes the files itself: the output options apply live.
+      {"stdout", [](ProgramSpec& s) { s.stdoutPath = "/tmp/out"; }, false},
+      {"stderr", [](ProgramSpec& s) { s.stderrPath = "/tmp/err"; }, false},
+      {"stdout forwarded", [](ProgramSpec& s) { s.stdoutPath = "/dev/stdout"; }, false},
+      {"stdout_maxbytes", [](ProgramSpec& s) { s.stdoutRotation.maxBytes = 1024; }, false},
+      {"stdout_backups", [](ProgramSpec& s) { s.stdoutRotation.backups = 0; }, false},
+      {"stderr_maxbytes", [](ProgramSpec& s) { s.stderrRotation.maxBytes = 0; }, false},
+      {"stderr_backups", [](ProgramSpec& s) { s.stderrRotation.backups = 3; }, false},
+      {"tail_bytes", [](ProgramSpec& s) { s.tailBytes = 1024; }, false},
   };
   for (const auto& c : cases) {
     CAPTURE(c.option);
@@ -305,4 +382,129 @@ TEST_CASE("sameProcessAs: only what is fixed at exec time needs a restart") {
     CHECK_EQ(!before.sameProcessAs(after), c.restart);
     CHECK_EQ(!after.sameProcessAs(before), c.restart);
   }
+}
+
+TEST_CASE("to_string(StdStream) gives the configuration words") {
+  CHECK_EQ(taskmaster::to_string(StdStream::out), "stdout");
+  CHECK_EQ(taskmaster::to_string(StdStream::err), "stderr");
+}
+
+TEST_CASE("parseSize reads bytes and KB, MB, GB in any case, without a space") {
+  struct Case {
+    std::string text;
+    std::string bytes;
+  };
+  const std::vector<Case> cases = {
+      {"0", "0"},
+      {"1024", "1024"},
+      {"1024B", "1024"},
+      {"1024b", "1024"},
+      {"512KB", "524288"},
+      {"512kb", "524288"},
+      {"50MB", "52428800"},
+      {"50Mb", "52428800"},
+      {"1GB", "1073741824"},
+      {"0MB", "0"},
+      {"007KB", "7168"},
+      {"17179869183GB", "18446744072635809792"},  // the largest whole number of GB
+      {"18446744073709551615", "18446744073709551615"},
+      {"", "<error>"},
+      {"KB", "<error>"},
+      {"B", "<error>"},
+      {"10 MB", "<error>"},
+      {" 10MB", "<error>"},
+      {"10MB ", "<error>"},
+      {"-1", "<error>"},
+      {"+1", "<error>"},
+      {"1.5MB", "<error>"},
+      {"1e6", "<error>"},
+      {"10M", "<error>"},
+      {"10K", "<error>"},
+      {"10TB", "<error>"},
+      {"10KiB", "<error>"},
+      {"MB10", "<error>"},
+      {"lots", "<error>"},
+      {"17179869184GB", "<error>"},  // 2^64: overflow
+      {"18446744073709551616", "<error>"},
+      {"99999999999999999999KB", "<error>"},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.text);
+    CHECK_EQ(showSize(taskmaster::parseSize(c.text)), c.bytes);
+  }
+}
+
+TEST_CASE("formatSize writes the largest unit that keeps the size whole, and parseSize reads it back") {
+  struct Case {
+    std::uint64_t bytes;
+    std::string text;
+  };
+  const std::vector<Case> cases = {
+      {0, "0"},           {1, "1"},           {100, "100"},           {1023, "1023"},
+      {1024, "1KB"},      {1536, "1536"},     {1536 * 1024, "1536KB"}, {52428800, "50MB"},
+      {64 * 1024, "64KB"}, {1ull << 30, "1GB"}, {3ull << 30, "3GB"},     {(1ull << 30) + 1024, "1048577KB"},
+      {~0ull, "18446744073709551615"},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.bytes);
+    CHECK_EQ(taskmaster::formatSize(c.bytes), c.text);
+    CHECK_EQ(showSize(taskmaster::parseSize(taskmaster::formatSize(c.bytes))), std::to_string(c.bytes));
+  }
+}
+
+TEST_CASE("outputPath expands the placeholders for each instance") {
+  ProgramSpec spec = validSpec();
+  CHECK_EQ(show(spec.outputPath(StdStream::out, 0)), "<none>");
+  CHECK_EQ(show(spec.outputPath(StdStream::err, 0)), "<none>");
+
+  spec.stdoutPath = "/log/{program}/{instance}.{index}.out";
+  spec.stderrPath = "/log/{program}-{program}.err";
+  CHECK_EQ(show(spec.outputPath(StdStream::out, 0)), "/log/web/web.0.out");  // one instance: named "web"
+  CHECK_EQ(show(spec.outputPath(StdStream::err, 0)), "/log/web-web.err");
+  spec.numprocs = 3;
+  CHECK_EQ(show(spec.outputPath(StdStream::out, 2)), "/log/web/web:2.2.out");
+  CHECK_EQ(show(spec.outputPath(StdStream::out, 10)), "/log/web/web:10.10.out");
+
+  SUBCASE("unknown placeholders and other braces are left as written") {
+    spec.stdoutPath = "/log/{idx}/{}/{index/{a b}{index}}{";
+    CHECK_EQ(show(spec.outputPath(StdStream::out, 1)), "/log/{idx}/{}/{index/{a b}1}{");
+  }
+  SUBCASE("a path without placeholders is the same for every instance") {
+    spec.stdoutPath = "/log/out";
+    CHECK_EQ(show(spec.outputPath(StdStream::out, 0)), "/log/out");
+    CHECK_EQ(show(spec.outputPath(StdStream::out, 2)), "/log/out");
+  }
+  SUBCASE("forwarding targets are returned as they are") {
+    spec.stdoutPath = "/dev/stdout";
+    spec.stderrPath = "/dev/stderr";
+    CHECK_EQ(show(spec.outputPath(StdStream::out, 1)), "/dev/stdout");
+    CHECK_EQ(show(spec.outputPath(StdStream::err, 1)), "/dev/stderr");
+  }
+  SUBCASE("with redirect_stderr, stderr has stdout's file, whatever stderr says") {
+    spec.redirectStderr = true;
+    CHECK_EQ(show(spec.outputPath(StdStream::err, 1)), "/log/web/web:1.1.out");
+    spec.stdoutPath.reset();
+    CHECK_EQ(show(spec.outputPath(StdStream::err, 1)), "<none>");
+  }
+}
+
+TEST_CASE("validate() names the placeholder that would tell instances apart, and redirect_stderr for one file") {
+  ProgramSpec spec = validSpec();
+  spec.numprocs = 3;
+  spec.stdoutPath = "/var/log/web.log";
+  spec.stderrPath = "/var/log/web.log";
+  auto problems = spec.validate();
+  const std::vector<std::string> expected = {
+      "stdout: the 3 instances of 'web' would share one rotated file: put {index} or {instance} in its name (or set "
+      "stdout_maxbytes: 0 to append without rotating)",
+      "stderr: the 3 instances of 'web' would share one rotated file: put {index} or {instance} in its name (or set "
+      "stderr_maxbytes: 0 to append without rotating)",
+      "stderr: stdout and stderr name the same rotated file '/var/log/web.log': set redirect_stderr: true to send "
+      "stderr into stdout's file",
+  };
+  CHECK_EQ(fmt::format("{}", fmt::join(problems, "\n")), fmt::format("{}", fmt::join(expected, "\n")));
+
+  spec.redirectStderr = true;
+  spec.stdoutPath = "/var/log/web.{index}.log";
+  CHECK_EQ(fmt::format("{}", fmt::join(spec.validate(), "\n")), "");
 }

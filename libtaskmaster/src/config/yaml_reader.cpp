@@ -6,7 +6,9 @@
 #include <charconv>
 #include <exception>
 #include <functional>
+#include <limits>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <utility>
@@ -111,6 +113,23 @@ Checked<Duration> toDuration(const YAML::Node& node) {
   auto duration = parseDuration(*text);
   if (!duration) return expected(node, kExpected);
   return *duration;
+}
+
+// "50MB", "512KB", "1GB" or a number of bytes (parseSize()).
+Checked<std::uint64_t> toSize(const YAML::Node& node) {
+  constexpr std::string_view kExpected = "a size such as 50MB, 512KB, 1GB or 1048576";
+  auto text = scalar(node, kExpected);
+  if (!text.ok()) return text.error();
+  auto size = parseSize(*text);
+  if (!size) return expected(node, kExpected);
+  return *size;
+}
+
+Checked<std::size_t> toTailBytes(const YAML::Node& node) {
+  auto size = toSize(node);
+  if (!size.ok()) return size.error();
+  // Where size_t is narrower, the largest value still reads as too large to validate().
+  return static_cast<std::size_t>(std::min<std::uint64_t>(*size, std::numeric_limits<std::size_t>::max()));
 }
 
 Checked<std::string> toPath(const YAML::Node& node) { return scalar(node, "a path"); }
@@ -251,6 +270,15 @@ Verdict set(const YAML::Node& value, ProgramSpec& spec) {
   return {};
 }
 
+// The reader of an option held in `field` of the Rotation `rotation`.
+template <auto rotation, auto field, auto convert>
+Verdict setRotation(const YAML::Node& value, ProgramSpec& spec) {
+  auto read = convert(value);
+  if (!read.ok()) return std::move(read.error());
+  (spec.*rotation).*field = std::move(*read);
+  return {};
+}
+
 Verdict readEnv(const YAML::Node& value, ProgramSpec& spec) {
   if (!value.IsMap()) return expected(value, "a map of variable names to values");
   Verdict verdict;
@@ -270,6 +298,48 @@ struct Option {
   Reader read;
 };
 
+// Rotated files kept for the event log, bounded as a program's (ProgramSpec::validate()).
+constexpr int kMaxLogBackups = 1000;
+
+// Where programs' lines are forwarded (taskmaster's own stdout and stderr) or discarded: no file of
+// taskmaster's, so any number of writers may name them.
+bool isSharedSink(std::string_view path) {
+  return path == "/dev/stdout" || path == "/dev/stderr" || path == "/dev/null";
+}
+
+constexpr std::array kStreams{StdStream::out, StdStream::err};
+
+Rotation& rotationOf(ProgramSpec& spec, StdStream stream) {
+  return stream == StdStream::out ? spec.stdoutRotation : spec.stderrRotation;
+}
+
+std::string maxBytesKey(StdStream stream) { return fmt::format("{}_maxbytes", to_string(stream)); }
+
+// The file of `stream` of instance `index`, when it is one of taskmaster's files: nullopt when the output is
+// kept in memory only, forwarded or discarded, or when stderr goes into stdout's file.
+std::optional<std::string> ownFile(const ProgramSpec& spec, StdStream stream, int index) {
+  if (stream == StdStream::err && spec.redirectStderr) return std::nullopt;
+  auto path = spec.outputPath(stream, index);
+  if (!path || isSharedSink(*path)) return std::nullopt;
+  return path;
+}
+
+// A file that several writers append to cannot be rotated: each would rename it under the others. So a file
+// shared by the instances of a program, or by its stdout and stderr, is appended to without rotating unless
+// `stdout_maxbytes` or `stderr_maxbytes` asks for rotation (then validate() says what to do instead). This
+// keeps configurations written before rotation existed, which share files freely, valid and as they were.
+void appendOnlyWhenShared(ProgramSpec& spec, const auto& given) {
+  for (auto stream : kStreams) {
+    if (given.contains(maxBytesKey(stream))) continue;
+    auto path = ownFile(spec, stream, 0);
+    if (!path) continue;
+    const auto other = stream == StdStream::out ? StdStream::err : StdStream::out;
+    if ((spec.numprocs > 1 && ownFile(spec, stream, 1) == path) || ownFile(spec, other, 0) == path) {
+      rotationOf(spec, stream).maxBytes = 0;
+    }
+  }
+}
+
 const auto kOptions = std::to_array<Option>({
     {"cmd", set<&ProgramSpec::cmd, toCmd>},
     {"numprocs", set<&ProgramSpec::numprocs, toInt>},
@@ -288,6 +358,12 @@ const auto kOptions = std::to_array<Option>({
     {"stoptime", set<&ProgramSpec::stoptime, toDuration>},
     {"stdout", set<&ProgramSpec::stdoutPath, toPath>},
     {"stderr", set<&ProgramSpec::stderrPath, toPath>},
+    {"stdout_maxbytes", setRotation<&ProgramSpec::stdoutRotation, &Rotation::maxBytes, toSize>},
+    {"stdout_backups", setRotation<&ProgramSpec::stdoutRotation, &Rotation::backups, toInt>},
+    {"stderr_maxbytes", setRotation<&ProgramSpec::stderrRotation, &Rotation::maxBytes, toSize>},
+    {"stderr_backups", setRotation<&ProgramSpec::stderrRotation, &Rotation::backups, toInt>},
+    {"redirect_stderr", set<&ProgramSpec::redirectStderr, toBool>},
+    {"tail_bytes", set<&ProgramSpec::tailBytes, toTailBytes>},
     {"env", readEnv},
     {"workingdir", set<&ProgramSpec::workingdir, toPath>},
     {"umask", set<&ProgramSpec::umask, toUmask>},
@@ -308,18 +384,28 @@ class Parser {
     }
     bool sawPrograms = false;
     for (const auto& [key, value] : entries(root, "")) {
-      if (key.Scalar() == "programs") {
+      const auto& name = key.Scalar();
+      if (name == "programs") {
         sawPrograms = true;
         readPrograms(key, value);
-      } else if (key.Scalar() == "socket") {
-        readSocket(key, value);
+      } else if (name == "socket" || name == "logfile") {
+        readTopPath(key, value, name == "socket" ? config_.socket : config_.logfile);
+      } else if (name == "logfile_maxbytes") {
+        readTop(key, value, toSize(value), config_.logfileMaxBytes);
+      } else if (name == "logfile_backups") {
+        auto backups = toInt(value);
+        if (backups.ok() && (*backups < 0 || *backups > kMaxLogBackups)) {
+          backups = badValue(value, fmt::format("must be between 0 and {}, got {}", kMaxLogBackups, *backups));
+        }
+        readTop(key, value, std::move(backups), config_.logfileBackups);
       } else {
-        unknownKey(key, "", {"programs", "socket"});
+        unknownKey(key, "", {"programs", "socket", "logfile", "logfile_maxbytes", "logfile_backups"});
       }
     }
     if (!sawPrograms) {
       problems_.add(locate(root.Mark()), "", "missing 'programs' (a map of program names to their options)");
     }
+    checkSharedFiles();
   }
 
  private:
@@ -341,14 +427,27 @@ class Parser {
     for (const auto& [name, body] : entries(value, "", "program")) readProgram(name, body);
   }
 
-  void readSocket(const YAML::Node& key, const YAML::Node& value) {
+  void readTopPath(const YAML::Node& key, const YAML::Node& value, std::optional<std::string>& field) {
+    const auto& name = key.Scalar();
     if (!value.IsScalar()) {
-      problems_.add(placeOf(key, value), "", fmt::format("socket: expected a path, got {}", describe(value)));
+      problems_.add(placeOf(key, value), "", fmt::format("{}: expected a path, got {}", name, describe(value)));
     } else if (value.Scalar().empty()) {
-      problems_.add(locate(value.Mark()), "", "socket: must not be empty");
+      problems_.add(locate(value.Mark()), "", fmt::format("{}: must not be empty", name));
+    } else if (value.Scalar().find('\0') != std::string::npos) {
+      problems_.add(locate(value.Mark()), "", fmt::format("{}: must not contain NUL characters", name));
     } else {
-      config_.socket = value.Scalar();
+      field = value.Scalar();
     }
+  }
+
+  template <class T>
+  void readTop(const YAML::Node& key, const YAML::Node& value, Checked<T> read, std::optional<T>& field) {
+    if (read.ok()) {
+      field = std::move(*read);
+      return;
+    }
+    const Location at = value.IsNull() ? locate(key.Mark()) : read.error().at;
+    problems_.add(at, "", fmt::format("{}: {}", key.Scalar(), read.error().message));
   }
 
   void readProgram(const YAML::Node& nameKey, const YAML::Node& body) {
@@ -383,6 +482,8 @@ class Parser {
       problems_.add(locate(nameKey.Mark()), spec.name, "missing 'cmd' (the command to run)");
       reported.insert("cmd");
     }
+    appendOnlyWhenShared(spec, where);
+    places_.push_back({.name = locate(nameKey.Mark()), .options = where});
     // validate() starts each finding with the option's name: "numprocs: must be between ...".
     for (auto& message : spec.validate()) {
       auto option = message.substr(0, message.find(':'));
@@ -391,6 +492,53 @@ class Parser {
       problems_.add(at != where.end() ? at->second : locate(nameKey.Mark()), spec.name, std::move(message));
     }
     config_.programs.push_back(std::move(spec));
+  }
+
+  // Files written by more than one program: validate() has seen the instances and streams of each program
+  // alone. A file shared by programs is appended to without rotating, as one shared by instances, unless a
+  // writer asks for rotation: then it is an error, for the same reason.
+  void checkSharedFiles() {
+    struct Writer {
+      std::size_t program;
+      StdStream stream;
+      int index;
+    };
+    std::map<std::string, std::vector<Writer>, std::less<>> writers;  // by file
+    for (std::size_t program = 0; program < config_.programs.size(); ++program) {
+      const auto& spec = config_.programs[program];
+      // validate() reports a numprocs out of range; 10000 is its maximum.
+      const int instances = std::clamp(spec.numprocs, 1, 10000);
+      for (auto stream : kStreams) {
+        for (int index = 0; index < instances; ++index) {
+          auto path = ownFile(spec, stream, index);
+          if (!path) continue;
+          auto& list = writers[*path];
+          if (list.empty() || list.back().program != program) list.push_back({program, stream, index});
+        }
+      }
+    }
+    for (auto& [path, list] : writers) {
+      if (list.size() < 2) continue;  // one program's own sharing is validate()'s
+      auto rotating = std::ranges::find_if(list, [&](const Writer& w) {
+        return rotationOf(config_.programs[w.program], w.stream).maxBytes > 0 &&
+               places_[w.program].options.contains(maxBytesKey(w.stream));
+      });
+      if (rotating == list.end()) {
+        for (const auto& w : list) rotationOf(config_.programs[w.program], w.stream).maxBytes = 0;
+        continue;
+      }
+      const auto& other = *(rotating == list.begin() ? list.begin() + 1 : list.begin());
+      const auto& spec = config_.programs[rotating->program];
+      const auto& otherSpec = config_.programs[other.program];
+      const auto key = to_string(rotating->stream);
+      auto at = places_[rotating->program].options.find(key);
+      problems_.add(at != places_[rotating->program].options.end() ? at->second : places_[rotating->program].name,
+                    spec.name,
+                    fmt::format("{}: the rotated file '{}' is also the {} of program '{}': a rotated file must have "
+                                "one writer; give each program its own file (or set {}: 0 to append without "
+                                "rotating)",
+                                key, path, to_string(other.stream), otherSpec.name, maxBytesKey(rotating->stream)));
+    }
   }
 
   void unknownKey(const YAML::Node& key, std::string_view program, const std::vector<std::string>& known) {
@@ -412,8 +560,15 @@ class Parser {
     return names;
   }
 
+  // Where each program of config_.programs was written, for the findings about the file as a whole.
+  struct Places {
+    Location name;
+    std::map<std::string, Location, std::less<>> options;
+  };
+
   Problems& problems_;
   Config& config_;
+  std::vector<Places> places_;  // one per program, in the same order
 };
 
 // Documents in the text, counting to two at most, and where the second starts. Not YAML::LoadAll(): on some

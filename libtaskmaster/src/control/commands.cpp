@@ -120,7 +120,8 @@ bool SignalReport::ok() const {
 
 // --- Service ---------------------------------------------------------------------------------------
 
-Service::Service(Supervisor& supervisor, Config config) : supervisor_(supervisor), config_(std::move(config)) {}
+Service::Service(Supervisor& supervisor, Config config, OutputLog* /*eventLog*/)
+    : supervisor_(supervisor), config_(std::move(config)) {}
 
 ApplyReport Service::apply() { return supervisor_.apply(config_); }
 

@@ -16,6 +16,8 @@
 
 namespace taskmaster::inline v0::detail {
 
+class InstanceOutput;  // logging/instance_output.hpp
+
 using Clock = std::chrono::steady_clock;
 
 // A one-shot deadline. arm() replaces any pending deadline; a cancelled deadline never fires.
@@ -43,6 +45,8 @@ struct SpawnRequest {
   std::shared_ptr<const ProgramSpec> spec;  // one version of a spec: what it prepares once is kept with it
   std::string instance;
   int index = 0;
+  // Where the process's stdout and stderr go: the real host reads them from pipes into it. Null: /dev/null.
+  std::shared_ptr<InstanceOutput> output;
 };
 
 struct SpawnResult {

@@ -32,13 +32,23 @@ class HandlerScope {
 
 }  // namespace
 
-Instance::Instance(Host& host, Listener& listener, std::shared_ptr<const ProgramSpec> spec, int index)
+Instance::Instance(Host& host, Listener& listener, std::shared_ptr<const ProgramSpec> spec, int index,
+                   ForwardHolder forward)
     : host_(host),
       listener_(listener),
       spec_(std::move(spec)),
       index_(index),
       name_(spec_->instanceName(index)),
-      timer_(host.makeTimer([this] { handle(Event::deadline); })) {}
+      output_(std::make_shared<InstanceOutput>(name_, std::move(forward))),
+      timer_(host.makeTimer([this] { handle(Event::deadline); })) {
+  configureOutput();
+}
+
+// A file that cannot be opened is reported now and tried again at each spawn, which fails until it opens.
+void Instance::configureOutput() {
+  if (auto error = output_->configure(*spec_, index_); !error.empty())
+    listener_.log(LogLevel::warn, fmt::format("{}: {}", name_, error));
+}
 
 Instance::~Instance() = default;
 
@@ -91,6 +101,7 @@ bool Instance::signal(int sig) {
 void Instance::setSpec(std::shared_ptr<const ProgramSpec> spec, bool restartNow) {
   spec_ = std::move(spec);
   name_ = spec_->instanceName(index_);
+  configureOutput();
   if (child_) child_->setKillGroupOnExit(spec_->killasgroup);
   if (restartNow && active()) restart();
 }
@@ -139,7 +150,7 @@ void Instance::spawn() {
   phase_ = Phase::starting;
   timer_->cancel();  // the old phase's deadline; STARTING arms its own once spawned
   spawnQueued_ = true;
-  auto pending = host_.requestSpawn({spec_, name_, index_}, [this](SpawnResult r) { onSpawned(std::move(r)); },
+  auto pending = host_.requestSpawn({spec_, name_, index_, output_}, [this](SpawnResult r) { onSpawned(std::move(r)); },
                                     [this](std::optional<ExitStatus> s) { onExit(s); });
   if (spawnQueued_) pendingSpawn_ = std::move(pending);  // not answered yet
 }

@@ -16,6 +16,7 @@
 
 #include "core/host.hpp"
 #include "core/transitions.hpp"
+#include "logging/instance_output.hpp"
 
 namespace taskmaster::inline v0::detail {
 
@@ -44,7 +45,9 @@ enum class Want { down, up };
 
 class Instance {
  public:
-  Instance(Host& host, Listener& listener, std::shared_ptr<const ProgramSpec> spec, int index);
+  // `forward`: where the lines of a stream forwarded to /dev/stdout or /dev/stderr go.
+  Instance(Host& host, Listener& listener, std::shared_ptr<const ProgramSpec> spec, int index,
+           ForwardHolder forward = {});
   ~Instance();
   Instance(const Instance&) = delete;
   Instance& operator=(const Instance&) = delete;
@@ -73,6 +76,8 @@ class Instance {
   [[nodiscard]] int index() const { return index_; }
   [[nodiscard]] InstanceStatus status() const;
   [[nodiscard]] const std::string& reason() const { return reason_; }
+  // Its stdout and stderr, kept across its processes.
+  [[nodiscard]] InstanceOutput& output() const { return *output_; }
 
  private:
   bool dispatch(Event event);
@@ -98,6 +103,7 @@ class Instance {
   void run(Action action);
 
   void spawn();
+  void configureOutput();
   bool withdrawSpawn();
   void sendStopSignal();
   void setState(Phase to, std::string reason = {}, bool expected = true);
@@ -109,6 +115,7 @@ class Instance {
   std::shared_ptr<const ProgramSpec> spec_;
   int index_;
   std::string name_;
+  std::shared_ptr<InstanceOutput> output_;  // shared with the host's readers of its pipes
   Phase phase_ = Phase::stopped;
   Want want_ = Want::down;
   int depth_ = 0;                  // handlers on the stack: the outermost one flushes the outbox

@@ -27,6 +27,13 @@ using namespace std::chrono_literals;
 constexpr int kMaxNumprocs = 10000;  // each instance holds a pidfd in the supervisor and a pid; more is a typo
 constexpr Duration kMaxDuration = 24h;  // keeps deadlines far from overflow; longer waits are typos
 constexpr double kMaxFactor = 100.0;
+// Rotated files kept: far more than anyone keeps by hand, and bounded so that one rotation (a rename per
+// backup, on the loop) stays cheap.
+constexpr int kMaxBackups = 1000;
+// The in-memory tail is kept per stream and per instance: 10,000 instances at 64MB would already be far more
+// memory than a supervisor should hold, so more is a typo ("1GB"). Below 1 byte `tail` would show nothing
+// at all, and it is meant to work for every program, even one whose output is discarded.
+constexpr std::uint64_t kMaxTailBytes = 64ull << 20;
 
 #ifdef SIGRTMAX
 int maxSignal() { return SIGRTMAX; }  // a function call in glibc, not a constant
@@ -88,7 +95,80 @@ constexpr std::array<Unit, 4> kUnits{{{"ms", 1}, {"s", 1000}, {"m", 60'000}, {"h
 
 bool hasNul(std::string_view text) { return text.find('\0') != std::string_view::npos; }
 
+struct SizeUnit {
+  std::string_view suffix;
+  std::uint64_t bytes;
+};
+
+// Two-letter suffixes before "B", which they end with; KB is 1024 bytes, as supervisord has it.
+constexpr std::array<SizeUnit, 4> kSizeUnits{{{"GB", 1ull << 30}, {"MB", 1ull << 20}, {"KB", 1ull << 10}, {"B", 1}}};
+
+constexpr std::array<std::string_view, 3> kPlaceholders{"program", "instance", "index"};
+
+bool isPlaceholderChar(unsigned char c) { return std::isalnum(c) || c == '_'; }
+
+// Calls `found(start, length, name)` for each "{name}" in `path`, name made of letters, digits and '_'; any
+// other brace is a literal character.
+template <class Found>
+void forEachPlaceholder(std::string_view path, Found found) {
+  for (std::size_t open = path.find('{'); open != std::string_view::npos; open = path.find('{', open + 1)) {
+    std::size_t close = open + 1;
+    while (close < path.size() && isPlaceholderChar(static_cast<unsigned char>(path[close]))) ++close;
+    if (close == open + 1 || close == path.size() || path[close] != '}') continue;
+    found(open, close + 1 - open, path.substr(open + 1, close - open - 1));
+  }
+}
+
+// Forwarded to taskmaster's own stdout or stderr, or discarded: no file of taskmaster's to rotate, so any
+// number of writers may name it.
+bool isSharedSink(std::string_view path) {
+  return path == "/dev/stdout" || path == "/dev/stderr" || path == "/dev/null";
+}
+
+// The file instance `index` writes `stream` to when taskmaster rotates it; nullopt when it has none, when it
+// is not rotated, or when the stream goes into stdout's file (redirect_stderr).
+std::optional<std::string> rotatedFile(const ProgramSpec& spec, StdStream stream, int index) {
+  if (stream == StdStream::err && spec.redirectStderr) return std::nullopt;
+  const auto& rotation = stream == StdStream::out ? spec.stdoutRotation : spec.stderrRotation;
+  auto path = spec.outputPath(stream, index);
+  if (!path || rotation.maxBytes == 0 || isSharedSink(*path)) return std::nullopt;
+  return path;
+}
+
 }  // namespace
+
+std::string_view to_string(StdStream stream) noexcept {
+  switch (stream) {
+    case StdStream::out: return "stdout";
+    case StdStream::err: return "stderr";
+  }
+  return "unknown";
+}
+
+std::optional<std::string> ProgramSpec::outputPath(StdStream stream, int index) const {
+  if (stream == StdStream::err && redirectStderr) stream = StdStream::out;
+  const auto& path = stream == StdStream::out ? stdoutPath : stderrPath;
+  if (!path) return std::nullopt;
+  std::string expanded;
+  std::size_t done = 0;
+  forEachPlaceholder(*path, [&](std::size_t start, std::size_t length, std::string_view name) {
+    std::string value;
+    if (name == "program") {
+      value = this->name;
+    } else if (name == "instance") {
+      value = instanceName(index);
+    } else if (name == "index") {
+      value = std::to_string(index);
+    } else {
+      return;  // unknown: left as written (validate() reports it)
+    }
+    expanded.append(*path, done, start - done);
+    expanded += value;
+    done = start + length;
+  });
+  expanded.append(*path, done);
+  return expanded;
+}
 
 std::vector<std::string> ProgramSpec::validate() const {
   std::vector<std::string> problems;
@@ -156,14 +236,53 @@ std::vector<std::string> ProgramSpec::validate() const {
     if (value->value().empty()) problem(fmt::format("{}: must not be empty", key));
     if (hasNul(**value)) problem(fmt::format("{}: must not contain NUL characters", key));
   }
+
+  for (auto stream : {StdStream::out, StdStream::err}) {
+    const auto key = to_string(stream);
+    const auto& path = stream == StdStream::out ? stdoutPath : stderrPath;
+    const auto& rotation = stream == StdStream::out ? stdoutRotation : stderrRotation;
+    if (rotation.backups < 0 || rotation.backups > kMaxBackups) {
+      problem(fmt::format("{}_backups: must be between 0 and {}, got {}", key, kMaxBackups, rotation.backups));
+    }
+    if (!path) continue;
+    // An unknown placeholder is left as written by outputPath(); a file named "{idx}" is surely a typo.
+    forEachPlaceholder(*path, [&](std::size_t, std::size_t, std::string_view placeholder) {
+      if (std::ranges::find(kPlaceholders, placeholder) != kPlaceholders.end()) return;
+      problem(fmt::format("{}: unknown placeholder {{{}}} (known: {{program}}, {{instance}}, {{index}})", key,
+                          placeholder));
+    });
+    // Instances rotating one file would each rename it under the others' feet.
+    auto file = rotatedFile(*this, stream, 0);
+    if (file && numprocs > 1 && numprocs <= kMaxNumprocs && rotatedFile(*this, stream, 1) == file) {
+      problem(fmt::format("{}: the {} instances of '{}' would share one rotated file: put {{index}} or {{instance}} "
+                          "in its name (or set {}_maxbytes: 0 to append without rotating)",
+                          key, numprocs, name, key));
+    }
+  }
+  // Two pipes into one rotated file: each OutputLog would rotate it on its own, and the lines of the two
+  // streams would interleave in no defined order. redirect_stderr gives one pipe, in the program's order.
+  if (auto out = outputPath(StdStream::out, 0);
+      !redirectStderr && out && out == outputPath(StdStream::err, 0) &&
+      (rotatedFile(*this, StdStream::out, 0) || rotatedFile(*this, StdStream::err, 0))) {
+    problem(fmt::format("stderr: stdout and stderr name the same rotated file '{}': set redirect_stderr: true "
+                        "to send stderr into stdout's file",
+                        *out));
+  }
+
+  if (tailBytes < 1 || tailBytes > kMaxTailBytes) {
+    problem(fmt::format("tail_bytes: must be between 1 and {}, got {}", formatSize(kMaxTailBytes),
+                        formatSize(tailBytes)));
+  }
   return problems;
 }
 
 bool ProgramSpec::sameProcessAs(const ProgramSpec& other) const {
   // Only what is fixed at exec time; the rest (numprocs, restart policy and crash-loop backoff, timings,
-  // signals) applies live.
+  // signals) applies live. So does the output: taskmaster reads the pipes and writes the files itself, and
+  // re-points an instance's OutputLog on reload (docs/output.md). redirect_stderr is the exception: it decides
+  // whether the child's fd 2 is the stdout pipe or a pipe of its own.
   return cmd == other.cmd && env == other.env && workingdir == other.workingdir && umask == other.umask &&
-         stdoutPath == other.stdoutPath && stderrPath == other.stderrPath && user == other.user;
+         user == other.user && redirectStderr == other.redirectStderr;
 }
 
 std::string ProgramSpec::instanceName(int index) const {
@@ -242,6 +361,28 @@ std::optional<Duration> parseDuration(std::string_view text) {
     total += extra;
   }
   return Duration(total);
+}
+
+std::optional<std::uint64_t> parseSize(std::string_view text) {
+  std::uint64_t unit = 1;
+  const std::string upper = detail::toUpper(text);
+  for (auto [suffix, bytes] : kSizeUnits) {
+    if (std::string_view(upper).ends_with(suffix)) {
+      text.remove_suffix(suffix.size());
+      unit = bytes;
+      break;
+    }
+  }
+  auto number = parseUnsigned(text);  // no sign, no space, no fraction
+  if (!number || *number > std::numeric_limits<std::uint64_t>::max() / unit) return std::nullopt;
+  return *number * unit;
+}
+
+std::string formatSize(std::uint64_t bytes) {
+  for (auto [suffix, unit] : kSizeUnits) {
+    if (unit > 1 && bytes != 0 && bytes % unit == 0) return fmt::format("{}{}", bytes / unit, suffix);
+  }
+  return std::to_string(bytes);
 }
 
 std::optional<int> parseSignal(std::string_view text) {

@@ -118,7 +118,7 @@ bool Registry::update(Program& program, ProgramSpec spec) {
 // Creates the missing instances, started when autostart (or when their siblings run).
 void Registry::resize(Program& program, bool siblingsUp) {
   for (int i = static_cast<int>(program.instances.size()); i < program.spec->numprocs; ++i) {
-    program.instances.push_back(std::make_unique<Instance>(host_, *this, program.spec, i));
+    program.instances.push_back(std::make_unique<Instance>(host_, *this, program.spec, i, forward_));
     if ((program.spec->autostart || siblingsUp) && !shuttingDown_) program.instances.back()->start();
   }
 }
@@ -218,6 +218,28 @@ std::vector<std::string> Registry::instanceNames() const {
   std::vector<std::string> out;
   for (Instance* i : everyInstance()) out.push_back(i->name());
   return out;
+}
+
+std::shared_ptr<OutputLog> Registry::output(std::string_view name, StdStream stream) const {
+  if (name == "all") return nullptr;
+  auto targets = resolve(name);
+  if (!targets || targets->size() != 1) return nullptr;
+  return targets->front()->output().log(stream);
+}
+
+std::error_code Registry::clearOutput(std::string_view target) {
+  auto targets = resolve(target);
+  if (!targets) return Errc::no_such_program;
+  for (Instance* i : *targets) i->output().clear();
+  return {};
+}
+
+void Registry::reopenOutputs() {
+  auto reopen = [this](const Instance& i) {
+    if (auto error = i.output().reopen(); !error.empty()) log(LogLevel::warn, fmt::format("{}: {}", i.name(), error));
+  };
+  for (Instance* i : everyInstance()) reopen(*i);
+  for (const auto& [key, i] : retiring_) reopen(*i);
 }
 
 std::error_code Registry::signal(std::string_view target, int sig) {

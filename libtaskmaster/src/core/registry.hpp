@@ -46,6 +46,10 @@ class Registry final : public Listener {
   enum class Op { start, stop, restart };
   [[nodiscard]] std::error_code control(std::string_view target, Op op, Completion done);
   [[nodiscard]] std::error_code signal(std::string_view target, int sig);
+  [[nodiscard]] std::shared_ptr<OutputLog> output(std::string_view name, StdStream stream) const;
+  [[nodiscard]] std::error_code clearOutput(std::string_view target);
+  void reopenOutputs();
+  void setForwardSink(ForwardSink sink) { *forward_ = std::move(sink); }
   [[nodiscard]] std::error_code status(std::string_view target, std::vector<InstanceStatus>& out) const;
   [[nodiscard]] std::vector<std::string> programNames() const;
   [[nodiscard]] std::vector<std::string> instanceNames() const;
@@ -118,6 +122,7 @@ class Registry final : public Listener {
   bool shuttingDown_ = false;
   std::function<void()> shutdownDone_;
   LogSink sink_;
+  ForwardHolder forward_ = std::make_shared<ForwardSink>();  // shared by every instance's output
   Work work_;
 };
 

@@ -3,7 +3,10 @@
 #include <taskmaster/error.hpp>
 #include <taskmaster/supervisor.hpp>
 
+#include <array>
+
 #include <boost/asio/io_context.hpp>
+#include <taskmaster/output.hpp>
 
 #include "core/registry.hpp"
 #include "process/asio_host.hpp"
@@ -14,10 +17,30 @@ namespace asio = boost::asio;
 class Supervisor::Impl {
  public:
   Impl(asio::io_context* io, std::unique_ptr<asio::io_context> owned)
-      : owned_(std::move(owned)), host_(io ? *io : *owned_), registry_(host_) {}
+      : owned_(std::move(owned)), host_(io ? *io : *owned_), registry_(host_) {
+    setForwardSink({});
+  }
+  // Pipes still being read (on an io_context that outlives the Supervisor) forward nothing from now on.
+  ~Impl() { registry_.setForwardSink([](StdStream, std::string_view) {}); }
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+
+  // None: taskmaster's own fd 1 and 2, each through an OutputWriter made at its first line.
+  void setForwardSink(ForwardSink sink) {
+    if (!sink) {
+      sink = [this](StdStream target, std::string_view lines) {
+        const int fd = target == StdStream::out ? 1 : 2;
+        auto& writer = writers_[static_cast<std::size_t>(fd - 1)];
+        if (!writer) writer = std::make_unique<OutputWriter>(host_.io(), fd);
+        writer->write(lines);
+      };
+    }
+    registry_.setForwardSink(std::move(sink));
+  }
 
   // Destroyed in reverse: the registry (killing what still runs) before the host and the io_context.
   std::unique_ptr<asio::io_context> owned_;
+  std::array<std::unique_ptr<OutputWriter>, 2> writers_;
   detail::AsioHost host_;
   detail::Registry registry_;
 };
@@ -72,5 +95,15 @@ Subscription Supervisor::onStateChange(std::function<void(const StateChange&)> h
 }
 
 void Supervisor::setLogSink(LogSink sink) { impl_->registry_.setLogSink(std::move(sink)); }
+
+std::shared_ptr<OutputLog> Supervisor::output(std::string_view name, StdStream stream) const {
+  return impl_->registry_.output(name, stream);
+}
+
+std::error_code Supervisor::clearOutput(std::string_view target) { return impl_->registry_.clearOutput(target); }
+
+void Supervisor::reopenOutputs() { impl_->registry_.reopenOutputs(); }
+
+void Supervisor::setForwardSink(ForwardSink sink) { impl_->setForwardSink(std::move(sink)); }
 
 }  // namespace taskmaster::inline v0

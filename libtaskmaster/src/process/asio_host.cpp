@@ -1,11 +1,16 @@
 #include "process/asio_host.hpp"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <deque>
+#include <optional>
+#include <system_error>
 #include <utility>
+
+#include <fmt/format.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -13,6 +18,8 @@
 
 #include <taskmaster/util.hpp>
 
+#include "logging/instance_output.hpp"
+#include "process/capture.hpp"
 #include "process/child_watcher.hpp"
 #include "process/launcher.hpp"
 
@@ -87,7 +94,9 @@ struct AsioHost::SpawnQueue {
   bool hostAlive = true;   // false once the host is destroyed (by a callback, say): nothing more is served
 };
 
-AsioHost::AsioHost(asio::io_context& io) : io_(io), spawns_(std::make_shared<SpawnQueue>(*this)) {}
+AsioHost::AsioHost(asio::io_context& io) : io_(io), spawns_(std::make_shared<SpawnQueue>(*this)) {
+  (void)openStdioSlots();  // now, while fds are few; failing, the first spawn tries again and says why
+}
 
 AsioHost::~AsioHost() { spawns_->hostAlive = false; }
 
@@ -141,16 +150,60 @@ Expected<std::shared_ptr<const PreparedLaunch>, std::string> AsioHost::prepared(
   return *fresh;
 }
 
+namespace {
+
+struct Pipe {
+  UniqueFd read, write;
+};
+
+// A pipe whose read end is non-blocking (for the loop) and whose write end stays blocking (for the program).
+Expected<Pipe, std::string> makePipe() {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) < 0) return fmt::format("pipe: {}", std::generic_category().message(errno));
+  Pipe p{UniqueFd(fds[0]), UniqueFd(fds[1])};
+  if (::fcntl(p.read.get(), F_SETFL, O_NONBLOCK) < 0)
+    return fmt::format("fcntl: {}", std::generic_category().message(errno));
+  return p;
+}
+
+}  // namespace
+
+// Each spawn gets new pipes: the old ones are read until whatever holds them (the old process, what it left
+// behind) is gone, into the same InstanceOutput, so nothing written before a restart is lost.
 SpawnResult AsioHost::spawnNow(const SpawnRequest& r, ExitHandler onExit) {
   auto prep = prepared(r.spec);
   if (!prep.ok()) return {nullptr, "spawn error: " + prep.error()};
-  auto launched = launch(*r.spec, **prep, r.instance, r.index);
-  if (!launched.ok()) return {nullptr, "spawn error: " + launched.error()};
+  auto failed = [&r](std::string error) {
+    if (r.output) r.output->release();
+    return SpawnResult{nullptr, "spawn error: " + error};
+  };
+  std::optional<Pipe> out, err;
+  if (r.output) {
+    if (auto error = r.output->prepare(); !error.empty()) return failed(std::move(error));
+    auto made = makePipe();
+    if (made.ok() && !r.output->redirected()) {
+      auto second = makePipe();
+      if (second.ok()) err = std::move(*second);
+      else made = std::move(second.error());
+    }
+    if (!made.ok()) return failed(std::move(made.error()));
+    out = std::move(*made);
+  }
+  const int outFd = out ? out->write.get() : -1;
+  const int errFd = err ? err->write.get() : outFd;
+  auto launched = launch(*r.spec, **prep, r.instance, r.index, outFd, errFd);
+  if (!launched.ok()) return failed(std::move(launched.error()));
   try {
-    return {watchChild(io_, launched->pid, launched->pidfd, r.spec->killasgroup, std::move(onExit)), {}};
-  } catch (const std::exception& e) {  // the pidfd could not join the event loop: do not run unwatched
+    auto child = watchChild(io_, launched->pid, launched->pidfd, r.spec->killasgroup, std::move(onExit));
+    for (auto [pipe, stream] : {std::pair{&out, StdStream::out}, std::pair{&err, StdStream::err}}) {
+      if (!*pipe) continue;
+      auto [onData, onEnd] = r.output->reader(stream);
+      capture(io_, std::move((*pipe)->read), std::move(onData), std::move(onEnd));
+    }
+    return {std::move(child), {}};
+  } catch (const std::exception& e) {  // the pidfd or a pipe could not join the event loop: do not run unwatched
     killAndReap(launched->pid);
-    return {nullptr, std::string("spawn error: ") + e.what()};
+    return failed(e.what());
   }
 }
 

@@ -12,6 +12,7 @@
 #include <linux/close_range.h>
 #include <sched.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdint>
@@ -50,7 +51,7 @@ namespace {
 std::string describe(int err) { return std::generic_category().message(err); }
 
 // What the child was doing when it failed; reported with errno.
-enum class Stage : int { unshare, openStdin, openStdout, openStderr, setpgid, chdir, setgroups, setgid, setuid, exec };
+enum class Stage : int { unshare, stdio, setpgid, chdir, setgroups, setgid, setuid, exec };
 
 struct ChildError {
   Stage stage;
@@ -131,7 +132,9 @@ struct ChildArgs {
   const char* exe;
   char* const* argv;
   char* const* envp;
-  const char* stdio[3];        // stdin (/dev/null), stdout and stderr (a file or /dev/null)
+  int outSlot;                 // the fds (below keepBelow) that hold what becomes the child's stdout and stderr
+  int errSlot;
+  int keepBelow;
   const Credentials* creds;    // null: no privileges to drop
   const rlimit* fdLimit;       // null: the inherited limit on open files stays
   bool failed = false;
@@ -139,26 +142,28 @@ struct ChildArgs {
 };
 
 // The child's fds: a table of its own holding 0-2 only. The parent's table is shared (CLONE_FILES), so it is
-// not copied: close_range(CLOSE_RANGE_UNSHARE) over every fd gives the child an empty table of its own in one
-// step, whatever the number of fds the supervisor holds (one pidfd per live child); then stdin, stdout and
-// stderr are opened in order, landing on 0, 1 and 2. Before the unshare nothing may touch the table: it is the
-// parent's.
+// not copied whole: close_range(keepBelow, ~0U, CLOSE_RANGE_UNSHARE) gives the child a table of its own with
+// only the fds below keepBelow, whatever the number of fds the supervisor holds (a pidfd and pipes per live
+// child). Below keepBelow are the slots (see StdioSlots), which hold the child's stdout and stderr; they are
+// moved above, everything below is closed, and stdin (/dev/null), stdout and stderr land on 0, 1 and 2.
+// Before the unshare nothing may touch the table: it is the parent's.
 bool setUpFds(ChildArgs& a) {
   auto fail = [&a](Stage stage) {
     a.error = {stage, errno};
     return false;
   };
-  if (::close_range(0, ~0U, CLOSE_RANGE_UNSHARE) < 0) {  // before Linux 5.9: a copy, then close them all
+  const auto keep = static_cast<unsigned>(a.keepBelow);
+  if (::close_range(keep, ~0U, CLOSE_RANGE_UNSHARE) < 0) {  // before Linux 5.9: a copy, then close the rest
     if (::unshare(CLONE_FILES) < 0) return fail(Stage::unshare);
-    closeFrom(0);
+    closeFrom(a.keepBelow);
   }
-  constexpr Stage stages[3] = {Stage::openStdin, Stage::openStdout, Stage::openStderr};
-  for (int i = 0; i < 3; ++i) {
-    const int flags = i == 0 ? O_RDONLY : O_WRONLY | O_CREAT | O_APPEND | O_NOCTTY;
-    const int fd = ::open(a.stdio[i], flags, 0666);
-    if (fd < 0) return fail(stages[i]);
-    if (fd != i && (::dup2(fd, i) < 0 || ::close(fd) < 0)) return fail(stages[i]);  // not expected: 0-2 were free
-  }
+  const int out = ::fcntl(a.outSlot, F_DUPFD, a.keepBelow);
+  const int err = ::fcntl(a.errSlot, F_DUPFD, a.keepBelow);
+  if (out < 0 || err < 0) return fail(Stage::stdio);
+  if (::close_range(0, keep - 1, 0) < 0) return fail(Stage::stdio);
+  const int in = ::open("/dev/null", O_RDONLY);  // lands on 0, the lowest free fd
+  if (in != 0 || ::dup2(out, 1) < 0 || ::dup2(err, 2) < 0) return fail(Stage::stdio);
+  closeFrom(3);
   return true;
 }
 
@@ -182,7 +187,6 @@ bool setUpFds(ChildArgs& a) {
   ::sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
 
-  // Output files are opened before the umask and the chdir, as the supervisor itself would open them.
   if (!setUpFds(a)) {
     a.failed = true;
     ::_exit(127);
@@ -207,11 +211,7 @@ std::string stageError(const ChildError& e, const ChildArgs& a) {
   const ProgramSpec& spec = *a.spec;
   switch (e.stage) {
     case Stage::unshare: return fmt::format("unshare: {}", describe(e.err));
-    case Stage::openStdin:
-    case Stage::openStdout:
-    case Stage::openStderr:
-      return fmt::format("cannot open {}: {}", a.stdio[static_cast<int>(e.stage) - static_cast<int>(Stage::openStdin)],
-                         describe(e.err));
+    case Stage::stdio: return fmt::format("setting up stdin, stdout and stderr: {}", describe(e.err));
     case Stage::setpgid: return fmt::format("setpgid: {}", describe(e.err));
     case Stage::chdir: return fmt::format("chdir {}: {}", spec.workingdir.value_or(""), describe(e.err));
     case Stage::setgroups: return fmt::format("setgroups for user '{}': {}", spec.user.value_or(""), describe(e.err));
@@ -220,6 +220,37 @@ std::string stageError(const ChildError& e, const ChildArgs& a) {
     case Stage::exec: return fmt::format("{}: {}", a.exe, describe(e.err));
   }
   return describe(e.err);
+}
+
+// Two fds that hand the child its stdout and stderr, at numbers fixed for the thread's life: they hold
+// /dev/null, and each spawn points them at its pipes (dup3) and back. Being opened once, early, they are low
+// numbers, and the child copies only the fds below them (setUpFds); fds of the supervisor opened meanwhile
+// come after them and are never copied. Per thread, since spawns on two threads would fill them at once.
+struct StdioSlots {
+  UniqueFd null, out, err;
+
+  [[nodiscard]] int keepBelow() const { return std::max(out.get(), err.get()) + 1; }
+  // -1 stands for /dev/null.
+  bool fill(int stdoutFd, int stderrFd) {
+    return ::dup3(stdoutFd < 0 ? null.get() : stdoutFd, out.get(), O_CLOEXEC) >= 0 &&
+           ::dup3(stderrFd < 0 ? null.get() : stderrFd, err.get(), O_CLOEXEC) >= 0;
+  }
+  void empty() {
+    ::dup3(null.get(), out.get(), O_CLOEXEC);  // cannot fail: both are open fds of this process
+    ::dup3(null.get(), err.get(), O_CLOEXEC);
+  }
+};
+
+// The thread's slots, opened at its first spawn; null (with errno) when they cannot be opened.
+StdioSlots* stdioSlots() {
+  thread_local std::unique_ptr<StdioSlots> slots;
+  if (!slots) {
+    auto open = [] { return UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC)); };
+    StdioSlots fresh{open(), open(), open()};
+    if (!fresh.null || !fresh.out || !fresh.err) return nullptr;
+    slots = std::make_unique<StdioSlots>(std::move(fresh));  // noexcept is the caller's: bad_alloc ends it
+  }
+  return slots.get();
 }
 
 // The child's own stack (CLONE_VM with a stack of its own, unlike vfork): one per thread, reused, since the
@@ -306,6 +337,8 @@ Expected<Launched, std::string> collect(pid_t pid, const ChildArgs& a) {
 
 }  // namespace
 
+bool openStdioSlots() noexcept { return stdioSlots() != nullptr; }
+
 void reap(int pid) noexcept {
   retryOnEintr([pid] { return ::waitpid(pid, nullptr, 0); });
 }
@@ -333,7 +366,9 @@ Expected<std::shared_ptr<const PreparedLaunch>, std::string> prepareLaunch(const
 }
 
 Expected<Launched, std::string> launch(const ProgramSpec& spec, const PreparedLaunch& prepared,
-                                       const std::string& instance, int index) {
+                                       const std::string& instance, int index, int stdoutFd, int stderrFd) {
+  StdioSlots* slots = stdioSlots();
+  if (!slots) return fmt::format("cannot open /dev/null: {}", describe(errno));
   const std::string process = "TASKMASTER_PROCESS=" + instance;
   const std::string instanceVar = "TASKMASTER_INSTANCE=" + std::to_string(index);
   auto argv = pointers(prepared.args);
@@ -341,16 +376,24 @@ Expected<Launched, std::string> launch(const ProgramSpec& spec, const PreparedLa
   envp[prepared.processSlot] = const_cast<char*>(process.c_str());
   envp[prepared.instanceSlot] = const_cast<char*>(instanceVar.c_str());
   const bool restoreLimit = gRestoreFdLimit.load(std::memory_order_acquire);
+  if (!slots->fill(stdoutFd, stderrFd)) {
+    auto error = fmt::format("dup3: {}", describe(errno));
+    slots->empty();
+    return error;
+  }
   ChildArgs a{.spec = &spec,
               .exe = prepared.exe.c_str(),
               .argv = argv.data(),
               .envp = envp.data(),
-              .stdio = {"/dev/null", spec.stdoutPath ? spec.stdoutPath->c_str() : "/dev/null",
-                        spec.stderrPath ? spec.stderrPath->c_str() : "/dev/null"},
+              .outSlot = slots->out.get(),
+              .errSlot = slots->err.get(),
+              .keepBelow = slots->keepBelow(),
               .creds = prepared.creds ? &*prepared.creds : nullptr,
               .fdLimit = restoreLimit ? &gChildFdLimit : nullptr};
   const pid_t pid = cloneExec(a);
-  if (pid < 0) return fmt::format("fork: {}", describe(errno));
+  const int cloneErrno = errno;
+  slots->empty();  // the parent must not hold the pipes' write ends: their readers would never see the end
+  if (pid < 0) return fmt::format("fork: {}", describe(cloneErrno));
   return collect(pid, a);
 }
 

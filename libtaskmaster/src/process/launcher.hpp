@@ -1,6 +1,6 @@
-// Internal: fork/exec of one program instance, with the child set up exactly (fds 0-2 only, clean signal
-// state, own process group, umask, workingdir, user, the original limit on open files) and exec errors
-// reported back. Boost 1.81's own launcher leaks fds and misreports errors; see docs/architecture.md.
+// Internal: fork/exec of one program instance, with the child set up exactly (fds 0-2 only, its output into
+// taskmaster's pipes, clean signal state, own process group, umask, workingdir, user, the original limit on
+// open files) and exec errors reported back. Boost 1.81's own launcher leaks fds and misreports errors; see docs/architecture.md.
 #pragma once
 
 #include "private.hpp"
@@ -29,10 +29,17 @@ struct PreparedLaunch;
 [[nodiscard]] Expected<std::shared_ptr<const PreparedLaunch>, std::string> prepareLaunch(const ProgramSpec& spec);
 
 // Never throws for a failure of the system or of the spec; every failure is an error message ("chdir /srv/app:
-// No such file or directory"), and leaves no process behind. `prepared` comes from prepareLaunch(spec).
+// No such file or directory"), and leaves no process behind. `prepared` comes from prepareLaunch(spec). The
+// child's stdout and stderr are stdoutFd and stderrFd (the write ends of pipes; -1: /dev/null; the same fd
+// for both when stderr is redirected), its stdin /dev/null, and it has no other fd.
 // Blocks until the child has exec'd or failed (its own setup: a handful of system calls).
 [[nodiscard]] Expected<Launched, std::string> launch(const ProgramSpec& spec, const PreparedLaunch& prepared,
-                                                     const std::string& instance, int index);
+                                                     const std::string& instance, int index, int stdoutFd,
+                                                     int stderrFd);
+
+// Opens the calling thread's stdio slots now (see launcher.cpp) rather than at its first spawn: opened early,
+// they are low fds, and each spawn copies only the fds below them. False (errno set) when they cannot be.
+bool openStdioSlots() noexcept;
 
 // Waits for child `pid` to exit and reaps it, retrying EINTR. Blocks: only for a child that is exiting or has
 // just been sent SIGKILL.
