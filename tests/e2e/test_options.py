@@ -4,6 +4,7 @@ SIGUSR2, the configuration's logfile keys) with a stderr that nobody reads."""
 
 import os
 import re
+import resource
 import select
 import signal
 import subprocess
@@ -213,6 +214,14 @@ class NoShell:
         stop_and_clean(self.proc, self.seen_pids)
 
 
+def size(path):
+    """The file's size; 0 before it exists."""
+    try:
+        return os.path.getsize(path)
+    except FileNotFoundError:
+        return 0
+
+
 def log_files(d, name):
     """The event log and its backups in d, oldest last: [name, name.1, name.2, ...]."""
     found = [f for f in os.listdir(d) if f == name or re.fullmatch(re.escape(name) + r"\.\d+", f)]
@@ -330,7 +339,7 @@ def no_shell_keeps_supervising_when_nobody_reads_stderr():
         os.close(write_end)
     log = os.path.join(d, "tm.log")
     # Far more than the pipe (64 KiB) and the queue behind it (1 MiB) hold: before, taskmaster stopped here.
-    eventually(lambda: os.path.getsize(log) > 2 << 20, 120, 0.2, "2 MiB of log lines")
+    eventually(lambda: size(log) > 2 << 20, 120, 0.2, "2 MiB of log lines")
 
     def spawns():
         return read_file(log).count("INFO  crasher spawned")
@@ -356,6 +365,35 @@ def no_shell_keeps_supervising_when_nobody_reads_stderr():
     drainer.join(10)
     os.close(read_end)
 
+
+
+@test
+def a_file_size_limit_drops_log_lines_and_never_stops_taskmaster():
+    d = tmpdir()
+    limit, probe = 64 << 10, os.path.join(d, "probe.out")
+
+    def limited():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    tm = Taskmaster(config(
+        program("crasher", helper("--exit", "3"), autostart=True, autorestart="always", starttime=0, restart_delay=0,
+                startretries="infinite"),
+        program("probe", helper("--print-sigstate", "--forever"), stdout=probe, **QUICK)),
+        directory=d, preexec_fn=limited)
+    eventually(lambda: size(tm.log) > limit - 200, 60, 0.1, "the event log at the file-size limit")
+    # Past the limit a write fails with EFBIG rather than SIGXFSZ ending taskmaster: it goes on supervising.
+    pid = tm.pid("crasher") or tm.pid("crasher")
+    eventually(lambda: tm.pid("crasher") not in (0, pid), 10, 0.05, "another restart of crasher")
+    check(tm.state("probe")[0] == "RUNNING")
+    check(os.path.getsize(tm.log) <= limit, os.path.getsize(tm.log))
+    # Its programs ignore nothing: SIGXFSZ has its default disposition again.
+    eventually(lambda: "SigIgn:" in read_file(probe), message="the probe's signal masks")
+    check("SigIgn:\t0000000000000000" in read_file(probe), read_file(probe))
+    # Once the file can grow again, the first line says what was lost.
+    os.rename(tm.log, tm.log + ".old")
+    tm.proc.send_signal(signal.SIGUSR2)
+    tm.wait_log(r"INFO  SIGUSR2: reopened the event log")
+    first = tm.log_text().splitlines()[0]
+    check(re.fullmatch(r"\[taskmaster\] \d+ bytes dropped: File too large", first), first)
 
 if __name__ == "__main__":
     main()
