@@ -120,9 +120,11 @@ CommandLine parseRun(const std::vector<std::string>& args) {
   po::options_description desc("Options");
   desc.add_options()
       ("config,c", po::value<std::string>()->value_name("FILE"), "configuration file (also -config FILE)")
-      ("log", po::value<std::string>()->value_name("FILE"), "event log file (default: the configuration's logfile, else taskmaster.log)")
+      ("log", po::value<std::string>()->value_name("FILE"),
+       "event log file (default: the configuration's logfile, else taskmaster.log)")
       ("log-level", po::value<std::string>(&level)->value_name("LEVEL"), "debug, info (default), warn or error")
-      ("logfile-maxbytes", po::value<std::string>(&maxBytes)->value_name("SIZE"), "rotate the event log at this size: 50MB (default), 512KB, 0 never")
+      ("logfile-maxbytes", po::value<std::string>(&maxBytes)->value_name("SIZE"),
+       "rotate the event log at this size: 50MB (default), 512KB, 0 never")
       ("logfile-backups", po::value<std::string>(&backups)->value_name("N"), "rotated event logs kept (default 10)")
       ("socket", po::value<std::string>()->value_name("PATH"), "control socket (default: see taskmaster ctl --help)")
       ("daemon,d", po::bool_switch(&options.daemon), "detach and run in the background, without a shell")
@@ -156,7 +158,8 @@ CommandLine parseRun(const std::vector<std::string>& args) {
   if (vm.contains("logfile-maxbytes")) {
     options.logMaxBytes = taskmaster::parseSize(maxBytes);
     if (!options.logMaxBytes)
-      return usageError("taskmaster", fmt::format("--logfile-maxbytes: expected a size such as 50MB, 512KB or 0, got '{}'", maxBytes));
+      return usageError("taskmaster",
+                        fmt::format("--logfile-maxbytes: expected a size such as 50MB, 512KB or 0, got '{}'", maxBytes));
   }
   if (vm.contains("logfile-backups")) {
     options.logBackups = backupCount(backups);

@@ -247,7 +247,8 @@ def bad_event_log_options_are_usage_errors():
 
 @test
 def event_log_rotates_at_logfile_maxbytes_and_keeps_logfile_backups():
-    tm = Taskmaster(config(program("web", FOREVER, **QUICK)), args=["--logfile-maxbytes", "2KB", "--logfile-backups", "2"])
+    tm = Taskmaster(config(program("web", FOREVER, **QUICK)),
+                    args=["--logfile-maxbytes", "2KB", "--logfile-backups", "2"])
     tm.wait_state("web", "RUNNING")
     for _ in range(60):  # each logs two lines of about 60 bytes: the command and the `version` after it
         tm.cmd("pid web")

@@ -54,9 +54,10 @@ struct LogSettings {
 LogSettings logSettings(const RunOptions& options, const taskmaster::Config* config) {
   static const taskmaster::Config none;
   const auto& c = config ? *config : none;
+  const auto maxBytes = options.logMaxBytes.value_or(c.logfileMaxBytes.value_or(taskmaster::kDefaultMaxBytes));
+  const auto backups = options.logBackups.value_or(c.logfileBackups.value_or(taskmaster::kDefaultBackups));
   return {.path = options.logPath.value_or(c.logfile.value_or(kDefaultLogPath)),
-          .rotation = {.maxBytes = options.logMaxBytes.value_or(c.logfileMaxBytes.value_or(taskmaster::kDefaultMaxBytes)),
-                       .backups = options.logBackups.value_or(c.logfileBackups.value_or(taskmaster::kDefaultBackups))}};
+          .rotation = {.maxBytes = maxBytes, .backups = backups}};
 }
 
 // The commands of the shell, run by the Interpreter; `after` runs once each has finished, before its answer.
