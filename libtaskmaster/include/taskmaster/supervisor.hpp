@@ -29,10 +29,11 @@ class io_context;
 
 namespace taskmaster::inline v0 {
 
-// The limit on open files (RLIMIT_NOFILE). A supervisor holds one descriptor (a pidfd) per live child, so the
-// usual soft limit of 1024 caps it near 1,000 processes. raiseFdLimit() raises this process's soft limit to
-// its hard limit and remembers the original one: every child spawned afterwards gets the original soft limit
-// back before exec, as systemd does for its services (programs that use select() rely on 1024). Call it once,
+// The limit on open files (RLIMIT_NOFILE). A supervisor holds three descriptors per live child (a pidfd, the
+// read ends of its stdout and stderr pipes), so the usual soft limit of 1024 caps it near 300 processes.
+// raiseFdLimit() raises this process's soft limit to its hard limit (when privileged, both to the system's
+// maximum, fs.nr_open) and remembers the original limits: every child spawned afterwards gets them back
+// before exec, as systemd does for its services (programs that use select() rely on 1024). Call it once,
 // at start, before the first spawn and before other threads exist; the taskmaster command does. An embedding
 // program that does not call it keeps its limits, and its children inherit them as they are. Returns the soft
 // limit now in force.

@@ -16,6 +16,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdint>
+#include <cstdlib>
 #include <csignal>
 #include <map>
 #include <memory>
@@ -67,6 +68,14 @@ struct Credentials {
 // The soft limit on open files that children get back (raiseFdLimit()); unset until it is called.
 std::atomic<bool> gRestoreFdLimit{false};
 rlimit gChildFdLimit{};
+
+// fs.nr_open: the most any process may have open; 0 when unknown.
+rlim_t systemFdMax() {
+  UniqueFd fd(::open("/proc/sys/fs/nr_open", O_RDONLY | O_CLOEXEC));
+  char text[32] = {};
+  if (!fd || ::read(fd.get(), text, sizeof text - 1) <= 0) return 0;
+  return static_cast<rlim_t>(std::strtoull(text, nullptr, 10));
+}
 
 // Resolves `user` before the fork: the child may only make async-signal-safe calls.
 std::optional<Credentials> lookupUser(const std::string& user, std::string& error) {
@@ -405,11 +414,19 @@ Result<std::uint64_t> raiseFdLimit() {
   rlimit limit{};
   if (::getrlimit(RLIMIT_NOFILE, &limit) < 0)
     return Error{{errno, std::generic_category()}, fmt::format("getrlimit(RLIMIT_NOFILE): {}", detail::describe(errno))};
-  if (limit.rlim_cur >= limit.rlim_max) return static_cast<std::uint64_t>(limit.rlim_cur);
-  const rlimit raised{limit.rlim_max, limit.rlim_max};
+  // A privileged process may go past its hard limit, up to the system's (fs.nr_open), as systemd does for
+  // itself: a supervisor holds three fds per child (its pidfd and two pipes), so 10,000 processes need more
+  // than the hard limits distributions set (often 4096 to 20,000). Others stop at their hard limit.
+  rlimit raised{limit.rlim_max, limit.rlim_max};
+  if (const rlim_t system = detail::systemFdMax(); system > limit.rlim_max) {
+    raised = {system, system};
+    if (limit.rlim_cur >= system) return static_cast<std::uint64_t>(limit.rlim_cur);
+    if (::setrlimit(RLIMIT_NOFILE, &raised) < 0) raised = {limit.rlim_max, limit.rlim_max};  // unprivileged
+  }
+  if (limit.rlim_cur >= raised.rlim_cur) return static_cast<std::uint64_t>(limit.rlim_cur);
   if (::setrlimit(RLIMIT_NOFILE, &raised) < 0)
-    return Error{{errno, std::generic_category()},
-                 fmt::format("cannot raise the limit on open files to {}: {}", limit.rlim_max, detail::describe(errno))};
+    return Error{{errno, std::generic_category()}, fmt::format("cannot raise the limit on open files to {}: {}",
+                                                               raised.rlim_cur, detail::describe(errno))};
   if (!detail::gRestoreFdLimit.load(std::memory_order_relaxed)) {  // a second call keeps the first original
     detail::gChildFdLimit = limit;
     detail::gRestoreFdLimit.store(true, std::memory_order_release);
