@@ -1,5 +1,7 @@
 // The command language (taskmaster/commands.hpp) through the public API: the table, the typed Service and
-// the Interpreter's text and data. No program is ever started: every instance stays STOPPED.
+// the Interpreter's text and data. No program is ever started (every instance stays STOPPED), but in the
+// tests of tail, at the end, which read what real programs write.
+#include <chrono>
 #include <fstream>
 #include <optional>
 #include <string>
@@ -8,6 +10,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/json.hpp>
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 #include <taskmaster/commands.hpp>
 
 #include "support.hpp"
@@ -32,11 +35,11 @@ struct Fixture {
   std::optional<Interpreter> interpreter;
   std::vector<std::string> logged;
 
-  explicit Fixture(const std::string& text = kTwoPrograms) {
+  explicit Fixture(const std::string& text = kTwoPrograms, OutputLog* eventLog = nullptr) {
     writeFile(file, text);
     auto loaded = loadConfig(file.string());
     REQUIRE(loaded.ok());
-    service.emplace(supervisor, std::move(loaded.config));
+    service.emplace(supervisor, std::move(loaded.config), eventLog);
     (void)service->apply();
     interpreter.emplace(*service, [this](LogLevel level, std::string_view m) {
       logged.push_back(std::string(to_string(level)) + " " + std::string(m));
@@ -53,7 +56,22 @@ struct Fixture {
     REQUIRE(reply.has_value());
     return std::move(*reply);
   }
+
+  // Runs the loop until `done` holds, for 10 s at most.
+  bool runUntil(const std::function<bool()>& done) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    io.restart();
+    while (!done() && std::chrono::steady_clock::now() < deadline) io.run_one_for(std::chrono::milliseconds(20));
+    return done();
+  }
 };
+
+// The text of a tail or maintail reply.
+const OutputTail& outputOf(const CommandReply& reply) {
+  const auto* tail = std::get_if<OutputTail>(&reply.data);
+  REQUIRE(tail != nullptr);
+  return *tail;
+}
 
 }  // namespace
 
@@ -76,6 +94,16 @@ TEST_CASE("the command table is the one list: lookup, help, completion") {
   CHECK(completeWords({"signal", "HUP"}, names) == names());
   CHECK(completeWords({"version"}, names).empty());
   CHECK(completeWords({"help", "stop"}, names).empty());  // help takes one word
+  // tail: a name, then the stream, whatever options come before or between; no word after -n (a number).
+  const std::vector<std::string> streams{"stdout", "stderr"};
+  CHECK(completeWords({"tail"}, names) == names());
+  CHECK(completeWords({"tail", "-f", "-n", "5"}, names) == names());
+  CHECK(completeWords({"tail", "-n"}, names).empty());
+  CHECK(completeWords({"tail", "web"}, names) == streams);
+  CHECK(completeWords({"tail", "-f", "web", "-100"}, names) == streams);
+  CHECK(completeWords({"tail", "web", "stderr"}, names).empty());
+  CHECK(completeWords({"clear"}, names) == names());
+  CHECK(completeWords({"maintail"}, names).empty());
   CHECK(completeWords({"nosuch"}, names).empty());
 
   Fixture f;
@@ -202,4 +230,169 @@ TEST_CASE("the status text says when an exit's status is unknown, and 'not start
   REQUIRE(lines.size() == 2);
   CHECK(lines[0].find("exit status unknown") != std::string::npos);
   CHECK(lines[1].ends_with("not started"));
+}
+
+TEST_CASE("tail's arguments: supervisorctl's -BYTES, tail(1)'s -n LINES, -f, the stream; a message for each mistake") {
+  auto parse = [](std::vector<std::string> args, bool named = true) { return parseTailArgs(args, named); };
+  auto defaults = parse({"web"});
+  REQUIRE(defaults);
+  CHECK((defaults->name == "web" && defaults->stream == StdStream::out && !defaults->follow));
+  CHECK((defaults->size.bytes == 1600 && !defaults->size.lines));
+  auto bytes = parse({"-4000", "web:1", "stderr"});
+  REQUIRE(bytes);
+  CHECK((bytes->size.bytes == 4000 && bytes->stream == StdStream::err && bytes->name == "web:1"));
+  auto follow = parse({"-f", "web", "stderr"});
+  REQUIRE(follow);
+  CHECK((follow->follow && follow->stream == StdStream::err));
+  CHECK(parse({"-n", "20", "web"})->size.lines == 20u);
+  CHECK(parse({"web", "-n5"})->size.lines == 5u);  // options may follow the name
+  CHECK(parse({"-0", "web"})->size.bytes == 0u);
+  auto main = parse({"-f", "-n", "3"}, false);
+  REQUIRE(main);
+  CHECK((main->follow && main->size.lines == 3u && main->name.empty()));
+
+  auto error = [&](std::vector<std::string> args, bool named = true) {
+    auto r = parse(std::move(args), named);
+    REQUIRE_FALSE(r);
+    return r.error().detail;
+  };
+  CHECK(error({"-n"}) == "-n needs a number of lines: -n 20");
+  CHECK(error({"-n", "many", "web"}) == "-n many: not a number of lines");
+  CHECK(error({"-100", "-n", "3", "web"}) == "-n: give -BYTES or -n LINES, not both");
+  CHECK(error({"-x", "web"}) == "unknown option '-x' (the options are -f, -BYTES and -n LINES)");
+  CHECK(error({"-f"}) == "which program? Name one: tail web");
+  CHECK(error({"web", "stdin"}) == "'stdin' is not a stream: stdout or stderr");
+  CHECK(error({"web", "stdout", "more"}) == "unexpected argument 'more'");
+  CHECK(error({"-99999999999999999999999", "web"}).starts_with("unknown option"));
+  CHECK(error({"web"}, false) == "unexpected argument 'web': maintail shows the event log");
+}
+
+TEST_CASE("tail and maintail refusals: usage errors with the usage, one instance only, no event log") {
+  Fixture f;
+  auto usage = f.run({"tail", "-n", "x", "web:0"});
+  CHECK((usage.usage && !usage.ok));
+  CHECK(usage.lines == std::vector<std::string>{"tail: -n x: not a number of lines",
+                                                "usage: tail [-f] [-BYTES | -n LINES] NAME [stdout|stderr]"});
+  CHECK(usage.errors == std::vector<std::string>{usage.lines.front()});
+  CHECK(f.run({"tail"}).lines == std::vector<std::string>{"usage: tail [-f] [-BYTES | -n LINES] NAME [stdout|stderr]"});
+  CHECK(f.run({"maintail", "web"}).usage);
+
+  auto several = f.run({"tail", "web"});
+  CHECK((!several.ok && !several.usage));
+  CHECK(several.lines == std::vector<std::string>{"web has 2 instances: name one of them (web:0, web:1)"});
+  CHECK(f.run({"tail", "all"}).lines ==
+        std::vector<std::string>{"all has 3 instances: name one of them (web:0, web:1, worker)"});
+  CHECK(f.run({"tail", "wbe"}).lines == std::vector<std::string>{"wbe: ERROR (no such program; did you mean 'web'?)"});
+  auto service = f.service->output("web", StdStream::out);
+  REQUIRE_FALSE(service);
+  CHECK(service.error().detail == "web has 2 instances: name one of them (web:0, web:1)");
+
+  auto nolog = f.run({"maintail"});
+  CHECK((!nolog.ok && !nolog.usage));
+  CHECK(nolog.lines == std::vector<std::string>{"maintail: this taskmaster keeps no event log"});
+}
+
+TEST_CASE("maintail shows the end of the event log in bytes or lines, and -f follows it with nothing missed") {
+  OutputLog eventLog;
+  Fixture f(kTwoPrograms, &eventLog);
+  eventLog.append("first line\nsecond line\nthird line\n");
+  auto all = f.run({"maintail"});
+  REQUIRE(all.ok);
+  CHECK(outputOf(all).text == "first line\nsecond line\nthird line\n");
+  CHECK(all.lines == std::vector<std::string>{"first line", "second line", "third line"});
+  CHECK(outputOf(all).stream == "log");
+  CHECK(outputOf(all).name.empty());
+  CHECK_FALSE(outputOf(all).follow);
+  CHECK(outputOf(f.run({"maintail", "-11"})).text == "third line\n");
+  CHECK(outputOf(f.run({"maintail", "-n", "2"})).text == "second line\nthird line\n");
+  CHECK(boost::json::serialize(toJson(f.run({"maintail", "-n1"}))) ==
+        R"({"name":"","stream":"log","text":"third line\n","follow":false})");
+
+  // What is written between the command and the moment its front end follows is handed over first.
+  std::optional<CommandReply> reply;
+  f.interpreter->run({"maintail", "-f", "-n", "1"}, {}, [&](CommandReply r) { reply = std::move(r); });
+  eventLog.append("written meanwhile\n");
+  f.io.restart();
+  f.io.run();
+  REQUIRE(reply.has_value());
+  const auto& tail = outputOf(*reply);
+  CHECK(tail.text == "third line\n");
+  REQUIRE(tail.follow);
+  std::string followed;
+  auto subscription = tail.follow([&](std::string_view chunk) { followed += chunk; });
+  CHECK(followed == "written meanwhile\n");
+  eventLog.append("and later, unfinished");
+  CHECK(followed == "written meanwhile\nand later, unfinished");
+  CHECK(eventLog.followers() == 1);
+  subscription.reset();
+  eventLog.append("not followed\n");
+  CHECK(followed == "written meanwhile\nand later, unfinished");
+  CHECK(eventLog.followers() == 0);
+
+  // A reply never taken unsubscribes when it goes.
+  reply = f.run({"maintail", "-f"});
+  CHECK(eventLog.followers() == 1);
+  reply.reset();
+  CHECK(eventLog.followers() == 0);
+}
+
+TEST_CASE("tail shows what a program wrote, each stream apart; clear forgets it") {
+  Fixture f(
+      "programs:\n"
+      "  talker:\n"
+      "    cmd: /bin/sh -c 'printf \"one\\ntwo\\nthree\"; printf \"oops\\n\" >&2; exec sleep 60'\n"
+      "    autostart: true\n"
+      "    starttime: 0\n");
+  auto written = [&](StdStream stream) { return f.service->output("talker", stream).value()->lastBytes(100); };
+  REQUIRE(f.runUntil([&] { return written(StdStream::out) == "one\ntwo\nthree"; }));
+  CHECK(f.runUntil([&] { return written(StdStream::err) == "oops\n"; }));
+
+  auto out = f.run({"tail", "talker"});
+  REQUIRE(out.ok);
+  CHECK(outputOf(out).text == "one\ntwo\nthree");  // exactly: no newline added
+  CHECK(outputOf(out).name == "talker");
+  CHECK(outputOf(out).stream == "stdout");
+  CHECK(out.lines == std::vector<std::string>{"one", "two", "three"});
+  CHECK(outputOf(f.run({"tail", "-5", "talker"})).text == "three");
+  CHECK(outputOf(f.run({"tail", "-n", "2", "talker"})).text == "two\nthree");
+  CHECK(outputOf(f.run({"tail", "talker", "stderr"})).text == "oops\n");
+
+  auto cleared = f.run({"clear", "talker", "nosuch"});
+  CHECK_FALSE(cleared.ok);
+  CHECK(cleared.lines == std::vector<std::string>{"talker: cleared", "nosuch: ERROR (no such program)"});
+  CHECK(outputOf(f.run({"tail", "talker"})).text.empty());
+  CHECK(outputOf(f.run({"tail", "talker", "stderr"})).text.empty());
+  bool down = false;
+  f.supervisor.shutdown([&] { down = true; });
+  CHECK(f.runUntil([&] { return down; }));
+}
+
+TEST_CASE("tail -f follows a program from its start across the rotations of its file, nothing lost or repeated") {
+  test::TempDir logs;
+  const auto file = (logs.path / "counter.log").string();
+  Fixture f(fmt::format(
+      "programs:\n"
+      "  counter:\n"
+      "    cmd: /bin/sh -c 'i=0; while [ $i -lt 200 ]; do echo line $i; i=$((i+1)); done; exec sleep 60'\n"
+      "    starttime: 0\n"
+      "    stdout: {}\n"
+      "    stdout_maxbytes: 300\n"
+      "    stdout_backups: 2\n",
+      file));
+  auto reply = f.run({"tail", "-f", "counter"});  // before it runs: nothing yet, then everything
+  REQUIRE(reply.ok);
+  CHECK(outputOf(reply).text.empty());
+  std::string followed;
+  auto following = outputOf(reply).follow([&](std::string_view chunk) { followed += chunk; });
+  f.service->start({"counter"}, [](ActionReport) {});
+  std::string expected;
+  for (int i = 0; i < 200; ++i) expected += fmt::format("line {}\n", i);
+  CHECK(f.runUntil([&] { return followed.size() >= expected.size(); }));
+  CHECK(followed == expected);
+  CHECK(std::filesystem::exists(file + ".1"));  // it did rotate, more than once
+  CHECK(std::filesystem::exists(file + ".2"));
+  CHECK_FALSE(std::filesystem::exists(file + ".3"));
+  bool down = false;
+  f.supervisor.shutdown([&] { down = true; });
+  CHECK(f.runUntil([&] { return down; }));
 }

@@ -605,3 +605,172 @@ TEST_CASE("requirePrivateDir refuses a socket directory open to others; by defau
   REQUIRE(::stat((dir.path / "run").c_str(), &st) == 0);
   CHECK((st.st_mode & 0777) == 0700);
 }
+
+namespace {
+
+// The command language served on a real socket, as taskmaster serves it: a Service with an event log that
+// the test writes to, its Interpreter, and commandHandler. The server runs on its own thread.
+class CommandFixture {
+ public:
+  // Runs `f` on the loop's thread and returns its result.
+  template <class F>
+  auto onLoop(F f) -> decltype(f()) {
+    std::promise<decltype(f())> p;
+    boost::asio::post(io, [&] {
+      if constexpr (std::is_void_v<decltype(f())>) {
+        f();
+        p.set_value();
+      } else {
+        p.set_value(f());
+      }
+    });
+    return p.get_future().get();
+  }
+
+  explicit CommandFixture(std::vector<taskmaster::ProgramSpec> programs = {}) {
+    path = (dir.path / "tm.sock").string();
+    const std::string error = onLoop([&] {
+      service.emplace(sup, taskmaster::Config{.path = {}, .programs = std::move(programs)}, &eventLog);
+      interpreter.emplace(*service);
+      server.emplace(io, sup, control::commandHandler(*interpreter, {}));
+      auto listening = server->listen({.path = path});
+      if (!listening) return listening.error().str();
+      (void)service->apply();
+      return std::string{};
+    });
+    REQUIRE_MESSAGE(error.empty(), error);
+  }
+  ~CommandFixture() {
+    std::promise<void> down;
+    boost::asio::post(io, [&] {
+      server->close();
+      sup.shutdown([&] { down.set_value(); });
+    });
+    down.get_future().wait();
+    boost::asio::post(io, [this] { work.reset(); });
+    thread.join();
+  }
+
+  TempDir dir;
+  std::string path;
+  boost::asio::io_context io;
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work{io.get_executor()};
+  taskmaster::Supervisor sup{io};
+  taskmaster::OutputLog eventLog;
+  std::optional<taskmaster::Service> service;
+  std::optional<taskmaster::Interpreter> interpreter;
+  std::optional<control::Server> server;
+  std::thread thread{[this] { io.run(); }};  // last: everything above exists before the loop runs
+};
+
+std::string dataOf(const boost::json::object& event) { return std::string(event.at("data").as_string()); }
+
+}  // namespace
+
+TEST_CASE("output lines are JSON text: invalid bytes become U+FFFD, a character split across chunks stays whole") {
+  CHECK(control::encodeOutput("web:1", "stdout", "hi\n") ==
+        "{\"v\":1,\"event\":\"output\",\"name\":\"web:1\",\"stream\":\"stdout\",\"data\":\"hi\\n\"}\n");
+  CHECK(control::validUtf8("caf\xC3\xA9") == "caf\xC3\xA9");
+  CHECK(control::validUtf8("a\xFF" "b\xC3") == "a\xEF\xBF\xBD" "b\xEF\xBF\xBD");
+  CHECK(control::validUtf8("\xED\xA0\x80") == "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");  // a surrogate: not UTF-8
+  CHECK(control::validUtf8("\xF0\x9F\x98x") == "\xEF\xBF\xBDx");  // one U+FFFD for a truncated character
+  control::Utf8Stream stream;
+  CHECK(stream.feed("x\xF0\x9F") == "x");
+  CHECK(stream.feed("\x98") == "");
+  CHECK(stream.feed("\x80!") == "\xF0\x9F\x98\x80!");
+  CHECK(stream.feed("\xC3") == "");
+  CHECK(stream.feed("A") == "\xEF\xBF\xBD" "A");  // what was held was not the start of a character after all
+  CHECK(stream.feed("\xE2\x82") == "");
+  CHECK(stream.finish() == "\xEF\xBF\xBD");
+  // A reply's lines are made text too.
+  auto reply = control::parseReply(control::encodeReply(nullptr, {true, {"bad \xFF byte"}, nullptr, {}}));
+  REQUIRE(reply);
+  CHECK(reply->lines == std::vector<std::string>{"bad \xEF\xBF\xBD byte"});
+}
+
+TEST_CASE("maintail -f over the socket: the reply with the tail, then output lines, until the client leaves") {
+  CommandFixture f;
+  f.onLoop([&] { f.eventLog.append("one\ntwo\n\xE2\x82"); });  // the tail ends inside a character
+  control::Client client;
+  REQUIRE(client.connect(f.path));
+  auto reply = client.call("maintail", {"-f", "-n", "2"});
+  REQUIRE(reply);
+  CHECK(reply->ok);
+  CHECK(reply->lines == std::vector<std::string>{"two"});
+  CHECK(boost::json::serialize(reply->data) == R"({"name":"","stream":"log","text":"two\n","follow":true})");
+  CHECK(f.onLoop([&] { return f.eventLog.followers(); }) == 1);
+
+  f.onLoop([&] {
+    f.eventLog.append("\xAC and \xFF\n");  // the character completed, and a byte that is no UTF-8
+    f.eventLog.append("three\n");
+  });
+  auto first = client.nextEvent();
+  REQUIRE(first);
+  CHECK((*first)["event"] == "output");
+  CHECK((*first)["name"] == "");
+  CHECK((*first)["stream"] == "log");
+  CHECK(dataOf(*first) == "\xE2\x82\xAC and \xEF\xBF\xBD\n");
+  auto second = client.nextEvent();
+  REQUIRE(second);
+  CHECK(dataOf(*second) == "three\n");
+
+  // The connection still takes requests; their replies come among the output lines.
+  auto version = client.call("version");
+  REQUIRE(version);
+  CHECK(version->ok);
+
+  // Without -f: the same text, no stream; an invalid byte in it is replaced.
+  control::Client other;
+  REQUIRE(other.connect(f.path));
+  auto plain = other.call("maintail", {"-n", "1"});
+  REQUIRE(plain);
+  CHECK(boost::json::serialize(plain->data) == R"({"name":"","stream":"log","text":"three\n","follow":false})");
+  auto missing = other.call("tail", {"nosuch"});
+  REQUIRE(missing);
+  CHECK_FALSE(missing->ok);
+  CHECK(missing->error.empty());
+  auto usage = other.call("tail", {"-z", "x"});
+  REQUIRE(usage);
+  CHECK(usage->error == "tail: unknown option '-z' (the options are -f, -BYTES and -n LINES)");
+
+  client = control::Client{};  // leaves: the server stops following for it
+  bool gone = false;
+  for (int i = 0; i < 500 && !gone; ++i) {
+    gone = f.onLoop([&] { return f.eventLog.followers(); }) == 0;
+    if (!gone) std::this_thread::sleep_for(10ms);
+  }
+  CHECK(gone);
+}
+
+TEST_CASE("tail -f of a program goes on across its restarts, on the same connection") {
+  CommandFixture f({taskmaster::ProgramSpec{
+      .name = "talker",
+      .cmd = {"/bin/sh", "-c", "echo hello; exec sleep 60"},
+      .autostart = true,
+      .starttime = 0ms}});
+  control::Client client;
+  REQUIRE(client.connect(f.path));
+  std::string text;
+  for (int i = 0; i < 500 && text.empty(); ++i) {  // until the program has said hello
+    auto reply = client.call("tail", {"talker"});
+    REQUIRE(reply);
+    text = std::string(reply->data.at("text").as_string());
+    if (text.empty()) std::this_thread::sleep_for(10ms);
+  }
+  CHECK(text == "hello\n");
+  auto reply = client.call("tail", {"-f", "talker"});
+  REQUIRE(reply);
+  CHECK(reply->ok);
+  CHECK(reply->data.at("follow") == true);
+
+  control::Client restarter;
+  REQUIRE(restarter.connect(f.path));
+  auto restarted = restarter.call("restart", {"talker"});
+  REQUIRE(restarted);
+  CHECK(restarted->ok);
+  auto event = client.nextEvent();
+  REQUIRE(event);
+  CHECK((*event)["name"] == "talker");
+  CHECK((*event)["stream"] == "stdout");
+  CHECK(dataOf(*event) == "hello\n");
+}

@@ -1,13 +1,16 @@
 #include "ctl/ctl.hpp"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <csignal>
 #include <cstdlib>
+#include <optional>
 #include <set>
 #include <string_view>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/json.hpp>
@@ -38,12 +41,35 @@ std::string eventLine(const boost::json::object& e) {
   return line;
 }
 
+std::string stringAt(const boost::json::object& o, const char* key) {
+  const auto* v = o.if_contains(key);
+  return v && v->is_string() ? std::string(v->as_string()) : std::string{};
+}
+
+// The answer of tail or maintail that opened a stream: {"text": ..., "follow": true}.
+bool opensStream(const control::Reply& reply) {
+  const auto* data = reply.data.if_object();
+  const auto* follow = data ? data->if_contains("follow") : nullptr;
+  return reply.ok && follow && follow->is_bool() && follow->as_bool();
+}
+
+std::string laggedText(const boost::json::object& e) {
+  const auto* dropped = e.if_contains("dropped");
+  return fmt::format("({} chunks of output missed: this client read too slowly)",
+                     dropped && dropped->is_int64() ? dropped->as_int64() : 0);
+}
+
 // The shell's commands, run by the taskmaster at the other end of the socket. Leaving the shell is the
-// one command answered here: the remote taskmaster goes on.
+// one command answered here: the remote taskmaster goes on. tail -f follows the stream on the connection,
+// through the loop, and Ctrl-C ends it by connecting again: the server follows until its client leaves.
 class RemoteBackend final : public ShellBackend {
  public:
-  RemoteBackend(asio::io_context& io, control::Client& client) : io_(io), client_(client) {}
+  RemoteBackend(asio::io_context& io, control::Client& client, std::string path)
+      : io_(io), client_(client), path_(std::move(path)) {}
+  ~RemoteBackend() override { stopFollowing(false); }
   [[nodiscard]] bool lost() const { return lost_; }  // the connection broke: the shell ended with it
+  // Called when the connection breaks while following (no command answer to say it).
+  void onLost(std::function<void(std::string)> onLost) { onLost_ = std::move(onLost); }
 
   void run(const std::vector<std::string>& words, std::function<void(taskmaster::CommandReply)> done) override {
     taskmaster::CommandReply result;
@@ -54,6 +80,11 @@ class RemoteBackend final : public ShellBackend {
       result.fail(fmt::format("'{}' is not for this shell: run 'taskmaster ctl {}'", words.front(), words.front()));
     } else if (auto reply = client_.call(words.front(), {words.begin() + 1, words.end()})) {
       result.ok = reply->ok;
+      if (opensStream(*reply)) {
+        const auto& data = reply->data.as_object();
+        result.data = taskmaster::OutputTail{stringAt(data, "name"), stringAt(data, "stream"), stringAt(data, "text"),
+                                             [this](auto sink) { return follow(std::move(sink)); }};
+      }
       result.lines = std::move(reply->lines);
       if (result.lines.empty() && !reply->error.empty()) result.lines.push_back(reply->error);
     } else {
@@ -77,14 +108,71 @@ class RemoteBackend final : public ShellBackend {
   }
 
  private:
+  using Sink = std::function<void(std::string_view)>;
+
+  taskmaster::Subscription follow(Sink sink) {
+    sink_ = std::move(sink);
+    deliver(client_.bufferedEvents());  // some may have come with the reply
+    // Only waited on, never read through Asio: the descriptor stays blocking for the client's reads.
+    watch_.emplace(io_, ::fcntl(client_.fd(), F_DUPFD_CLOEXEC, 3));
+    waitForStream();
+    return taskmaster::Subscription([this] { stopFollowing(true); });
+  }
+
+  void waitForStream() {
+    watch_->async_wait(asio::posix::descriptor_base::wait_read, [this](boost::system::error_code ec) {
+      if (ec || !sink_) return;
+      auto events = client_.readEvents();  // readable: one read that does not wait
+      if (!events) return broken(events.error().str());
+      deliver(*events);
+      if (sink_) waitForStream();
+    });
+  }
+
+  void deliver(const std::vector<boost::json::object>& events) {
+    for (const auto& e : events) {
+      if (!sink_) return;
+      const auto kind = stringAt(e, "event");
+      if (kind == "output") sink_(stringAt(e, "data"));
+      else if (kind == "lagged") sink_(fmt::format("\n{}\n", laggedText(e)));
+    }
+  }
+
+  void stopFollowing(bool reconnect) {
+    if (!watch_) return;
+    sink_ = nullptr;
+    boost::system::error_code ignored;
+    watch_->close(ignored);
+    watch_.reset();
+    if (!reconnect || lost_) return;
+    if (auto connected = client_.connect(path_); !connected) {
+      // The next command says so, and ends the shell.
+      lost_ = true;
+    }
+  }
+
+  void broken(const std::string& why) {
+    sink_ = nullptr;
+    lost_ = true;
+    if (onLost_) onLost_(fmt::format("connection to taskmaster lost: {}", why));
+  }
+
   asio::io_context& io_;
   control::Client& client_;
+  std::string path_;
+  std::optional<asio::posix::stream_descriptor> watch_;  // a duplicate of the client's socket, while following
+  Sink sink_;
+  std::function<void(std::string)> onLost_;
   bool lost_ = false;
 };
 
-int shell(control::Client& client) {
+int shell(control::Client& client, const std::string& path) {
   asio::io_context io;
-  RemoteBackend backend(io, client);
+  RemoteBackend backend(io, client, path);
+  backend.onLost([&io](const std::string& why) {
+    fmt::print(stderr, "\ntaskmaster ctl: {}\n", why);
+    io.stop();
+  });
   auto sh = makeShell(io, backend, {.historyFile = historyPath(),
                                      .onQuit = [&io](std::string_view) { io.stop(); }});
   if (sh->interactive()) fmt::print("taskmaster ctl: connected. Type 'help' for the commands, 'quit' to leave.\n");
@@ -120,6 +208,25 @@ int follow(control::Client& client, bool json) {
   return kExitOk;  // taskmaster went away
 }
 
+// tail -f, maintail -f: the output as it comes, until interrupted or until taskmaster goes away (exit code 0,
+// as events).
+int followOutput(control::Client& client, bool json) {
+  std::fflush(stdout);
+  while (auto event = client.nextEvent()) {
+    if (json) {
+      fmt::print("{}\n", boost::json::serialize(*event));
+    } else if (const auto kind = stringAt(*event, "event"); kind == "output") {
+      const auto data = stringAt(*event, "data");
+      std::fwrite(data.data(), 1, data.size(), stdout);
+    } else if (kind == "lagged") {
+      std::fflush(stdout);
+      fmt::print(stderr, "taskmaster ctl: {}\n", laggedText(*event));
+    }
+    std::fflush(stdout);
+  }
+  return kExitOk;
+}
+
 }  // namespace
 
 int runCtl(const CtlOptions& options) {
@@ -144,7 +251,7 @@ int runCtl(const CtlOptions& options) {
                ec.message());
     return absent ? kExitNotRunning : kExitFailure;
   }
-  if (words.empty()) return shell(client);
+  if (words.empty()) return shell(client, path);
   if (const auto* command = taskmaster::findCommand(words.front()); command && command->id == taskmaster::CommandId::events)
     return follow(client, json);
 
@@ -153,14 +260,24 @@ int runCtl(const CtlOptions& options) {
     fmt::print(stderr, "taskmaster ctl: {}\n", reply.error().str());
     return kExitFailure;
   }
+  const auto* command = taskmaster::findCommand(words.front());
+  using taskmaster::CommandId;
+  const bool output = command && (command->id == CommandId::tail || command->id == CommandId::maintail);
+  const auto* data = reply->data.if_object();
   if (json) {
     fmt::print("{}", control::encodeReply(nullptr, *reply));
+  } else if (output && reply->ok && data && data->contains("text")) {
+    // The bytes as the program wrote them (U+FFFD for what was not UTF-8), not a newline more.
+    const auto text = stringAt(*data, "text");
+    std::fwrite(text.data(), 1, text.size(), stdout);
   } else {
     for (const auto& line : reply->lines) fmt::print("{}\n", line);
     if (reply->lines.empty() && !reply->error.empty()) fmt::print(stderr, "taskmaster ctl: {}\n", reply->error);
   }
   if (!reply->error.empty()) return kExitUsage;
-  return reply->ok ? kExitOk : kExitFailure;
+  if (!reply->ok) return kExitFailure;
+  if (output && opensStream(*reply)) return followOutput(client, json);
+  return kExitOk;
 }
 
 }  // namespace cli

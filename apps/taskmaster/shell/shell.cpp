@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -41,6 +42,12 @@ void putLines(FILE* stream, const std::vector<std::string>& lines) {
   put(stream, text);
 }
 
+// The answer of tail -f: its text and a follower. Null for any other answer.
+const taskmaster::OutputTail* followed(const taskmaster::CommandReply& reply) {
+  const auto* tail = std::get_if<taskmaster::OutputTail>(&reply.data);
+  return tail && tail->follow ? tail : nullptr;
+}
+
 // Runs a typed line: its words go to the backend; a blank line or a comment gets an empty answer, and a
 // line that cannot be split into words an error. `done` is called once, later on the loop.
 void runLine(asio::io_context& io, ShellBackend& backend, std::string_view line,
@@ -68,17 +75,33 @@ class ScriptShell final : public Shell {
   void start() override { readNext(); }
   void close() override {
     closed_ = true;
+    following_.reset();
     reader_.close();
   }
   void notice(std::string_view text) override {
     // Notices nobody reads must not pile up without end.
     if (err_.pending() < kMaxPendingNotices) err_.write(fmt::format("taskmaster: {}\n", text));
   }
+  void output(std::string_view lines) override { print(lines); }
   void interrupt() override {}
   [[nodiscard]] bool interactive() const override { return false; }
 
  private:
   static constexpr std::size_t kMaxPendingNotices = 64 * 1024;
+  static constexpr std::size_t kMaxPendingOutput = 4 << 20;
+
+  // Program output (forwarded lines, tail -f) to stdout: what a reader that stopped reading cannot take is
+  // dropped and counted, and said once it reads again.
+  void print(std::string_view text) {
+    if (closed_ || text.empty()) return;
+    if (out_.pending() + text.size() > kMaxPendingOutput) {
+      dropped_ += text.size();
+      return;
+    }
+    if (dropped_ > 0 && out_.pending() == 0)
+      notice(fmt::format("{} bytes of program output dropped: stdout was not read", std::exchange(dropped_, 0)));
+    out_.write(std::string(text));
+  }
 
   void readNext() {
     reader_.next([this](std::optional<std::string> line) {
@@ -86,6 +109,11 @@ class ScriptShell final : public Shell {
       if (!line) return settings_.onQuit("end of input");
       runLine(io_, backend_, *line, [this](taskmaster::CommandReply result) {
         if (closed_) return;
+        if (const auto* tail = followed(result)) {  // no Ctrl-C in a script: followed until the shell closes
+          print(tail->text);
+          following_ = tail->follow([this](std::string_view chunk) { print(chunk); });
+          return;
+        }
         std::string text;
         for (const auto& l : result.lines) text += l + '\n';
         if (result.quit) {
@@ -105,6 +133,8 @@ class ScriptShell final : public Shell {
   LineReader reader_;
   OutputStream out_;
   OutputStream err_;
+  taskmaster::Subscription following_;
+  std::uint64_t dropped_ = 0;
   bool closed_ = false;
 };
 
@@ -118,7 +148,8 @@ class InteractiveShell final : public Shell {
         backend_(backend),
         settings_(std::move(settings)),
         input_(io, watchableCopy(STDIN_FILENO, O_RDONLY)),
-        terminalSignals_(io, SIGWINCH, SIGCONT) {}
+        terminalSignals_(io, SIGWINCH, SIGCONT),
+        programOutput_(io, STDOUT_FILENO) {}
 
   ~InteractiveShell() override {
     close();
@@ -143,6 +174,7 @@ class InteractiveShell final : public Shell {
   void close() override {
     if (closed_) return;
     closed_ = true;
+    following_.reset();
     if (editing_) {
       rl_callback_handler_remove();  // back to the terminal's normal mode
       editing_ = false;
@@ -160,8 +192,31 @@ class InteractiveShell final : public Shell {
     rl_forced_update_display();
   }
 
+  // Programs' output never waits for the terminal (a flood, or output stopped with Ctrl-S): it goes through
+  // an OutputWriter, which queues and past its limit drops and counts. The prompt is drawn again once the
+  // lines have reached the terminal, so that it comes after them.
+  void output(std::string_view lines) override {
+    if (lines.empty()) return;
+    const std::string_view end = lines.back() == '\n' ? "" : "\n";
+    if (closed_ || !editing_) return programOutput_.write(fmt::format("{}{}", lines, end));
+    // In place of the prompt's line, then the prompt and the half-typed line again, cursor where it was.
+    programOutput_.write(fmt::format("\r\033[K{}{}", lines, end), [this] {
+      if (!closed_ && editing_ && programOutput_.pending() == 0) rl_forced_update_display();
+    });
+  }
+
   void interrupt() override {
     if (closed_) return;
+    if (isFollowing_) {  // tail -f: stop following; the prompt comes back below the ^C the terminal echoed,
+      isFollowing_ = false;  // after what was still on its way to the terminal
+      following_.reset();
+      programOutput_.write("\n", [this] {
+        if (closed_ || editing_) return;
+        prompt();
+        waitForInput();
+      });
+      return;
+    }
     if (editing_) {
       // Removing and installing the handler empties libedit's line and draws a fresh prompt.
       put(stdout, "^C\n");
@@ -221,11 +276,19 @@ class InteractiveShell final : public Shell {
     const unsigned id = ++command_;
     runLine(io_, backend_, *line, [this, id](taskmaster::CommandReply result) {
       if (closed_ || id != command_) return;
+      if (const auto* tail = followed(result)) return follow(*tail);
       putLines(stdout, result.lines);
       if (result.quit) return settings_.onQuit("quit command");
       prompt();
       waitForInput();
     });
+  }
+
+  // tail -f: the text as it was written, then each chunk as it comes, until Ctrl-C (interrupt()).
+  void follow(const taskmaster::OutputTail& tail) {
+    if (!tail.text.empty()) programOutput_.write(tail.text);
+    isFollowing_ = true;
+    following_ = tail.follow([this](std::string_view chunk) { programOutput_.write(chunk); });
   }
 
   // Installing the handler puts the terminal in editing mode and draws the prompt. libedit needs it
@@ -275,9 +338,12 @@ class InteractiveShell final : public Shell {
   ShellSettings settings_;
   asio::posix::stream_descriptor input_;  // only waited on: libedit does the reading
   asio::signal_set terminalSignals_;
+  taskmaster::OutputWriter programOutput_;  // forwarded lines and tail -f
   bool editing_ = false;  // the line handler is installed, a prompt is on screen
   bool waiting_ = false;  // an async_wait on stdin is pending
   bool closed_ = false;
+  taskmaster::Subscription following_;  // tail -f, until Ctrl-C
+  bool isFollowing_ = false;
   unsigned command_ = 0;  // numbers commands, so the answer of an interrupted one is dropped
   std::string lastLine_;
   std::vector<std::string> matches_;

@@ -1,7 +1,8 @@
 // The control shell on stdin: interactive with line editing on a terminal, scripted otherwise. Either way
 // it reads one command, runs it through its backend (the library's Interpreter, or a taskmaster at the
 // other end of the control socket), prints the answer, and only then reads the next, while the event loop
-// goes on supervising.
+// goes on supervising. An answer that can be followed (tail -f: an OutputTail with a follower) is printed as
+// it comes until Ctrl-C, then the prompt comes back; in a script it is followed until the shell closes.
 #pragma once
 
 #include <functional>
@@ -59,7 +60,12 @@ class Shell {
   // A one-line message that did not come from a command (a crash, a reload by SIGHUP). On a terminal it
   // is printed above the prompt and the half-typed line is drawn again; in a script it goes to stderr.
   virtual void notice(std::string_view text) = 0;
-  // SIGINT from the terminal: clears the line being typed, or stops waiting for a slow command.
+  // Whole lines that programs forward to taskmaster's stdout (`stdout: /dev/stdout`), each with its '\n'.
+  // On a terminal they replace the prompt's line, and the prompt and the half-typed line are drawn again
+  // below them; in a script they go to stdout, dropped (and counted) while nobody reads it.
+  virtual void output(std::string_view lines) = 0;
+  // SIGINT from the terminal: clears the line being typed, stops following (tail -f), or stops waiting for a
+  // slow command.
   virtual void interrupt() = 0;
   [[nodiscard]] virtual bool interactive() const = 0;
 };

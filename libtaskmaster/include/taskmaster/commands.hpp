@@ -1,5 +1,5 @@
 // The command language: what a person or a program asks of a running supervisor (status, start, stop,
-// restart, reload, pid, signal, version, shutdown, help), in three parts:
+// restart, reload, pid, signal, tail, clear, maintail, version, shutdown, help), in three parts:
 //
 // - the command table: the one list of commands, with their usage, help text, argument counts and what a
 //   shell completes after them. Help, completion, the control protocol and docs/cli.md all follow it;
@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -22,6 +23,7 @@
 #include <boost/json/fwd.hpp>
 
 #include <taskmaster/config.hpp>
+#include <taskmaster/error.hpp>
 #include <taskmaster/log.hpp>
 #include <taskmaster/output.hpp>
 #include <taskmaster/state.hpp>
@@ -43,7 +45,7 @@ enum class CommandScope {
 };
 
 // What a shell offers for the next word after the command.
-enum class CompletionKind { nothing, commands, names, signalThenNames };
+enum class CompletionKind { nothing, commands, names, signalThenNames, nameThenStream };
 
 inline constexpr std::size_t kManyArgs = static_cast<std::size_t>(-1);
 
@@ -106,6 +108,35 @@ struct SignalReport {
   [[nodiscard]] bool ok() const;
 };
 
+// How much of an output `tail` and `maintail` show: the last `bytes` bytes, or the last `lines` lines.
+struct TailSize {
+  std::size_t bytes = 1600;            // supervisorctl's default
+  std::optional<std::size_t> lines{};  // set: lines, and `bytes` is ignored
+};
+
+// The arguments of `tail [-f] [-BYTES | -n LINES] NAME [stdout|stderr]` (maintail: the options only).
+struct TailRequest {
+  bool follow = false;
+  TailSize size{};
+  std::string name;  // empty for maintail
+  StdStream stream = StdStream::out;
+};
+// Parses the words after `tail` (or `maintail`, with `named` false: no NAME, no stream). The Error's detail
+// is the message for the user ("-n needs a number of lines").
+[[nodiscard]] Result<TailRequest> parseTailArgs(const std::vector<std::string>& args, bool named = true);
+
+// Follows an output: `sink` gets every chunk written after the tail that came with it, nothing missed in
+// between, until the Subscription is reset. Call it at most once.
+using OutputFollower = std::function<Subscription(std::function<void(std::string_view chunk)> sink)>;
+
+// The answer of tail and maintail.
+struct OutputTail {
+  std::string name;         // the instance ("web:1"); empty for the event log
+  std::string stream;       // "stdout", "stderr", or "log" for the event log
+  std::string text;         // the last bytes, as the program wrote them: any bytes, maybe not whole lines
+  OutputFollower follow{};  // set with -f: what comes next
+};
+
 struct ReloadReport {
   std::string path;                   // the file read
   std::vector<Diagnostic> problems;   // not empty: the file was invalid and nothing changed
@@ -143,6 +174,18 @@ class Service {
   // Stops every program (stopsignal, then SIGKILL after stoptime) and refuses starts; `done` when all are down.
   void shutdown(std::function<void()> done);
 
+  // The output of one instance (a program of one instance, or "web:1"). An Error that says why not: an
+  // unknown name (its detail as describe(UnknownName) words it), or a program of several instances
+  // ("web has 3 instances: name one of them (web:0, web:1, web:2)").
+  [[nodiscard]] Result<std::shared_ptr<OutputLog>> output(std::string_view name, StdStream stream) const;
+  // The end of an instance's output (request.name, request.stream), with a follower when request.follow.
+  [[nodiscard]] Result<OutputTail> tail(const TailRequest& request) const;
+  // The same of the event log given to the constructor; an Error when there is none.
+  [[nodiscard]] Result<OutputTail> maintail(const TailRequest& request) const;
+  // Truncates the output files and forgets the recent output of every instance of each name.
+  [[nodiscard]] ActionReport clear(const std::vector<std::string>& names);
+  [[nodiscard]] OutputLog* eventLog() const { return eventLog_; }
+
   [[nodiscard]] static int ownPid();
   [[nodiscard]] static std::string_view version();
 
@@ -156,6 +199,7 @@ class Service {
 
   Supervisor& supervisor_;
   Config config_;
+  OutputLog* eventLog_ = nullptr;
 };
 
 // --- the text layer --------------------------------------------------------------------------------
@@ -175,9 +219,11 @@ struct CommandReply {
   std::vector<std::string> errors;  // the failures among `lines`
   bool usage = false;               // the request itself was wrong: unknown command, wrong arguments
   bool quit = false;                // the asker's front end is to stop every program and leave
-  // The data: StatusReport (status, pid with names), ActionReport (start, stop, restart), ApplyReport
-  // (reload), int (pid of taskmaster), std::string (version), or nothing.
-  std::variant<std::monostate, StatusReport, ActionReport, ApplyReport, int, std::string> data;
+  // The data: StatusReport (status, pid with names), ActionReport (start, stop, restart, clear), ApplyReport
+  // (reload), int (pid of taskmaster), std::string (version), OutputTail (tail, maintail), or nothing.
+  // For tail, `lines` is the text cut at its newlines: a front end that must show the bytes exactly (or
+  // follow them) takes the OutputTail.
+  std::variant<std::monostate, StatusReport, ActionReport, ApplyReport, int, std::string, OutputTail> data;
 
   void fail(std::string line);
 };

@@ -59,6 +59,26 @@ struct Reply {
 // The event line of a state change: {"v":1,"event":"state",...}.
 [[nodiscard]] std::string encodeEvent(const StateChange& change);
 
+// An output line of a followed log (tail -f, maintail -f): {"v":1,"event":"output","name":"web:1",
+// "stream":"stdout","data":"..."}. `data` must be UTF-8 already (see Utf8Stream).
+[[nodiscard]] std::string encodeOutput(std::string_view name, std::string_view stream, std::string_view data);
+
+// JSON carries text: bytes that are not UTF-8 (a program may write anything) become U+FFFD, one for each
+// maximal invalid sequence, as the Unicode standard recommends.
+[[nodiscard]] std::string validUtf8(std::string_view bytes);
+
+// The same for bytes that come in chunks: a character split across two chunks is kept whole, its first
+// bytes held back until the next chunk.
+class Utf8Stream {
+ public:
+  [[nodiscard]] std::string feed(std::string_view chunk);
+  // The bytes held back, as U+FFFD (the stream ended inside a character); nothing when none.
+  [[nodiscard]] std::string finish();
+
+ private:
+  std::string held_;
+};
+
 [[nodiscard]] boost::json::object toJson(const StateChange& change);
 [[nodiscard]] boost::json::object toJson(const InstanceStatus& status);
 
@@ -165,9 +185,17 @@ class Client {
   // Sends one request and waits for its reply, skipping event lines. An Error when the connection failed or
   // the server refused it (its reason in the detail).
   [[nodiscard]] Result<Reply> call(const std::string& cmd, const std::vector<std::string>& args = {});
-  // After call("events"): the next event line, parsed; an Error at the end of the stream. An event
-  // {"event":"lagged","dropped":N} says N events were lost: call("status") to catch up.
+  // After call("events"), or a call that opened another stream (tail -f): the next stream line, parsed; an
+  // Error at the end of the stream. An event {"event":"lagged","dropped":N} says N lines were lost.
   [[nodiscard]] Result<boost::json::object> nextEvent();
+
+  // For a caller with an event loop, which waits until fd() is readable before it reads:
+  // the stream lines received already (some may have come with a reply), without reading;
+  [[nodiscard]] std::vector<boost::json::object> bufferedEvents();
+  // one read (it waits until something comes), then the stream lines it completed, maybe none; an Error at
+  // the end of the stream.
+  [[nodiscard]] Result<std::vector<boost::json::object>> readEvents();
+  [[nodiscard]] int fd() const { return fd_.get(); }
 
  private:
   Result<boost::json::value> readMessage();  // the next line, parsed once

@@ -80,6 +80,25 @@ Result<Reply> Client::call(const std::string& cmd, const std::vector<std::string
   }
 }
 
+std::vector<json::object> Client::bufferedEvents() {
+  std::vector<json::object> events;
+  while (auto line = framer_.next()) {
+    boost::system::error_code ec;
+    json::value v = json::parse(*line, ec);
+    if (auto* o = v.if_object(); !ec && o && o->contains("event")) events.push_back(std::move(*o));
+  }
+  return events;
+}
+
+Result<std::vector<json::object>> Client::readEvents() {
+  std::array<char, 64 * 1024> chunk;
+  const ssize_t n = retryOnEintr([&] { return ::read(fd_.get(), chunk.data(), chunk.size()); });
+  if (n == 0) return Error{std::make_error_code(std::errc::connection_reset), "connection closed by taskmaster"};
+  if (n < 0) return detail::systemError("read from taskmaster");
+  framer_.append({chunk.data(), static_cast<std::size_t>(n)});
+  return bufferedEvents();
+}
+
 Result<json::object> Client::nextEvent() {
   while (true) {
     auto message = readMessage();

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <memory>
 #include <set>
 
@@ -20,7 +21,118 @@ namespace {
 // Signal names offered by completion: the ones people send by hand.
 const std::vector<std::string> kCommonSignals{"HUP", "INT", "QUIT", "KILL", "USR1", "USR2", "TERM", "CONT", "STOP"};
 
+// How many words of `args` (after the command name) are NAME and stream, and whether the last one is -n,
+// whose number comes next.
+std::pair<std::size_t, bool> tailPositionals(const std::vector<std::string>& words) {
+  std::size_t positional = 0;
+  bool number = false;
+  for (std::size_t i = 1; i < words.size(); ++i) {
+    const auto& w = words[i];
+    if (number) number = false;
+    else if (w == "-n") number = true;
+    else if (w.size() < 2 || w.front() != '-') ++positional;
+  }
+  return {positional, number};
+}
+
+std::optional<std::size_t> parseCount(std::string_view text) {
+  std::size_t n = 0;
+  const auto* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, n);
+  if (text.empty() || ec != std::errc{} || ptr != end) return std::nullopt;
+  return n;
+}
+
+Error badArgument(std::string message) {
+  return {std::make_error_code(std::errc::invalid_argument), std::move(message)};
+}
+
+// What follows an output from now on. The reply that carries the follower reaches its front end a turn of
+// the loop later: what is written meanwhile is kept (up to kMaxEarly) and handed over first, so the text
+// of the reply and the chunks that follow it leave no gap.
+OutputFollower followFromNow(OutputLog& log, std::shared_ptr<OutputLog> keep) {
+  constexpr std::size_t kMaxEarly = 4 << 20;
+  using Sink = std::function<void(std::string_view)>;
+  struct Pending {
+    std::string early;
+    std::shared_ptr<Sink> sink;
+    Subscription subscription;
+    bool taken = false;
+  };
+  auto pending = std::make_shared<Pending>();
+  pending->subscription = log.follow([weak = std::weak_ptr(pending)](std::string_view chunk) {
+    const auto p = weak.lock();
+    if (!p) return;
+    if (const auto sink = p->sink) return (*sink)(chunk);  // held: it may unsubscribe while it runs
+    if (!p->taken && p->early.size() + chunk.size() <= kMaxEarly) p->early.append(chunk);
+  });
+  // `keep` holds a program's log while someone follows it, even if its program is removed meanwhile.
+  return [pending, keep = std::move(keep)](Sink sink) -> Subscription {
+    if (pending->taken) return {};
+    pending->taken = true;
+    if (!pending->early.empty()) sink(std::exchange(pending->early, {}));
+    pending->sink = std::make_shared<Sink>(std::move(sink));
+    return Subscription([pending, keep] {
+      pending->subscription.reset();
+      pending->sink.reset();
+    });
+  };
+}
+
+OutputTail snapshot(OutputLog& log, std::shared_ptr<OutputLog> keep, const TailRequest& request, std::string name,
+                    std::string stream) {
+  OutputTail tail{std::move(name), std::move(stream),
+                  request.size.lines ? log.lastLines(*request.size.lines) : log.lastBytes(request.size.bytes), {}};
+  if (request.follow) tail.follow = followFromNow(log, std::move(keep));
+  return tail;
+}
+
 }  // namespace
+
+Result<TailRequest> parseTailArgs(const std::vector<std::string>& args, bool named) {
+  TailRequest request;
+  bool sized = false;
+  std::vector<std::string_view> positional;
+  auto size = [&](std::string_view option) -> std::optional<Error> {
+    if (sized) return badArgument(fmt::format("{}: give -BYTES or -n LINES, not both", option));
+    sized = true;
+    return std::nullopt;
+  };
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string_view word = args[i];
+    if (word.size() < 2 || word.front() != '-') {
+      positional.push_back(word);
+    } else if (word == "-f" || word == "--follow") {
+      request.follow = true;
+    } else if (word.starts_with("-n")) {  // -n 20 or -n20, as tail(1)
+      if (word.size() == 2 && i + 1 == args.size()) return badArgument("-n needs a number of lines: -n 20");
+      const std::string_view value = word.size() > 2 ? word.substr(2) : std::string_view(args[++i]);
+      const auto lines = parseCount(value);
+      if (!lines) return badArgument(fmt::format("-n {}: not a number of lines", value));
+      if (auto e = size("-n")) return *e;
+      request.size.lines = lines;
+    } else if (const auto bytes = parseCount(word.substr(1))) {  // -1600
+      if (auto e = size(word)) return *e;
+      request.size.bytes = *bytes;
+    } else {
+      return badArgument(fmt::format("unknown option '{}' (the options are -f, -BYTES and -n LINES)", word));
+    }
+  }
+  if (!named) {
+    if (!positional.empty())
+      return badArgument(fmt::format("unexpected argument '{}': maintail shows the event log", positional.front()));
+    return request;
+  }
+  if (positional.empty()) return badArgument("which program? Name one: tail web");
+  if (positional.size() > 2) return badArgument(fmt::format("unexpected argument '{}'", positional[2]));
+  request.name = std::string(positional.front());
+  if (positional.size() == 2) {
+    if (positional[1] == "stdout") request.stream = StdStream::out;
+    else if (positional[1] == "stderr") request.stream = StdStream::err;
+    else return badArgument(fmt::format("'{}' is not a stream: stdout or stderr", positional[1]));
+  }
+  return request;
+}
 
 const std::vector<CommandInfo>& commandTable() {
   using C = CompletionKind;
@@ -49,6 +161,17 @@ const std::vector<CommandInfo>& commandTable() {
       {signal, "signal", "signal SIGNAL NAME...", "send a signal to programs' processes",
        {"SIGNAL is a name (TERM, SIGUSR1, hup) or a number. Only the main process of each instance gets it."},
        2, kManyArgs, C::signalThenNames},
+      {tail, "tail", "tail [-f] [-BYTES | -n LINES] NAME [stdout|stderr]", "show the end of a program's output",
+       {"The last 1600 bytes of its stdout by default; -BYTES shows that many bytes (tail -4000 web), -n LINES",
+        "that many lines, and stderr the other stream. NAME is an instance (web:1) or a program of one.",
+        "-f goes on showing what the program writes, across its restarts, until Ctrl-C."},
+       1, 5, C::nameThenStream},
+      {clear, "clear", "clear NAME...", "empty programs' output files and forget their recent output",
+       {"Truncates the stdout and stderr files of each instance and forgets what tail would show.",
+        "Rotated backups stay."},
+       1, kManyArgs, C::names},
+      {maintail, "maintail", "maintail [-f] [-BYTES | -n LINES]", "show the end of taskmaster's event log",
+       {"As tail, for the event log: the last 1600 bytes by default; -f goes on until Ctrl-C."}, 0, 3, C::nothing},
       {version, "version", "version", "show taskmaster's version", {}, 0, 0, C::nothing},
       {shutdown, "shutdown", "shutdown", "stop every program and exit taskmaster",
        {"Each program gets its stopsignal, then SIGKILL after its stoptime; taskmaster exits once all are down.",
@@ -98,6 +221,12 @@ std::vector<std::string> completeWords(const std::vector<std::string>& words,
       if (words.size() == 1) return kCommonSignals;
       return targetNames();
     case CompletionKind::names: return targetNames();
+    case CompletionKind::nameThenStream: {  // options may come anywhere; -n takes the next word
+      const auto [positional, number] = tailPositionals(words);
+      if (number || positional > 1) return {};
+      if (positional == 1) return {"stdout", "stderr"};
+      return targetNames();
+    }
   }
   return {};
 }
@@ -120,8 +249,8 @@ bool SignalReport::ok() const {
 
 // --- Service ---------------------------------------------------------------------------------------
 
-Service::Service(Supervisor& supervisor, Config config, OutputLog* /*eventLog*/)
-    : supervisor_(supervisor), config_(std::move(config)) {}
+Service::Service(Supervisor& supervisor, Config config, OutputLog* eventLog)
+    : supervisor_(supervisor), config_(std::move(config)), eventLog_(eventLog) {}
 
 ApplyReport Service::apply() { return supervisor_.apply(config_); }
 
@@ -226,6 +355,59 @@ SignalReport Service::signal(int signal, const std::vector<std::string>& names) 
 }
 
 void Service::shutdown(std::function<void()> done) { supervisor_.shutdown(std::move(done)); }
+
+Result<std::shared_ptr<OutputLog>> Service::output(std::string_view name, StdStream stream) const {
+  std::vector<InstanceStatus> instances;
+  if (supervisor_.status(name, instances))
+    return Error{make_error_code(Errc::no_such_program), describe(unknown(name))};
+  if (instances.size() != 1) {
+    // Named by a program or "all": say which instances there are to choose from (the first few).
+    constexpr std::size_t kShown = 8;
+    std::string some;
+    for (std::size_t i = 0; i < instances.size() && i < kShown; ++i)
+      some += fmt::format("{}{}", i ? ", " : "", instances[i].instance);
+    if (instances.size() > kShown) some += ", ...";
+    const auto detail = instances.empty()
+                            ? fmt::format("{} has no instances (numprocs: 0)", name)
+                            : fmt::format("{} has {} instances: name one of them ({})", name, instances.size(), some);
+    return Error{std::make_error_code(std::errc::invalid_argument), detail};
+  }
+  auto log = supervisor_.output(instances.front().instance, stream);
+  if (!log)
+    return Error{std::make_error_code(std::errc::no_such_file_or_directory),
+                 fmt::format("{}: ERROR (no output kept)", instances.front().instance)};
+  return log;
+}
+
+Result<OutputTail> Service::tail(const TailRequest& request) const {
+  auto log = output(request.name, request.stream);
+  if (!log) return log.error();
+  std::vector<InstanceStatus> instance;
+  (void)supervisor_.status(request.name, instance);  // one: output() just checked
+  OutputLog& raw = **log;
+  return snapshot(raw, std::move(*log), request, instance.front().instance, std::string(to_string(request.stream)));
+}
+
+Result<OutputTail> Service::maintail(const TailRequest& request) const {
+  if (!eventLog_)
+    return Error{std::make_error_code(std::errc::no_such_file_or_directory), "this taskmaster keeps no event log"};
+  return snapshot(*eventLog_, nullptr, request, {}, "log");
+}
+
+ActionReport Service::clear(const std::vector<std::string>& names) {
+  ActionReport report;
+  for (const auto& name : names) {
+    std::vector<InstanceStatus> instances;
+    if (supervisor_.status(name, instances)) {
+      report.outcomes.emplace_back(unknown(name));
+      continue;
+    }
+    const auto ec = supervisor_.clearOutput(name);
+    for (const auto& s : instances)
+      report.outcomes.emplace_back(Outcome{s.instance, !ec, ec ? ec.message() : "cleared"});
+  }
+  return report;
+}
 
 int Service::ownPid() { return static_cast<int>(::getpid()); }
 

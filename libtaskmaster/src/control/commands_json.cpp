@@ -45,6 +45,39 @@ json::value toJson(const ApplyReport& r) {
                       {"unchanged", names(r.unchanged)}, {"invalid", names(r.invalid)}};
 }
 
+json::value toJson(const OutputTail& tail, std::string text) {
+  return json::object{{"name", tail.name}, {"stream", tail.stream}, {"text", std::move(text)},
+                      {"follow", static_cast<bool>(tail.follow)}};
+}
+
+// The text cut at its newlines (an unfinished last line is a line too), as commands_text.cpp does.
+std::vector<std::string> textLines(std::string_view text) {
+  std::vector<std::string> lines;
+  while (!text.empty()) {
+    const auto end = text.find('\n');
+    lines.emplace_back(text.substr(0, end));
+    if (end == std::string_view::npos) break;
+    text.remove_prefix(end + 1);
+  }
+  return lines;
+}
+
+// tail -f over the protocol: the reply carries the text up to its last whole character, and the output
+// lines go on from there, each chunk converted once for this client.
+void respondFollowing(const control::Responder& respond, bool ok, const OutputTail& tail) {
+  auto decoder = std::make_shared<control::Utf8Stream>();
+  std::string text = decoder->feed(tail.text);
+  control::Reply reply{ok, textLines(text), toJson(tail, text), {}};
+  control::StreamSource source = [follow = tail.follow, decoder, name = tail.name,
+                                  stream = tail.stream](control::StreamSink sink) {
+    return follow([sink = std::move(sink), decoder, name, stream](std::string_view chunk) {
+      const std::string data = decoder->feed(chunk);
+      if (!data.empty()) sink(std::make_shared<const std::string>(control::encodeOutput(name, stream, data)));
+    });
+  };
+  respond(std::move(reply), std::move(source));
+}
+
 }  // namespace
 
 json::value toJson(const CommandReply& reply) {
@@ -56,6 +89,7 @@ json::value toJson(const CommandReply& reply) {
     json::value operator()(const ApplyReport& r) const { return toJson(r); }
     json::value operator()(int pid) const { return pid; }
     json::value operator()(const std::string& text) const { return json::string(text); }
+    json::value operator()(const OutputTail& tail) const { return toJson(tail, control::validUtf8(tail.text)); }
   };
   return std::visit(Visit{reply.command}, reply.data);
 }
@@ -65,6 +99,8 @@ control::Handler control::commandHandler(Interpreter& interpreter, std::function
     std::vector<std::string> words{request.cmd};
     words.insert(words.end(), request.args.begin(), request.args.end());
     interpreter.run(words, {.source = "socket", .shell = false}, [respond, onShutdown](CommandReply result) {
+      if (const auto* tail = std::get_if<OutputTail>(&result.data); tail && tail->follow)
+        return respondFollowing(respond, result.ok, *tail);
       std::string error = result.usage && !result.errors.empty() ? result.errors.front() : std::string{};
       respond({result.ok, std::move(result.lines), toJson(result), std::move(error)});
       if (result.quit && onShutdown) onShutdown();

@@ -1,6 +1,8 @@
 // The Interpreter: commands as words in, answers as text lines and typed data out.
 #include <taskmaster/commands.hpp>
 
+#include <algorithm>
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <fmt/format.h>
@@ -28,7 +30,10 @@ CommandReply help(const Args& args) {
   CommandReply reply = replyTo(CommandId::help);
   if (args.empty()) {
     reply.lines.emplace_back("Commands:");
-    for (const auto& c : commandTable()) reply.lines.push_back(fmt::format("  {:<22}{}", c.usage, c.summary));
+    // The usages in a column; a longer one pushes its summary along, one line per command all the same.
+    for (const auto& c : commandTable())
+      reply.lines.push_back(
+          fmt::format("  {:<{}}{}", c.usage, std::max<std::size_t>(22, c.usage.size() + 1), c.summary));
     reply.lines.emplace_back("NAME is a program (all its instances), an instance such as web:1, or all.");
     reply.lines.emplace_back("Type 'help COMMAND' for more about one command.");
     return reply;
@@ -88,6 +93,39 @@ CommandReply signal(Service& service, const Args& args) {
       reply.lines.push_back(fmt::format("{}: sent {} to pid {}", sent.instance, name, sent.pid));
     else reply.fail(fmt::format("{}: ERROR (not running)", sent.instance));
   }
+  return reply;
+}
+
+// The text cut at its newlines, for the shell's lines; an unfinished last line is a line too.
+std::vector<std::string> textLines(std::string_view text) {
+  std::vector<std::string> lines;
+  while (!text.empty()) {
+    const auto end = text.find('\n');
+    lines.emplace_back(text.substr(0, end));
+    if (end == std::string_view::npos) break;
+    text.remove_prefix(end + 1);
+  }
+  return lines;
+}
+
+// tail and maintail: a wrong option is a usage error, said with the usage.
+CommandReply tail(const Service& service, const CommandInfo& command, const Args& args) {
+  CommandReply reply = replyTo(command.id);
+  const bool main = command.id == CommandId::maintail;
+  auto request = parseTailArgs(args, !main);
+  if (!request) {
+    reply.usage = true;
+    reply.fail(fmt::format("{}: {}", command.name, request.error().detail));
+    reply.lines.push_back(fmt::format("usage: {}", command.usage));
+    return reply;
+  }
+  auto tail = main ? service.maintail(*request) : service.tail(*request);
+  if (!tail) {
+    reply.fail(main ? fmt::format("maintail: {}", tail.error().detail) : tail.error().detail);
+    return reply;
+  }
+  reply.lines = textLines(tail->text);
+  reply.data = std::move(*tail);
   return reply;
 }
 
@@ -202,6 +240,9 @@ void Interpreter::dispatch(const CommandInfo& command, const Args& args, const R
       reply.quit = true;
       return finish(std::move(done), std::move(reply));
     }
+    case CommandId::tail:
+    case CommandId::maintail: return finish(std::move(done), tail(service_, command, args));
+    case CommandId::clear: return finish(std::move(done), actionReply(command.id, service_.clear(args)));
     case CommandId::events: return;  // refused in run(): never dispatched
   }
 }

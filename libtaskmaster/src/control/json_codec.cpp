@@ -81,11 +81,12 @@ std::string encodeRequest(const Request& r) {
 }
 
 std::string encodeReply(const json::value& id, const Reply& reply) {
+  // Lines may quote what programs wrote (tail): JSON strings are UTF-8.
   json::array lines;
-  for (const auto& l : reply.lines) lines.emplace_back(l);
+  for (const auto& l : reply.lines) lines.emplace_back(validUtf8(l));
   json::object o{{"v", kVersion}, {"id", id}, {"ok", reply.ok}, {"lines", std::move(lines)}};
   if (!reply.data.is_null()) o["data"] = reply.data;
-  if (!reply.error.empty()) o["error"] = reply.error;
+  if (!reply.error.empty()) o["error"] = validUtf8(reply.error);
   return json::serialize(o) + "\n";
 }
 
@@ -101,6 +102,12 @@ std::string encodeEvent(const StateChange& change) {
   json::object e{{"v", kVersion}, {"event", "state"}};
   for (auto& kv : toJson(change)) e.emplace(kv.key(), std::move(kv.value()));
   return json::serialize(e) + "\n";
+}
+
+std::string encodeOutput(std::string_view name, std::string_view stream, std::string_view data) {
+  return json::serialize(json::object{
+             {"v", kVersion}, {"event", "output"}, {"name", name}, {"stream", stream}, {"data", data}}) +
+         "\n";
 }
 
 json::object toJson(const StateChange& c) {
