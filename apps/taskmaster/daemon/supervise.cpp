@@ -129,9 +129,13 @@ class App {
                                           .onQuit = [this](std::string_view why) { quit(why); }});
       colour_ = shell_->interactive() && colourWanted();
     }
-    // Programs' lines forwarded to /dev/stdout or /dev/stderr share the writers of the event log's mirror.
+    // Programs' lines forwarded to /dev/stdout or /dev/stderr: with a shell, through it, so that they never cut
+    // into its prompt or its answers (at a terminal, both streams: it is one screen); otherwise, and for stderr
+    // in a script, through the writers the event log's mirror shares.
     supervisor_.setForwardSink([this](taskmaster::StdStream target, std::string_view lines) {
-      (target == taskmaster::StdStream::out ? stdio_.out : stdio_.err).write(lines);
+      const bool out = target == taskmaster::StdStream::out;
+      if (shell_ && (out || shell_->interactive())) return shell_->output(lines);
+      (out ? stdio_.out : stdio_.err).write(lines);
     });
     waitForSignals();
 
