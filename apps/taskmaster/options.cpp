@@ -42,9 +42,17 @@ std::string describe(const po::options_description& desc) {
   return text.str();
 }
 
+// Commands whose own options (`tail -f -n 20 web`) come among taskmaster ctl's: an option unknown to ctl is
+// theirs, in its place among the words.
+bool takesOptions(const std::vector<std::string>& words) {
+  const auto* command = words.empty() ? nullptr : taskmaster::findCommand(words.front());
+  return command && (command->id == taskmaster::CommandId::tail || command->id == taskmaster::CommandId::maintail);
+}
+
 // The one parser of both commands. Options may come anywhere among the words, `--` ends them, and long
 // options also take one dash (`-config FILE`, the seed's spelling; allow_long_disguise keeps it from being
-// read as `-c onfig`). Fills `vm`; returns the other words in order, or the exit code of a usage error.
+// read as `-c onfig`). Fills `vm`; returns the other words in order (with the options of a command that takes
+// some), or the exit code of a usage error.
 std::variant<std::vector<std::string>, int> parse(const std::vector<std::string>& args,
                                                   const po::options_description& visible, po::variables_map& vm,
                                                   std::string_view program) {
@@ -52,17 +60,22 @@ std::variant<std::vector<std::string>, int> parse(const std::vector<std::string>
   all.add(visible).add_options()("words", po::value<std::vector<std::string>>());
   po::positional_options_description positional;
   positional.add("words", -1);
+  std::vector<std::string> words, unknown;
   try {
     using namespace po::command_line_style;
-    po::store(po::command_line_parser(args)
-                  .options(all)
-                  .positional(positional)
-                  .style(default_style | allow_long_disguise)
-                  .run(),
-              vm);
+    auto parsed = po::command_line_parser(args)
+                      .options(all)
+                      .positional(positional)
+                      .style(default_style | allow_long_disguise)
+                      .allow_unregistered()
+                      .run();
+    for (const auto& option : parsed.options) {
+      if (option.unregistered) unknown.push_back(option.original_tokens.front());
+      if (option.unregistered || option.string_key == "words")
+        words.insert(words.end(), option.original_tokens.begin(), option.original_tokens.end());
+    }
+    po::store(parsed, vm);
     po::notify(vm);
-  } catch (const po::unknown_option& e) {
-    return usageError(program, fmt::format("unknown option '{}'", e.get_option_name()));
   } catch (const po::invalid_command_line_syntax& e) {
     if (e.kind() == po::invalid_syntax::missing_parameter)
       return usageError(program, fmt::format("{} needs a value", e.get_option_name()));
@@ -70,8 +83,9 @@ std::variant<std::vector<std::string>, int> parse(const std::vector<std::string>
   } catch (const po::error& e) {
     return usageError(program, e.what());
   }
-  if (!vm.contains("words")) return std::vector<std::string>{};
-  return vm["words"].as<std::vector<std::string>>();
+  if (!unknown.empty() && !takesOptions(words))
+    return usageError(program, fmt::format("unknown option '{}'", unknown.front()));
+  return words;
 }
 
 std::optional<std::string> optional(const po::variables_map& vm, const char* name) {
