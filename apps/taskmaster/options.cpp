@@ -3,12 +3,14 @@
 #include <pwd.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <cstdlib>
 #include <sstream>
 
 #include <boost/program_options.hpp>
 #include <fmt/format.h>
 #include <taskmaster/commands.hpp>
+#include <taskmaster/program_spec.hpp>
 #include <taskmaster/version.hpp>
 
 namespace cli {
@@ -40,9 +42,17 @@ std::string describe(const po::options_description& desc) {
   return text.str();
 }
 
+// Commands whose own options (`tail -f -n 20 web`) come among taskmaster ctl's: an option unknown to ctl is
+// theirs, in its place among the words.
+bool takesOptions(const std::vector<std::string>& words) {
+  const auto* command = words.empty() ? nullptr : taskmaster::findCommand(words.front());
+  return command && (command->id == taskmaster::CommandId::tail || command->id == taskmaster::CommandId::maintail);
+}
+
 // The one parser of both commands. Options may come anywhere among the words, `--` ends them, and long
 // options also take one dash (`-config FILE`, the seed's spelling; allow_long_disguise keeps it from being
-// read as `-c onfig`). Fills `vm`; returns the other words in order, or the exit code of a usage error.
+// read as `-c onfig`). Fills `vm`; returns the other words in order (with the options of a command that takes
+// some), or the exit code of a usage error.
 std::variant<std::vector<std::string>, int> parse(const std::vector<std::string>& args,
                                                   const po::options_description& visible, po::variables_map& vm,
                                                   std::string_view program) {
@@ -50,17 +60,22 @@ std::variant<std::vector<std::string>, int> parse(const std::vector<std::string>
   all.add(visible).add_options()("words", po::value<std::vector<std::string>>());
   po::positional_options_description positional;
   positional.add("words", -1);
+  std::vector<std::string> words, unknown;
   try {
     using namespace po::command_line_style;
-    po::store(po::command_line_parser(args)
-                  .options(all)
-                  .positional(positional)
-                  .style(default_style | allow_long_disguise)
-                  .run(),
-              vm);
+    auto parsed = po::command_line_parser(args)
+                      .options(all)
+                      .positional(positional)
+                      .style(default_style | allow_long_disguise)
+                      .allow_unregistered()
+                      .run();
+    for (const auto& option : parsed.options) {
+      if (option.unregistered) unknown.push_back(option.original_tokens.front());
+      if (option.unregistered || option.string_key == "words")
+        words.insert(words.end(), option.original_tokens.begin(), option.original_tokens.end());
+    }
+    po::store(parsed, vm);
     po::notify(vm);
-  } catch (const po::unknown_option& e) {
-    return usageError(program, fmt::format("unknown option '{}'", e.get_option_name()));
   } catch (const po::invalid_command_line_syntax& e) {
     if (e.kind() == po::invalid_syntax::missing_parameter)
       return usageError(program, fmt::format("{} needs a value", e.get_option_name()));
@@ -68,8 +83,9 @@ std::variant<std::vector<std::string>, int> parse(const std::vector<std::string>
   } catch (const po::error& e) {
     return usageError(program, e.what());
   }
-  if (!vm.contains("words")) return std::vector<std::string>{};
-  return vm["words"].as<std::vector<std::string>>();
+  if (!unknown.empty() && !takesOptions(words))
+    return usageError(program, fmt::format("unknown option '{}'", unknown.front()));
+  return words;
 }
 
 std::optional<std::string> optional(const po::variables_map& vm, const char* name) {
@@ -79,7 +95,8 @@ std::optional<std::string> optional(const po::variables_map& vm, const char* nam
 
 void printRunHelp(const po::options_description& desc) {
   fmt::print(
-      "Usage: taskmaster [-c FILE] [--log FILE] [--log-level LEVEL] [--socket PATH] [--daemon | --no-shell]\n"
+      "Usage: taskmaster [-c FILE] [--log FILE] [--log-level LEVEL] [--logfile-maxbytes SIZE] [--logfile-backups N]\n"
+      "                  [--socket PATH] [--daemon | --no-shell]\n"
       "       taskmaster ctl [--socket PATH] [--json] [COMMAND [ARGS...]]\n"
       "Runs the programs of a configuration file under supervision, with a control shell on stdin and a\n"
       "control socket for `taskmaster ctl`.\n\n"
@@ -97,18 +114,32 @@ void printRunHelp(const po::options_description& desc) {
 std::optional<std::string> validate(const RunOptions& options) {
   if (options.daemon && options.noShell) return "--daemon and --no-shell exclude each other";
   if (options.config && options.config->empty()) return "the configuration file name is empty";
-  if (options.logPath.empty()) return "the log file name is empty";
+  if (options.logPath && options.logPath->empty()) return "the log file name is empty";
   return std::nullopt;
+}
+
+// "10": a number of backups, 0 to kMaxLogBackups.
+std::optional<int> backupCount(const std::string& text) {
+  int n = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec != std::errc() || end != text.data() + text.size() || n < 0 || n > kMaxLogBackups) return std::nullopt;
+  return n;
 }
 
 CommandLine parseRun(const std::vector<std::string>& args) {
   RunOptions options;
   std::string level;
+  std::string maxBytes;
+  std::string backups;
   po::options_description desc("Options");
   desc.add_options()
       ("config,c", po::value<std::string>()->value_name("FILE"), "configuration file (also -config FILE)")
-      ("log", po::value<std::string>(&options.logPath)->value_name("FILE"), "event log file (default: taskmaster.log)")
+      ("log", po::value<std::string>()->value_name("FILE"),
+       "event log file (default: the configuration's logfile, else taskmaster.log)")
       ("log-level", po::value<std::string>(&level)->value_name("LEVEL"), "debug, info (default), warn or error")
+      ("logfile-maxbytes", po::value<std::string>(&maxBytes)->value_name("SIZE"),
+       "rotate the event log at this size: 50MB (default), 512KB, 0 never")
+      ("logfile-backups", po::value<std::string>(&backups)->value_name("N"), "rotated event logs kept (default 10)")
       ("socket", po::value<std::string>()->value_name("PATH"), "control socket (default: see taskmaster ctl --help)")
       ("daemon,d", po::bool_switch(&options.daemon), "detach and run in the background, without a shell")
       ("no-shell", po::bool_switch(&options.noShell), "stay in the foreground without a shell, logging to stderr")
@@ -131,11 +162,24 @@ CommandLine parseRun(const std::vector<std::string>& args) {
   options.config = optional(vm, "config");
   options.socket = optional(vm, "socket");
   options.pidfile = optional(vm, "pidfile");
+  options.logPath = optional(vm, "log");
   if (auto problem = validate(options)) return usageError("taskmaster", *problem);
   if (vm.contains("log-level")) {
     auto parsed = taskmaster::parseLogLevel(level);
     if (!parsed) return usageError("taskmaster", fmt::format("unknown log level '{}' (use debug, info, warn or error)", level));
     options.logLevel = *parsed;
+  }
+  if (vm.contains("logfile-maxbytes")) {
+    options.logMaxBytes = taskmaster::parseSize(maxBytes);
+    if (!options.logMaxBytes)
+      return usageError("taskmaster",
+                        fmt::format("--logfile-maxbytes: expected a size such as 50MB, 512KB or 0, got '{}'", maxBytes));
+  }
+  if (vm.contains("logfile-backups")) {
+    options.logBackups = backupCount(backups);
+    if (!options.logBackups)
+      return usageError("taskmaster", fmt::format("--logfile-backups: expected a number from 0 to {}, got '{}'",
+                                                  kMaxLogBackups, backups));
   }
   return options;
 }

@@ -2,6 +2,7 @@
 // before or after the command's words and `--` ends them. See docs/cli.md.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <variant>
@@ -14,7 +15,11 @@ namespace cli {
 // taskmaster [options]: supervise.
 struct RunOptions {
   std::optional<std::string> config;  // -c FILE; searched for when absent
-  std::string logPath = "taskmaster.log";
+  // The event log: the command line wins over the configuration's `logfile`, `logfile_maxbytes` and
+  // `logfile_backups`, which win over the defaults (taskmaster.log, 50MB, 10 backups).
+  std::optional<std::string> logPath;         // --log FILE
+  std::optional<std::uint64_t> logMaxBytes;   // --logfile-maxbytes SIZE; 0: never rotate
+  std::optional<int> logBackups;              // --logfile-backups N
   taskmaster::LogLevel logLevel = taskmaster::LogLevel::info;
   std::optional<std::string> socket;   // --socket PATH; else the config's `socket:`, else the default
   bool daemon = false;                 // --daemon: detach, no shell, log to the file only
@@ -29,6 +34,9 @@ struct CtlOptions {
   bool json = false;                  // --json
   std::vector<std::string> words;     // the command and its arguments; empty: a remote shell
 };
+
+inline constexpr const char* kDefaultLogPath = "taskmaster.log";
+inline constexpr int kMaxLogBackups = 1000;  // as the configuration's logfile_backups
 
 // Exit codes, as documented in docs/cli.md.
 inline constexpr int kExitOk = 0;

@@ -1,12 +1,18 @@
 """Every option of the seed's configuration, seen from outside: processes killed by hand, exit codes, retries,
-stop signals, environment, working directory, umask and output files."""
+stop signals, environment, working directory, umask and output files; and the event log's own options (rotation,
+SIGUSR2, the configuration's logfile keys) with a stderr that nobody reads."""
 
 import os
 import re
+import resource
+import select
 import signal
+import subprocess
+import threading
 import time
 
-from tmtest import Taskmaster, alive, check, config, eventually, helper, main, program, read_file, test, tmpdir
+from tmtest import (LOG_LINE, TASKMASTER, Taskmaster, alive, check, config, eventually, helper, main, program,
+                    read_file, run, stop_and_clean, test, tmpdir)
 
 FOREVER = helper("--forever")
 QUICK = {"autostart": True, "starttime": "100ms"}
@@ -175,6 +181,220 @@ def env_workingdir_umask_and_output_files():
     eventually(lambda: read_file(err) == "to-stderr\nto-stderr\n", message="stderr appended")
     check(len(read_file(out).splitlines()) >= 4)
 
+
+# --- the event log ----------------------------------------------------------------------------------------------
+
+class NoShell:
+    """`taskmaster --no-shell` on `taskmaster.yml` in directory d, driven with `taskmaster ctl`. No --log unless
+    given in args: the configuration's logfile or the default applies."""
+
+    def __init__(self, d, args=(), stderr=subprocess.DEVNULL):
+        self.dir = d
+        self.socket = os.path.join(d, "tm.sock")
+        self.proc = subprocess.Popen([TASKMASTER, "-c", os.path.join(d, "taskmaster.yml"), "--no-shell",
+                                      "--socket", self.socket, *args],
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr, cwd=d,
+                                     start_new_session=True)
+        self.seen_pids = set()
+        Taskmaster._running.append(self)
+        eventually(lambda: self.proc.poll() is not None or self.ctl("version")[0] == 0, 10, 0.05, "the socket")
+        check(self.proc.poll() is None, f"taskmaster exited with {self.proc.returncode}")
+
+    def ctl(self, *words, timeout=10.0):
+        """(exit code, stdout) of `taskmaster ctl WORDS`."""
+        p = subprocess.run([TASKMASTER, "ctl", "--socket", self.socket, *words], capture_output=True, text=True,
+                           stdin=subprocess.DEVNULL, timeout=timeout)
+        return p.returncode, p.stdout
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(20)
+
+    def kill(self):
+        stop_and_clean(self.proc, self.seen_pids)
+
+
+def size(path):
+    """The file's size; 0 before it exists."""
+    try:
+        return os.path.getsize(path)
+    except FileNotFoundError:
+        return 0
+
+
+def log_files(d, name):
+    """The event log and its backups in d, oldest last: [name, name.1, name.2, ...]."""
+    found = [f for f in os.listdir(d) if f == name or re.fullmatch(re.escape(name) + r"\.\d+", f)]
+    return sorted(found, key=lambda f: int(f.rsplit(".", 1)[1]) if f != name else 0)
+
+
+def check_whole_lines(path, max_bytes):
+    text = read_file(path)
+    check(0 < os.path.getsize(path) <= max_bytes, f"{path}: {os.path.getsize(path)} bytes")
+    check(text.endswith("\n"), f"{path} ends mid-line")
+    for line in text.splitlines():
+        check(LOG_LINE.match(line), f"{path}: not a whole log line: {line!r}")
+
+
+@test
+def bad_event_log_options_are_usage_errors():
+    for args, message in ((["--logfile-maxbytes", "lots"], "--logfile-maxbytes: expected a size"),
+                          (["--logfile-backups", "1001"], "--logfile-backups: expected a number from 0 to 1000"),
+                          (["--logfile-backups", "two"], "--logfile-backups: expected a number")):
+        code, out, err = run(args)
+        check(code == 2 and message in err and out == "", f"{args}: {code} {out!r} {err!r}")
+
+
+@test
+def event_log_rotates_at_logfile_maxbytes_and_keeps_logfile_backups():
+    tm = Taskmaster(config(program("web", FOREVER, **QUICK)),
+                    args=["--logfile-maxbytes", "2KB", "--logfile-backups", "2"])
+    tm.wait_state("web", "RUNNING")
+    for _ in range(60):  # each logs two lines of about 60 bytes: the command and the `version` after it
+        tm.cmd("pid web")
+    files = log_files(tm.dir, "taskmaster.log")
+    check(files == ["taskmaster.log", "taskmaster.log.1", "taskmaster.log.2"], files)
+    for f in files:
+        check_whole_lines(os.path.join(tm.dir, f), 2048)
+    for f in files[1:]:  # rotated when the next line did not fit: nearly full
+        check(os.path.getsize(os.path.join(tm.dir, f)) > 2048 - 200, f"{f} rotated early")
+    everything = "".join(read_file(os.path.join(tm.dir, f)) for f in reversed(files))
+    check("started, pid" not in everything, "the oldest backup was not removed")
+    times = [line.split()[0] for line in everything.splitlines()]
+    check(times == sorted(times), "the backups are not in order, newest in .1")
+    check(tm.cmd("pid web")[0].isdigit())
+    check(re.search(r"INFO  command from shell: pid web\n.*\n$", tm.log_text()), "the newest lines are in the file")
+    # maintail reads the same lines from memory, whatever the rotations.
+    lines = tm.cmd("maintail -n 3")
+    check(len(lines) == 3 and all(LOG_LINE.match(line) for line in lines), lines)
+    check(lines[0].endswith("INFO  command from shell: pid web"), lines)
+    check(lines[2].endswith("INFO  command from shell: maintail -n 3"), lines)
+
+
+@test
+def sigusr2_reopens_the_event_log_and_output_files_after_a_rename():
+    d = tmpdir()
+    err = os.path.join(d, "err.log")
+    tm = Taskmaster(config(program("probe", helper("--stderr", "hello", "--forever"), stderr=err, **QUICK)),
+                    directory=d)
+    tm.wait_state("probe", "RUNNING")
+    eventually(lambda: read_file(err) == "hello\n", message="the program's output")
+    os.rename(tm.log, tm.log + ".old")  # what logrotate does before its postrotate script
+    os.rename(err, err + ".old")
+    tm.proc.send_signal(signal.SIGUSR2)
+    tm.wait_log(r"^\S+ INFO  SIGUSR2: reopened the event log \S*taskmaster\.log and programs' output files$")
+    check(tm.cmd("restart probe") == ["probe: started"])
+    eventually(lambda: read_file(err) == "hello\n", message="the restarted program's output in the new file")
+    check(read_file(err + ".old") == "hello\n", read_file(err + ".old"))
+    old, new = read_file(tm.log + ".old"), tm.log_text()
+    check("command from shell: restart probe" in new and "SIGUSR2" not in old, old)
+    check("command from shell: restart probe" not in old, old)
+    check(re.search(r"INFO  probe spawned, pid \d+", new), new)
+
+
+@test
+def configuration_logfile_keys_apply_after_the_command_line_and_on_reload():
+    d = tmpdir()
+    path = os.path.join(d, "taskmaster.yml")
+    web = program("web", FOREVER, **QUICK)
+    with open(path, "w") as f:
+        f.write("logfile: events.log\nlogfile_maxbytes: 2KB\nlogfile_backups: 5\n" + config(web))
+    tm = NoShell(d, ["--logfile-backups", "1"])  # the command line wins over logfile_backups: 5
+    for _ in range(50):
+        check(tm.ctl("pid", "web")[0] == 0)
+    files = log_files(d, "events.log")
+    check(files == ["events.log", "events.log.1"], files)
+    for f in files:
+        check_whole_lines(os.path.join(d, f), 2048)
+    check(not os.path.exists(os.path.join(d, "taskmaster.log")), "the default log file was written")
+
+    # A reload takes the new file and rotation at once.
+    with open(path, "w") as f:
+        f.write("logfile: moved.log\nlogfile_maxbytes: 0\n" + config(web))
+    code, out = tm.ctl("reload")
+    check(code == 0, out)
+    old, moved = read_file(os.path.join(d, "events.log")), read_file(os.path.join(d, "moved.log"))
+    check(re.search(r"INFO  event log rotation: never\n.* INFO  the event log moves to moved\.log\n$", old), old)
+    check(re.search(r"^\S+ INFO  the event log moved here from events\.log$", moved, re.M), moved)
+    for _ in range(50):
+        check(tm.ctl("pid", "web")[0] == 0)
+    check(os.path.getsize(os.path.join(d, "moved.log")) > 2048, "moved.log did not grow")
+    check(log_files(d, "moved.log") == ["moved.log"], "moved.log rotated with logfile_maxbytes: 0")
+    check(tm.stop() == 0)
+    check(read_file(os.path.join(d, "moved.log")).endswith("INFO  taskmaster stopped\n"))
+
+
+@test
+def no_shell_keeps_supervising_when_nobody_reads_stderr():
+    d = tmpdir()
+    with open(os.path.join(d, "taskmaster.yml"), "w") as f:
+        f.write(config(
+            # Three lines per crash, restarted at once: thousands of lines a second.
+            program("crasher", helper("--exit", "3"), autostart=True, autorestart="always", starttime=0,
+                    restart_delay=0, startretries="infinite"),
+            program("web", FOREVER, **QUICK)))
+    read_end, write_end = os.pipe()  # its read end is not read until the end
+    try:
+        tm = NoShell(d, ["--log", "tm.log"], stderr=write_end)
+    finally:
+        os.close(write_end)
+    log = os.path.join(d, "tm.log")
+    # Far more than the pipe (64 KiB) and the queue behind it (1 MiB) hold: before, taskmaster stopped here.
+    eventually(lambda: size(log) > 2 << 20, 120, 0.2, "2 MiB of log lines")
+
+    def spawns():
+        return read_file(log).count("INFO  crasher spawned")
+    before = spawns()
+    for _ in range(5):
+        started = time.monotonic()
+        code, out = tm.ctl("status", "web")
+        took = time.monotonic() - started
+        check(code == 0 and "RUNNING" in out, out)
+        check(took < 2, f"ctl status took {took:.2f} s")
+    eventually(lambda: spawns() > before + 100, 20, 0.2, "more restarts of crasher")
+
+    # Once stderr is read again, what was dropped is said.
+    seen, deadline = b"", time.monotonic() + 30
+    while b"bytes dropped: the reader is not reading" not in seen:
+        check(time.monotonic() < deadline, "no line about the dropped bytes on stderr")
+        if select.select([read_end], [], [], 0.5)[0]:
+            seen = seen[-200:] + os.read(read_end, 1 << 16)
+    drainer = threading.Thread(target=lambda: [None for _ in iter(lambda: os.read(read_end, 1 << 16), b"")],
+                               daemon=True)
+    drainer.start()
+    check(tm.stop() == 0)
+    drainer.join(10)
+    os.close(read_end)
+
+
+
+@test
+def a_file_size_limit_drops_log_lines_and_never_stops_taskmaster():
+    d = tmpdir()
+    limit, probe = 64 << 10, os.path.join(d, "probe.out")
+
+    def limited():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    tm = Taskmaster(config(
+        program("crasher", helper("--exit", "3"), autostart=True, autorestart="always", starttime=0, restart_delay=0,
+                startretries="infinite"),
+        program("probe", helper("--print-sigstate", "--forever"), stdout=probe, **QUICK)),
+        directory=d, preexec_fn=limited)
+    eventually(lambda: size(tm.log) > limit - 200, 60, 0.1, "the event log at the file-size limit")
+    # Past the limit a write fails with EFBIG rather than SIGXFSZ ending taskmaster: it goes on supervising.
+    pid = tm.pid("crasher") or tm.pid("crasher")
+    eventually(lambda: tm.pid("crasher") not in (0, pid), 10, 0.05, "another restart of crasher")
+    check(tm.state("probe")[0] == "RUNNING")
+    check(os.path.getsize(tm.log) <= limit, os.path.getsize(tm.log))
+    # Its programs ignore nothing: SIGXFSZ has its default disposition again.
+    eventually(lambda: "SigIgn:" in read_file(probe), message="the probe's signal masks")
+    check("SigIgn:\t0000000000000000" in read_file(probe), read_file(probe))
+    # Once the file can grow again, the first line says what was lost.
+    os.rename(tm.log, tm.log + ".old")
+    tm.proc.send_signal(signal.SIGUSR2)
+    tm.wait_log(r"INFO  SIGUSR2: reopened the event log")
+    first = tm.log_text().splitlines()[0]
+    check(re.fullmatch(r"\[taskmaster\] \d+ bytes dropped: File too large", first), first)
 
 if __name__ == "__main__":
     main()

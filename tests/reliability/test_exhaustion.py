@@ -42,7 +42,7 @@ def out_of_fds_spawns_fail_with_emfile_and_the_daemon_recovers():
     progs = "".join(program(f"p{i:02}", "sleep 1000", autostart=True, starttime="200ms", startretries=0,
                             stdout=f"p{i:02}.out") for i in range(FD_PROCESSES))
     # Spawned last, it fails too, but retries (after 1, 2, 3... s): it must come up by itself once fds are back.
-    progs += program("retrier", "sleep 1000", autostart=True, starttime="200ms", startretries=8)
+    progs += program("retrier", "sleep 1000", autostart=True, starttime="200ms", startretries=8, stdout="retrier.out")
     tm = Daemon("programs:\n" + progs, preexec_fn=with_limits((resource.RLIMIT_NOFILE, (FD_LIMIT, FD_LIMIT))))
     s = settled(tm, FD_PROCESSES, patient=("retrier",))
     state, details = tm.state("retrier")

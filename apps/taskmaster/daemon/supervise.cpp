@@ -7,7 +7,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <string_view>
+#include <utility>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -31,20 +33,86 @@ bool colourWanted() {
   return wanted;
 }
 
+// taskmaster's own stdout and stderr while it runs: written without ever blocking (a pipe nobody reads, a
+// terminal stopped with Ctrl-S), what they cannot take dropped and counted. One writer per descriptor, so
+// that the event log's mirror and forwarded lines never cut into each other. (A shell writes its answers and
+// notices itself.)
+struct Stdio {
+  explicit Stdio(asio::io_context& io) : out(io, STDOUT_FILENO), err(io, STDERR_FILENO) {}
+  taskmaster::OutputWriter out;
+  taskmaster::OutputWriter err;
+};
+
+// The event log's file and rotation: the command line first, then the configuration, then the defaults.
+struct LogSettings {
+  std::string path;
+  taskmaster::Rotation rotation;
+  bool operator==(const LogSettings&) const = default;
+};
+
+// `config` is null when there is no valid configuration to take settings from.
+LogSettings logSettings(const RunOptions& options, const taskmaster::Config* config) {
+  static const taskmaster::Config none;
+  const auto& c = config ? *config : none;
+  const auto maxBytes = options.logMaxBytes.value_or(c.logfileMaxBytes.value_or(taskmaster::kDefaultMaxBytes));
+  const auto backups = options.logBackups.value_or(c.logfileBackups.value_or(taskmaster::kDefaultBackups));
+  return {.path = options.logPath.value_or(c.logfile.value_or(kDefaultLogPath)),
+          .rotation = {.maxBytes = maxBytes, .backups = backups}};
+}
+
+// The commands of the shell, run by the Interpreter; `after` runs once each has finished, before its answer.
+class AppBackend final : public ShellBackend {
+ public:
+  AppBackend(taskmaster::Interpreter& interpreter, taskmaster::RunContext context, std::function<void()> after)
+      : local_(interpreter, std::move(context)), after_(std::move(after)) {}
+  void run(const std::vector<std::string>& words, std::function<void(taskmaster::CommandReply)> done) override {
+    local_.run(words, [this, done = std::move(done)](taskmaster::CommandReply reply) {
+      after_();
+      done(std::move(reply));
+    });
+  }
+  [[nodiscard]] std::vector<std::string> completions(const std::vector<std::string>& words) const override {
+    return local_.completions(words);
+  }
+
+ private:
+  LocalBackend local_;
+  std::function<void()> after_;
+};
+
+// The control socket's handler, with `after` run once each command has finished, before its reply goes out.
+taskmaster::control::Handler followedBy(taskmaster::control::Handler handler, std::function<void()> after) {
+  namespace control = taskmaster::control;
+  return [handler = std::move(handler), after = std::move(after)](const control::Request& request,
+                                                                  control::Responder respond) {
+    handler(request, control::Responder([after, respond](control::Reply reply, control::StreamSource stream) {
+              after();
+              respond(std::move(reply), std::move(stream));
+            }));
+  };
+}
+
 // Everything that lives on the loop: the supervisor, its observers, the shell, the socket and the signals.
 class App {
  public:
-  App(asio::io_context& io, taskmaster::Config config, EventLog& log, const RunOptions& options)
+  App(asio::io_context& io, Stdio& stdio, taskmaster::Config config, EventLog& log, LogSettings logSettings,
+      const RunOptions& options)
       : io_(io),
+        stdio_(stdio),
         log_(log),
+        logSettings_(std::move(logSettings)),
         options_(options),
         supervisor_(io),
-        service_(supervisor_, std::move(config)),
+        service_(supervisor_, std::move(config), &log.output()),
         interpreter_(service_, log.sink()),
         stateLogger_(log),
         server_(io, supervisor_,
-                taskmaster::control::commandHandler(interpreter_, [this] { quit("shutdown over the control socket"); })),
-        signals_(io, SIGHUP, SIGTERM, SIGINT) {}
+                followedBy(taskmaster::control::commandHandler(interpreter_,
+                                                               [this] { quit("shutdown over the control socket"); }),
+                           [this] { followConfig(); })),
+        signals_(io, SIGHUP, SIGTERM, SIGINT) {
+    signals_.add(SIGUSR2);
+  }
 
   int run() {
     // What the library says beside state changes (a throwing observer, an exit reaped elsewhere).
@@ -54,21 +122,29 @@ class App {
     if (auto limit = taskmaster::raiseFdLimit(); !limit) log_.warn("{}", limit.error().str());
     logged_ = supervisor_.onStateChange([this](const taskmaster::StateChange& c) { stateLogger_(c); });
     announced_ = supervisor_.onStateChange([this](const taskmaster::StateChange& c) { announce(c); });
-    const bool withShell = !options_.daemon && !options_.noShell;
-    if (withShell) {
-      backend_.emplace(interpreter_, taskmaster::RunContext{.source = "shell", .colour = colourWanted()});
+    if (!options_.daemon && !options_.noShell) {
+      backend_.emplace(interpreter_, taskmaster::RunContext{.source = "shell", .colour = colourWanted()},
+                       [this] { followConfig(); });
       shell_ = makeShell(io_, *backend_, {.historyFile = historyPath(),
                                           .onQuit = [this](std::string_view why) { quit(why); }});
       colour_ = shell_->interactive() && colourWanted();
     }
+    // Programs' lines forwarded to /dev/stdout or /dev/stderr: with a shell, through it, so that they never cut
+    // into its prompt or its answers (at a terminal, both streams: it is one screen); otherwise, and for stderr
+    // in a script, through the writers the event log's mirror shares.
+    supervisor_.setForwardSink([this](taskmaster::StdStream target, std::string_view lines) {
+      const bool out = target == taskmaster::StdStream::out;
+      if (shell_ && (out || shell_->interactive())) return shell_->output(lines);
+      (out ? stdio_.out : stdio_.err).write(lines);
+    });
     waitForSignals();
 
     // The socket first: a daemon that cannot be reached must not start anything.
     if (auto error = listen(); !error.empty()) {
-      if (!withShell) {
+      if (!shell_) {
         log_.error("{}; taskmaster stopped", error);
         if (options_.daemon) ready(error);
-        else fmt::print(stderr, "taskmaster: {}\n", error);
+        else stdio_.err.write(fmt::format("taskmaster: {}\n", error));
         return kExitFailure;
       }
       log_.warn("control socket disabled: {}", error);
@@ -78,6 +154,7 @@ class App {
       const auto pidPath = options_.pidfile.value_or(socketPath_.substr(0, socketPath_.rfind('/') + 1) + "taskmaster.pid");
       if (auto error = pidFile_.write(pidPath); !error.empty()) {
         log_.error("{}; taskmaster stopped", error);
+        server_.close();  // before the parent returns: once it has, nothing of this daemon is left
         ready(error);
         return kExitFailure;
       }
@@ -134,10 +211,12 @@ class App {
     if (signal == SIGHUP) {
       if (quitting_) return;
       interpreter_.run({"reload"}, {.source = name}, [this, name](taskmaster::CommandReply result) {
+        followConfig();
         for (const auto& line : result.lines) notice(fmt::format("reload ({}): {}", name, line));
       });
       return;
     }
+    if (signal == SIGUSR2) return reopen();
     // At a terminal, Ctrl-C belongs to the line being typed; elsewhere SIGINT stops like SIGTERM.
     if (signal == SIGINT && shell_ && shell_->interactive() && !quitting_) return shell_->interrupt();
     if (!quitting_) return quit(name);
@@ -147,6 +226,41 @@ class App {
     notice(fmt::format("{}: killing every program now", name));
     exitCode_ = kExitFailure;
     io_.stop();
+  }
+
+  // SIGUSR2: logrotate(8) moved the files away (its `create` mode); they are opened again by their names.
+  void reopen() {
+    auto reopened = log_.reopen();
+    supervisor_.reopenOutputs();
+    if (!reopened) {
+      log_.warn("SIGUSR2: the event log stays in the file it had: {}; programs' output files reopened",
+                reopened.error().str());
+      return;
+    }
+    log_.info("SIGUSR2: reopened the event log {} and programs' output files", log_.path());
+  }
+
+  // After every command, wherever it came from: a reload may have brought other event-log settings (the
+  // command line still wins over them). A new `logfile` is opened at once; if it cannot be, the log stays.
+  void followConfig() {
+    const auto wanted = logSettings(options_, &service_.config());
+    if (wanted == logSettings_) return;
+    const auto previous = std::exchange(logSettings_, wanted);
+    if (wanted.rotation != previous.rotation) {
+      log_.setRotation(wanted.rotation);
+      if (wanted.rotation.maxBytes == 0) log_.info("event log rotation: never");
+      else
+        log_.info("event log rotation: at {}, {} backup{} kept", taskmaster::formatSize(wanted.rotation.maxBytes),
+                  wanted.rotation.backups, wanted.rotation.backups == 1 ? "" : "s");
+    }
+    if (wanted.path == previous.path) return;
+    const std::string old = log_.path();
+    log_.info("the event log moves to {}", wanted.path);
+    if (auto opened = log_.open(wanted.path, wanted.rotation); !opened) {
+      log_.warn("the event log stays in {}: {}", old, opened.error().str());
+      return;
+    }
+    log_.info("the event log moved here from {}", old);
   }
 
   void quit(std::string_view why) {
@@ -165,7 +279,9 @@ class App {
   }
 
   asio::io_context& io_;
+  Stdio& stdio_;
   EventLog& log_;
+  LogSettings logSettings_;  // what the event log was last set to, from the command line and the configuration
   const RunOptions& options_;
   taskmaster::Supervisor supervisor_;
   taskmaster::Service service_;
@@ -176,7 +292,7 @@ class App {
   PidFile pidFile_;
   taskmaster::Subscription logged_;
   taskmaster::Subscription announced_;
-  std::optional<LocalBackend> backend_;
+  std::optional<AppBackend> backend_;
   std::unique_ptr<Shell> shell_;
   bool colour_ = false;  // of the notices: an interactive shell at a colour terminal
   asio::signal_set signals_;
@@ -208,48 +324,73 @@ std::string absolute(const std::string& path) {
 int supervise(RunOptions options) {
   // A reader of stdout that goes away must not kill the supervisor; writes just fail.
   std::signal(SIGPIPE, SIG_IGN);
+  // Nor a file-size limit (ulimit -f): a write past it fails with EFBIG, and the output logs drop and count
+  // what does not fit. Children get the default back: the launcher resets every signal before exec.
+  std::signal(SIGXFSZ, SIG_IGN);
 
   auto configPath = options.config ? options.config : findConfig();
   if (!configPath) return kExitUsage;
   if (options.daemon) {  // the daemon keeps its working directory, but reloads must not depend on it
     configPath = absolute(*configPath);
-    options.logPath = absolute(options.logPath);
+    if (options.logPath) options.logPath = absolute(*options.logPath);
   }
+
+  // The loop, and taskmaster's stdout and stderr written from it; a daemon gets its own after the fork.
+  // Declared first: they outlive the log that mirrors to stderr.
+  std::optional<asio::io_context> io;
+  std::optional<Stdio> stdio;
+  const auto openLoop = [&] {
+    io.emplace();
+    stdio.emplace(*io);
+  };
+  if (!options.daemon) openLoop();
+  // Before the fork of a daemon, stderr is the terminal of whoever started it.
+  const auto printError = [&](const std::string& text) {
+    if (stdio) stdio->err.write(text);
+    else fmt::print(stderr, "{}", text);
+  };
 
   EventLog log;
   log.setLevel(options.logLevel);
-  if (options.noShell) log.mirrorTo(STDERR_FILENO);
-  if (auto ec = log.open(options.logPath)) {
-    fmt::print(stderr, "taskmaster: cannot open the log file {}: {}\n", options.logPath, ec.message());
-    return kExitFailure;
-  }
+  if (options.noShell) log.mirrorTo(&stdio->err);
 
   auto loaded = taskmaster::loadConfig(*configPath);
+  // The settings of a configuration count only when it is valid; an invalid one is logged where the command
+  // line and the defaults say.
+  auto settings = logSettings(options, loaded.ok() ? &loaded.config : nullptr);
+  if (auto opened = log.open(settings.path, settings.rotation); !opened) {
+    const auto& e = opened.error();
+    printError(fmt::format("taskmaster: cannot open the log file {}: {}\n", settings.path,
+                           e.code ? e.code.message() : e.str()));
+    return kExitFailure;
+  }
   if (!loaded.ok()) {
     log.info("taskmaster {} started, pid {}, configuration {}", taskmaster::kVersion, ::getpid(), *configPath);
     for (const auto& problem : loaded.errors) {
-      fmt::print(stderr, "{}\n", problem.str());
+      printError(fmt::format("{}\n", problem.str()));
       log.error("{}", problem.str());
     }
     const auto n = loaded.errors.size();
-    fmt::print(stderr, "taskmaster: {} problem{} in {}; nothing started\n", n, n == 1 ? "" : "s", *configPath);
+    printError(fmt::format("taskmaster: {} problem{} in {}; nothing started\n", n, n == 1 ? "" : "s", *configPath));
     log.error("invalid configuration: nothing started; taskmaster stopped");
     return kExitUsage;
   }
-  if (options.daemon && detach() < 0) {
-    fmt::print(stderr, "taskmaster: cannot fork the daemon: {}\n", std::strerror(errno));
-    return kExitFailure;
+  if (options.daemon) {
+    if (detach() < 0) {
+      fmt::print(stderr, "taskmaster: cannot fork the daemon: {}\n", std::strerror(errno));
+      return kExitFailure;
+    }
+    openLoop();
   }
   log.info("taskmaster {} started, pid {}, configuration {}", taskmaster::kVersion, ::getpid(), *configPath);
 
-  asio::io_context io;  // after the fork: a daemon gets its own
   try {
-    App app(io, std::move(loaded.config), log, options);
+    App app(*io, *stdio, std::move(loaded.config), log, std::move(settings), options);
     return app.run();
   } catch (const std::exception& e) {
     // Unwinding destroyed the Supervisor, which SIGKILLed whatever still ran: nothing is left behind.
     log.error("internal error: {}; taskmaster stopped", e.what());
-    fmt::print(stderr, "taskmaster: internal error: {}\n", e.what());
+    printError(fmt::format("taskmaster: internal error: {}\n", e.what()));
     ready(fmt::format("internal error: {}", e.what()));
     return kExitFailure;
   }

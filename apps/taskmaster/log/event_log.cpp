@@ -1,31 +1,23 @@
 #include "log/event_log.hpp"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <cctype>
-#include <cerrno>
 
 namespace cli {
 using taskmaster::ProcessState;
 
-std::error_code EventLog::open(const std::string& path) {
-  // O_CLOEXEC: the log belongs to taskmaster, not to the programs it spawns.
-  taskmaster::UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
-  if (!fd) return {errno, std::generic_category()};
-  fd_ = std::move(fd);
-  return {};
+taskmaster::Result<> EventLog::open(const std::string& path, taskmaster::Rotation rotation) {
+  return output_.setFile(path, rotation);
 }
 
 void EventLog::write(LogLevel level, std::string_view message, taskmaster::WallTime time) {
-  if (!fd_ || level < level_) return;
+  if (level < level_) return;
   std::string name(to_string(level));
   for (auto& c : name) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   // One event, one line: control characters (a newline in a program's name or a config value) are escaped.
   const std::string line = fmt::format("{} {:<5} {}\n", taskmaster::formatTime(time, taskmaster::TimeZone::local),
                                        name, taskmaster::escapeControl(message));
-  (void)taskmaster::writeAll(fd_.get(), line);
-  if (mirror_ >= 0) (void)taskmaster::writeAll(mirror_, line);
+  output_.append(line);
+  if (mirror_) mirror_->write(line);
 }
 
 void EventLog::write(LogLevel level, std::string_view message) {

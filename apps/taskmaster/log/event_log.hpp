@@ -1,13 +1,17 @@
-// The event log: one line per event in a file, and the observer that turns the library's state changes
-// into such lines. The format is described in docs/logging.md.
+// The event log: one line per event, and the observer that turns the library's state changes into such
+// lines. The lines go to an OutputLog (a file rotated by size, the recent lines in memory for `maintail`, the
+// followers of `maintail -f`) and, with --no-shell, to stderr through an OutputWriter. The format is
+// described in docs/logging.md.
 #pragma once
 
 #include <string>
 #include <string_view>
-#include <system_error>
 
 #include <fmt/format.h>
+#include <taskmaster/error.hpp>
 #include <taskmaster/log.hpp>
+#include <taskmaster/output.hpp>
+#include <taskmaster/program_spec.hpp>
 #include <taskmaster/state.hpp>
 #include <taskmaster/util.hpp>
 
@@ -15,18 +19,28 @@ namespace cli {
 
 using taskmaster::LogLevel;
 
-// Appends lines to a file. Each line is one write(2) on an O_APPEND descriptor, so lines from several
-// taskmasters sharing a file never interleave. Write errors are dropped: logging never stops supervision.
+// Appends lines to its OutputLog, each line one append (so one write(2) on an O_APPEND descriptor: a line is
+// never cut, even in a file several taskmasters share). Never blocks and never fails: a line the file or the
+// mirror cannot take is dropped and counted, and logging never stops supervision.
 class EventLog {
  public:
   EventLog() = default;
   EventLog(const EventLog&) = delete;
   EventLog& operator=(const EventLog&) = delete;
 
-  [[nodiscard]] std::error_code open(const std::string& path);
+  // Writes to `path` from now on (created when missing, appended to), rotated as `rotation` says. On failure
+  // the log keeps its previous file, if any; the Error names the path.
+  [[nodiscard]] taskmaster::Result<> open(const std::string& path, taskmaster::Rotation rotation);
+  void setRotation(taskmaster::Rotation rotation) { output_.setRotation(rotation); }
+  // Opens the file again by its name, after logrotate(8) moved it away (SIGUSR2).
+  [[nodiscard]] taskmaster::Result<> reopen() { return output_.reopen(); }
+  [[nodiscard]] const std::string& path() const { return output_.path(); }
+
   void setLevel(LogLevel level) { level_ = level; }
-  // Every line also goes to this fd (stderr with --no-shell); -1 for none.
-  void mirrorTo(int fd) { mirror_ = fd; }
+  // Every line also goes to this writer (stderr with --no-shell); null for none. It must outlive the log's use.
+  void mirrorTo(taskmaster::OutputWriter* writer) { mirror_ = writer; }
+  // The lines as `maintail` shows and follows them.
+  [[nodiscard]] taskmaster::OutputLog& output() { return output_; }
 
   void write(LogLevel level, std::string_view message, taskmaster::WallTime time);
   void write(LogLevel level, std::string_view message);
@@ -49,8 +63,8 @@ class EventLog {
   }
 
  private:
-  taskmaster::UniqueFd fd_;
-  int mirror_ = -1;
+  taskmaster::OutputLog output_;
+  taskmaster::OutputWriter* mirror_ = nullptr;
   LogLevel level_ = LogLevel::info;
 };
 

@@ -4,6 +4,8 @@
 #include <boost/json.hpp>
 #include <taskmaster/control.hpp>
 
+#include "util/text.hpp"
+
 namespace taskmaster::inline v0 {
 namespace json = boost::json;
 
@@ -50,24 +52,12 @@ json::value toJson(const OutputTail& tail, std::string text) {
                       {"follow", static_cast<bool>(tail.follow)}};
 }
 
-// The text cut at its newlines (an unfinished last line is a line too), as commands_text.cpp does.
-std::vector<std::string> textLines(std::string_view text) {
-  std::vector<std::string> lines;
-  while (!text.empty()) {
-    const auto end = text.find('\n');
-    lines.emplace_back(text.substr(0, end));
-    if (end == std::string_view::npos) break;
-    text.remove_prefix(end + 1);
-  }
-  return lines;
-}
-
 // tail -f over the protocol: the reply carries the text up to its last whole character, and the output
 // lines go on from there, each chunk converted once for this client.
 void respondFollowing(const control::Responder& respond, bool ok, const OutputTail& tail) {
   auto decoder = std::make_shared<control::Utf8Stream>();
   std::string text = decoder->feed(tail.text);
-  control::Reply reply{ok, textLines(text), toJson(tail, text), {}};
+  control::Reply reply{ok, detail::splitLines(text), toJson(tail, text), {}};
   control::StreamSource source = [follow = tail.follow, decoder, name = tail.name,
                                   stream = tail.stream](control::StreamSink sink) {
     return follow([sink = std::move(sink), decoder, name, stream](std::string_view chunk) {

@@ -9,6 +9,8 @@
 #include <fmt/ranges.h>  // fmt::join
 #include <taskmaster/program_spec.hpp>
 
+#include "util/text.hpp"
+
 namespace taskmaster::inline v0 {
 
 namespace {
@@ -96,18 +98,6 @@ CommandReply signal(Service& service, const Args& args) {
   return reply;
 }
 
-// The text cut at its newlines, for the shell's lines; an unfinished last line is a line too.
-std::vector<std::string> textLines(std::string_view text) {
-  std::vector<std::string> lines;
-  while (!text.empty()) {
-    const auto end = text.find('\n');
-    lines.emplace_back(text.substr(0, end));
-    if (end == std::string_view::npos) break;
-    text.remove_prefix(end + 1);
-  }
-  return lines;
-}
-
 // tail and maintail: a wrong option is a usage error, said with the usage.
 CommandReply tail(const Service& service, const CommandInfo& command, const Args& args) {
   CommandReply reply = replyTo(command.id);
@@ -124,7 +114,7 @@ CommandReply tail(const Service& service, const CommandInfo& command, const Args
     reply.fail(main ? fmt::format("maintail: {}", tail.error().detail) : tail.error().detail);
     return reply;
   }
-  reply.lines = textLines(tail->text);
+  reply.lines = detail::splitLines(tail->text);
   reply.data = std::move(*tail);
   return reply;
 }

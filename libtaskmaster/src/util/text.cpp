@@ -113,4 +113,15 @@ std::size_t editDistance(std::string_view left, std::string_view right) {
   return d[a.size()][b.size()];
 }
 
+std::vector<std::string> splitLines(std::string_view text) {
+  std::vector<std::string> lines;
+  while (!text.empty()) {
+    const auto end = text.find('\n');
+    lines.emplace_back(text.substr(0, end));
+    if (end == std::string_view::npos) break;
+    text.remove_prefix(end + 1);
+  }
+  return lines;
+}
+
 }  // namespace taskmaster::inline v0::detail

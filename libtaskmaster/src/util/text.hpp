@@ -8,8 +8,12 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace taskmaster::inline v0::detail {
+
+// The text cut at its newlines, without them; an unfinished last line is a line too. "" has no lines.
+[[nodiscard]] std::vector<std::string> splitLines(std::string_view text);
 
 [[nodiscard]] std::string toLower(std::string_view text);
 [[nodiscard]] std::string toUpper(std::string_view text);
