@@ -206,6 +206,23 @@ def rotation_sizes_names_and_backups():
 
 
 @test
+def rotation_keeps_a_line_that_arrives_in_pieces_whole():
+    d = Daemon("")
+    log = d.path("pieces.log")
+    # 900 bytes of whole lines, then a line's first 100 bytes (the file is then exactly at its maximum and ends
+    # inside a line), then, in a later write, the rest of that line.
+    d.write(config(program("pieces", helper("--lines", "9", "100", "a", "--partial", "100", "--sleep", "300",
+                                            "--lines", "1", "20", "b", "--forever"),
+                           stdout=log, stdout_maxbytes=1000, stdout_backups=1, **UP)))
+    d.start()
+    eventually(lambda: "b 0." in read_file(log) + read_file(log + ".1"), message="the end of the line")
+    texts = [read_file(log + ".1"), read_file(log)]
+    for name, text in zip((log + ".1", log), texts):
+        check(not text or text.endswith("\n"), f"{name} ends inside a line: ...{text[-30:]!r}")
+    check("".join(texts).endswith("p" * 100 + "b 0" + "." * 16 + "\n"), "the line is not whole")
+
+
+@test
 def redirect_stderr_keeps_the_order():
     d = Daemon("")
     both, out, err = d.path("both.log"), d.path("out.log"), d.path("err.log")

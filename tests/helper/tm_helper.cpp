@@ -23,6 +23,7 @@
 //                          possible for SECONDS (0: until killed), through a 64 KiB buffer so that writes end
 //                          mid-line; the last line is whole
 //   --flood-count N LEN TAG as --flood, N lines
+//   --partial N            write N bytes 'p' to stdout, no newline, in one write(2)
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -192,6 +193,9 @@ int main(int argc, char** argv) {
       auto length = static_cast<std::size_t>(std::stoul(next()));
       std::cout.flush();
       writeLines(0, count, length, next());
+    } else if (a == "--partial") {
+      std::cout.flush();
+      writeAll(STDOUT_FILENO, std::string(std::stoul(next()), 'p'));
     } else if (a == "--alternate") {
       long long count = std::stoll(next());
       std::cout.flush();
