@@ -46,7 +46,8 @@ class OutputLog {
   [[nodiscard]] const std::string& path() const;
 
   // Everything the output gets goes through here: to the file (rotating it first when it would grow past
-  // maxBytes: a chunk is split at its last newline that fits, when it has one), to memory, to the followers.
+  // maxBytes: a chunk is split at its last newline that fits, when it has one; a line the file ends with is
+  // finished in it, up to 64 KiB past maxBytes), to memory, to the followers.
   void append(std::string_view bytes);
 
   // Opens the file again by its name: logrotate(8) moved it away (SIGUSR2). Failure keeps the old file.

@@ -120,7 +120,7 @@ std::string InstanceOutput::configure(const ProgramSpec& spec, int index) {
     s.rotation = which == StdStream::out ? spec.stdoutRotation : spec.stderrRotation;
     s.log->setRotation(s.rotation);
     s.log->setTailBytes(spec.tailBytes);
-    if (s.log->path().empty()) continue;  // never opened: the next spawn opens it (a file costs an fd)
+    if (s.log->path().empty() && s.pipes == 0) continue;  // down: the next spawn opens it (a file costs an fd)
     if (auto error = s.open(); !error.empty()) errors += (errors.empty() ? "" : "; ") + error;
   }
   return errors;

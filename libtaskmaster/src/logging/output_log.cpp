@@ -30,6 +30,9 @@
 namespace taskmaster::inline v0 {
 namespace {
 
+// How far past maxBytes a file may go to finish the line it ends with (a longer line is cut at maxBytes).
+constexpr std::uint64_t kLineSlack = 64 * 1024;
+
 // The most recent bytes, at most `capacity`. The storage grows with the output up to the capacity (10,000
 // programs that print little do not cost 64 KiB a stream each), then stays: from then on appending copies
 // with at most two memcpy and never allocates. Until the storage is full the bytes lie in order from index 0.
@@ -211,6 +214,18 @@ struct OutputLog::Impl {
       const std::uint64_t limit = regular ? rotation.maxBytes : 0;  // /dev/null and FIFOs never rotate
       if (limit == 0 || size + bytes.size() <= limit) return writeFully(bytes);
       const std::uint64_t room = size < limit ? limit - size : 0;
+      // A line the file ends with is finished in it, even past maxBytes (by kLineSlack at most): a line that
+      // arrives in pieces is never cut between two files.
+      const auto end = bytes.find('\n');
+      const std::size_t lineRest = end == std::string_view::npos ? bytes.size() : end + 1;
+      if (!fileEndsLine && lineRest > room && size + lineRest <= limit + kLineSlack) {
+        if (end == std::string_view::npos) return writeFully(bytes);  // the line goes on in the next chunk
+        std::string_view line = bytes.substr(0, end + 1);
+        const bool ok = writeFully(line);
+        bytes.remove_prefix(end + 1 - line.size());
+        if (!ok || !rotate()) return false;
+        continue;
+      }
       std::size_t take = bytes.substr(0, room).rfind('\n');
       if (take != std::string_view::npos) {
         ++take;
