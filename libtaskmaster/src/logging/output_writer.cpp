@@ -91,6 +91,13 @@ struct OutputWriter::Impl : std::enable_shared_from_this<Impl> {
         sent = 0;
       }
     }
+    reportDropped();  // drained: the line about what was lost goes out now, not only with the next text
+  }
+
+  void reportDropped() {
+    if (droppedUnreported == 0) return;
+    send(fmt::format("[taskmaster] {} bytes dropped: the reader is not reading\n", droppedUnreported), {});
+    droppedUnreported = 0;
   }
 
   void waitWritable() {
@@ -199,8 +206,7 @@ void OutputWriter::write(std::string_view text, std::function<void()> written) {
       s.droppedUnreported += text.size();
       return s.drop(text.size(), written);
     }
-    s.send(fmt::format("[taskmaster] {} bytes dropped: the reader is not reading\n", s.droppedUnreported), {});
-    s.droppedUnreported = 0;
+    s.reportDropped();
   } else if (!drained && s.pending + text.size() > s.maxQueued) {
     s.droppedUnreported += text.size();
     return s.drop(text.size(), written);
