@@ -137,6 +137,30 @@ TEST_CASE("a start completes once RUNNING; a stop before it is up completes the 
   CHECK(stopped->at(0).message == "stopped");
 }
 
+TEST_CASE("a stop completes when its instance is down, even if a restart asked meanwhile takes it up again at once") {
+  Rig rig;
+  REQUIRE_FALSE(rig.registry.add(program("web")));
+  std::optional<std::vector<Outcome>> started, stopped, restarted;
+  rig.control("web", Op::start, started);
+  rig.host.advance(1s);
+  rig.host.runDeferred();
+  REQUIRE(started);
+
+  rig.control("web", Op::stop, stopped);     // STOPPING
+  rig.control("web", Op::restart, restarted);  // another client: up again once down
+  rig.exitAll();  // STOPPED, then STARTING in the same turn
+  rig.host.runDeferred();
+  REQUIRE(stopped);  // settled by the STOPPED transition, though the instance is STARTING by then
+  CHECK(stopped->at(0).ok);
+  CHECK(stopped->at(0).message == "stopped");
+  CHECK(rig.state("web") == ProcessState::starting);
+  CHECK_FALSE(restarted);
+  rig.host.advance(1s);
+  rig.host.runDeferred();
+  REQUIRE(restarted);
+  CHECK(restarted->at(0).message == "started");
+}
+
 TEST_CASE("observers see complete transitions, in order, and may call back into the registry") {
   Rig rig;
   REQUIRE_FALSE(rig.registry.add(program("web")));

@@ -165,7 +165,19 @@ class Chaos:
         self.ctl("start", "all", timeout=60)
 
         stop = threading.Event()
-        threads = [threading.Thread(target=f, args=(stop,)) for f in
+        def guarded(f):
+            """A step that fails in a thread (a command unanswered for 30 s) fails the run."""
+            def run(stop):
+                try:
+                    f(stop)
+                except Exception as e:
+                    with self.lock:
+                        self.failures.append(f"{f.__name__}: {type(e).__name__}: {e}")
+                    print("FAIL ", f.__name__, e, flush=True)
+                    stop.set()
+            return run
+
+        threads = [threading.Thread(target=guarded(f), args=(stop,)) for f in
                    (self.killer, self.controller, self.controller, self.reloader)]
         for t in threads:
             t.start()

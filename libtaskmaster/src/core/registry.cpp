@@ -15,6 +15,7 @@ namespace taskmaster::inline v0::detail {
 // it still waits for, and finished (its completion deferred) once it waits for none.
 struct Registry::Waiter {
   bool up;  // start and restart wait for RUNNING; stop for down
+  std::uint64_t since;  // the transitions published before it was made do not settle it
   std::string target;
   std::vector<Outcome> outcomes;
   std::unordered_map<const Instance*, std::size_t> pending;  // instance -> index in outcomes
@@ -257,7 +258,8 @@ std::error_code Registry::control(std::string_view target, Op op, Completion don
   auto targets = resolve(target);
   if (!targets) return Errc::no_such_program;
   if (op != Op::stop && shuttingDown_) return Errc::shutting_down;
-  auto waiter = std::make_shared<Waiter>(Waiter{op != Op::stop, std::string(target), {}, {}, std::move(done)});
+  auto waiter =
+      std::make_shared<Waiter>(Waiter{op != Op::stop, published_, std::string(target), {}, {}, std::move(done)});
   for (Instance* i : *targets) {
     if (!waiter->pending.emplace(i, waiter->outcomes.size()).second) continue;
     waiter->outcomes.push_back({i->name(), false, {}});
@@ -296,16 +298,18 @@ void Registry::unlinkWaiter(const Waiter& w, const Instance& i) {
 }
 
 // Whether the instance's present state ends the waiter's wait for it; true when it did.
-bool Registry::settle(Waiter& w, const Instance& i) {
+// By the transition being delivered, not by the instance's state now: another request may already have taken
+// it further (a stop that completes, then a restart by another client in the same turn).
+bool Registry::settle(Waiter& w, const Instance& i, const StateChange& change) {
   ++work_.waiterChecks;
-  const ProcessState s = i.state();
+  const ProcessState s = change.to;
   if (w.up) {
     if (s == ProcessState::running) resolveOutcome(w, i, true, "started");
-    else if (s == ProcessState::backoff || s == ProcessState::fatal) resolveOutcome(w, i, false, i.reason());
+    else if (s == ProcessState::backoff || s == ProcessState::fatal) resolveOutcome(w, i, false, change.reason);
     else if ((s == ProcessState::stopped || s == ProcessState::exited) && i.want() == Want::down)
       resolveOutcome(w, i, false, "stopped before it was up");
     else return false;
-  } else if (!i.active()) {
+  } else if (!isActive(s)) {
     resolveOutcome(w, i, true, "stopped");
   } else {
     return false;
@@ -314,13 +318,14 @@ bool Registry::settle(Waiter& w, const Instance& i) {
 }
 
 // O(waiters of this instance).
-void Registry::settleWaiters(const Instance& i) {
+void Registry::settleWaiters(const Pending& p) {
+  const Instance& i = *p.instance;
   auto it = waiters_.find(&i);
   if (it == waiters_.end()) return;
   auto& list = it->second;
   std::vector<std::shared_ptr<Waiter>> settled;
   std::erase_if(list, [&](const std::shared_ptr<Waiter>& w) {
-    if (!settle(*w, i)) return false;
+    if (p.sequence <= w->since || !settle(*w, i, p.change)) return false;
     settled.push_back(w);
     return true;
   });
@@ -358,7 +363,7 @@ void Registry::finishIfDone(const std::shared_ptr<Waiter>& w) {
 void Registry::publish(Instance& instance, StateChange change) {
   activeCount_ += isActive(change.to);
   activeCount_ -= isActive(change.from);
-  outbox_.push_back({&instance, std::move(change)});
+  outbox_.push_back({&instance, std::move(change), ++published_});
 }
 
 void Registry::flush() {
@@ -378,7 +383,7 @@ void Registry::flush() {
 // Waiters, then observers, then the bookkeeping that depends on the instance being down.
 void Registry::deliver(Pending& p) {
   ++work_.delivered;
-  settleWaiters(*p.instance);
+  settleWaiters(p);
   auto& obs = *observers_;
   ++obs.delivering;
   const std::size_t count = obs.list.size();  // subscribed from now on: from the next transition on

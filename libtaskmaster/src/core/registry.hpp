@@ -86,6 +86,7 @@ class Registry final : public Listener {
   struct Pending {
     Instance* instance;
     StateChange change;
+    std::uint64_t sequence;  // its place among every transition published
   };
 
   void addValid(ProgramSpec spec);
@@ -99,8 +100,8 @@ class Registry final : public Listener {
   [[nodiscard]] std::vector<Instance*> everyInstance() const;
 
   void deliver(Pending& pending);
-  void settleWaiters(const Instance& instance);
-  bool settle(Waiter& waiter, const Instance& instance);
+  void settleWaiters(const Pending& pending);
+  bool settle(Waiter& waiter, const Instance& instance, const StateChange& change);
   void resolveOutcome(Waiter& waiter, const Instance& instance, bool ok, std::string message);
   void unlinkWaiter(const Waiter& waiter, const Instance& instance);
   void dropFromWaiters(const Instance& instance, const char* why);
@@ -116,6 +117,7 @@ class Registry final : public Listener {
   std::unordered_map<const Instance*, std::vector<std::shared_ptr<Waiter>>> waiters_;  // by instance
   std::shared_ptr<Observers> observers_;
   std::deque<Pending> outbox_;
+  std::uint64_t published_ = 0;  // transitions published so far: a waiter is settled only by later ones
   bool delivering_ = false;
   int busy_ = 0;  // calls from outside under way: the outermost delivers what they caused
   std::size_t activeCount_ = 0;  // instances (retiring ones included) whose state is active
