@@ -122,8 +122,10 @@ TEST_CASE("each mistake is reported with its message and place") {
       {"programs:\n  web:\n", "expected a map of options, got nothing", 2, 3},
       {web("    numprocs: 2\n"), "missing 'cmd' (the command to run)", 2, 3},
       {"programs:\n  all: {cmd: a}\n", "name: 'all' is reserved", 2, 3},
-      {"programs:\n  \"web:1\": {cmd: a}\n", "name: 'web:1' must not contain ':'", 2, 3},
-      {"programs:\n  \"my web\": {cmd: a}\n", "name: 'my web' must not contain ':', whitespace", 2, 3},
+      {"programs:\n  \"web:1:2\": {cmd: a}\n", "name: 'web:1:2' must not contain whitespace", 2, 3},
+      {"programs:\n  \"my web\": {cmd: a}\n", "name: 'my web' must not contain whitespace", 2, 3},
+      {"programs:\n  web: {cmd: a}\n  \"web:x\": {cmd: a}\n", "name: its group 'web' is also the name of a program",
+       3, 3},
       // Keys inside a program.
       {web("    cmd: a\n    numproc: 2\n"), "unknown key 'numproc' (did you mean 'numprocs'?)", 4, 5},
       {web("    cmd: a\n    auto_start: true\n"), "unknown key 'auto_start' (did you mean 'autostart'?)", 4, 5},

@@ -630,7 +630,9 @@ class CommandFixture {
   explicit CommandFixture(std::vector<taskmaster::ProgramSpec> programs = {}) {
     path = (dir.path / "tm.sock").string();
     const std::string error = onLoop([&] {
-      service.emplace(sup, taskmaster::Config{.path = {}, .programs = std::move(programs)}, &eventLog);
+      taskmaster::Config config;
+      config.programs = std::move(programs);
+      service.emplace(sup, std::move(config), &eventLog);
       interpreter.emplace(*service);
       server.emplace(io, sup, control::commandHandler(*interpreter, {}));
       auto listening = server->listen({.path = path});

@@ -186,9 +186,19 @@ TEST_CASE("validate() accepts the defaults and names every problem") {
   const std::vector<Case> cases = {
       {"defaults", [](ProgramSpec&) {}, ""},
       {"empty name", [](ProgramSpec& s) { s.name = ""; }, "name: must not be empty"},
-      {"name with a colon", [](ProgramSpec& s) { s.name = "web:1"; }, "name: 'web:1' must not contain ':'"},
+      {"a name in a group", [](ProgramSpec& s) { s.name = "db:main"; }, ""},
+      {"name with two colons", [](ProgramSpec& s) { s.name = "a:b:c"; }, "name: 'a:b:c' must not contain"},
+      {"name with an empty group", [](ProgramSpec& s) { s.name = ":web"; }, "must be NAME or GROUP:PROCESS"},
+      {"name with an empty process", [](ProgramSpec& s) { s.name = "db:"; }, "must be NAME or GROUP:PROCESS"},
+      {"group all", [](ProgramSpec& s) { s.name = "all:x"; }, "name: 'all' is reserved"},
+      {"several instances in a group",
+       [](ProgramSpec& s) {
+         s.name = "db:main";
+         s.numprocs = 2;
+       },
+       "numprocs: a program in a group ('db:main') runs one instance"},
       {"name with a space", [](ProgramSpec& s) { s.name = "my web"; }, "name: 'my web' must not contain"},
-      {"name with a tab", [](ProgramSpec& s) { s.name = "web\t"; }, "must not contain ':', whitespace"},
+      {"name with a tab", [](ProgramSpec& s) { s.name = "web\t"; }, "must not contain whitespace"},
       {"reserved name", [](ProgramSpec& s) { s.name = "all"; }, "name: 'all' is reserved"},
       {"name with dots and dashes", [](ProgramSpec& s) { s.name = "web-1.api_v2"; }, ""},
       {"empty cmd", [](ProgramSpec& s) { s.cmd.clear(); }, "cmd: must not be empty"},

@@ -99,12 +99,50 @@ TEST_CASE("names resolve through the index: programs, instances, web:*, all; any
   CHECK(out.at(0).instance == "web:2");
   CHECK_FALSE(rig.registry.status("all", out));
   CHECK(out.size() == 4);
-  for (auto bad : {"web:3", "web:01", "web:", "web:x", "db:0", "nope", "nope:1", ":1"})
+  CHECK_FALSE(rig.registry.status("web:", out));  // supervisorctl's "GROUP:"
+  CHECK(out.size() == 3);
+  for (auto bad : {"web:3", "web:01", "web:x", "db:0", "nope", "nope:1", ":1", "db:*:*"})
     CHECK_MESSAGE(rig.registry.status(bad, out) == Errc::no_such_program, bad);
   CHECK(rig.registry.programNames() == std::vector<std::string>{"db", "web"});
   CHECK(rig.registry.instanceNames() == std::vector<std::string>{"db", "web:0", "web:1", "web:2"});
   CHECK(rig.registry.add(program("db")) == Errc::already_exists);
   CHECK(rig.registry.add(program("")) == Errc::invalid_spec);
+}
+
+TEST_CASE("groups: GROUP, GROUP:* and GROUP: name every program of the group, GROUP:PROCESS one") {
+  Rig rig;
+  for (auto name : {"db:main", "db:replica", "dbx", "web"}) {
+    REQUIRE_FALSE(rig.registry.add(program(name)));
+  }
+  std::vector<taskmaster::InstanceStatus> out;
+  for (auto group : {"db", "db:*", "db:"}) {
+    CHECK_FALSE(rig.registry.status(group, out));
+    std::vector<std::string> names;
+    for (auto& s : out) names.push_back(s.instance);
+    CHECK_MESSAGE((names == std::vector<std::string>{"db:main", "db:replica"}), group);
+  }
+  CHECK_FALSE(rig.registry.status("db:replica", out));
+  CHECK(out.size() == 1);
+  for (auto bad : {"d", "db:x", "db:main:0", "main"})
+    CHECK_MESSAGE(rig.registry.status(bad, out) == Errc::no_such_program, bad);
+}
+
+TEST_CASE("priority: a command over many starts the lower priorities first and stops them last") {
+  Rig rig;
+  const std::vector<std::pair<std::string, int>> programs{{"a", 999}, {"b", 1}, {"c", 500}, {"d", 1}};
+  for (auto& [name, priority] : programs) {
+    REQUIRE_FALSE(rig.registry.add(program(name, [p = priority](ProgramSpec& s) { s.priority = p; })));
+  }
+  std::vector<std::string> order;
+  auto seen = rig.registry.subscribe([&](const StateChange& c) {
+    if (c.to == ProcessState::starting || c.to == ProcessState::stopping) order.push_back(c.instance);
+  });
+  REQUIRE_FALSE(rig.registry.control("all", Registry::Op::start, {}));
+  CHECK(order == std::vector<std::string>{"b", "d", "c", "a"});
+  rig.host.advance(1s);  // all RUNNING
+  order.clear();
+  REQUIRE_FALSE(rig.registry.control("all", Registry::Op::stop, {}));
+  CHECK(order == std::vector<std::string>{"a", "c", "d", "b"});
 }
 
 TEST_CASE("a start completes once RUNNING; a stop before it is up completes the start as stopped before up") {
@@ -215,8 +253,8 @@ TEST_CASE("observers hear a call's transitions once it has returned, so one may 
   auto reloader = rig.registry.subscribe([&](const StateChange& c) {
     if (c.instance == "a" && std::exchange(armed, false)) (void)rig.registry.apply({});
   });
-  taskmaster::Config changed{.path = {}, .programs = {program("a", [](ProgramSpec& s) { s.cmd = {"other"}; })},
-                             .socket = {}};
+  taskmaster::Config changed;
+  changed.programs = {program("a", [](ProgramSpec& s) { s.cmd = {"other"}; })};
   const auto report = rig.registry.apply(changed);
   CHECK(report.changed == std::vector<std::string>{"a"});
   CHECK_FALSE(armed);
@@ -227,9 +265,9 @@ TEST_CASE("apply() leaves a program whose new spec is invalid as it was, and say
   Rig rig;
   REQUIRE_FALSE(rig.registry.add(program("web", [](ProgramSpec& s) { s.autostart = true; })));
   const int pid = rig.pid("web");
-  taskmaster::Config bad{.path = {}, .programs = {program("web", [](ProgramSpec& s) { s.numprocs = 0; }),
-                                                  program("new", [](ProgramSpec& s) { s.cmd.clear(); })},
-                         .socket = {}};
+  taskmaster::Config bad;
+  bad.programs = {program("web", [](ProgramSpec& s) { s.numprocs = 0; }),
+                  program("new", [](ProgramSpec& s) { s.cmd.clear(); })};
   const auto report = rig.registry.apply(bad);
   CHECK(report.invalid == std::vector<std::string>{"web", "new"});
   CHECK(report.added.empty());

@@ -37,10 +37,13 @@ struct Rotation {
 inline constexpr int kInfiniteRetries = std::numeric_limits<int>::max();
 
 struct ProgramSpec {
+  // Unique in a configuration. "GROUP:PROCESS" puts a program of one instance in a group, as supervisord's
+  // groups (docs/supervisord.md): commands take "GROUP" or "GROUP:*" for every program of the group.
   std::string name{};
   std::vector<std::string> cmd{};  // argv; cmd[0] is searched in PATH unless it contains '/'
   int numprocs = 1;
   bool autostart = false;
+  int priority = 999;  // supervisord's: lower starts first and stops last, within one command (no waiting)
   AutoRestart autorestart = AutoRestart::unexpected;
   std::vector<int> exitcodes{0};  // exit codes that count as expected
   Duration starttime = std::chrono::seconds(1);
@@ -86,6 +89,8 @@ struct ProgramSpec {
 
   // Name of instance `index`: the program name when numprocs is 1, else "name:index".
   [[nodiscard]] std::string instanceName(int index) const;
+  // The group: what comes before ':' in "GROUP:PROCESS", else the name.
+  [[nodiscard]] std::string_view group() const;
 
   bool operator==(const ProgramSpec&) const = default;
 };

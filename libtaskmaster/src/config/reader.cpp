@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <optional>
+#include <set>
 #include <system_error>
 #include <utility>
 
@@ -31,6 +32,22 @@ void Problems::add(Location at, std::string_view program, std::string message) {
 std::vector<Diagnostic> Problems::take() {
   std::ranges::stable_sort(list_, {}, [](const Diagnostic& d) { return std::pair{d.line, d.column}; });
   return std::move(list_);
+}
+
+std::vector<std::pair<std::size_t, std::string>> nameClashes(const std::vector<ProgramSpec>& programs) {
+  std::set<std::string_view, std::less<>> plain;  // programs outside any group
+  for (const auto& spec : programs)
+    if (spec.group() == spec.name) plain.insert(spec.name);
+  std::vector<std::pair<std::size_t, std::string>> out;
+  for (std::size_t i = 0; i < programs.size(); ++i) {
+    const auto& spec = programs[i];
+    if (spec.group() != spec.name && plain.contains(spec.group())) {
+      out.emplace_back(i, fmt::format("name: its group '{}' is also the name of a program; a group and a program "
+                                      "may not share a name",
+                                      spec.group()));
+    }
+  }
+  return out;
 }
 
 constexpr off_t kMaxConfigBytes = 16 << 20;

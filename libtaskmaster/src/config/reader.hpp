@@ -6,6 +6,7 @@
 
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <taskmaster/config.hpp>
@@ -45,6 +46,11 @@ class Problems {
   std::string file_;
   std::vector<Diagnostic> list_;
 };
+
+// Programs whose name would answer for something else too: "db:main" when a program is named "db" (a group
+// and a program may not share a name), which also covers "web:1" beside a "web" of several instances. Each
+// clash as (index in programs, message); the reader places it.
+[[nodiscard]] std::vector<std::pair<std::size_t, std::string>> nameClashes(const std::vector<ProgramSpec>& programs);
 
 // The whole file, or why it cannot be read ("cannot read: ...", without a place). Only regular files of sane
 // size: a directory opens fine, a FIFO would block the loop in open() or read(), and /dev/zero would never end.

@@ -344,6 +344,7 @@ const auto kOptions = std::to_array<Option>({
     {"cmd", set<&ProgramSpec::cmd, toCmd>},
     {"numprocs", set<&ProgramSpec::numprocs, toInt>},
     {"autostart", set<&ProgramSpec::autostart, toBool>},
+    {"priority", set<&ProgramSpec::priority, toInt>},
     {"autorestart", set<&ProgramSpec::autorestart, toAutorestart>},
     {"exitcodes", set<&ProgramSpec::exitcodes, toExitcodes>},
     {"starttime", set<&ProgramSpec::starttime, toDuration>},
@@ -406,6 +407,9 @@ class Parser {
       problems_.add(locate(root.Mark()), "", "missing 'programs' (a map of program names to their options)");
     }
     checkSharedFiles();
+    for (auto& [program, message] : detail::nameClashes(config_.programs)) {
+      problems_.add(places_[program].name, config_.programs[program].name, std::move(message));
+    }
   }
 
  private:
@@ -628,7 +632,7 @@ ConfigResult parseConfig(std::string_view yaml, std::string_view filename) {
 
 ConfigResult loadConfig(const std::string& path) {
   auto text = detail::readFile(path);
-  if (text.ok()) return parseConfig(*text, path);
+  if (text.ok()) return supervisordFormat(*text) ? parseSupervisordConfig(*text, path) : parseConfig(*text, path);
   ConfigResult result;
   result.config.path = path;
   Problems problems(path);

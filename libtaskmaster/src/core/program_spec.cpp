@@ -174,12 +174,20 @@ std::vector<std::string> ProgramSpec::validate() const {
   std::vector<std::string> problems;
   auto problem = [&](std::string message) { problems.push_back(std::move(message)); };
 
+  const auto colon = name.find(':');
+  const std::string_view process = colon == std::string::npos ? std::string_view(name) : std::string_view(name).substr(colon + 1);
   if (name.empty()) {
     problem("name: must not be empty");
-  } else if (std::ranges::any_of(name, isNameBreaker)) {
-    problem(fmt::format("name: '{}' must not contain ':', whitespace or control characters", name));
-  } else if (name == "all") {
+  } else if (std::ranges::any_of(group(), isNameBreaker) || std::ranges::any_of(process, isNameBreaker)) {
+    problem(fmt::format("name: '{}' must not contain whitespace or control characters, nor ':' but once "
+                        "(GROUP:PROCESS)",
+                        escapeControl(name)));
+  } else if (group().empty() || process.empty()) {
+    problem(fmt::format("name: '{}' must be NAME or GROUP:PROCESS", name));
+  } else if (group() == "all") {
     problem("name: 'all' is reserved (it means every program in commands)");
+  } else if (colon != std::string::npos && numprocs > 1) {
+    problem(fmt::format("numprocs: a program in a group ('{}') runs one instance; give each its own name", name));
   }
 
   if (cmd.empty()) {
@@ -284,6 +292,8 @@ bool ProgramSpec::sameProcessAs(const ProgramSpec& other) const {
   return cmd == other.cmd && env == other.env && workingdir == other.workingdir && umask == other.umask &&
          user == other.user && redirectStderr == other.redirectStderr;
 }
+
+std::string_view ProgramSpec::group() const { return std::string_view(name).substr(0, name.find(':')); }
 
 std::string ProgramSpec::instanceName(int index) const {
   if (numprocs == 1) return name;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <charconv>
 #include <exception>
+#include <ranges>
 #include <unordered_set>
 
 #include <fmt/format.h>
@@ -148,7 +149,11 @@ ApplyReport Registry::apply(const Config& config) {
   for (const auto& [name, program] : programs_)
     if (!wanted.contains(name)) report.removed.push_back(name);
   for (const auto& name : report.removed) (void)remove(name);  // by name: observers may change programs_
-  for (const auto& spec : config.programs) {
+  std::vector<const ProgramSpec*> ordered;  // autostarts by priority, as a start of all
+  for (const auto& spec : config.programs) ordered.push_back(&spec);
+  std::ranges::stable_sort(ordered, {}, &ProgramSpec::priority);
+  for (const ProgramSpec* next : ordered) {
+    const ProgramSpec& spec = *next;
     Program* program = find(spec.name);
     if (!spec.validate().empty()) {
       report.invalid.push_back(spec.name);  // as it was: never installed, never started
@@ -171,29 +176,45 @@ Registry::Program* Registry::find(std::string_view program) const {
   return it == index_.end() ? nullptr : it->second;
 }
 
-std::vector<Instance*> Registry::everyInstance() const {
+// In the order a command over many acts on them: by priority (lower first), then by name.
+std::vector<Instance*> Registry::inOrder(auto&& programs) {
+  std::vector<const Program*> sorted;
+  for (const Program& p : programs) sorted.push_back(&p);
+  std::ranges::stable_sort(sorted, {}, [](const Program* p) { return p->spec->priority; });
   std::vector<Instance*> out;
-  for (const auto& [name, p] : programs_)
-    for (const auto& i : p.instances) out.push_back(i.get());
+  for (const Program* p : sorted)
+    for (const auto& i : p->instances) out.push_back(i.get());
   return out;
 }
 
-// "all", a program ("web", or supervisorctl's "web:*"), or an instance ("web:1"): O(1) but for "all".
+std::vector<Instance*> Registry::everyInstance() const { return inOrder(programs_ | std::views::values); }
+
+// "all"; a program ("web", "web:*", or "db:main" of group "db"); a group ("db", "db:*", "db:"); or an
+// instance ("web:1"). O(1) but for "all" and groups (O(log N) to find a group).
 std::optional<std::vector<Instance*>> Registry::resolve(std::string_view target) const {
   if (target == "all") return everyInstance();
-  if (target.ends_with(":*")) target.remove_suffix(2);
+  const bool whole = target.ends_with(":*") || target.ends_with(':');
+  if (whole) target.remove_suffix(target.ends_with(":*") ? 2 : 1);
   if (Program* p = find(target)) {
     std::vector<Instance*> out;
     for (auto& i : p->instances) out.push_back(i.get());
     return out;
   }
   const auto colon = target.rfind(':');
-  if (colon == std::string_view::npos) return std::nullopt;
+  if (colon == std::string_view::npos) {
+    // Programs "GROUP:..." sit together in programs_, which is ordered by name.
+    const std::string prefix = fmt::format("{}:", target);
+    auto begin = programs_.lower_bound(prefix);
+    auto end = std::find_if(begin, programs_.end(), [&](auto& entry) { return !entry.first.starts_with(prefix); });
+    if (begin == end) return std::nullopt;
+    return inOrder(std::ranges::subrange(begin, end) | std::views::values);
+  }
+  if (whole) return std::nullopt;
   Program* p = find(target.substr(0, colon));
   const auto digits = target.substr(colon + 1);
   std::size_t index = 0;
-  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), index);
-  if (!p || ec != std::errc{} || end != digits.data() + digits.size() || index >= p->instances.size())
+  auto [last, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), index);
+  if (!p || ec != std::errc{} || last != digits.data() + digits.size() || index >= p->instances.size())
     return std::nullopt;
   Instance* i = p->instances[index].get();
   if (i->name() != target) return std::nullopt;  // "web:01", or "web:0" of a single-instance "web"
@@ -265,6 +286,7 @@ std::error_code Registry::control(std::string_view target, Op op, Completion don
     waiter->outcomes.push_back({i->name(), false, {}});
     waiters_[i].push_back(waiter);
   }
+  if (op == Op::stop) std::ranges::reverse(*targets);  // what starts first stops last
   for (Instance* i : *targets) {
     // Transitions settle the waiter as they are delivered. A start of a STARTING instance waits for it too.
     bool acted = true;
@@ -433,6 +455,7 @@ void Registry::shutdown(std::function<void()> done) {
   shuttingDown_ = true;
   shutdownDone_ = done ? std::move(done) : std::function<void()>([] {});
   auto all = everyInstance();  // first: observers called from stop() may add or remove programs
+  std::ranges::reverse(all);    // what starts first stops last
   for (auto& [raw, i] : retiring_) all.push_back(i.get());
   for (Instance* i : all) i->stop();
   finishShutdownIfDone();

@@ -98,6 +98,7 @@ class Registry final : public Listener {
   [[nodiscard]] Program* find(std::string_view program) const;
   [[nodiscard]] std::optional<std::vector<Instance*>> resolve(std::string_view target) const;
   [[nodiscard]] std::vector<Instance*> everyInstance() const;
+  [[nodiscard]] static std::vector<Instance*> inOrder(auto&& programs);
 
   void deliver(Pending& pending);
   void settleWaiters(const Pending& pending);
