@@ -64,11 +64,6 @@ constexpr std::array<std::pair<std::string_view, std::string_view>, 9> kValidate
                                                                                      {"name", "process_name"},
                                                                                      {"numprocs", "numprocs"}}};
 
-template <std::size_t N>
-bool known(const std::array<const char*, N>& keys, std::string_view key) {
-  return std::ranges::find(keys, key) != keys.end();
-}
-
 std::string directoryOf(const std::string& file) {
   std::error_code error;
   auto absolute = std::filesystem::absolute(file, error);
@@ -144,20 +139,36 @@ class SupervisordReader {
  private:
   // --- diagnostics ---------------------------------------------------------------------------------------
 
-  void error(const std::string& file, int line, std::string_view program, std::string message) {
-    errors_.push_back(Diagnostic{.file = file, .line = line, .program = std::string(program), .message = std::move(message)});
+  // `where`: a section's name. A program's problems name the program, as the YAML reader's do; other sections
+  // start the message with their [section].
+  static Diagnostic diagnostic(const std::string& file, int line, std::string_view where, std::string message) {
+    Diagnostic out;
+    out.file = file;
+    out.line = line;
+    for (std::string_view kind : {"program:", "fcgi-program:", "eventlistener:"}) {
+      if (where.starts_with(kind)) {
+        out.program = trim(where.substr(kind.size()));
+        out.message = std::move(message);
+        return out;
+      }
+    }
+    out.message = where.empty() ? std::move(message) : fmt::format("[{}] {}", where, message);
+    return out;
   }
-  void error(const IniValue& value, std::string_view program, std::string message) {
-    error(value.file, value.line, program, fmt::format("{}: {}", value.key, std::move(message)));
+  void error(const std::string& file, int line, std::string_view where, std::string message) {
+    errors_.push_back(diagnostic(file, line, where, std::move(message)));
+  }
+  void error(const IniValue& value, std::string_view where, std::string message) {
+    error(value.file, value.line, where, fmt::format("{}: {}", value.key, std::move(message)));
   }
   void error(const IniSection& section, std::string message) {
     error(section.file, section.line, section.name, std::move(message));
   }
-  void warning(const std::string& file, int line, std::string_view program, std::string message) {
-    warnings_.push_back(Diagnostic{.file = file, .line = line, .program = std::string(program), .message = std::move(message)});
+  void warning(const std::string& file, int line, std::string_view where, std::string message) {
+    warnings_.push_back(diagnostic(file, line, where, std::move(message)));
   }
-  void warning(const IniValue& value, std::string_view program, std::string message) {
-    warning(value.file, value.line, program, fmt::format("{}: {}", value.key, std::move(message)));
+  void warning(const IniValue& value, std::string_view where, std::string message) {
+    warning(value.file, value.line, where, fmt::format("{}: {}", value.key, std::move(message)));
   }
   void warning(const IniSection& section, std::string message) {
     warning(section.file, section.line, section.name, std::move(message));
@@ -200,10 +211,13 @@ class SupervisordReader {
     return std::move(*converted);
   }
 
-  void unknownKeys(const IniSection& section, auto isKnown, std::string_view what) {
+  // supervisord ignores keys it does not know (plugins read their own), so they are warnings, never errors.
+  void unknownKeys(const IniSection& section, const std::vector<std::string>& keys) {
     for (const auto& value : section.values) {
-      if (isKnown(value.key)) continue;
-      warning(value, section.name, fmt::format("unknown key in {}; ignored", what));
+      if (std::ranges::find(keys, value.key) != keys.end()) continue;
+      std::string message = "unknown key; ignored";
+      if (auto guess = suggest(value.key, keys)) message += fmt::format(" (did you mean '{}'?)", *guess);
+      warning(value, section.name, std::move(message));
     }
   }
 
@@ -212,15 +226,16 @@ class SupervisordReader {
   void readIncludes() {
     const auto* include = document_.find("include");
     if (include == nullptr) return;
-    unknownKeys(*include, [](std::string_view key) { return key == "files"; }, "[include]");
-    const auto* files = include->find("files");
-    if (files == nullptr) {
-      error(*include, "[include] without a files= key");
+    unknownKeys(*include, {"files"});
+    const auto* found = include->find("files");
+    if (found == nullptr) {
+      error(*include, "no files= key");
       return;
     }
+    const IniValue files = *found;  // an included file's own [include] replaces the value, and is ignored
     Expansions names = environment_;
     names["host_node_name"] = hostNode_;
-    auto patterns = expanded(*files, *include, names);
+    auto patterns = expanded(files, *include, names);
     if (!patterns) return;
     // Relative to the main file's directory, even in an included file: the patterns are read before any.
     const std::filesystem::path base = directoryOf(main_);
@@ -231,7 +246,7 @@ class SupervisordReader {
       words.emplace_back(rest.begin(), end);
       rest.remove_prefix(static_cast<std::size_t>(end - rest.begin()));
     }
-    for (const auto& word : words) includePattern(*files, (base / word).string());
+    for (const auto& word : words) includePattern(files, (base / word).string());
   }
 
   void includePattern(const IniValue& files, const std::string& pattern) {
@@ -240,14 +255,14 @@ class SupervisordReader {
     std::vector<std::string> paths(found.gl_pathv, found.gl_pathv + (rc == 0 ? found.gl_pathc : 0));
     ::globfree(&found);
     if (paths.empty()) {
-      warning(files, "[include]", fmt::format("no file matches '{}'", pattern));
+      warning(files, "include", fmt::format("no file matches '{}'", pattern));
       return;
     }
     std::ranges::sort(paths);  // by bytes, as Python's sorted(): not the locale's collation glob() would use
     for (const auto& path : paths) {
       auto text = detail::readFile(path);
       if (!text.ok()) {
-        error(files, "[include]", fmt::format("{}: {}", path, text.error().message));
+        error(files, "include", fmt::format("{}: {}", path, text.error().message));
         continue;
       }
       order_.push_back(path);
@@ -267,7 +282,7 @@ class SupervisordReader {
       readEnvironment(nullptr);
       return;
     }
-    unknownKeys(*section, [](std::string_view key) { return known(kSupervisordKeys, key); }, "[supervisord]");
+    unknownKeys(*section, {kSupervisordKeys.begin(), kSupervisordKeys.end()});
     auto& config = result_.config;
     const Expansions& names = environment_;
     bool failed = false;
@@ -377,10 +392,8 @@ class SupervisordReader {
   void readServer(const IniSection& section, bool inet) {
     HttpServerConfig server;
     server.kind = inet ? HttpServerConfig::Kind::inet : HttpServerConfig::Kind::unix_socket;
-    auto isKnown = [inet](std::string_view key) {
-      return key == "username" || key == "password" || (inet ? key == "port" : (key == "file" || key == "chmod" || key == "chown"));
-    };
-    unknownKeys(section, isKnown, fmt::format("[{}]", section.name));
+    unknownKeys(section, inet ? std::vector<std::string>{"port", "username", "password"}
+                              : std::vector<std::string>{"file", "chmod", "chown", "username", "password"});
     bool failed = false;
     auto text = [](std::string_view value) -> Checked<std::string> { return std::string(value); };
     const char* addressKey = inet ? "port" : "file";
@@ -457,7 +470,7 @@ class SupervisordReader {
 
   void readGroup(const IniSection& section, std::set<std::string, std::less<>>& grouped) {
     const auto name = std::string(trim(std::string_view(section.name).substr(6)));
-    unknownKeys(section, [](std::string_view key) { return key == "programs" || key == "priority"; }, "[group:x]");
+    unknownKeys(section, {"programs", "priority"});
     if (auto problem = badName(name)) {
       error(section, *problem);
       return;
@@ -468,7 +481,8 @@ class SupervisordReader {
     group.priority = optional(section, "priority", names, detail::iniInteger, failed).value_or(999);
     auto programs = optional(section, "programs", names, [](std::string_view t) -> Checked<std::string> { return std::string(t); }, failed);
     std::set<std::string, std::less<>> members;
-    std::string_view rest = programs.value_or("");
+    const std::string list = programs.value_or("");
+    std::string_view rest = list;
     while (programs && !programs->empty()) {
       const auto comma = rest.find(',');
       const auto member = std::string(trim(rest.substr(0, comma)));
@@ -560,7 +574,7 @@ class SupervisordReader {
   std::vector<Process> readProgram(const IniSection& section, const std::string& group) {
     const auto program = std::string(trim(std::string_view(section.name).substr(section.name.find(':') + 1)));
     if (!readSections_.contains(&section)) {
-      unknownKeys(section, [](std::string_view key) { return known(kProgramKeys, key); }, "[program:x]");
+      unknownKeys(section, {kProgramKeys.begin(), kProgramKeys.end()});
     }
     Expansions names = programNames(program, group);
     auto common = readCommon(section, names);
