@@ -456,15 +456,10 @@ class SupervisordReader {
     for (const auto& section : document_.sections) {
       if (!section.name.starts_with("program:") || grouped.contains(section.name)) continue;
       const auto name = std::string(trim(std::string_view(section.name).substr(8)));
-      Group group{.name = name, .priority = 999, .processes = {}};
-      bool failed = false;
-      group.priority = optional(section, "priority", programNames(name, name), detail::iniInteger, failed).value_or(999);
-      if (auto problem = badName(name)) {
-        error(section, *problem);
-        continue;
-      }
-      group.processes = readProgram(section, name);
-      if (!failed) groups_.push_back(std::move(group));
+      // A program's own group has the program's priority.
+      Group group{.name = name, .priority = 999, .processes = readProgram(section, name)};
+      if (!group.processes.empty()) group.priority = group.processes.front().priority;
+      groups_.push_back(std::move(group));
     }
   }
 
@@ -551,9 +546,9 @@ class SupervisordReader {
     common.numprocsStart = get("numprocs_start", [](std::string_view t) { return detail::iniCount(t, 0); }).value_or(0);
     for (auto stream : {"stdout", "stderr"}) {
       const auto capture = fmt::format("{}_capture_maxbytes", stream);
-      if (get(capture, detail::iniSize).value_or(0) != 0) unsupported(section, capture, "capture mode");
+      if (get(capture, detail::iniSize).value_or(0) != 0) unsupported(section, capture, "capture mode is");
       const auto events = fmt::format("{}_events_enabled", stream);
-      if (get(events, detail::iniBoolean).value_or(false)) unsupported(section, events, "output events");
+      if (get(events, detail::iniBoolean).value_or(false)) unsupported(section, events, "output events are");
     }
     auto text = [](std::string_view t) -> Checked<std::string> { return std::string(t); };
     if (auto url = get("serverurl", text); url && detail::toUpper(trim(*url)) != "AUTO") common.serverUrl = url;
@@ -568,13 +563,17 @@ class SupervisordReader {
   }
 
   void unsupported(const IniSection& section, std::string_view key, std::string_view what) {
-    warning(*document_.get(section, key), section.name, fmt::format("{} is not supported yet; ignored", what));
+    warning(*document_.get(section, key), section.name, fmt::format("{} not supported yet; ignored", what));
   }
 
   std::vector<Process> readProgram(const IniSection& section, const std::string& group) {
     const auto program = std::string(trim(std::string_view(section.name).substr(section.name.find(':') + 1)));
     if (!readSections_.contains(&section)) {
       unknownKeys(section, {kProgramKeys.begin(), kProgramKeys.end()});
+    }
+    if (auto problem = badName(program)) {
+      if (readSections_.insert(&section).second) error(section, *problem);
+      return {};
     }
     Expansions names = programNames(program, group);
     auto common = readCommon(section, names);
@@ -675,7 +674,7 @@ class SupervisordReader {
       rotation.backups = optional(section, prefix + "_logfile_backups", names, [](std::string_view t) { return detail::iniCount(t, 0); }, failed).value_or(10);
       rotation.maxBytes = optional(section, prefix + "_logfile_maxbytes", names, detail::iniSize, failed).value_or(kDefaultMaxBytes);
       const bool syslog = optional(section, prefix + "_syslog", names, detail::iniBoolean, failed).value_or(false);
-      if (syslog && warn) unsupported(section, prefix + "_syslog", "syslog");
+      if (syslog && warn) unsupported(section, prefix + "_syslog", "syslog is");
       std::optional<std::string> path = "AUTO";
       if (const auto* value = document_.get(section, key)) {
         path = expanded(*value, section, names, 2);  // supervisord expands log file names twice
