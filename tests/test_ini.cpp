@@ -772,3 +772,27 @@ TEST_CASE("loadConfig() reads a supervisord file by its content") {
   CHECK_EQ(result.config.path, path);
   CHECK_EQ(names(result), std::vector<std::string>{"a"});
 }
+
+TEST_CASE("a log file written by several processes or streams is appended to without rotation, with a warning") {
+  TempDir dir("shared");
+  auto result = parseOk(fmt::format(
+      "[program:a]\ncommand=x\nstdout_logfile={0}/all.log\nstderr_logfile={0}/all.log\n"
+      "[program:b]\ncommand=x\nstdout_logfile={0}/all.log\n"
+      "[program:c]\ncommand=x\nstdout_logfile=/dev/stdout\n"
+      "[program:d]\ncommand=x\nstdout_logfile=/dev/stdout\n",
+      dir.str()));
+  REQUIRE_EQ(result.config.programs.size(), 4u);
+  CHECK_EQ(result.config.programs[0].stdoutRotation.maxBytes, 0u);
+  CHECK_EQ(result.config.programs[0].stderrRotation.maxBytes, 0u);
+  CHECK_EQ(result.config.programs[1].stdoutRotation.maxBytes, 0u);
+  CHECK_EQ(result.config.programs[2].stdoutRotation.maxBytes, 50u << 20);  // a shared sink, not a file
+  REQUIRE_EQ(result.warnings.size(), 1u);
+  expectWarning(result, 4, "is written by more than one process or stream: appended to without rotation");
+
+  auto asked = parse(fmt::format("[supervisord]\n[program:a]\ncommand=x\nstdout_logfile={0}/all.log\n"
+                                 "stdout_logfile_maxbytes=1MB\n[program:b]\ncommand=x\nstdout_logfile={0}/all.log\n",
+                                 dir.str()));
+  REQUIRE_EQ(asked.errors.size(), 1u);
+  CHECK_EQ(asked.errors[0].line, 5);
+  CHECK(asked.errors[0].message.find("a rotated file must have one writer") != std::string::npos);
+}

@@ -724,6 +724,7 @@ class SupervisordReader {
   void finish() {
     std::ranges::stable_sort(groups_, {}, [](const Group& g) { return std::pair{g.priority, g.name}; });
     std::map<std::string, const IniSection*, std::less<>> seen;
+    std::vector<Process*> accepted;
     for (auto& group : groups_) {
       std::set<std::string, std::less<>> processNames;
       std::ranges::stable_sort(group.processes, {}, [](const Process& p) { return std::pair{p.priority, p.processName}; });
@@ -737,10 +738,14 @@ class SupervisordReader {
           error(*process.section, fmt::format("the name '{}' is already taken", process.spec.name));
           continue;
         }
-        checkSpec(process);
-        result_.config.programs.push_back(process.spec);
-        sections_.push_back(process.section);
+        accepted.push_back(&process);
       }
+    }
+    appendOnlyWhenShared(accepted);
+    for (const auto* process : accepted) {
+      checkSpec(*process);
+      result_.config.programs.push_back(process->spec);
+      sections_.push_back(process->section);
     }
     for (auto& [index, message] : detail::nameClashes(result_.config.programs)) error(*sections_[index], std::move(message));
     auto fileOrder = [this](const Diagnostic& d) {
@@ -750,6 +755,52 @@ class SupervisordReader {
     std::ranges::stable_sort(warnings_, {}, fileOrder);
     result_.errors = std::move(errors_);
     result_.warnings = std::move(warnings_);
+  }
+
+  // supervisord lets any number of processes and streams write one log file, each rotating it on its own. A
+  // rotated file needs one writer (the others would write into the renamed file), so a shared file is appended
+  // to without rotation, with a warning; unless a writer's maxbytes asks for rotation: then validate() or the
+  // error here says what to do.
+  void appendOnlyWhenShared(const std::vector<Process*>& processes) {
+    struct Writer {
+      Process* process;
+      StdStream stream;
+    };
+    std::map<std::string, std::vector<Writer>, std::less<>> writers;
+    for (auto* process : processes) {
+      for (auto stream : {StdStream::out, StdStream::err}) {
+        const auto& path = stream == StdStream::out ? process->spec.stdoutPath : process->spec.stderrPath;
+        if (!path || *path == "/dev/stdout" || *path == "/dev/stderr" || *path == "/dev/null") continue;
+        writers[*path].push_back({process, stream});
+      }
+    }
+    for (const auto& [path, list] : writers) {
+      if (list.size() < 2) continue;
+      bool reported = false;
+      const bool processes = std::ranges::any_of(list, [&](const Writer& w) { return w.process != list.front().process; });
+      for (const auto& writer : list) {
+        const auto key = fmt::format("{}_logfile_maxbytes", to_string(writer.stream));
+        auto& rotation = writer.stream == StdStream::out ? writer.process->spec.stdoutRotation : writer.process->spec.stderrRotation;
+        const auto* asked = document_.get(*writer.process->section, key);
+        if (asked != nullptr && rotation.maxBytes > 0) {
+          if (!processes) continue;  // stdout and stderr of one process: validate() says what to do
+          error(*asked, writer.process->section->name,
+                fmt::format("'{}' is written by more than one process: a rotated file must have one writer; give "
+                            "each its own file, or set {}=0 to append without rotating",
+                            path, key));
+          continue;
+        }
+        rotation.maxBytes = 0;
+        if (!std::exchange(reported, true)) {
+          const auto logKey = fmt::format("{}_logfile", to_string(writer.stream));
+          const auto* value = document_.get(*writer.process->section, logKey);
+          warning(value != nullptr ? value->file : writer.process->section->file,
+                  value != nullptr ? value->line : writer.process->section->line, writer.process->section->name,
+                  fmt::format("{}'{}' is written by more than one process or stream: appended to without rotation",
+                              value != nullptr ? logKey + ": " : "", path));
+        }
+      }
+    }
   }
 
   // validate()'s findings in supervisord's key names, at the key's line when it was written.
