@@ -282,14 +282,16 @@ TEST_CASE("every value is expanded: numbers and booleans too; process_num only w
   ::setenv("TM_INI_PROCS", "3", 1);
   ::setenv("TM_INI_START", "no", 1);
   auto result = parseOk(
-      "[program:w]\ncommand=x\nnumprocs=%(ENV_TM_INI_PROCS)s\nprocess_name=%(process_num)d\nautostart=%(ENV_TM_INI_START)s\n");
+      "[program:w]\ncommand=x\nnumprocs=%(ENV_TM_INI_PROCS)s\nprocess_name=%(process_num)d\nautostart=%(ENV_TM_INI_"
+      "START)s\n");
   REQUIRE_EQ(names(result), (std::vector<std::string>{"w:0", "w:1", "w:2"}));
   CHECK_FALSE(result.config.programs[0].autostart);
   ::unsetenv("TM_INI_PROCS");
   ::unsetenv("TM_INI_START");
   expectError("[program:w]\ncommand=x\npriority=%(process_num)d\n", 4, "priority: %(process_num) cannot be expanded");
-  expectError("[program:w]\ncommand=%(nope)s\n", 3, "available names: group_name, here, host_node_name, numprocs, "
-                                                     "process_num, program_name");
+  expectError("[program:w]\ncommand=%(nope)s\n", 3,
+              "available names: group_name, here, host_node_name, numprocs, "
+              "process_num, program_name");
 }
 
 TEST_CASE("the program's environment= gives ENV_ names to the keys after it; [supervisord]'s to every program") {
@@ -486,9 +488,9 @@ TEST_CASE("bad values are errors at their line, naming the key") {
 }
 
 TEST_CASE("the command is split as a POSIX shell would, without one") {
-  auto spec = parseOne(
-      "[program:a]\ncommand=/bin/sh -c \"echo \\\"hi\\\" 'x'\" 'single \\ kept' back\\ slash \"\"\n");
-  CHECK_EQ(spec.cmd, (std::vector<std::string>{"/bin/sh", "-c", "echo \"hi\" 'x'", "single \\ kept", "back slash", ""}));
+  auto spec = parseOne("[program:a]\ncommand=/bin/sh -c \"echo \\\"hi\\\" 'x'\" 'single \\ kept' back\\ slash \"\"\n");
+  CHECK_EQ(spec.cmd,
+           (std::vector<std::string>{"/bin/sh", "-c", "echo \"hi\" 'x'", "single \\ kept", "back slash", ""}));
 }
 
 TEST_CASE("process names: PROCESS when it is its group, GROUP:PROCESS otherwise; numprocs_start") {
@@ -504,7 +506,8 @@ TEST_CASE("process names: PROCESS when it is its group, GROUP:PROCESS otherwise;
 }
 
 TEST_CASE("numprocs > 1 needs %(process_num) in process_name") {
-  expectError("[program:w]\ncommand=x\nnumprocs=2\n", 4, "numprocs: more than 1 needs a process_name containing %(process_num)");
+  expectError("[program:w]\ncommand=x\nnumprocs=2\n", 4,
+              "numprocs: more than 1 needs a process_name containing %(process_num)");
   expectError("[program:w]\ncommand=x\nnumprocs=2\nprocess_name=%(program_name)s\n", 5,
               "process_name: must contain %(process_num)");
 }
@@ -544,16 +547,18 @@ TEST_CASE("[group:x] takes its programs out of their own groups") {
 TEST_CASE("group errors: an unknown program, a program named twice, two processes of one name") {
   expectError("[group:g]\nprograms=a,ghost\n[program:a]\ncommand=x\n", 3, "programs: names unknown program 'ghost'");
   expectError("[group:g]\nprograms=a,a\n[program:a]\ncommand=x\n", 3, "names the program 'a' twice");
-  expectError("[group:g]\nprograms=a,b\n[program:a]\ncommand=x\nprocess_name=same\n[program:b]\ncommand=x\n"
-              "process_name=same\n",
-              7, "two processes of group 'g' are named 'same'");
+  expectError(
+      "[group:g]\nprograms=a,b\n[program:a]\ncommand=x\nprocess_name=same\n[program:b]\ncommand=x\n"
+      "process_name=same\n",
+      7, "two processes of group 'g' are named 'same'");
   expectError("[group:a]\nprograms=b\n[program:a]\ncommand=x\n[program:b]\ncommand=x\n", 6,
               "a group and a program may not share a name");
 }
 
 TEST_CASE("program errors: a missing command, stopasgroup without killasgroup") {
   expectError("[program:a]\nautostart=true\n", 2, "missing 'command'");
-  expectError("[program:a]\ncommand=x\nstopasgroup=true\nkillasgroup=false\n", 5, "stopasgroup=true needs killasgroup=true");
+  expectError("[program:a]\ncommand=x\nstopasgroup=true\nkillasgroup=false\n", 5,
+              "stopasgroup=true needs killasgroup=true");
   auto result = parse("[supervisord]\n[program:a]\nautostart=true\n");
   REQUIRE_FALSE(result.errors.empty());
   CHECK_EQ(result.errors[0].program, "a");
@@ -569,11 +574,11 @@ TEST_CASE("ProgramSpec::validate()'s findings use supervisord's key names") {
 TEST_CASE("log files: AUTO in childlogdir, NONE and OFF in memory, a path as written, ~ expanded") {
   TempDir logs("logs");
   ::setenv("HOME", logs.str().c_str(), 1);
-  auto result = parse(fmt::format(
-      "[supervisord]\nchildlogdir={0}\nidentifier=main\n"
-      "[program:a]\ncommand=x\nstdout_logfile=auto\nstderr_logfile=NONE\n"
-      "[program:b]\ncommand=x\nstdout_logfile=off\nstderr_logfile=~/b.err\n",
-      logs.str()));
+  auto result =
+      parse(fmt::format("[supervisord]\nchildlogdir={0}\nidentifier=main\n"
+                        "[program:a]\ncommand=x\nstdout_logfile=auto\nstderr_logfile=NONE\n"
+                        "[program:b]\ncommand=x\nstdout_logfile=off\nstderr_logfile=~/b.err\n",
+                        logs.str()));
   REQUIRE_MESSAGE(result.ok(), show(result.errors));
   CHECK_EQ(result.config.programs[0].stdoutPath, logs.str() + "/a_a-stdout---main.log");
   CHECK_FALSE(result.config.programs[0].stderrPath);
@@ -582,7 +587,8 @@ TEST_CASE("log files: AUTO in childlogdir, NONE and OFF in memory, a path as wri
 }
 
 TEST_CASE("log file problems: a missing directory is an error; syslog, rollover, redirect are warnings") {
-  expectError("[program:a]\ncommand=x\nstdout_logfile=/no/such/dir/a.log\n", 4, "the directory of '/no/such/dir/a.log'");
+  expectError("[program:a]\ncommand=x\nstdout_logfile=/no/such/dir/a.log\n", 4,
+              "the directory of '/no/such/dir/a.log'");
   auto result = parseOk(
       "[program:a]\ncommand=x\nstdout_logfile=syslog\nstdout_logfile_maxbytes=0\nstderr_logfile_maxbytes=0\n"
       "redirect_stderr=true\nstderr_logfile=/tmp/a.err\n");
@@ -609,11 +615,11 @@ TEST_CASE("unsupported output features are warnings naming the key; their defaul
 
 TEST_CASE("[supervisord] fills taskmaster's settings") {
   TempDir dir("supervisord");
-  auto result = parse(fmt::format(
-      "[supervisord]\nlogfile={0}/sup.log\nlogfile_maxbytes=1MB\nlogfile_backups=4\nloglevel=blather\n"
-      "pidfile={0}/sup.pid\numask=077\ndirectory={0}\nminfds=4096\nminprocs=100\nidentifier=box\n"
-      "nodaemon=true\nsilent=false\nnocleanup=true\nchildlogdir={0}\n",
-      dir.str()));
+  auto result = parse(
+      fmt::format("[supervisord]\nlogfile={0}/sup.log\nlogfile_maxbytes=1MB\nlogfile_backups=4\nloglevel=blather\n"
+                  "pidfile={0}/sup.pid\numask=077\ndirectory={0}\nminfds=4096\nminprocs=100\nidentifier=box\n"
+                  "nodaemon=true\nsilent=false\nnocleanup=true\nchildlogdir={0}\n",
+                  dir.str()));
   REQUIRE_MESSAGE(result.ok(), show(result.errors));
   CHECK_MESSAGE(result.warnings.empty(), show(result.warnings));
   const auto& config = result.config;
@@ -724,8 +730,8 @@ TEST_CASE("[include] reads globs relative to the main file, sorted; here is each
   dir.write("conf.d/never/c.conf", "[program:c]\ncommand=c\n");
   dir.write("conf.d/skip.ini", "[program:skip]\ncommand=x\n");
   dir.write("extra/x.conf", "[supervisord]\nidentifier=from-include\n");
-  const auto main = dir.write("supervisord.conf",
-                              "[supervisord]\n[include]\nfiles = conf.d/*.conf\n  extra/x.conf nothing/*.conf\n");
+  const auto main =
+      dir.write("supervisord.conf", "[supervisord]\n[include]\nfiles = conf.d/*.conf\n  extra/x.conf nothing/*.conf\n");
   auto text = fmt::format("[supervisord]\n[include]\nfiles = conf.d/*.conf\n  extra/x.conf nothing/*.conf\n");
   auto result = taskmaster::parseSupervisordConfig(text, main);
   REQUIRE_MESSAGE(result.ok(), show(result.errors));
@@ -775,12 +781,12 @@ TEST_CASE("loadConfig() reads a supervisord file by its content") {
 
 TEST_CASE("a log file written by several processes or streams is appended to without rotation, with a warning") {
   TempDir dir("shared");
-  auto result = parseOk(fmt::format(
-      "[program:a]\ncommand=x\nstdout_logfile={0}/all.log\nstderr_logfile={0}/all.log\n"
-      "[program:b]\ncommand=x\nstdout_logfile={0}/all.log\n"
-      "[program:c]\ncommand=x\nstdout_logfile=/dev/stdout\n"
-      "[program:d]\ncommand=x\nstdout_logfile=/dev/stdout\n",
-      dir.str()));
+  auto result =
+      parseOk(fmt::format("[program:a]\ncommand=x\nstdout_logfile={0}/all.log\nstderr_logfile={0}/all.log\n"
+                          "[program:b]\ncommand=x\nstdout_logfile={0}/all.log\n"
+                          "[program:c]\ncommand=x\nstdout_logfile=/dev/stdout\n"
+                          "[program:d]\ncommand=x\nstdout_logfile=/dev/stdout\n",
+                          dir.str()));
   REQUIRE_EQ(result.config.programs.size(), 4u);
   CHECK_EQ(result.config.programs[0].stdoutRotation.maxBytes, 0u);
   CHECK_EQ(result.config.programs[0].stderrRotation.maxBytes, 0u);
@@ -789,9 +795,10 @@ TEST_CASE("a log file written by several processes or streams is appended to wit
   REQUIRE_EQ(result.warnings.size(), 1u);
   expectWarning(result, 4, "is written by more than one process or stream: appended to without rotation");
 
-  auto asked = parse(fmt::format("[supervisord]\n[program:a]\ncommand=x\nstdout_logfile={0}/all.log\n"
-                                 "stdout_logfile_maxbytes=1MB\n[program:b]\ncommand=x\nstdout_logfile={0}/all.log\n",
-                                 dir.str()));
+  auto asked =
+      parse(fmt::format("[supervisord]\n[program:a]\ncommand=x\nstdout_logfile={0}/all.log\n"
+                        "stdout_logfile_maxbytes=1MB\n[program:b]\ncommand=x\nstdout_logfile={0}/all.log\n",
+                        dir.str()));
   REQUIRE_EQ(asked.errors.size(), 1u);
   CHECK_EQ(asked.errors[0].line, 5);
   CHECK(asked.errors[0].message.find("a rotated file must have one writer") != std::string::npos);

@@ -33,7 +33,9 @@ std::string pad(std::string text, const Spec& spec, bool numeric) {
   if (!spec.zero || !numeric) return std::string(missing, ' ') + text;
   // Zeros go after the sign and the 0x prefix: -0042, 0x002a.
   std::size_t after = (!text.empty() && (text[0] == '-' || text[0] == '+' || text[0] == ' ')) ? 1 : 0;
-  if (text.size() > after + 1 && text[after] == '0' && std::string_view("xXo").find(text[after + 1]) != std::string_view::npos) after += 2;
+  if (text.size() > after + 1 && text[after] == '0' &&
+      std::string_view("xXo").find(text[after + 1]) != std::string_view::npos)
+    after += 2;
   return text.insert(after, missing, '0');
 }
 
@@ -74,13 +76,23 @@ std::string utf8(std::uint32_t code) {
 }
 
 Checked<std::string> integer(std::int64_t number, const Spec& spec) {
-  const auto magnitude = number < 0 ? static_cast<std::uint64_t>(-(number + 1)) + 1 : static_cast<std::uint64_t>(number);
+  const auto magnitude =
+      number < 0 ? static_cast<std::uint64_t>(-(number + 1)) + 1 : static_cast<std::uint64_t>(number);
   std::string digits;
   std::string prefix;
   switch (spec.conversion) {
-    case 'x': digits = fmt::format("{:x}", magnitude); prefix = spec.alternate ? "0x" : ""; break;
-    case 'X': digits = fmt::format("{:X}", magnitude); prefix = spec.alternate ? "0X" : ""; break;
-    case 'o': digits = fmt::format("{:o}", magnitude); prefix = spec.alternate ? "0o" : ""; break;
+    case 'x':
+      digits = fmt::format("{:x}", magnitude);
+      prefix = spec.alternate ? "0x" : "";
+      break;
+    case 'X':
+      digits = fmt::format("{:X}", magnitude);
+      prefix = spec.alternate ? "0X" : "";
+      break;
+    case 'o':
+      digits = fmt::format("{:o}", magnitude);
+      prefix = spec.alternate ? "0o" : "";
+      break;
     default: digits = std::to_string(magnitude);
   }
   if (spec.precision && digits.size() < *spec.precision) digits.insert(0, *spec.precision - digits.size(), '0');
@@ -129,16 +141,23 @@ Checked<Spec> readSpec(std::string_view format, std::size_t& at) {
   Spec spec;
   for (; at < format.size(); ++at) {
     const char c = format[at];
-    if (c == '-') spec.left = true;
-    else if (c == '0') spec.zero = true;
-    else if (c == '+') spec.plus = true;
-    else if (c == ' ') spec.space = true;
-    else if (c == '#') spec.alternate = true;
-    else break;
+    if (c == '-')
+      spec.left = true;
+    else if (c == '0')
+      spec.zero = true;
+    else if (c == '+')
+      spec.plus = true;
+    else if (c == ' ')
+      spec.space = true;
+    else if (c == '#')
+      spec.alternate = true;
+    else
+      break;
   }
   auto number = [&] {
     std::size_t value = 0;
-    while (at < format.size() && format[at] >= '0' && format[at] <= '9' && value < 100000) value = value * 10 + static_cast<std::size_t>(format[at++] - '0');
+    while (at < format.size() && format[at] >= '0' && format[at] <= '9' && value < 100000)
+      value = value * 10 + static_cast<std::size_t>(format[at++] - '0');
     return value;
   };
   if (at < format.size() && format[at] == '*') return failure("'*' needs an argument list, not names");
@@ -160,8 +179,10 @@ std::string available(const Expansions& names) {
   std::vector<std::string> plain;
   bool environment = false;
   for (const auto& [name, value] : names) {
-    if (name.starts_with("ENV_")) environment = true;
-    else plain.push_back(name);
+    if (name.starts_with("ENV_"))
+      environment = true;
+    else
+      plain.push_back(name);
   }
   std::string out = fmt::format("{}", fmt::join(plain, ", "));
   if (environment) out += fmt::format("{}ENV_X for each environment variable X", plain.empty() ? "" : ", ");
@@ -190,7 +211,8 @@ Checked<std::string> expand(std::string_view format, const Expansions& names) {
     // Python matches parentheses: %(a(b))s names "a(b)".
     int depth = 1;
     std::size_t close = at + 1;
-    for (; close < format.size() && depth > 0; ++close) depth += format[close] == '(' ? 1 : format[close] == ')' ? -1 : 0;
+    for (; close < format.size() && depth > 0; ++close)
+      depth += format[close] == '(' ? 1 : format[close] == ')' ? -1 : 0;
     if (depth > 0) return failure("incomplete format key: '%(' without ')'");
     const auto name = format.substr(at + 1, close - at - 2);
     at = close;
@@ -198,7 +220,8 @@ Checked<std::string> expand(std::string_view format, const Expansions& names) {
     if (!spec.ok()) return spec.error();
     auto value = names.find(name);
     if (value == names.end()) {
-      return failure(fmt::format("%({}) cannot be expanded: no such name; available names: {}", name, available(names)));
+      return failure(
+          fmt::format("%({}) cannot be expanded: no such name; available names: {}", name, available(names)));
     }
     auto text = convert(value->second, *spec);
     if (!text.ok()) return failure(fmt::format("%({}): {}", name, text.error().message));

@@ -80,8 +80,8 @@ class IniReader {
       if (!comment && current_) value().text += '\n';
       return;
     }
-    const auto indent = static_cast<std::size_t>(
-        std::ranges::find_if(line, [](char c) { return !isSpace(c); }) - line.begin());
+    const auto indent =
+        static_cast<std::size_t>(std::ranges::find_if(line, [](char c) { return !isSpace(c); }) - line.begin());
     if (current_ && indent > indent_) {
       value().text += '\n';
       value().text += content;
@@ -97,9 +97,10 @@ class IniReader {
       }
     }
     if (!section_) {
-      errors_.push_back(Bad{{number, 0}, fmt::format("a key before any section: '{}' (a file starts with a section "
-                                                     "such as [supervisord] or [program:NAME])",
-                                                     escapeControl(content))});
+      errors_.push_back(Bad{{number, 0},
+                            fmt::format("a key before any section: '{}' (a file starts with a section "
+                                        "such as [supervisord] or [program:NAME])",
+                                        escapeControl(content))});
       return;
     }
     readKey(content, number);
@@ -120,8 +121,8 @@ class IniReader {
   void readKey(std::string_view content, int number) {
     const auto delimiter = content.find_first_of("=:");
     if (delimiter == std::string_view::npos || delimiter == 0) {
-      errors_.push_back(Bad{{number, 0}, fmt::format("expected 'key = value' or a [section], got '{}'",
-                                                     escapeControl(content))});
+      errors_.push_back(
+          Bad{{number, 0}, fmt::format("expected 'key = value' or a [section], got '{}'", escapeControl(content))});
       return;
     }
     auto key = toLower(strip(content.substr(0, delimiter)));

@@ -15,7 +15,7 @@ namespace taskmaster::inline v0::detail {
 
 // One key's value: continuation lines joined with '\n', trailing blank lines dropped.
 struct IniValue {
-  std::string key;   // lower case, as supervisord folds keys
+  std::string key;  // lower case, as supervisord folds keys
   std::string text;
   std::string file;  // where it was written: included files' values carry their own file
   int line = 0;      // of the key

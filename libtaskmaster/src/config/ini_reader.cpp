@@ -1,9 +1,6 @@
-// The supervisord reader: supervisord's INI files, read with supervisord's rules (docs/supervisord.md). The
-// text is cut into sections by ini_parser, values are expanded by ini_expand and converted by ini_values; here
-// the sections become ProgramSpecs and settings, with supervisord's defaults and its order of starting.
-#include <taskmaster/config.hpp>
+// The supervisord reader: programs and groups, in supervisord's order of starting (ini_reader.hpp).
+#include "config/ini_reader.hpp"
 
-#include <glob.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -20,8 +17,7 @@
 
 #include <taskmaster/util.hpp>
 
-#include "config/ini_expand.hpp"
-#include "config/ini_parser.hpp"
+#include "config/ini_reader.hpp"
 #include "config/ini_values.hpp"
 #include "config/reader.hpp"
 #include "util/text.hpp"
@@ -30,46 +26,53 @@ extern char** environ;  // NOLINT(readability-redundant-declaration): POSIX decl
 
 namespace taskmaster::inline v0 {
 
+namespace detail {
+
 namespace {
 
-using detail::Bad;
-using detail::Checked;
-using detail::Expansions;
-using detail::IniDocument;
-using detail::IniSection;
-using detail::IniValue;
-
-constexpr std::array kSupervisordKeys{"logfile",   "logfile_maxbytes", "logfile_backups", "loglevel",  "pidfile",
-                                      "umask",     "nodaemon",         "silent",          "minfds",    "minprocs",
-                                      "nocleanup", "childlogdir",      "user",            "directory", "strip_ansi",
-                                      "environment", "identifier"};
-
-constexpr std::array kProgramKeys{
-    "command",          "process_name",   "numprocs",       "numprocs_start",   "priority",
-    "autostart",        "startsecs",      "startretries",   "autorestart",      "exitcodes",
-    "stopsignal",       "stopwaitsecs",   "stopasgroup",    "killasgroup",      "user",
-    "redirect_stderr",  "stdout_logfile", "stdout_logfile_maxbytes", "stdout_logfile_backups",
-    "stdout_capture_maxbytes", "stdout_events_enabled", "stdout_syslog", "stderr_logfile",
-    "stderr_logfile_maxbytes", "stderr_logfile_backups", "stderr_capture_maxbytes", "stderr_events_enabled",
-    "stderr_syslog",    "environment",    "directory",      "umask",            "serverurl"};
+constexpr std::array kProgramKeys{"command",
+                                  "process_name",
+                                  "numprocs",
+                                  "numprocs_start",
+                                  "priority",
+                                  "autostart",
+                                  "startsecs",
+                                  "startretries",
+                                  "autorestart",
+                                  "exitcodes",
+                                  "stopsignal",
+                                  "stopwaitsecs",
+                                  "stopasgroup",
+                                  "killasgroup",
+                                  "user",
+                                  "redirect_stderr",
+                                  "stdout_logfile",
+                                  "stdout_logfile_maxbytes",
+                                  "stdout_logfile_backups",
+                                  "stdout_capture_maxbytes",
+                                  "stdout_events_enabled",
+                                  "stdout_syslog",
+                                  "stderr_logfile",
+                                  "stderr_logfile_maxbytes",
+                                  "stderr_logfile_backups",
+                                  "stderr_capture_maxbytes",
+                                  "stderr_events_enabled",
+                                  "stderr_syslog",
+                                  "environment",
+                                  "directory",
+                                  "umask",
+                                  "serverurl"};
 
 // taskmaster's names in ProgramSpec::validate()'s messages, and the supervisord keys they come from.
 constexpr std::array<std::pair<std::string_view, std::string_view>, 9> kValidateKeys{{{"cmd", "command"},
-                                                                                     {"starttime", "startsecs"},
-                                                                                     {"stoptime", "stopwaitsecs"},
-                                                                                     {"stdout", "stdout_logfile"},
-                                                                                     {"stderr", "stderr_logfile"},
-                                                                                     {"workingdir", "directory"},
-                                                                                     {"env", "environment"},
-                                                                                     {"name", "process_name"},
-                                                                                     {"numprocs", "numprocs"}}};
-
-std::string directoryOf(const std::string& file) {
-  std::error_code error;
-  auto absolute = std::filesystem::absolute(file, error);
-  if (error) absolute = file;
-  return absolute.parent_path().string();
-}
+                                                                                      {"starttime", "startsecs"},
+                                                                                      {"stoptime", "stopwaitsecs"},
+                                                                                      {"stdout", "stdout_logfile"},
+                                                                                      {"stderr", "stderr_logfile"},
+                                                                                      {"workingdir", "directory"},
+                                                                                      {"env", "environment"},
+                                                                                      {"name", "process_name"},
+                                                                                      {"numprocs", "numprocs"}}};
 
 // supervisord's name rule for programs, groups and processes (datatypes.process_or_group_name): these
 // characters break its event protocol and web URLs, and ':' separates GROUP:PROCESS.
@@ -83,8 +86,18 @@ std::optional<std::string> badName(std::string_view name) {
   return std::nullopt;
 }
 
+}  // namespace
+
+std::string directoryOf(const std::string& file) {
+  std::error_code error;
+  auto absolute = std::filesystem::absolute(file, error);
+  if (error) absolute = file;
+  return absolute.parent_path().string();
+}
+
 std::string_view trim(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || (text.front() >= '\t' && text.front() <= '\r'))) text.remove_prefix(1);
+  while (!text.empty() && (text.front() == ' ' || (text.front() >= '\t' && text.front() <= '\r')))
+    text.remove_prefix(1);
   while (!text.empty() && (text.back() == ' ' || (text.back() >= '\t' && text.back() <= '\r'))) text.remove_suffix(1);
   return text;
 }
@@ -95,752 +108,475 @@ std::string hostNodeName() {
   return name.data();
 }
 
-// One process of supervisord: a ProgramSpec, and what orders it within its group.
-struct Process {
-  ProgramSpec spec;
-  std::string processName;
-  int priority = 999;
-  const IniSection* section = nullptr;
-};
+SupervisordReader::SupervisordReader(std::string_view file) : main_(file) {
+  order_.push_back(main_);
+  for (char** variable = environ; variable != nullptr && *variable != nullptr; ++variable) {
+    const std::string_view entry(*variable);
+    const auto equals = entry.find('=');
+    if (equals == std::string_view::npos) continue;
+    environment_[fmt::format("ENV_{}", entry.substr(0, equals))] = std::string(entry.substr(equals + 1));
+  }
+  result_.config.path = main_;
+  result_.config.format = ConfigFormat::supervisord;
+}
 
-struct Group {
-  std::string name;
-  int priority = 999;
-  std::vector<Process> processes;
-};
+ConfigResult SupervisordReader::read(std::string_view text) {
+  std::vector<Bad> syntax;
+  parseIni(text, main_, document_, syntax);
+  for (auto& bad : syntax) error(main_, bad.at.line, "", std::move(bad.message));
+  readIncludes();
+  readSupervisord();
+  readServers();
+  readOtherSections();
+  readPrograms();
+  finish();
+  return std::move(result_);
+}
 
-class SupervisordReader {
- public:
-  explicit SupervisordReader(std::string_view file) : main_(file) {
-    order_.push_back(main_);
-    for (char** variable = environ; variable != nullptr && *variable != nullptr; ++variable) {
-      const std::string_view entry(*variable);
-      const auto equals = entry.find('=');
-      if (equals == std::string_view::npos) continue;
-      environment_[fmt::format("ENV_{}", entry.substr(0, equals))] = std::string(entry.substr(equals + 1));
+Diagnostic SupervisordReader::diagnostic(const std::string& file, int line, std::string_view where,
+                                         std::string message) {
+  Diagnostic out;
+  out.file = file;
+  out.line = line;
+  for (std::string_view kind : {"program:", "fcgi-program:", "eventlistener:"}) {
+    if (where.starts_with(kind)) {
+      out.program = trim(where.substr(kind.size()));
+      out.message = std::move(message);
+      return out;
     }
-    result_.config.path = main_;
-    result_.config.format = ConfigFormat::supervisord;
   }
+  out.message = where.empty() ? std::move(message) : fmt::format("[{}] {}", where, message);
+  return out;
+}
 
-  ConfigResult read(std::string_view text) {
-    std::vector<Bad> syntax;
-    detail::parseIni(text, main_, document_, syntax);
-    for (auto& bad : syntax) error(main_, bad.at.line, "", std::move(bad.message));
-    readIncludes();
-    readSupervisord();
-    readServers();
-    readOtherSections();
-    readPrograms();
-    finish();
-    return std::move(result_);
-  }
+void SupervisordReader::error(const std::string& file, int line, std::string_view where, std::string message) {
+  errors_.push_back(diagnostic(file, line, where, std::move(message)));
+}
 
- private:
-  // --- diagnostics ---------------------------------------------------------------------------------------
+void SupervisordReader::error(const IniValue& value, std::string_view where, std::string message) {
+  error(value.file, value.line, where, fmt::format("{}: {}", value.key, std::move(message)));
+}
 
-  // `where`: a section's name. A program's problems name the program, as the YAML reader's do; other sections
-  // start the message with their [section].
-  static Diagnostic diagnostic(const std::string& file, int line, std::string_view where, std::string message) {
-    Diagnostic out;
-    out.file = file;
-    out.line = line;
-    for (std::string_view kind : {"program:", "fcgi-program:", "eventlistener:"}) {
-      if (where.starts_with(kind)) {
-        out.program = trim(where.substr(kind.size()));
-        out.message = std::move(message);
-        return out;
-      }
-    }
-    out.message = where.empty() ? std::move(message) : fmt::format("[{}] {}", where, message);
-    return out;
-  }
-  void error(const std::string& file, int line, std::string_view where, std::string message) {
-    errors_.push_back(diagnostic(file, line, where, std::move(message)));
-  }
-  void error(const IniValue& value, std::string_view where, std::string message) {
-    error(value.file, value.line, where, fmt::format("{}: {}", value.key, std::move(message)));
-  }
-  void error(const IniSection& section, std::string message) {
-    error(section.file, section.line, section.name, std::move(message));
-  }
-  void warning(const std::string& file, int line, std::string_view where, std::string message) {
-    warnings_.push_back(diagnostic(file, line, where, std::move(message)));
-  }
-  void warning(const IniValue& value, std::string_view where, std::string message) {
-    warning(value.file, value.line, where, fmt::format("{}: {}", value.key, std::move(message)));
-  }
-  void warning(const IniSection& section, std::string message) {
-    warning(section.file, section.line, section.name, std::move(message));
-  }
+void SupervisordReader::error(const IniSection& section, std::string message) {
+  error(section.file, section.line, section.name, std::move(message));
+}
 
-  // --- values --------------------------------------------------------------------------------------------
+void SupervisordReader::warning(const std::string& file, int line, std::string_view where, std::string message) {
+  warnings_.push_back(diagnostic(file, line, where, std::move(message)));
+}
 
-  // The value's text expanded with `names` and `here`, the directory of the file it was written in.
-  std::optional<std::string> expanded(const IniValue& value, const IniSection& section, Expansions names, int times = 1) {
-    names["here"] = directoryOf(value.file);
-    std::string text = value.text;
-    for (int i = 0; i < times; ++i) {
-      auto done = detail::expand(text, names);
-      if (!done.ok()) {
-        error(value, section.name, done.error().message);
-        return std::nullopt;
-      }
-      text = std::move(*done);
-    }
-    return text;
-  }
+void SupervisordReader::warning(const IniValue& value, std::string_view where, std::string message) {
+  warning(value.file, value.line, where, fmt::format("{}: {}", value.key, std::move(message)));
+}
 
-  // Reads `key` of `section` with `convert`: nullopt when absent, or when bad (reported, `failed` set).
-  template <class Convert>
-  auto optional(const IniSection& section, std::string_view key, const Expansions& names, Convert convert,
-                bool& failed) -> std::optional<std::remove_cvref_t<decltype(*convert(std::string_view()))>> {
-    const auto* value = document_.get(section, key);
-    if (value == nullptr) return std::nullopt;
-    auto text = expanded(*value, section, names);
-    if (!text) {
-      failed = true;
+void SupervisordReader::warning(const IniSection& section, std::string message) {
+  warning(section.file, section.line, section.name, std::move(message));
+}
+
+std::optional<std::string> SupervisordReader::expanded(const IniValue& value, const IniSection& section,
+                                                       Expansions names, int times) {
+  names["here"] = directoryOf(value.file);
+  std::string text = value.text;
+  for (int i = 0; i < times; ++i) {
+    auto done = expand(text, names);
+    if (!done.ok()) {
+      error(value, section.name, done.error().message);
       return std::nullopt;
     }
-    auto converted = convert(*text);
-    if (!converted.ok()) {
-      error(*value, section.name, std::move(converted.error().message));
+    text = std::move(*done);
+  }
+  return text;
+}
+
+void SupervisordReader::unknownKeys(const IniSection& section, const std::vector<std::string>& keys) {
+  for (const auto& value : section.values) {
+    if (std::ranges::find(keys, value.key) != keys.end()) continue;
+    std::string message = "unknown key; ignored";
+    if (auto guess = suggest(value.key, keys)) message += fmt::format(" (did you mean '{}'?)", *guess);
+    warning(value, section.name, std::move(message));
+  }
+}
+
+Expansions SupervisordReader::withHere(Expansions names, const IniValue& value) {
+  names["here"] = directoryOf(value.file);
+  return names;
+}
+
+void SupervisordReader::readPrograms() {
+  std::set<std::string, std::less<>> grouped;  // program sections that a [group:x] takes
+  for (const auto& section : document_.sections) {
+    if (!section.name.starts_with("group:")) continue;
+    readGroup(section, grouped);
+  }
+  for (const auto& section : document_.sections) {
+    if (!section.name.starts_with("program:") || grouped.contains(section.name)) continue;
+    const auto name = std::string(trim(std::string_view(section.name).substr(8)));
+    // A program's own group has the program's priority.
+    IniGroup group{.name = name, .priority = 999, .processes = readProgram(section, name)};
+    if (!group.processes.empty()) group.priority = group.processes.front().priority;
+    groups_.push_back(std::move(group));
+  }
+}
+
+void SupervisordReader::readGroup(const IniSection& section, std::set<std::string, std::less<>>& grouped) {
+  const auto name = std::string(trim(std::string_view(section.name).substr(6)));
+  unknownKeys(section, {"programs", "priority"});
+  if (auto problem = badName(name)) {
+    error(section, *problem);
+    return;
+  }
+  IniGroup group{.name = name, .priority = 999, .processes = {}};
+  bool failed = false;
+  Expansions names = environment_;
+  group.priority = optional(section, "priority", names, iniInteger, failed).value_or(999);
+  auto programs = optional(
+      section, "programs", names, [](std::string_view t) -> Checked<std::string> { return std::string(t); }, failed);
+  std::set<std::string, std::less<>> members;
+  const std::string list = programs.value_or("");
+  std::string_view rest = list;
+  while (programs && !programs->empty()) {
+    const auto comma = rest.find(',');
+    const auto member = std::string(trim(rest.substr(0, comma)));
+    const auto* program = document_.find(fmt::format("program:{}", member));
+    const auto* fcgi = document_.find(fmt::format("fcgi-program:{}", member));
+    const auto* value = document_.get(section, "programs");
+    if (program == nullptr && fcgi == nullptr) {
+      error(*value, section.name, fmt::format("names unknown program '{}'", member));
       failed = true;
-      return std::nullopt;
+    } else if (program != nullptr && fcgi != nullptr) {
+      error(*value, section.name, fmt::format("'{}' is ambiguous: both a program and an fcgi-program", member));
+      failed = true;
+    } else if (program != nullptr) {
+      grouped.insert(program->name);
+      if (!members.insert(member).second) {
+        error(*value, section.name, fmt::format("names the program '{}' twice", member));
+        failed = true;
+      } else {
+        for (auto& process : readProgram(*program, name)) group.processes.push_back(std::move(process));
+      }
     }
-    return std::move(*converted);
+    if (comma == std::string_view::npos) break;
+    rest.remove_prefix(comma + 1);
   }
+  if (!failed) groups_.push_back(std::move(group));
+}
 
-  // supervisord ignores keys it does not know (plugins read their own), so they are warnings, never errors.
-  void unknownKeys(const IniSection& section, const std::vector<std::string>& keys) {
-    for (const auto& value : section.values) {
-      if (std::ranges::find(keys, value.key) != keys.end()) continue;
-      std::string message = "unknown key; ignored";
-      if (auto guess = suggest(value.key, keys)) message += fmt::format(" (did you mean '{}'?)", *guess);
-      warning(value, section.name, std::move(message));
+Expansions SupervisordReader::programNames(const std::string& program, const std::string& group) const {
+  Expansions names = environment_;
+  names["program_name"] = program;
+  names["group_name"] = group;
+  names["host_node_name"] = hostNode_;
+  return names;
+}
+
+std::optional<SupervisordReader::Common> SupervisordReader::readCommon(const IniSection& section,
+                                                                       const Expansions& names) {
+  Common common;
+  auto& spec = common.spec;
+  bool failed = false;
+  auto get = [&](std::string_view key, auto convert) { return optional(section, key, names, convert, failed); };
+  auto seconds = [](std::string_view text) -> Checked<Duration> {
+    auto value = iniCount(text, 0);
+    if (!value.ok()) return value.error();
+    return Duration(std::chrono::seconds(*value));
+  };
+  spec.priority =
+      get("priority", [](std::string_view t) { return iniCount(t, std::numeric_limits<int>::min()); }).value_or(999);
+  spec.autostart = get("autostart", iniBoolean).value_or(true);
+  spec.autorestart = get("autorestart", iniAutorestart).value_or(AutoRestart::unexpected);
+  spec.starttime = get("startsecs", seconds).value_or(std::chrono::seconds(1));
+  spec.startretries = get("startretries", [](std::string_view t) { return iniCount(t, 0); }).value_or(3);
+  spec.stopsignal = get("stopsignal", iniSignal).value_or(15);
+  spec.stoptime = get("stopwaitsecs", seconds).value_or(std::chrono::seconds(10));
+  spec.stopasgroup = get("stopasgroup", iniBoolean).value_or(false);
+  spec.killasgroup = get("killasgroup", iniBoolean).value_or(spec.stopasgroup);
+  spec.exitcodes = get("exitcodes", iniExitcodes).value_or(std::vector<int>{0});
+  spec.redirectStderr = get("redirect_stderr", iniBoolean).value_or(false);
+  common.numprocs = get("numprocs", [](std::string_view t) { return iniCount(t, 0); }).value_or(1);
+  common.numprocsStart = get("numprocs_start", [](std::string_view t) { return iniCount(t, 0); }).value_or(0);
+  for (auto stream : {"stdout", "stderr"}) {
+    const auto capture = fmt::format("{}_capture_maxbytes", stream);
+    if (get(capture, iniSize).value_or(0) != 0) unsupported(section, capture, "capture mode is");
+    const auto events = fmt::format("{}_events_enabled", stream);
+    if (get(events, iniBoolean).value_or(false)) unsupported(section, events, "output events are");
+  }
+  auto text = [](std::string_view t) -> Checked<std::string> { return std::string(t); };
+  if (auto url = get("serverurl", text); url && toUpper(trim(*url)) != "AUTO") common.serverUrl = url;
+  spec.user = get("user", iniUser);
+  spec.umask = get("umask", iniOctal).value_or(022);
+  if (spec.stopasgroup && !spec.killasgroup) {
+    error(*document_.get(section, "killasgroup"), section.name, "stopasgroup=true needs killasgroup=true");
+    failed = true;
+  }
+  if (failed) return std::nullopt;
+  return common;
+}
+
+void SupervisordReader::unsupported(const IniSection& section, std::string_view key, std::string_view what) {
+  warning(*document_.get(section, key), section.name, fmt::format("{} not supported yet; ignored", what));
+}
+
+std::vector<IniProcess> SupervisordReader::readProgram(const IniSection& section, const std::string& group) {
+  const auto program = std::string(trim(std::string_view(section.name).substr(section.name.find(':') + 1)));
+  if (!readSections_.contains(&section)) {
+    unknownKeys(section, {kProgramKeys.begin(), kProgramKeys.end()});
+  }
+  if (auto problem = badName(program)) {
+    if (readSections_.insert(&section).second) error(section, *problem);
+    return {};
+  }
+  Expansions names = programNames(program, group);
+  auto common = readCommon(section, names);
+  const bool warn = readSections_.insert(&section).second;  // a program in two groups warns once
+  if (!common) return {};
+  const auto* processName = document_.get(section, "process_name");
+  const std::string nameTemplate = processName != nullptr ? std::string(trim(processName->text)) : "%(program_name)s";
+  if (common->numprocs > 1 && nameTemplate.find("%(process_num)") == std::string::npos) {
+    const auto* place = processName != nullptr ? processName : document_.get(section, "numprocs");
+    error(*place, section.name,
+          processName != nullptr
+              ? "must contain %(process_num) when numprocs > 1, so that each process has its own name"
+              : "more than 1 needs a process_name containing %(process_num), so that each process "
+                "has its own name");
+    return {};
+  }
+  if (processName != nullptr) {
+    if (auto problem = badName(nameTemplate)) {
+      error(*processName, section.name, *problem);
+      return {};
     }
   }
-
-  // --- [include] -----------------------------------------------------------------------------------------
-
-  void readIncludes() {
-    const auto* include = document_.find("include");
-    if (include == nullptr) return;
-    unknownKeys(*include, {"files"});
-    const auto* found = include->find("files");
-    if (found == nullptr) {
-      error(*include, "no files= key");
-      return;
-    }
-    const IniValue files = *found;  // an included file's own [include] replaces the value, and is ignored
-    Expansions names = environment_;
-    names["host_node_name"] = hostNode_;
-    auto patterns = expanded(files, *include, names);
-    if (!patterns) return;
-    // Relative to the main file's directory, even in an included file: the patterns are read before any.
-    const std::filesystem::path base = directoryOf(main_);
-    std::vector<std::string> words;
-    std::string_view rest = *patterns;
-    while (!(rest = trim(rest)).empty()) {
-      auto end = std::ranges::find_if(rest, [](char c) { return c == ' ' || (c >= '\t' && c <= '\r'); });
-      words.emplace_back(rest.begin(), end);
-      rest.remove_prefix(static_cast<std::size_t>(end - rest.begin()));
-    }
-    for (const auto& word : words) includePattern(files, (base / word).string());
+  std::vector<IniProcess> processes;
+  for (int number = common->numprocsStart; number < common->numprocsStart + common->numprocs; ++number) {
+    names["process_num"] = std::int64_t{number};
+    names["numprocs"] = std::int64_t{common->numprocs};
+    auto process = readProcess(section, group, *common, names, warn && number == common->numprocsStart);
+    if (!process) return {};  // the next processes would only repeat the problem
+    processes.push_back(std::move(*process));
   }
+  std::ranges::stable_sort(processes, {}, [](const IniProcess& p) { return std::pair{p.priority, p.processName}; });
+  return processes;
+}
 
-  void includePattern(const IniValue& files, const std::string& pattern) {
-    glob_t found{};
-    const int rc = ::glob(pattern.c_str(), GLOB_NOSORT, nullptr, &found);
-    std::vector<std::string> paths(found.gl_pathv, found.gl_pathv + (rc == 0 ? found.gl_pathc : 0));
-    ::globfree(&found);
-    if (paths.empty()) {
-      warning(files, "include", fmt::format("no file matches '{}'", pattern));
-      return;
+std::optional<IniProcess> SupervisordReader::readProcess(const IniSection& section, const std::string& group,
+                                                         const Common& common, Expansions& names, bool warn) {
+  IniProcess process{.spec = common.spec, .processName = {}, .priority = common.spec.priority, .section = &section};
+  auto& spec = process.spec;
+  bool failed = false;
+  auto text = [](std::string_view t) -> Checked<std::string> { return std::string(t); };
+  std::vector<std::pair<std::string, std::string>> environment;
+  if (const auto* value = document_.get(section, "environment")) {
+    if (auto expandedText = expanded(*value, section, names)) {
+      auto pairs = iniEnvironment(*expandedText);
+      if (pairs.ok()) {
+        environment = std::move(*pairs);
+      } else {
+        error(*value, section.name, std::move(pairs.error().message));
+        failed = true;
+      }
+    } else {
+      failed = true;
     }
-    std::ranges::sort(paths);  // by bytes, as Python's sorted(): not the locale's collation glob() would use
-    for (const auto& path : paths) {
-      auto text = detail::readFile(path);
-      if (!text.ok()) {
-        error(files, "include", fmt::format("{}: {}", path, text.error().message));
+  }
+  for (const auto& [key, value] : environment) names[fmt::format("ENV_{}", key)] = value;
+  const auto* nameValue = document_.get(section, "process_name");
+  IniValue name =
+      nameValue != nullptr
+          ? *nameValue
+          : IniValue{.key = "process_name", .text = "%(program_name)s", .file = section.file, .line = section.line};
+  name.text = trim(name.text);
+  auto processName = expanded(name, section, names);
+  if (!processName) return std::nullopt;
+  process.processName = *processName;
+  spec.workingdir = optional(section, "directory", names, text, failed);
+  if (!readLogs(section, group, process, names, warn)) failed = true;
+  const auto command = optional(section, "command", names, text, failed);
+  if (!command && !failed) {
+    error(section, "missing 'command' (the program to run)");
+    failed = true;
+  }
+  if (command) {
+    auto words = splitCommand(*command);
+    if (!words) {
+      error(*document_.get(section, "command"), section.name,
+            fmt::format("unterminated quote or trailing backslash in '{}'", escapeControl(*command)));
+      failed = true;
+    } else {
+      spec.cmd = std::move(*words);
+    }
+  }
+  if (failed) return std::nullopt;
+  spec.name = group == *processName ? group : fmt::format("{}:{}", group, *processName);
+  spec.env["SUPERVISOR_ENABLED"] = "1";
+  spec.env["SUPERVISOR_PROCESS_NAME"] = *processName;
+  spec.env["SUPERVISOR_GROUP_NAME"] = group;
+  if (auto url = common.serverUrl ? common.serverUrl : serverUrl_) spec.env["SUPERVISOR_SERVER_URL"] = *url;
+  for (const auto& [key, value] : globalEnvironment_) spec.env[key] = value;
+  for (const auto& [key, value] : environment) spec.env[key] = value;
+  return process;
+}
+
+bool SupervisordReader::readLogs(const IniSection& section, const std::string& group, IniProcess& process,
+                                 const Expansions& names, bool warn) {
+  bool failed = false;
+  auto& spec = process.spec;
+  for (auto stream : {StdStream::out, StdStream::err}) {
+    const auto prefix = std::string(to_string(stream));
+    const auto key = prefix + "_logfile";
+    auto& rotation = stream == StdStream::out ? spec.stdoutRotation : spec.stderrRotation;
+    rotation.backups =
+        optional(
+            section, prefix + "_logfile_backups", names, [](std::string_view t) { return iniCount(t, 0); }, failed)
+            .value_or(10);
+    rotation.maxBytes =
+        optional(section, prefix + "_logfile_maxbytes", names, iniSize, failed).value_or(kDefaultMaxBytes);
+    const bool syslog = optional(section, prefix + "_syslog", names, iniBoolean, failed).value_or(false);
+    if (syslog && warn) unsupported(section, prefix + "_syslog", "syslog is");
+    std::optional<std::string> path = "AUTO";
+    if (const auto* value = document_.get(section, key)) {
+      path = expanded(*value, section, names, 2);  // supervisord expands log file names twice
+      if (!path) {
+        failed = true;
         continue;
       }
-      order_.push_back(path);
-      std::vector<Bad> syntax;
-      // The included file's own [include] is read as a section and never acted on, as supervisord does.
-      detail::parseIni(*text, path, document_, syntax);
-      for (auto& bad : syntax) error(path, bad.at.line, "", std::move(bad.message));
     }
-  }
-
-  // --- [supervisord] -------------------------------------------------------------------------------------
-
-  void readSupervisord() {
-    const auto* section = document_.find("supervisord");
-    if (section == nullptr) {
-      warning(main_, 0, "", "no [supervisord] section (supervisord requires one; taskmaster uses its defaults)");
-      readEnvironment(nullptr);
-      return;
-    }
-    unknownKeys(*section, {kSupervisordKeys.begin(), kSupervisordKeys.end()});
-    auto& config = result_.config;
-    const Expansions& names = environment_;
-    bool failed = false;
-    auto path = [](std::string_view text) -> Checked<std::string> { return detail::expandUser(text); };
-    if (auto logfile = optional(*section, "logfile", names, path, failed)) {
-      if (detail::toLower(*logfile) == "syslog") {
-        warning(*document_.get(*section, "logfile"), section->name,
-                "syslog is not supported yet: taskmaster's log goes to stderr");
-      } else if (checkDirectoryOf(*section, "logfile", *logfile)) {
-        config.logfile = *logfile;
+    const auto word = toLower(*path);
+    auto& target = stream == StdStream::out ? spec.stdoutPath : spec.stderrPath;
+    if (word == "none" || word == "off") {
+      target.reset();
+    } else if (word == "auto") {
+      if (rotation.maxBytes == 0 && warn) {
+        warning(section,
+                fmt::format("{}=AUTO without rotation ({}_logfile_maxbytes=0) may fill the disk", key, prefix));
       }
-    }
-    config.logfileMaxBytes = optional(*section, "logfile_maxbytes", names, detail::iniSize, failed);
-    config.logfileBackups = optional(*section, "logfile_backups", names, [](std::string_view t) { return detail::iniCount(t, 0); }, failed);
-    config.loglevel = optional(*section, "loglevel", names, detail::iniLogLevel, failed);
-    if (auto pidfile = optional(*section, "pidfile", names, path, failed)) {
-      if (checkDirectoryOf(*section, "pidfile", *pidfile)) config.pidfile = *pidfile;
-    }
-    config.umask = optional(*section, "umask", names, detail::iniOctal, failed);
-    if (auto directory = optional(*section, "directory", names, path, failed)) {
-      if (checkDirectory(*section, "directory", *directory)) config.directory = *directory;
-    }
-    auto count = [](std::string_view text) -> Checked<std::uint64_t> {
-      auto value = detail::iniCount(text, 0);
-      if (!value.ok()) return value.error();
-      return static_cast<std::uint64_t>(*value);
-    };
-    config.minfds = optional(*section, "minfds", names, count, failed);
-    config.minprocs = optional(*section, "minprocs", names, count, failed);
-    if (auto identifier = optional(*section, "identifier", names, path, failed)) config.identifier = *identifier;
-    // Accepted: taskmaster's command line decides the foreground and the output (docs/supervisord.md).
-    for (auto key : {"nodaemon", "silent", "nocleanup"}) (void)optional(*section, key, names, detail::iniBoolean, failed);
-    if (auto directory = optional(*section, "childlogdir", names, path, failed)) {
-      if (checkDirectory(*section, "childlogdir", *directory)) childlogdir_ = *directory;
-    }
-    if (const auto* user = document_.get(*section, "user")) {
-      warning(*user, section->name, "switching taskmaster's own user is not supported; run it as that user instead");
-    }
-    if (optional(*section, "strip_ansi", names, detail::iniBoolean, failed).value_or(false)) {
-      warning(*document_.get(*section, "strip_ansi"), section->name, "not supported yet: output is kept as written");
-    }
-    readEnvironment(section);
-  }
-
-  bool checkDirectory(const IniSection& section, std::string_view key, const std::string& path) {
-    std::error_code code;
-    if (std::filesystem::is_directory(path, code)) return true;
-    error(*document_.get(section, key), section.name, fmt::format("'{}' is not an existing directory", path));
-    return false;
-  }
-
-  bool checkDirectoryOf(const IniSection& section, std::string_view key, const std::string& path) {
-    const auto parent = std::filesystem::path(path).parent_path();
-    std::error_code code;
-    if (parent.empty() || std::filesystem::is_directory(parent, code)) return true;
-    error(*document_.get(section, key), section.name,
-          fmt::format("the directory of '{}' does not exist", path));
-    return false;
-  }
-
-  // [supervisord] environment=: every child's, and ENV_ names for the programs' expansions.
-  void readEnvironment(const IniSection* section) {
-    const IniValue* value = section != nullptr ? document_.get(*section, "environment") : nullptr;
-    if (value == nullptr) return;
-    Expansions names = environment_;
-    auto once = expanded(*value, *section, names);
-    if (!once) return;
-    names["host_node_name"] = hostNode_;
-    IniValue again = *value;
-    again.text = *once;
-    auto text = expanded(again, *section, names);  // supervisord expands this one twice
-    if (!text) return;
-    auto pairs = detail::iniEnvironment(*text);
-    if (!pairs.ok()) {
-      error(*value, section->name, std::move(pairs.error().message));
-      return;
-    }
-    for (auto& [key, variable] : *pairs) {
-      environment_[fmt::format("ENV_{}", key)] = variable;
-      globalEnvironment_[key] = std::move(variable);
-    }
-  }
-
-  // --- servers and other sections ------------------------------------------------------------------------
-
-  void readServers() {
-    for (const auto& section : document_.sections) {
-      const bool inet = section.name.starts_with("inet_http_server");
-      const bool unix = section.name.starts_with("unix_http_server");
-      if (!inet && !unix) continue;
-      readServer(section, inet);
-    }
-    // supervisord's SUPERVISOR_SERVER_URL: the first unix socket, else the last inet server.
-    for (const auto& server : result_.config.httpServers) {
-      if (server.kind == HttpServerConfig::Kind::unix_socket) {
-        serverUrl_ = fmt::format("unix://{}", server.address);
-        return;
-      }
-    }
-    for (const auto& server : result_.config.httpServers) {
-      const auto colon = server.address.rfind(':');
-      const auto host = server.address.substr(0, colon);
-      serverUrl_ = fmt::format("http://{}:{}", host.empty() ? "localhost" : host, server.address.substr(colon + 1));
-    }
-  }
-
-  void readServer(const IniSection& section, bool inet) {
-    HttpServerConfig server;
-    server.kind = inet ? HttpServerConfig::Kind::inet : HttpServerConfig::Kind::unix_socket;
-    unknownKeys(section, inet ? std::vector<std::string>{"port", "username", "password"}
-                              : std::vector<std::string>{"file", "chmod", "chown", "username", "password"});
-    bool failed = false;
-    auto text = [](std::string_view value) -> Checked<std::string> { return std::string(value); };
-    const char* addressKey = inet ? "port" : "file";
-    auto address = inet ? optional(section, addressKey, environment_, detail::iniInetAddress, failed)
-                        : optional(section, addressKey, environment_, text, failed);
-    if (!address && !failed) error(section, fmt::format("missing '{}'", addressKey));
-    if (address) server.address = inet ? *address : std::string(trim(*address));
-    if (!inet) {
-      server.chmod = optional(section, "chmod", environment_, detail::iniOctal, failed).value_or(0700);
-      server.chown = optional(section, "chown", environment_, detail::iniOwner, failed);
-    }
-    server.username = optional(section, "username", environment_, text, failed);
-    server.password = optional(section, "password", environment_, text, failed);
-    if (server.username.has_value() != server.password.has_value()) {
-      error(section, "a username without a password, or a password without a username: give both or neither");
-      failed = true;
-    }
-    if (!failed) result_.config.httpServers.push_back(std::move(server));
-  }
-
-  void readOtherSections() {
-    for (const auto& section : document_.sections) {
-      const auto& name = section.name;
-      const auto kind = name.substr(0, name.find(':'));
-      if (name == "supervisorctl") {
-        for (const auto& value : section.values) {
-          auto text = detail::expand(value.text, withHere(environment_, value));
-          result_.config.supervisorctl[value.key] = text.ok() ? *text : value.text;
-        }
-      } else if (kind == "rpcinterface") {
-        const auto* factory = section.find("supervisor.rpcinterface_factory");
-        if (name != "rpcinterface:supervisor" || factory == nullptr ||
-            factory->text != "supervisor.rpcinterface:make_main_rpcinterface") {
-          warning(section, "XML-RPC interface plugins are not supported; this section is ignored");
-        }
-      } else if (kind == "eventlistener") {
-        warning(section, "event listeners are not supported yet; not run");
-      } else if (kind == "fcgi-program") {
-        warning(section, "FastCGI programs are not supported (taskmaster passes no sockets); not run");
-      } else if (kind != "supervisord" && kind != "include" && kind != "program" && kind != "group" &&
-                 kind != "ctlplugin" && !name.starts_with("inet_http_server") && !name.starts_with("unix_http_server")) {
-        warning(section, "unknown section; ignored");
-      }
-    }
-  }
-
-  static Expansions withHere(Expansions names, const IniValue& value) {
-    names["here"] = directoryOf(value.file);
-    return names;
-  }
-
-  // --- programs and groups -------------------------------------------------------------------------------
-
-  void readPrograms() {
-    std::set<std::string, std::less<>> grouped;  // program sections that a [group:x] takes
-    for (const auto& section : document_.sections) {
-      if (!section.name.starts_with("group:")) continue;
-      readGroup(section, grouped);
-    }
-    for (const auto& section : document_.sections) {
-      if (!section.name.starts_with("program:") || grouped.contains(section.name)) continue;
-      const auto name = std::string(trim(std::string_view(section.name).substr(8)));
-      // A program's own group has the program's priority.
-      Group group{.name = name, .priority = 999, .processes = readProgram(section, name)};
-      if (!group.processes.empty()) group.priority = group.processes.front().priority;
-      groups_.push_back(std::move(group));
-    }
-  }
-
-  void readGroup(const IniSection& section, std::set<std::string, std::less<>>& grouped) {
-    const auto name = std::string(trim(std::string_view(section.name).substr(6)));
-    unknownKeys(section, {"programs", "priority"});
-    if (auto problem = badName(name)) {
-      error(section, *problem);
-      return;
-    }
-    Group group{.name = name, .priority = 999, .processes = {}};
-    bool failed = false;
-    Expansions names = environment_;
-    group.priority = optional(section, "priority", names, detail::iniInteger, failed).value_or(999);
-    auto programs = optional(section, "programs", names, [](std::string_view t) -> Checked<std::string> { return std::string(t); }, failed);
-    std::set<std::string, std::less<>> members;
-    const std::string list = programs.value_or("");
-    std::string_view rest = list;
-    while (programs && !programs->empty()) {
-      const auto comma = rest.find(',');
-      const auto member = std::string(trim(rest.substr(0, comma)));
-      const auto* program = document_.find(fmt::format("program:{}", member));
-      const auto* fcgi = document_.find(fmt::format("fcgi-program:{}", member));
-      const auto* value = document_.get(section, "programs");
-      if (program == nullptr && fcgi == nullptr) {
-        error(*value, section.name, fmt::format("names unknown program '{}'", member));
+      // No random part, unlike supervisord's: the same file across restarts and reloads, for `tail -f`.
+      target = fmt::format("{}/{}_{}-{}---{}.log", childlogdir_, group, process.processName, prefix,
+                           result_.config.identifier);
+    } else if (word == "syslog") {
+      if (warn)
+        warning(*document_.get(section, key), section.name, "syslog is not supported yet; output kept in memory only");
+      target.reset();
+    } else {
+      target = expandUser(*path);
+      const auto parent = std::filesystem::path(*target).parent_path();
+      std::error_code code;
+      if (!parent.empty() && !std::filesystem::is_directory(parent, code)) {
+        error(*document_.get(section, key), section.name, fmt::format("the directory of '{}' does not exist", *target));
         failed = true;
-      } else if (program != nullptr && fcgi != nullptr) {
-        error(*value, section.name, fmt::format("'{}' is ambiguous: both a program and an fcgi-program", member));
-        failed = true;
-      } else if (program != nullptr) {
-        grouped.insert(program->name);
-        if (!members.insert(member).second) {
-          error(*value, section.name, fmt::format("names the program '{}' twice", member));
-          failed = true;
-        } else {
-          for (auto& process : readProgram(*program, name)) group.processes.push_back(std::move(process));
-        }
       }
-      if (comma == std::string_view::npos) break;
-      rest.remove_prefix(comma + 1);
     }
-    if (!failed) groups_.push_back(std::move(group));
   }
-
-  Expansions programNames(const std::string& program, const std::string& group) const {
-    Expansions names = environment_;
-    names["program_name"] = program;
-    names["group_name"] = group;
-    names["host_node_name"] = hostNode_;
-    return names;
+  if (spec.redirectStderr) {
+    const auto* stderrValue = document_.get(section, "stderr_logfile");
+    if (warn && spec.stderrPath && stderrValue != nullptr && toLower(stderrValue->text) != "auto") {
+      warning(*stderrValue, section.name, "ignored: redirect_stderr=true sends stderr to the stdout log");
+    }
+    spec.stderrPath.reset();
   }
+  return !failed;
+}
 
-  // Keys read once for all the processes of a program (supervisord reads them before process_num exists).
-  struct Common {
-    ProgramSpec spec;
-    int numprocs = 1;
-    int numprocsStart = 0;
-    std::optional<std::string> serverUrl;
+void SupervisordReader::finish() {
+  std::ranges::stable_sort(groups_, {}, [](const IniGroup& g) { return std::pair{g.priority, g.name}; });
+  std::map<std::string, const IniSection*, std::less<>> seen;
+  std::vector<IniProcess*> accepted;
+  for (auto& group : groups_) {
+    std::set<std::string, std::less<>> processNames;
+    std::ranges::stable_sort(group.processes, {}, [](const IniProcess& p) {
+      return std::pair{p.priority, p.processName};
+    });
+    for (auto& process : group.processes) {
+      process.spec.priority = group.priority;
+      if (!processNames.insert(process.processName).second) {
+        error(*process.section,
+              fmt::format("two processes of group '{}' are named '{}'", group.name, process.processName));
+        continue;
+      }
+      if (!seen.emplace(process.spec.name, process.section).second) {
+        error(*process.section, fmt::format("the name '{}' is already taken", process.spec.name));
+        continue;
+      }
+      accepted.push_back(&process);
+    }
+  }
+  appendOnlyWhenShared(accepted);
+  for (const auto* process : accepted) {
+    checkSpec(*process);
+    result_.config.programs.push_back(process->spec);
+    sections_.push_back(process->section);
+  }
+  for (auto& [index, message] : nameClashes(result_.config.programs)) error(*sections_[index], std::move(message));
+  auto fileOrder = [this](const Diagnostic& d) {
+    return std::pair{std::ranges::find(order_, d.file) - order_.begin(), d.line};
   };
+  std::ranges::stable_sort(errors_, {}, fileOrder);
+  std::ranges::stable_sort(warnings_, {}, fileOrder);
+  result_.errors = std::move(errors_);
+  result_.warnings = std::move(warnings_);
+}
 
-  std::optional<Common> readCommon(const IniSection& section, const Expansions& names) {
-    Common common;
-    auto& spec = common.spec;
-    bool failed = false;
-    auto get = [&](std::string_view key, auto convert) { return optional(section, key, names, convert, failed); };
-    auto seconds = [](std::string_view text) -> Checked<Duration> {
-      auto value = detail::iniCount(text, 0);
-      if (!value.ok()) return value.error();
-      return Duration(std::chrono::seconds(*value));
-    };
-    spec.priority = get("priority", [](std::string_view t) { return detail::iniCount(t, std::numeric_limits<int>::min()); }).value_or(999);
-    spec.autostart = get("autostart", detail::iniBoolean).value_or(true);
-    spec.autorestart = get("autorestart", detail::iniAutorestart).value_or(AutoRestart::unexpected);
-    spec.starttime = get("startsecs", seconds).value_or(std::chrono::seconds(1));
-    spec.startretries = get("startretries", [](std::string_view t) { return detail::iniCount(t, 0); }).value_or(3);
-    spec.stopsignal = get("stopsignal", detail::iniSignal).value_or(15);
-    spec.stoptime = get("stopwaitsecs", seconds).value_or(std::chrono::seconds(10));
-    spec.stopasgroup = get("stopasgroup", detail::iniBoolean).value_or(false);
-    spec.killasgroup = get("killasgroup", detail::iniBoolean).value_or(spec.stopasgroup);
-    spec.exitcodes = get("exitcodes", detail::iniExitcodes).value_or(std::vector<int>{0});
-    spec.redirectStderr = get("redirect_stderr", detail::iniBoolean).value_or(false);
-    common.numprocs = get("numprocs", [](std::string_view t) { return detail::iniCount(t, 0); }).value_or(1);
-    common.numprocsStart = get("numprocs_start", [](std::string_view t) { return detail::iniCount(t, 0); }).value_or(0);
-    for (auto stream : {"stdout", "stderr"}) {
-      const auto capture = fmt::format("{}_capture_maxbytes", stream);
-      if (get(capture, detail::iniSize).value_or(0) != 0) unsupported(section, capture, "capture mode is");
-      const auto events = fmt::format("{}_events_enabled", stream);
-      if (get(events, detail::iniBoolean).value_or(false)) unsupported(section, events, "output events are");
-    }
-    auto text = [](std::string_view t) -> Checked<std::string> { return std::string(t); };
-    if (auto url = get("serverurl", text); url && detail::toUpper(trim(*url)) != "AUTO") common.serverUrl = url;
-    spec.user = get("user", detail::iniUser);
-    spec.umask = get("umask", detail::iniOctal).value_or(022);
-    if (spec.stopasgroup && !spec.killasgroup) {
-      error(*document_.get(section, "killasgroup"), section.name, "stopasgroup=true needs killasgroup=true");
-      failed = true;
-    }
-    if (failed) return std::nullopt;
-    return common;
-  }
-
-  void unsupported(const IniSection& section, std::string_view key, std::string_view what) {
-    warning(*document_.get(section, key), section.name, fmt::format("{} not supported yet; ignored", what));
-  }
-
-  std::vector<Process> readProgram(const IniSection& section, const std::string& group) {
-    const auto program = std::string(trim(std::string_view(section.name).substr(section.name.find(':') + 1)));
-    if (!readSections_.contains(&section)) {
-      unknownKeys(section, {kProgramKeys.begin(), kProgramKeys.end()});
-    }
-    if (auto problem = badName(program)) {
-      if (readSections_.insert(&section).second) error(section, *problem);
-      return {};
-    }
-    Expansions names = programNames(program, group);
-    auto common = readCommon(section, names);
-    const bool warn = readSections_.insert(&section).second;  // a program in two groups warns once
-    if (!common) return {};
-    const auto* processName = document_.get(section, "process_name");
-    const std::string nameTemplate = processName != nullptr ? std::string(trim(processName->text)) : "%(program_name)s";
-    if (common->numprocs > 1 && nameTemplate.find("%(process_num)") == std::string::npos) {
-      const auto* place = processName != nullptr ? processName : document_.get(section, "numprocs");
-      error(*place, section.name,
-            processName != nullptr ? "must contain %(process_num) when numprocs > 1, so that each process has its own name"
-                                   : "more than 1 needs a process_name containing %(process_num), so that each process "
-                                     "has its own name");
-      return {};
-    }
-    if (processName != nullptr) {
-      if (auto problem = badName(nameTemplate)) {
-        error(*processName, section.name, *problem);
-        return {};
-      }
-    }
-    std::vector<Process> processes;
-    for (int number = common->numprocsStart; number < common->numprocsStart + common->numprocs; ++number) {
-      names["process_num"] = std::int64_t{number};
-      names["numprocs"] = std::int64_t{common->numprocs};
-      auto process = readProcess(section, group, *common, names, warn && number == common->numprocsStart);
-      if (!process) return {};  // the next processes would only repeat the problem
-      processes.push_back(std::move(*process));
-    }
-    std::ranges::stable_sort(processes, {}, [](const Process& p) { return std::pair{p.priority, p.processName}; });
-    return processes;
-  }
-
-  std::optional<Process> readProcess(const IniSection& section, const std::string& group, const Common& common,
-                                     Expansions& names, bool warn) {
-    Process process{.spec = common.spec, .processName = {}, .priority = common.spec.priority, .section = &section};
-    auto& spec = process.spec;
-    bool failed = false;
-    auto text = [](std::string_view t) -> Checked<std::string> { return std::string(t); };
-    std::vector<std::pair<std::string, std::string>> environment;
-    if (const auto* value = document_.get(section, "environment")) {
-      if (auto expandedText = expanded(*value, section, names)) {
-        auto pairs = detail::iniEnvironment(*expandedText);
-        if (pairs.ok()) {
-          environment = std::move(*pairs);
-        } else {
-          error(*value, section.name, std::move(pairs.error().message));
-          failed = true;
-        }
-      } else {
-        failed = true;
-      }
-    }
-    for (const auto& [key, value] : environment) names[fmt::format("ENV_{}", key)] = value;
-    const auto* nameValue = document_.get(section, "process_name");
-    IniValue name = nameValue != nullptr ? *nameValue
-                                         : IniValue{.key = "process_name", .text = "%(program_name)s", .file = section.file, .line = section.line};
-    name.text = trim(name.text);
-    auto processName = expanded(name, section, names);
-    if (!processName) return std::nullopt;
-    process.processName = *processName;
-    spec.workingdir = optional(section, "directory", names, text, failed);
-    if (!readLogs(section, group, process, names, warn)) failed = true;
-    const auto command = optional(section, "command", names, text, failed);
-    if (!command && !failed) {
-      error(section, "missing 'command' (the program to run)");
-      failed = true;
-    }
-    if (command) {
-      auto words = splitCommand(*command);
-      if (!words) {
-        error(*document_.get(section, "command"), section.name,
-              fmt::format("unterminated quote or trailing backslash in '{}'", escapeControl(*command)));
-        failed = true;
-      } else {
-        spec.cmd = std::move(*words);
-      }
-    }
-    if (failed) return std::nullopt;
-    spec.name = group == *processName ? group : fmt::format("{}:{}", group, *processName);
-    spec.env["SUPERVISOR_ENABLED"] = "1";
-    spec.env["SUPERVISOR_PROCESS_NAME"] = *processName;
-    spec.env["SUPERVISOR_GROUP_NAME"] = group;
-    if (auto url = common.serverUrl ? common.serverUrl : serverUrl_) spec.env["SUPERVISOR_SERVER_URL"] = *url;
-    for (const auto& [key, value] : globalEnvironment_) spec.env[key] = value;
-    for (const auto& [key, value] : environment) spec.env[key] = value;
-    return process;
-  }
-
-  // stdout_logfile and stderr_logfile with their rotation; false when a value is bad (reported).
-  bool readLogs(const IniSection& section, const std::string& group, Process& process, const Expansions& names, bool warn) {
-    bool failed = false;
-    auto& spec = process.spec;
+void SupervisordReader::appendOnlyWhenShared(const std::vector<IniProcess*>& processes) {
+  struct Writer {
+    IniProcess* process;
+    StdStream stream;
+  };
+  std::map<std::string, std::vector<Writer>, std::less<>> writers;
+  for (auto* process : processes) {
     for (auto stream : {StdStream::out, StdStream::err}) {
-      const auto prefix = std::string(to_string(stream));
-      const auto key = prefix + "_logfile";
-      auto& rotation = stream == StdStream::out ? spec.stdoutRotation : spec.stderrRotation;
-      rotation.backups = optional(section, prefix + "_logfile_backups", names, [](std::string_view t) { return detail::iniCount(t, 0); }, failed).value_or(10);
-      rotation.maxBytes = optional(section, prefix + "_logfile_maxbytes", names, detail::iniSize, failed).value_or(kDefaultMaxBytes);
-      const bool syslog = optional(section, prefix + "_syslog", names, detail::iniBoolean, failed).value_or(false);
-      if (syslog && warn) unsupported(section, prefix + "_syslog", "syslog is");
-      std::optional<std::string> path = "AUTO";
-      if (const auto* value = document_.get(section, key)) {
-        path = expanded(*value, section, names, 2);  // supervisord expands log file names twice
-        if (!path) {
-          failed = true;
-          continue;
-        }
-      }
-      const auto word = detail::toLower(*path);
-      auto& target = stream == StdStream::out ? spec.stdoutPath : spec.stderrPath;
-      if (word == "none" || word == "off") {
-        target.reset();
-      } else if (word == "auto") {
-        if (rotation.maxBytes == 0 && warn) {
-          warning(section, fmt::format("{}=AUTO without rotation ({}_logfile_maxbytes=0) may fill the disk", key, prefix));
-        }
-        // No random part, unlike supervisord's: the same file across restarts and reloads, for `tail -f`.
-        target = fmt::format("{}/{}_{}-{}---{}.log", childlogdir_, group, process.processName, prefix,
-                             result_.config.identifier);
-      } else if (word == "syslog") {
-        if (warn) warning(*document_.get(section, key), section.name, "syslog is not supported yet; output kept in memory only");
-        target.reset();
-      } else {
-        target = detail::expandUser(*path);
-        const auto parent = std::filesystem::path(*target).parent_path();
-        std::error_code code;
-        if (!parent.empty() && !std::filesystem::is_directory(parent, code)) {
-          error(*document_.get(section, key), section.name, fmt::format("the directory of '{}' does not exist", *target));
-          failed = true;
-        }
-      }
+      const auto& path = stream == StdStream::out ? process->spec.stdoutPath : process->spec.stderrPath;
+      if (!path || *path == "/dev/stdout" || *path == "/dev/stderr" || *path == "/dev/null") continue;
+      writers[*path].push_back({process, stream});
     }
-    if (spec.redirectStderr) {
-      const auto* stderrValue = document_.get(section, "stderr_logfile");
-      if (warn && spec.stderrPath && stderrValue != nullptr && detail::toLower(stderrValue->text) != "auto") {
-        warning(*stderrValue, section.name, "ignored: redirect_stderr=true sends stderr to the stdout log");
-      }
-      spec.stderrPath.reset();
-    }
-    return !failed;
   }
-
-  // --- the result ----------------------------------------------------------------------------------------
-
-  // Programs in the order supervisord starts them: groups by priority then name, each group's processes by
-  // priority then name. Each spec's priority is its group's, which is what orders groups in taskmaster too.
-  void finish() {
-    std::ranges::stable_sort(groups_, {}, [](const Group& g) { return std::pair{g.priority, g.name}; });
-    std::map<std::string, const IniSection*, std::less<>> seen;
-    std::vector<Process*> accepted;
-    for (auto& group : groups_) {
-      std::set<std::string, std::less<>> processNames;
-      std::ranges::stable_sort(group.processes, {}, [](const Process& p) { return std::pair{p.priority, p.processName}; });
-      for (auto& process : group.processes) {
-        process.spec.priority = group.priority;
-        if (!processNames.insert(process.processName).second) {
-          error(*process.section, fmt::format("two processes of group '{}' are named '{}'", group.name, process.processName));
-          continue;
-        }
-        if (!seen.emplace(process.spec.name, process.section).second) {
-          error(*process.section, fmt::format("the name '{}' is already taken", process.spec.name));
-          continue;
-        }
-        accepted.push_back(&process);
+  for (const auto& [path, list] : writers) {
+    if (list.size() < 2) continue;
+    bool reported = false;
+    const bool processes =
+        std::ranges::any_of(list, [&](const Writer& w) { return w.process != list.front().process; });
+    for (const auto& writer : list) {
+      const auto key = fmt::format("{}_logfile_maxbytes", to_string(writer.stream));
+      auto& rotation =
+          writer.stream == StdStream::out ? writer.process->spec.stdoutRotation : writer.process->spec.stderrRotation;
+      const auto* asked = document_.get(*writer.process->section, key);
+      if (asked != nullptr && rotation.maxBytes > 0) {
+        if (!processes) continue;  // stdout and stderr of one process: validate() says what to do
+        error(*asked, writer.process->section->name,
+              fmt::format("'{}' is written by more than one process: a rotated file must have one writer; give "
+                          "each its own file, or set {}=0 to append without rotating",
+                          path, key));
+        continue;
       }
-    }
-    appendOnlyWhenShared(accepted);
-    for (const auto* process : accepted) {
-      checkSpec(*process);
-      result_.config.programs.push_back(process->spec);
-      sections_.push_back(process->section);
-    }
-    for (auto& [index, message] : detail::nameClashes(result_.config.programs)) error(*sections_[index], std::move(message));
-    auto fileOrder = [this](const Diagnostic& d) {
-      return std::pair{std::ranges::find(order_, d.file) - order_.begin(), d.line};
-    };
-    std::ranges::stable_sort(errors_, {}, fileOrder);
-    std::ranges::stable_sort(warnings_, {}, fileOrder);
-    result_.errors = std::move(errors_);
-    result_.warnings = std::move(warnings_);
-  }
-
-  // supervisord lets any number of processes and streams write one log file, each rotating it on its own. A
-  // rotated file needs one writer (the others would write into the renamed file), so a shared file is appended
-  // to without rotation, with a warning; unless a writer's maxbytes asks for rotation: then validate() or the
-  // error here says what to do.
-  void appendOnlyWhenShared(const std::vector<Process*>& processes) {
-    struct Writer {
-      Process* process;
-      StdStream stream;
-    };
-    std::map<std::string, std::vector<Writer>, std::less<>> writers;
-    for (auto* process : processes) {
-      for (auto stream : {StdStream::out, StdStream::err}) {
-        const auto& path = stream == StdStream::out ? process->spec.stdoutPath : process->spec.stderrPath;
-        if (!path || *path == "/dev/stdout" || *path == "/dev/stderr" || *path == "/dev/null") continue;
-        writers[*path].push_back({process, stream});
-      }
-    }
-    for (const auto& [path, list] : writers) {
-      if (list.size() < 2) continue;
-      bool reported = false;
-      const bool processes = std::ranges::any_of(list, [&](const Writer& w) { return w.process != list.front().process; });
-      for (const auto& writer : list) {
-        const auto key = fmt::format("{}_logfile_maxbytes", to_string(writer.stream));
-        auto& rotation = writer.stream == StdStream::out ? writer.process->spec.stdoutRotation : writer.process->spec.stderrRotation;
-        const auto* asked = document_.get(*writer.process->section, key);
-        if (asked != nullptr && rotation.maxBytes > 0) {
-          if (!processes) continue;  // stdout and stderr of one process: validate() says what to do
-          error(*asked, writer.process->section->name,
-                fmt::format("'{}' is written by more than one process: a rotated file must have one writer; give "
-                            "each its own file, or set {}=0 to append without rotating",
-                            path, key));
-          continue;
-        }
-        rotation.maxBytes = 0;
-        if (!std::exchange(reported, true)) {
-          const auto logKey = fmt::format("{}_logfile", to_string(writer.stream));
-          const auto* value = document_.get(*writer.process->section, logKey);
-          warning(value != nullptr ? value->file : writer.process->section->file,
-                  value != nullptr ? value->line : writer.process->section->line, writer.process->section->name,
-                  fmt::format("{}'{}' is written by more than one process or stream: appended to without rotation",
-                              value != nullptr ? logKey + ": " : "", path));
-        }
+      rotation.maxBytes = 0;
+      if (!std::exchange(reported, true)) {
+        const auto logKey = fmt::format("{}_logfile", to_string(writer.stream));
+        const auto* value = document_.get(*writer.process->section, logKey);
+        warning(value != nullptr ? value->file : writer.process->section->file,
+                value != nullptr ? value->line : writer.process->section->line, writer.process->section->name,
+                fmt::format("{}'{}' is written by more than one process or stream: appended to without rotation",
+                            value != nullptr ? logKey + ": " : "", path));
       }
     }
   }
+}
 
-  // validate()'s findings in supervisord's key names, at the key's line when it was written.
-  void checkSpec(const Process& process) {
-    const auto& section = *process.section;
-    for (auto message : process.spec.validate()) {
-      const auto option = std::string_view(message).substr(0, message.find(':'));
-      auto mapped = std::ranges::find(kValidateKeys, option, &std::pair<std::string_view, std::string_view>::first);
-      if (mapped != kValidateKeys.end()) {
-        const auto* value = document_.get(section, mapped->second);
-        message = fmt::format("{}{}", mapped->second, std::string_view(message).substr(option.size()));
-        if (value != nullptr) {
-          error(value->file, value->line, section.name, std::move(message));
-          continue;
-        }
+void SupervisordReader::checkSpec(const IniProcess& process) {
+  const auto& section = *process.section;
+  for (auto message : process.spec.validate()) {
+    const auto option = std::string_view(message).substr(0, message.find(':'));
+    auto mapped = std::ranges::find(kValidateKeys, option, &std::pair<std::string_view, std::string_view>::first);
+    if (mapped != kValidateKeys.end()) {
+      const auto* value = document_.get(section, mapped->second);
+      message = fmt::format("{}{}", mapped->second, std::string_view(message).substr(option.size()));
+      if (value != nullptr) {
+        error(value->file, value->line, section.name, std::move(message));
+        continue;
       }
-      error(section, std::move(message));
     }
+    error(section, std::move(message));
   }
+}
 
-  std::string main_;
-  std::vector<std::string> order_;  // the main file, then the included ones as read
-  IniDocument document_;
-  ConfigResult result_;
-  std::vector<Diagnostic> errors_;
-  std::vector<Diagnostic> warnings_;
-  Expansions environment_;  // ENV_X: taskmaster's environment, then [supervisord] environment=
-  std::map<std::string, std::string> globalEnvironment_;  // [supervisord] environment=
-  std::optional<std::string> serverUrl_;
-  std::string hostNode_ = hostNodeName();
-  std::string childlogdir_ = [] {
-    const char* tmp = std::getenv("TMPDIR");
-    return std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp");
-  }();
-  std::vector<Group> groups_;
-  std::vector<const IniSection*> sections_;  // the section of each of result_.config.programs
-  std::set<const IniSection*> readSections_;
-};
-
-}  // namespace
+}  // namespace detail
 
 bool supervisordFormat(std::string_view text) {
   std::size_t at = 0;
@@ -858,7 +594,7 @@ bool supervisordFormat(std::string_view text) {
 }
 
 ConfigResult parseSupervisordConfig(std::string_view ini, std::string_view filename) {
-  return SupervisordReader(filename).read(ini);
+  return detail::SupervisordReader(filename).read(ini);
 }
 
 }  // namespace taskmaster::inline v0

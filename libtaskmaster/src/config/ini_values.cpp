@@ -25,7 +25,8 @@ Bad failure(std::string message) { return Bad{{}, std::move(message)}; }
 std::string quoted(std::string_view text) { return fmt::format("'{}'", escapeControl(text)); }
 
 std::string_view strip(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || (text.front() >= '\t' && text.front() <= '\r'))) text.remove_prefix(1);
+  while (!text.empty() && (text.front() == ' ' || (text.front() >= '\t' && text.front() <= '\r')))
+    text.remove_prefix(1);
   while (!text.empty() && (text.back() == ' ' || (text.back() >= '\t' && text.back() <= '\r'))) text.remove_suffix(1);
   return text;
 }
@@ -52,7 +53,9 @@ std::optional<std::int64_t> parseInt(std::string_view text, int base) {
     } else {
       const int digit = c - '0';
       if (digit < 0 || digit >= base) return std::nullopt;
-      if (value > (std::numeric_limits<std::uint64_t>::max() - static_cast<unsigned>(digit)) / static_cast<unsigned>(base)) return std::nullopt;
+      if (value >
+          (std::numeric_limits<std::uint64_t>::max() - static_cast<unsigned>(digit)) / static_cast<unsigned>(base))
+        return std::nullopt;
       value = value * static_cast<unsigned>(base) + static_cast<unsigned>(digit);
     }
     previous = c;
@@ -66,7 +69,8 @@ std::optional<std::int64_t> parseInt(std::string_view text, int base) {
 Checked<std::vector<std::string>> shlexTokens(std::string_view text) {
   constexpr std::string_view kExtraWord = "_/.+-():";
   auto isWord = [&](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || kExtraWord.find(c) != std::string_view::npos;
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           kExtraWord.find(c) != std::string_view::npos;
   };
   auto isWhite = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
   auto length = [&](std::size_t at) {  // of the character at `at`
@@ -142,7 +146,8 @@ Checked<std::uint64_t> iniSize(std::string_view text) {
   const auto word = toLower(text);
   std::uint64_t unit = 1;
   std::string_view digits = word;
-  for (auto [suffix, multiplier] : {std::pair{"kb", 1ull << 10}, std::pair{"mb", 1ull << 20}, std::pair{"gb", 1ull << 30}}) {
+  for (auto [suffix, multiplier] :
+       {std::pair{"kb", 1ull << 10}, std::pair{"mb", 1ull << 20}, std::pair{"gb", 1ull << 30}}) {
     if (digits.ends_with(suffix)) {
       digits.remove_suffix(2);
       unit = multiplier;
@@ -199,7 +204,8 @@ Checked<std::string> iniUser(std::string_view text) {
   passwd* found = nullptr;
   if (auto uid = parseInt(name, 10)) {
     if (*uid >= 0 && *uid <= std::numeric_limits<uid_t>::max() &&
-        ::getpwuid_r(static_cast<uid_t>(*uid), &record, buffer.data(), buffer.size(), &found) == 0 && found != nullptr) {
+        ::getpwuid_r(static_cast<uid_t>(*uid), &record, buffer.data(), buffer.size(), &found) == 0 &&
+        found != nullptr) {
       return std::string(found->pw_name);
     }
     return failure(fmt::format("no user has the id {}", quoted(text)));
@@ -219,7 +225,8 @@ Checked<std::string> iniOwner(std::string_view text) {
   group* found = nullptr;
   if (auto gid = parseInt(groupName, 10)) {
     if (*gid >= 0 && *gid <= std::numeric_limits<gid_t>::max() &&
-        ::getgrgid_r(static_cast<gid_t>(*gid), &record, buffer.data(), buffer.size(), &found) == 0 && found != nullptr) {
+        ::getgrgid_r(static_cast<gid_t>(*gid), &record, buffer.data(), buffer.size(), &found) == 0 &&
+        found != nullptr) {
       return std::string(text);
     }
   } else if (::getgrnam_r(groupName.c_str(), &record, buffer.data(), buffer.size(), &found) == 0 && found != nullptr) {
@@ -279,9 +286,10 @@ Checked<std::vector<std::pair<std::string, std::string>>> iniEnvironment(std::st
   std::vector<std::pair<std::string, std::string>> pairs;
   for (std::size_t i = 0; i < tokens->size(); i += 4) {
     if (i + 2 >= tokens->size() || (*tokens)[i + 1] != "=") {
-      return failure(fmt::format("unexpected end of key/value pairs in {} (expected KEY=VALUE,KEY2=\"VALUE 2\"; "
-                                 "quote values with spaces, commas or other punctuation)",
-                                 quoted(text)));
+      return failure(
+          fmt::format("unexpected end of key/value pairs in {} (expected KEY=VALUE,KEY2=\"VALUE 2\"; "
+                      "quote values with spaces, commas or other punctuation)",
+                      quoted(text)));
     }
     std::string_view value = (*tokens)[i + 2];
     while (!value.empty() && (value.front() == '"' || value.front() == '\'')) value.remove_prefix(1);
