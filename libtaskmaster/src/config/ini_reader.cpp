@@ -17,12 +17,11 @@
 
 #include <taskmaster/util.hpp>
 
-#include "config/ini_reader.hpp"
 #include "config/ini_values.hpp"
 #include "config/reader.hpp"
 #include "util/text.hpp"
 
-extern char** environ;  // NOLINT(readability-redundant-declaration): POSIX declares it nowhere
+extern char** environ;  // for ENV_X: the environment taskmaster was started with
 
 namespace taskmaster::inline v0 {
 
@@ -30,49 +29,20 @@ namespace detail {
 
 namespace {
 
-constexpr std::array kProgramKeys{"command",
-                                  "process_name",
-                                  "numprocs",
-                                  "numprocs_start",
-                                  "priority",
-                                  "autostart",
-                                  "startsecs",
-                                  "startretries",
-                                  "autorestart",
-                                  "exitcodes",
-                                  "stopsignal",
-                                  "stopwaitsecs",
-                                  "stopasgroup",
-                                  "killasgroup",
-                                  "user",
-                                  "redirect_stderr",
-                                  "stdout_logfile",
-                                  "stdout_logfile_maxbytes",
-                                  "stdout_logfile_backups",
-                                  "stdout_capture_maxbytes",
-                                  "stdout_events_enabled",
-                                  "stdout_syslog",
-                                  "stderr_logfile",
-                                  "stderr_logfile_maxbytes",
-                                  "stderr_logfile_backups",
-                                  "stderr_capture_maxbytes",
-                                  "stderr_events_enabled",
-                                  "stderr_syslog",
-                                  "environment",
-                                  "directory",
-                                  "umask",
-                                  "serverurl"};
+// Every key of [program:x] that supervisord reads.
+constexpr std::array kProgramKeys{
+    "command", "process_name", "numprocs", "numprocs_start", "priority", "autostart", "startsecs", "startretries",
+    "autorestart", "exitcodes", "stopsignal", "stopwaitsecs", "stopasgroup", "killasgroup", "user",
+    "redirect_stderr", "stdout_logfile", "stdout_logfile_maxbytes", "stdout_logfile_backups",
+    "stdout_capture_maxbytes", "stdout_events_enabled", "stdout_syslog", "stderr_logfile", "stderr_logfile_maxbytes",
+    "stderr_logfile_backups", "stderr_capture_maxbytes", "stderr_events_enabled", "stderr_syslog", "environment",
+    "directory", "umask", "serverurl"};
 
 // taskmaster's names in ProgramSpec::validate()'s messages, and the supervisord keys they come from.
-constexpr std::array<std::pair<std::string_view, std::string_view>, 9> kValidateKeys{{{"cmd", "command"},
-                                                                                      {"starttime", "startsecs"},
-                                                                                      {"stoptime", "stopwaitsecs"},
-                                                                                      {"stdout", "stdout_logfile"},
-                                                                                      {"stderr", "stderr_logfile"},
-                                                                                      {"workingdir", "directory"},
-                                                                                      {"env", "environment"},
-                                                                                      {"name", "process_name"},
-                                                                                      {"numprocs", "numprocs"}}};
+constexpr std::array<std::pair<std::string_view, std::string_view>, 9> kValidateKeys{{
+    {"cmd", "command"}, {"starttime", "startsecs"}, {"stoptime", "stopwaitsecs"}, {"stdout", "stdout_logfile"},
+    {"stderr", "stderr_logfile"}, {"workingdir", "directory"}, {"env", "environment"}, {"name", "process_name"},
+    {"numprocs", "numprocs"}}};
 
 // supervisord's name rule for programs, groups and processes (datatypes.process_or_group_name): these
 // characters break its event protocol and web URLs, and ':' separates GROUP:PROCESS.

@@ -21,10 +21,10 @@ namespace taskmaster::inline v0::detail {
 
 namespace {
 
+// Every key of [supervisord] that supervisord reads.
 constexpr std::array kSupervisordKeys{
-    "logfile",  "logfile_maxbytes", "logfile_backups", "loglevel",    "pidfile",   "umask",
-    "nodaemon", "silent",           "minfds",          "minprocs",    "nocleanup", "childlogdir",
-    "user",     "directory",        "strip_ansi",      "environment", "identifier"};
+    "logfile", "logfile_maxbytes", "logfile_backups", "loglevel", "pidfile", "umask", "nodaemon", "silent", "minfds",
+    "minprocs", "nocleanup", "childlogdir", "user", "directory", "strip_ansi", "environment", "identifier"};
 
 }  // namespace
 
