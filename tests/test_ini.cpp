@@ -803,3 +803,11 @@ TEST_CASE("a log file written by several processes or streams is appended to wit
   CHECK_EQ(asked.errors[0].line, 5);
   CHECK(asked.errors[0].message.find("a rotated file must have one writer") != std::string::npos);
 }
+
+TEST_CASE("a program named by two groups runs in both, its problems reported once") {
+  auto result = parseOk("[group:g]\nprograms=a\n[group:h]\nprograms=a\n[program:a]\ncommand=x\nbogus=1\n");
+  CHECK_EQ(names(result), (std::vector<std::string>{"g:a", "h:a"}));
+  CHECK_EQ(result.warnings.size(), 1u);
+  expectError("[group:g]\nprograms=a\n[group:h]\nprograms=a\n[program:a]\ncommand=x\nautostart=maybe\n", 8,
+              "autostart: expected true or false");
+}

@@ -7,6 +7,7 @@
 #include <array>
 #include <cstdlib>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <optional>
 #include <set>
@@ -198,7 +199,10 @@ void SupervisordReader::readGroup(const IniSection& section, std::set<std::strin
   IniGroup group{.name = name, .priority = 999, .processes = {}};
   bool failed = false;
   Expansions names = environment_;
-  group.priority = optional(section, "priority", names, iniInteger, failed).value_or(999);
+  group.priority = optional(
+                       section, "priority", names,
+                       [](std::string_view t) { return iniCount(t, std::numeric_limits<int>::min()); }, failed)
+                       .value_or(999);
   auto programs = optional(
       section, "programs", names, [](std::string_view t) -> Checked<std::string> { return std::string(t); }, failed);
   std::set<std::string, std::less<>> members;
@@ -240,7 +244,7 @@ Expansions SupervisordReader::programNames(const std::string& program, const std
 }
 
 std::optional<SupervisordReader::Common> SupervisordReader::readCommon(const IniSection& section,
-                                                                       const Expansions& names) {
+                                                                       const Expansions& names, bool warn) {
   Common common;
   auto& spec = common.spec;
   bool failed = false;
@@ -266,9 +270,9 @@ std::optional<SupervisordReader::Common> SupervisordReader::readCommon(const Ini
   common.numprocsStart = get("numprocs_start", [](std::string_view t) { return iniCount(t, 0); }).value_or(0);
   for (auto stream : {"stdout", "stderr"}) {
     const auto capture = fmt::format("{}_capture_maxbytes", stream);
-    if (get(capture, iniSize).value_or(0) != 0) unsupported(section, capture, "capture mode is");
+    if (get(capture, iniSize).value_or(0) != 0 && warn) unsupported(section, capture, "capture mode is");
     const auto events = fmt::format("{}_events_enabled", stream);
-    if (get(events, iniBoolean).value_or(false)) unsupported(section, events, "output events are");
+    if (get(events, iniBoolean).value_or(false) && warn) unsupported(section, events, "output events are");
   }
   auto text = [](std::string_view t) -> Checked<std::string> { return std::string(t); };
   if (auto url = get("serverurl", text); url && toUpper(trim(*url)) != "AUTO") common.serverUrl = url;
@@ -288,17 +292,21 @@ void SupervisordReader::unsupported(const IniSection& section, std::string_view 
 
 std::vector<IniProcess> SupervisordReader::readProgram(const IniSection& section, const std::string& group) {
   const auto program = std::string(trim(std::string_view(section.name).substr(section.name.find(':') + 1)));
-  if (!readSections_.contains(&section)) {
-    unknownKeys(section, {kProgramKeys.begin(), kProgramKeys.end()});
-  }
+  // A program named by two [group:x] is read twice, with two group names; its problems are reported once.
+  const bool first = readSections_.insert(&section).second;
+  if (!first && failedSections_.contains(&section)) return {};
+  if (first) unknownKeys(section, {kProgramKeys.begin(), kProgramKeys.end()});
   if (auto problem = badName(program)) {
-    if (readSections_.insert(&section).second) error(section, *problem);
+    error(section, *problem);
+    failedSections_.insert(&section);
     return {};
   }
   Expansions names = programNames(program, group);
-  auto common = readCommon(section, names);
-  const bool warn = readSections_.insert(&section).second;  // a program in two groups warns once
-  if (!common) return {};
+  auto common = readCommon(section, names, first);
+  if (!common) {
+    failedSections_.insert(&section);
+    return {};
+  }
   const auto* processName = document_.get(section, "process_name");
   const std::string nameTemplate = processName != nullptr ? std::string(trim(processName->text)) : "%(program_name)s";
   if (common->numprocs > 1 && nameTemplate.find("%(process_num)") == std::string::npos) {
@@ -308,11 +316,13 @@ std::vector<IniProcess> SupervisordReader::readProgram(const IniSection& section
               ? "must contain %(process_num) when numprocs > 1, so that each process has its own name"
               : "more than 1 needs a process_name containing %(process_num), so that each process "
                 "has its own name");
+    failedSections_.insert(&section);
     return {};
   }
   if (processName != nullptr) {
     if (auto problem = badName(nameTemplate)) {
       error(*processName, section.name, *problem);
+      failedSections_.insert(&section);
       return {};
     }
   }
@@ -320,8 +330,11 @@ std::vector<IniProcess> SupervisordReader::readProgram(const IniSection& section
   for (int number = common->numprocsStart; number < common->numprocsStart + common->numprocs; ++number) {
     names["process_num"] = std::int64_t{number};
     names["numprocs"] = std::int64_t{common->numprocs};
-    auto process = readProcess(section, group, *common, names, warn && number == common->numprocsStart);
-    if (!process) return {};  // the next processes would only repeat the problem
+    auto process = readProcess(section, group, *common, names, first && number == common->numprocsStart);
+    if (!process) {
+      failedSections_.insert(&section);
+      return {};  // the next processes would only repeat the problem
+    }
     processes.push_back(std::move(*process));
   }
   std::ranges::stable_sort(processes, {}, [](const IniProcess& p) { return std::pair{p.priority, p.processName}; });

@@ -136,7 +136,7 @@ class SupervisordReader {
     std::optional<std::string> serverUrl;
   };
 
-  std::optional<Common> readCommon(const IniSection& section, const Expansions& names);
+  std::optional<Common> readCommon(const IniSection& section, const Expansions& names, bool warn);
 
   void unsupported(const IniSection& section, std::string_view key, std::string_view what);
 
@@ -180,7 +180,8 @@ class SupervisordReader {
   }();
   std::vector<IniGroup> groups_;
   std::vector<const IniSection*> sections_;  // the section of each of result_.config.programs
-  std::set<const IniSection*> readSections_;
+  std::set<const IniSection*> readSections_;    // program sections read at least once
+  std::set<const IniSection*> failedSections_;  // and those with a problem, reported
 };
 
 }  // namespace taskmaster::inline v0::detail

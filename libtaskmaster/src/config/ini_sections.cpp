@@ -116,7 +116,8 @@ void SupervisordReader::readSupervisord() {
   };
   config.minfds = optional(*section, "minfds", names, count, failed);
   config.minprocs = optional(*section, "minprocs", names, count, failed);
-  if (auto identifier = optional(*section, "identifier", names, path, failed)) config.identifier = *identifier;
+  auto text = [](std::string_view value) -> Checked<std::string> { return std::string(value); };
+  if (auto identifier = optional(*section, "identifier", names, text, failed)) config.identifier = *identifier;
   // Accepted: taskmaster's command line decides the foreground and the output (docs/supervisord.md).
   for (auto key : {"nodaemon", "silent", "nocleanup"}) (void)optional(*section, key, names, iniBoolean, failed);
   if (auto directory = optional(*section, "childlogdir", names, path, failed)) {
