@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -90,6 +91,28 @@ std::string expandError(std::string_view format, const Expansions& names) {
   REQUIRE(!text.ok());
   return text.error().message;
 }
+
+// An environment variable set for the test, restored after it (ENV_X expansions read the environment).
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const std::string& value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    ::setenv(name, value.c_str(), 1);
+  }
+  ~ScopedEnv() {
+    if (old_) {
+      ::setenv(name_, old_->c_str(), 1);
+    } else {
+      ::unsetenv(name_);
+    }
+  }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
+};
 
 // A scratch directory under the temporary directory, removed at the end of the test.
 class TempDir {
@@ -258,7 +281,7 @@ TEST_CASE("expansion errors: unknown names list the available ones; malformed fo
 }
 
 TEST_CASE("program keys expand here, program_name, group_name, host_node_name, process_num, numprocs and ENV_") {
-  ::setenv("TM_INI_TEST", "from-env", 1);
+  const ScopedEnv variable("TM_INI_TEST", "from-env");
   char host[256] = {};
   ::gethostname(host, sizeof host - 1);
   const auto here = std::filesystem::current_path().string();
@@ -275,19 +298,16 @@ TEST_CASE("program keys expand here, program_name, group_name, host_node_name, p
   CHECK_EQ(second.cmd, std::vector<std::string>{"run", here, "w", "w", host, "1/2", "from-env"});
   CHECK_EQ(second.workingdir, "/srv/1");
   CHECK_EQ(second.env.at("SLOT"), "1");
-  ::unsetenv("TM_INI_TEST");
 }
 
 TEST_CASE("every value is expanded: numbers and booleans too; process_num only where supervisord has it") {
-  ::setenv("TM_INI_PROCS", "3", 1);
-  ::setenv("TM_INI_START", "no", 1);
+  const ScopedEnv procs("TM_INI_PROCS", "3");
+  const ScopedEnv start("TM_INI_START", "no");
   auto result = parseOk(
       "[program:w]\ncommand=x\nnumprocs=%(ENV_TM_INI_PROCS)s\nprocess_name=%(process_num)d\nautostart=%(ENV_TM_INI_"
       "START)s\n");
   REQUIRE_EQ(names(result), (std::vector<std::string>{"w:0", "w:1", "w:2"}));
   CHECK_FALSE(result.config.programs[0].autostart);
-  ::unsetenv("TM_INI_PROCS");
-  ::unsetenv("TM_INI_START");
   expectError("[program:w]\ncommand=x\npriority=%(process_num)d\n", 4, "priority: %(process_num) cannot be expanded");
   expectError("[program:w]\ncommand=%(nope)s\n", 3,
               "available names: group_name, here, host_node_name, numprocs, "
@@ -573,7 +593,7 @@ TEST_CASE("ProgramSpec::validate()'s findings use supervisord's key names") {
 
 TEST_CASE("log files: AUTO in childlogdir, NONE and OFF in memory, a path as written, ~ expanded") {
   TempDir logs("logs");
-  ::setenv("HOME", logs.str().c_str(), 1);
+  const ScopedEnv home("HOME", logs.str());
   auto result =
       parse(fmt::format("[supervisord]\nchildlogdir={0}\nidentifier=main\n"
                         "[program:a]\ncommand=x\nstdout_logfile=auto\nstderr_logfile=NONE\n"
