@@ -831,3 +831,30 @@ TEST_CASE("a program named by two groups runs in both, its problems reported onc
   expectError("[group:g]\nprograms=a\n[group:h]\nprograms=a\n[program:a]\ncommand=x\nautostart=maybe\n", 8,
               "autostart: expected true or false");
 }
+
+TEST_CASE("two sections that make one name: an error at the later") {
+  expectError("[group:a]\nprograms=x\n[program:a]\ncommand=y\nprocess_name=x\n[program:x]\ncommand=z\n", 4,
+              "the name 'a:x' is already taken");
+}
+
+TEST_CASE("[unix_http_server] file= expands %(here)s and ENV_X") {
+  const ScopedEnv run("TM_INI_RUN", "/run");
+  const auto here = std::filesystem::current_path().string();
+  auto result = parseOk("[unix_http_server]\nfile=%(here)s/a.sock\n[unix_http_server:b]\nfile=%(ENV_TM_INI_RUN)s/b.sock\n");
+  REQUIRE_EQ(result.config.httpServers.size(), 2u);
+  CHECK_EQ(result.config.httpServers[0].address, here + "/a.sock");
+  CHECK_EQ(result.config.httpServers[1].address, "/run/b.sock");
+}
+
+TEST_CASE("[supervisord] environment= holds quoted values; it knows here and ENV_X, not host_node_name") {
+  auto result = parse("[supervisord]\nenvironment=GREETING=\"hello, world\",DIR=%(here)s\n[program:a]\ncommand=x\n");
+  REQUIRE_MESSAGE(result.ok(), show(result.errors));
+  CHECK_EQ(result.config.programs[0].env.at("GREETING"), "hello, world");
+  CHECK_EQ(result.config.programs[0].env.at("DIR"), std::filesystem::current_path().string());
+  // As supervisord, which expands this value first without host_node_name.
+  auto node = parse("[supervisord]\nenvironment=NODE=%(host_node_name)s\n");
+  REQUIRE_EQ(node.errors.size(), 1u);
+  CHECK_EQ(node.errors[0].line, 2);
+  CHECK(node.errors[0].message.find("[supervisord] environment: %(host_node_name) cannot be expanded") !=
+        std::string::npos);
+}

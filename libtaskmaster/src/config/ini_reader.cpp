@@ -145,11 +145,13 @@ void SupervisordReader::warning(const IniSection& section, std::string message) 
 }
 
 std::optional<std::string> SupervisordReader::expanded(const IniValue& value, const IniSection& section,
-                                                       Expansions names, int times) {
-  names["here"] = directoryOf(value.file);
+                                                       const Expansions& names, int times) {
   std::string text = value.text;
+  if (text.find('%') == std::string::npos) return text;  // most values: no copy of the names
+  Expansions all = names;
+  all["here"] = directoryOf(value.file);
   for (int i = 0; i < times; ++i) {
-    auto done = expand(text, names);
+    auto done = expand(text, all);
     if (!done.ok()) {
       error(value, section.name, done.error().message);
       return std::nullopt;

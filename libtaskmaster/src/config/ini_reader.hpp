@@ -67,7 +67,7 @@ class SupervisordReader {
   // --- values --------------------------------------------------------------------------------------------
 
   // The value's text expanded with `names` and `here`, the directory of the file it was written in.
-  std::optional<std::string> expanded(const IniValue& value, const IniSection& section, Expansions names,
+  std::optional<std::string> expanded(const IniValue& value, const IniSection& section, const Expansions& names,
                                       int times = 1);
 
   // Reads `key` of `section` with `convert`: nullopt when absent, or when bad (reported, `failed` set).
