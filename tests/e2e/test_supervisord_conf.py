@@ -62,10 +62,14 @@ def system_python_has(*modules):
                                                             capture_output=True).returncode == 0
 
 
+_packages_ready = []
+
+
 def ensure_packages():
     """supervisor and python3-yaml for Debian's python3: installed as root when missing (supervisor's service kept
     from starting, and stopped if it started anyway), or a failure naming the command to run."""
-    if system_python_has("supervisor.options", "yaml"):
+    if _packages_ready or system_python_has("supervisor.options", "yaml"):
+        _packages_ready.append(True)
         return
     packages = ["supervisor", "python3-yaml"]
     command = "apt-get install -y --no-install-recommends " + " ".join(packages)
@@ -95,6 +99,7 @@ def ensure_packages():
         except ProcessLookupError:
             pass
     check(system_python_has("supervisor.options", "yaml"), f"{command} did not make them importable")
+    _packages_ready.append(True)
 
 
 def reference(path):
@@ -333,10 +338,10 @@ def check_bad_file(name):
     missing = [f"{where}: {' '.join(fragments)}" for _, where, fragments in rows
                if find_message(err, BAD, where, fragments) is None]
     check(not missing, f"{name}: missing on stderr: {missing}\nstderr:\n{err}")
-    # Run for real: the same problems, exit 2, and nothing started.
+    # Run for real: the same problems, exit 2. (Its stdin at end of file: a taskmaster that took the file would
+    # quit at once, stopping what it started.)
     d = tmpdir()
-    code, _, err = taskmaster("-c", path, "--no-shell", "--log", os.path.join(d, "log"),
-                              "--socket", os.path.join(d, "tm.sock"))
+    code, _, err = taskmaster("-c", path, "--log", os.path.join(d, "log"), "--socket", os.path.join(d, "tm.sock"))
     check(code == 2, f"taskmaster -c {name}: exit {code}, expected 2: {err}")
     missing = [where for _, where, fragments in rows if find_message(err, BAD, where, fragments) is None]
     check(not missing, f"taskmaster -c {name}: missing on stderr: {missing}\nstderr:\n{err}")
