@@ -359,6 +359,25 @@ for _name in BAD_ROWS:
 
 
 @test
+def the_supervisord_section_carries_over():
+    path = os.path.join(VALID, "servers.conf")
+    code, document, err = reference(path)
+    check(code == 0, err)
+    wanted = document["supervisord"]
+    code, out, err = taskmaster("convert", path)
+    check(code == 0, f"convert: exit {code}: {err}")
+    top = read_yaml(out)
+    check(top.get("logfile") == wanted["logfile"], f"logfile: {top.get('logfile')!r}, expected {wanted['logfile']!r}")
+    check(size(top.get("logfile_maxbytes", "50MB")) == wanted["logfile_maxbytes"], top)
+    check(int(top.get("logfile_backups", "10")) == wanted["logfile_backups"], top)
+    # What YAML cannot say yet is named in comments, with its value.
+    comments = "\n".join(line for line in out.splitlines() if line.lstrip().startswith("#"))
+    for word in ["loglevel", "pidfile", wanted["pidfile"], "umask", "directory", "minfds", "2048", "minprocs", "300",
+                 "identifier", "corpus-servers", "/tmp/corpus-supervisor.sock", "9001", "9002"]:
+        check(word in comments, f"{word!r} is not in convert's comments:\n{comments}")
+
+
+@test
 def every_corpus_file_has_its_expectations():
     bad = sorted(n for n in os.listdir(BAD) if n.endswith(".conf"))
     check(bad == sorted(BAD_ROWS), f"bad files without expectations, or expectations without files: "

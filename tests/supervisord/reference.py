@@ -6,8 +6,10 @@
 Runs under Debian's python3, where the `supervisor` package (4.2.5) lives. Loads FILE with
 supervisor.options.ServerOptions, as `supervisord -c FILE` does, and prints one JSON object:
 
-    {"childlogdir": ..., "identifier": ..., "serverurl": ..., "environment": {...}, "warnings": [...],
-     "groups": [{"name", "priority", "kind", "processes": [{...}, ...]}, ...]}
+    {"supervisord": {logfile, logfile_maxbytes, logfile_backups, loglevel (supervisord's number), pidfile, umask,
+                     directory, minfds, minprocs, nodaemon, silent, nocleanup, strip_ansi, user},
+     "servers": [the XML-RPC servers], "childlogdir": ..., "identifier": ..., "serverurl": ...,
+     "environment": {...}, "warnings": [...], "groups": [{"name", "priority", "kind", "processes": [...]}, ...]}
 
 groups are in supervisord's start order (priority, then name), each group's processes in its own order. A process
 has: group, name, namespec (what supervisorctl shows), command, priority, autostart, autorestart
@@ -116,6 +118,14 @@ def read(path):
     server.realize(args=["-c", path])
     section = server.configroot.supervisord
     return {
+        "supervisord": {"logfile": server.logfile, "logfile_maxbytes": server.logfile_maxbytes,
+                        "logfile_backups": server.logfile_backups, "loglevel": section.loglevel,
+                        "pidfile": server.pidfile, "umask": server.umask, "directory": server.directory,
+                        "minfds": server.minfds, "minprocs": server.minprocs, "nodaemon": bool(server.nodaemon),
+                        "silent": bool(server.silent), "nocleanup": bool(server.nocleanup),
+                        "strip_ansi": bool(server.strip_ansi), "user": server.user},
+        "servers": [{key: value for key, value in config.items() if key != "family"}
+                    for config in server.server_configs],
         "childlogdir": server.childlogdir,
         "identifier": server.identifier,
         "serverurl": server.serverurl,
