@@ -22,7 +22,7 @@ import shlex
 import signal
 import subprocess
 
-from tmtest import (HELPER, Taskmaster, alive, check, eventually, main, read_file, run, test,
+from tmtest import (HELPER, TASKMASTER, Taskmaster, alive, check, eventually, main, read_file, run, test,
                     tmpdir)
 
 CORPUS = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "supervisord"))
@@ -110,7 +110,11 @@ def reference(path):
 
 
 def taskmaster(*args):
-    return run(list(args), env=CORPUS_ENV, cwd=CORPUS)
+    """Runs taskmaster to completion in the corpus's environment: (exit code, stdout, stderr); bytes that are not
+    UTF-8 are replaced, so that a garbled message fails an assertion rather than the test's own decoding."""
+    p = subprocess.run([TASKMASTER, *args], stdin=subprocess.DEVNULL, capture_output=True, env=CORPUS_ENV,
+                       cwd=CORPUS, timeout=20)
+    return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
 
 
 def read_yaml(text):
@@ -521,7 +525,11 @@ def reloading_an_ini_file_applies_the_difference():
     # By SIGHUP, the same.
     write(tm, v1)
     tm.proc.send_signal(signal.SIGHUP)
-    eventually(lambda: "reload (SIGHUP)" in tm.stderr() and "gone" in tm.status(), message="the SIGHUP reload")
+    eventually(lambda: "reload (SIGHUP): unchanged" in tm.stderr(), message="the SIGHUP reload's report")
+    notice = tm.stderr()
+    for part in [r"reload \(SIGHUP\): added: .*\bgone\b", r"reload \(SIGHUP\): removed: .*\bnew\b",
+                 r"reload \(SIGHUP\): removed: .*pool:p2", r"reload \(SIGHUP\): unchanged: .*pool:p0"]:
+        check(re.search(part, notice), f"/{part}/ not in the SIGHUP notice: {notice}")
     running(tm, ["keep", "pool:p0", "pool:p1", "gone", "change"])
     eventually(lambda: "pool:p2" not in tm.status() and "new" not in tm.status(), message="the removals")
 
