@@ -470,7 +470,7 @@ def an_ini_file_runs_with_supervisord_names():
 
     # The children's environment, as supervisord sets it; the program's own environment= last.
     sock = f"unix://{d}/supervisor.sock"
-    out_text = eventually(lambda: "LIST=" in read_file(f"{d}/solo.out") and read_file(f"{d}/solo.out"),
+    out_text = eventually(lambda: "LIST" in read_file(f"{d}/solo.out") and read_file(f"{d}/solo.out"),
                           message="solo's output")
     for line in ["SUPERVISOR_ENABLED=1", "SUPERVISOR_PROCESS_NAME=solo", "SUPERVISOR_GROUP_NAME=solo",
                  f"SUPERVISOR_SERVER_URL={sock}", "LIST unset"]:
