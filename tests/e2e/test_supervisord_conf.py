@@ -383,6 +383,15 @@ def the_supervisord_section_carries_over():
 
 
 @test
+def a_relative_path_reads_as_the_absolute_one():
+    # %(here)s and [include] globs are the file's directory, whatever the working directory and the path's form.
+    for name in ["includes.conf", "expansions.conf"]:
+        relative = converted(os.path.join("valid", name))  # from the corpus directory
+        check(relative == converted(os.path.join(VALID, name)), f"{name}: valid/{name} reads differently")
+        check(any(VALID in json.dumps(options) for options in relative.values()), f"{name}: no absolute %(here)s")
+
+
+@test
 def every_corpus_file_has_its_expectations():
     bad = sorted(n for n in os.listdir(BAD) if n.endswith(".conf"))
     check(bad == sorted(BAD_ROWS), f"bad files without expectations, or expectations without files: "
@@ -481,14 +490,16 @@ def an_ini_file_runs_with_supervisord_names():
     for line in ["SUPERVISOR_PROCESS_NAME=a", "SUPERVISOR_GROUP_NAME=g", "LIST=x,y"]:
         check(line in text_a, f"{line!r} not in {auto}: {text_a!r}")
 
-    # A group by its name, GROUP:* and GROUP:PROCESS.
+    # A group by its name, GROUP:* and GROUP:PROCESS, from `taskmaster ctl` and from the shell.
     before = {name: tm.pid(name) for name in names}
-    tm.cmd("stop g:*")
+    code, out, err = run(["ctl", "--socket", tm.socket, "stop", "g:*"])
+    check(code == 0, f"ctl stop g:*: exit {code}: {out} {err}")
     for name in ["g:a", "g:b_0", "g:b_1"]:
         tm.wait_state(name, "STOPPED")
         check(not alive(before[name]), f"{name} still runs")
     check(tm.state("solo")[0] == "RUNNING" and tm.pid("solo") == before["solo"], "stop g:* touched solo")
-    tm.cmd("start g")
+    code, out, err = run(["ctl", "--socket", tm.socket, "start", "g"])
+    check(code == 0, f"ctl start g: exit {code}: {out} {err}")
     running(tm, ["g:a", "g:b_0", "g:b_1"])
     tm.cmd("stop g:b_1")
     tm.wait_state("g:b_1", "STOPPED")
