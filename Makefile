@@ -16,8 +16,11 @@ FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_PACKAGES := clang libclang-rt-14-dev
 BENCH ?= quick
+# What the tests compare with: supervisord's own parser (Debian's `supervisor`, its service kept from starting) and
+# python3-yaml, both for Debian's /usr/bin/python3 (tests/e2e/test_supervisord_conf.py).
+TEST_PACKAGES := supervisor python3-yaml
 
-.PHONY: all deps deps-fuzz build run test test-sanitize fuzz bench install clean help
+.PHONY: all deps deps-fuzz deps-test build run test test-sanitize fuzz bench install clean help
 
 all: build
 
@@ -25,7 +28,7 @@ help:
 	@echo "make deps     install the Debian 12 packages taskmaster needs"
 	@echo "make build    configure and compile into $(BUILD)/"
 	@echo "make run      build and run taskmaster on $(CONFIG) (CONFIG=file to change)"
-	@echo "make test     build and run the whole test suite"
+	@echo "make test     build and run the whole test suite (installs supervisord, its service kept stopped)"
 	@echo "make test-sanitize  the test suite again under AddressSanitizer and UBSan, in $(SANITIZE_BUILD)/"
 	@echo "make fuzz     run each fuzz target for FUZZ_SECONDS (clang and libFuzzer, in $(FUZZ_BUILD)/)"
 	@echo "make bench    taskmaster and supervisord side by side (BENCH=full for the long run)"
@@ -50,6 +53,26 @@ deps:
 deps-fuzz: deps
 	$(call install_packages,$(FUZZ_PACKAGES))
 
+# As install_packages, with /usr/sbin/policy-rc.d saying no for the time of the install: the Debian way to keep a
+# package (supervisor) from starting its service.
+deps-test: deps
+	@missing=$$(for p in $(TEST_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" != 0 ] && [ -z "$(SUDO)" ]; then \
+	    echo "Not root and no sudo: run as root:"; echo "  apt-get install -y --no-install-recommends $$missing"; exit 1; \
+	  fi; \
+	  guard=; \
+	  if [ ! -e /usr/sbin/policy-rc.d ]; then \
+	    guard=1; printf '#!/bin/sh\nexit 101\n' | $(SUDO) tee /usr/sbin/policy-rc.d >/dev/null; \
+	    $(SUDO) chmod 755 /usr/sbin/policy-rc.d; \
+	  fi; \
+	  $(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends $$missing; \
+	  status=$$?; \
+	  if [ -n "$$guard" ]; then $(SUDO) rm -f /usr/sbin/policy-rc.d; fi; \
+	  exit $$status; \
+	fi
+
 $(BUILD)/build.ninja:
 	meson setup $(BUILD)
 
@@ -59,12 +82,12 @@ build: deps $(BUILD)/build.ninja
 run: build
 	./$(BUILD)/apps/taskmaster -c $(CONFIG)
 
-test: build
+test: build deps-test
 	meson test -C $(BUILD) --print-errorlogs
 
 # The whole suite under AddressSanitizer and UndefinedBehaviorSanitizer; any report fails it. Sanitizer
 # allocators keep freed memory in quarantine, hence the chaos test's larger memory allowance.
-test-sanitize: deps
+test-sanitize: deps-test
 	test -f $(SANITIZE_BUILD)/build.ninja || meson setup $(SANITIZE_BUILD) -Db_sanitize=address,undefined -Db_lundef=false
 	meson compile -C $(SANITIZE_BUILD)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
