@@ -244,6 +244,7 @@ TEST_CASE("lines that are no section, key or continuation are errors at their li
 TEST_CASE("supervisordFormat() recognises a file by its first section header") {
   CHECK(taskmaster::supervisordFormat("; comment\n\n[supervisord]\n"));
   CHECK(taskmaster::supervisordFormat("[program:web]\r\ncommand=x\r\n"));
+  CHECK(taskmaster::supervisordFormat("[supervisord] ; the daemon\n"));
   CHECK_FALSE(taskmaster::supervisordFormat("programs:\n  web: {cmd: x}\n"));
   CHECK_FALSE(taskmaster::supervisordFormat("[a, b]: x\n"));
   CHECK_FALSE(taskmaster::supervisordFormat(""));
@@ -393,8 +394,8 @@ TEST_CASE("a program has supervisord's defaults, not taskmaster's YAML ones") {
   CHECK_EQ(spec.umask, 022u);
   CHECK_FALSE(spec.user);
   CHECK_FALSE(spec.workingdir);
-  CHECK_EQ(spec.stdoutPath, temp + "/web_web-stdout---supervisor.log");
-  CHECK_EQ(spec.stderrPath, temp + "/web_web-stderr---supervisor.log");
+  CHECK_EQ(spec.stdoutPath, temp + "/web-stdout---supervisor.log");
+  CHECK_EQ(spec.stderrPath, temp + "/web-stderr---supervisor.log");
   CHECK_EQ(spec.stdoutRotation.maxBytes, 50u * 1024 * 1024);
   CHECK_EQ(spec.stdoutRotation.backups, 10);
   CHECK_EQ(spec.stderrRotation.maxBytes, 50u * 1024 * 1024);
@@ -600,7 +601,7 @@ TEST_CASE("log files: AUTO in childlogdir, NONE and OFF in memory, a path as wri
                         "[program:b]\ncommand=x\nstdout_logfile=off\nstderr_logfile=~/b.err\n",
                         logs.str()));
   REQUIRE_MESSAGE(result.ok(), show(result.errors));
-  CHECK_EQ(result.config.programs[0].stdoutPath, logs.str() + "/a_a-stdout---main.log");
+  CHECK_EQ(result.config.programs[0].stdoutPath, logs.str() + "/a-stdout---main.log");
   CHECK_FALSE(result.config.programs[0].stderrPath);
   CHECK_FALSE(result.config.programs[1].stdoutPath);
   CHECK_EQ(result.config.programs[1].stderrPath, logs.str() + "/b.err");

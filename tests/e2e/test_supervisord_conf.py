@@ -210,7 +210,8 @@ def taskmaster_view(options):
 
 def auto_log(document, group, process, channel):
     """Where taskmaster puts an AUTO log file: one fixed name per process and stream (docs/supervisord.md)."""
-    return os.path.join(document["childlogdir"], f"{group}_{process}-{channel}---{document['identifier']}.log")
+    shown = process if group == process else f"{group}_{process}"
+    return os.path.join(document["childlogdir"], f"{shown}-{channel}---{document['identifier']}.log")
 
 
 def expected_view(document, group, process):

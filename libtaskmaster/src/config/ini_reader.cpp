@@ -304,8 +304,11 @@ std::vector<IniProcess> SupervisordReader::readProgram(const IniSection& section
     return {};
   }
   Expansions names = programNames(program, group);
+  // Said whatever else is wrong with the section, so that one run shows every problem.
+  const bool commandMissing = document_.get(section, "command") == nullptr;
+  if (commandMissing && first) error(section, "missing 'command' (the program to run)");
   auto common = readCommon(section, names, first);
-  if (!common) {
+  if (!common || commandMissing) {
     failedSections_.insert(&section);
     return {};
   }
@@ -375,11 +378,7 @@ std::optional<IniProcess> SupervisordReader::readProcess(const IniSection& secti
   process.processName = *processName;
   spec.workingdir = optional(section, "directory", names, text, failed);
   if (!readLogs(section, group, process, names, warn)) failed = true;
-  const auto command = optional(section, "command", names, text, failed);
-  if (!command && !failed) {
-    error(section, "missing 'command' (the program to run)");
-    failed = true;
-  }
+  const auto command = optional(section, "command", names, text, failed);  // readProgram() saw it is there
   if (command) {
     auto words = splitCommand(*command);
     if (!words) {
@@ -434,9 +433,11 @@ bool SupervisordReader::readLogs(const IniSection& section, const std::string& g
         warning(section,
                 fmt::format("{}=AUTO without rotation ({}_logfile_maxbytes=0) may fill the disk", key, prefix));
       }
-      // No random part, unlike supervisord's: the same file across restarts and reloads, for `tail -f`.
-      target = fmt::format("{}/{}_{}-{}---{}.log", childlogdir_, group, process.processName, prefix,
-                           result_.config.identifier);
+      // No random part, unlike supervisord's: the same file across restarts and reloads, for `tail -f`. Named
+      // as `status` names the process, with '_' for ':'.
+      const auto shown = group == process.processName ? process.processName
+                                                      : fmt::format("{}_{}", group, process.processName);
+      target = fmt::format("{}/{}-{}---{}.log", childlogdir_, shown, prefix, result_.config.identifier);
     } else if (word == "syslog") {
       if (warn)
         warning(*document_.get(section, key), section.name, "syslog is not supported yet; output kept in memory only");
@@ -573,7 +574,12 @@ bool supervisordFormat(std::string_view text) {
     while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
     while (!line.empty() && (line.back() == ' ' || line.back() == '\t' || line.back() == '\r')) line.remove_suffix(1);
     if (line.empty() || line.front() == ';' || line.front() == '#') continue;
-    return line.front() == '[' && line.back() == ']' && line.size() > 2 && line.find(']') == line.size() - 1;
+    // A comment may follow: `[supervisord] ; the daemon` is a header (YAML's `[a, b]: x` is not).
+    const auto close = line.find(']');
+    if (line.front() != '[' || close == std::string_view::npos || close < 2) return false;
+    auto rest = line.substr(close + 1);
+    const auto words = rest.find_first_not_of(" \t");
+    return words == std::string_view::npos || (words > 0 && (rest[words] == ';' || rest[words] == '#'));
   }
   return false;
 }
