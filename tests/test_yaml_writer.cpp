@@ -220,6 +220,30 @@ TEST_CASE("strings that YAML would misread come back as the same strings") {
   roundTrip(config);
 }
 
+TEST_CASE("strings that other YAML readers would take for null, a boolean or a number are quoted") {
+  // taskmaster reads every value from its text, so only the quotes make these safe for other tools (and eyes).
+  for (const std::string text : {"yes", "No", "ON", "off", "y", "n", "true", "False", "null", "~", "", "123", "-5",
+                                 "+7", "0x1F", "0o17", "1e3", "3.14", ".5", "1:30", "2024-01-02", ".inf", "-.inf",
+                                 ".NaN", "<<", "=", "- a", "&x", "*x", "!x", "{}", "[]", "#x", "a #x", "a: b", " x"}) {
+    CAPTURE(text);
+    Config config;
+    config.programs.push_back(named("p"));
+    config.programs[0].env = {{"V", text}};
+    const auto yaml = taskmaster::formatYaml(config);
+    const auto at = yaml.find("      V: ");
+    REQUIRE(at != std::string::npos);
+    const char first = yaml[at + 9];
+    CHECK_MESSAGE((first == '\'' || first == '"'), yaml);
+  }
+  for (const std::string text : {"web", "50MB", "1500ms", "/usr/bin/x", "a:b", "x-y", "héllo", "deadbeef", "a b"}) {
+    CAPTURE(text);
+    Config config;
+    config.programs.push_back(named("p"));
+    config.programs[0].env = {{"V", text}};
+    CHECK(taskmaster::formatYaml(config).find(fmt::format("      V: {}\n", text)) != std::string::npos);
+  }
+}
+
 TEST_CASE("command words with shell characters come back as the same words") {
   const std::vector<std::vector<std::string>> commands{
       {"/bin/sh", "-c", "echo a; echo b | tr a-z A-Z > /dev/null && exit 3"},

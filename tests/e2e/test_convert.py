@@ -372,6 +372,7 @@ def warnings_are_printed_and_logged_at_start_and_on_reload():
 def a_yaml_reload_has_no_warnings_in_its_data():
     d = tmpdir()
     tm = Taskmaster(config(program("web", helper("--forever"))), directory=d)
+    tm.cmd("status")  # answered once taskmaster runs: its socket listens by then
     code, out, err = run(["ctl", "--socket", tm.socket, "--json", "reload"])
     check(code == 0, f"exit {code}: {err}")
     reply = json.loads(out)
