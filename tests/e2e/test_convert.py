@@ -376,7 +376,7 @@ def a_yaml_reload_has_no_warnings_in_its_data():
     code, out, err = run(["ctl", "--socket", tm.socket, "--json", "reload"])
     check(code == 0, f"exit {code}: {err}")
     reply = json.loads(out)
-    check(reply["data"]["warnings"] == [] and reply["data"]["unchanged"] == ["web"], reply)
+    check("warnings" not in reply["data"] and reply["data"]["unchanged"] == ["web"], reply)
     check(tm.quit() == 0, "taskmaster did not stop cleanly")
 
 

@@ -47,9 +47,11 @@ json::value toJson(const ApplyReport& r) {
                       {"unchanged", names(r.unchanged)}, {"invalid", names(r.invalid)}};
 }
 
-// What changed, and the warnings about the file as `file:line: program 'web': message` strings.
+// What changed, and the warnings about the file as `file:line: program 'web': message` strings: only when
+// there are some, so that the reply of a file without any stays as it always was.
 json::value toJson(const ReloadReport& r) {
   auto out = toJson(r.applied);
+  if (r.warnings.empty()) return out;
   json::array warnings;
   for (const auto& warning : r.warnings) warnings.emplace_back(warning.str());
   out.as_object()["warnings"] = std::move(warnings);
