@@ -335,6 +335,15 @@ std::string absolute(const std::string& path) {
   return ec ? path : p.string();
 }
 
+// Before taskmaster changes to the configuration's `directory`: the files the command line names are where they
+// were when it was typed, and reloads read the same configuration file.
+void anchorPaths(RunOptions& options, taskmaster::Config& config) {
+  if (!config.directory) return;
+  config.path = absolute(config.path);
+  if (options.logPath) options.logPath = absolute(*options.logPath);
+  if (options.pidfile) options.pidfile = absolute(*options.pidfile);
+}
+
 }  // namespace
 
 int supervise(RunOptions options) {
@@ -371,6 +380,7 @@ int supervise(RunOptions options) {
   if (options.noShell) log.mirrorTo(&stdio->err);
 
   auto loaded = taskmaster::loadConfig(*configPath);
+  if (loaded.ok()) anchorPaths(options, loaded.config);
   // The settings of a configuration count only when it is valid; an invalid one is logged where the command
   // line and the defaults say.
   auto settings = logSettings(options, loaded.ok() ? &loaded.config : nullptr);
@@ -395,10 +405,6 @@ int supervise(RunOptions options) {
   // On stderr while it is still whoever started taskmaster's (--no-shell mirrors the log there instead).
   if (!options.noShell)
     for (const auto& warning : loaded.warnings) printError(fmt::format("{}\n", warningLine(warning)));
-  if (loaded.config.directory) {  // reloads and the command line's files must not depend on the new directory
-    loaded.config.path = absolute(loaded.config.path);
-    if (options.pidfile) options.pidfile = absolute(*options.pidfile);
-  }
   // Before the fork, so that a daemon that cannot have them says so where it was started.
   if (auto error = applyProcessSettings(loaded.config); !error.empty()) {
     log.info("taskmaster {} started, pid {}, configuration {}", taskmaster::kVersion, ::getpid(), *configPath);
