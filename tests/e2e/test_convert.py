@@ -439,13 +439,17 @@ def the_command_line_wins_over_the_supervisord_section():
     check(re.search(r"^\S+ INFO ", tm.log_text(), re.M), "--log-level info did not win over loglevel=error")
     check(tm.quit() == 0, "taskmaster did not stop cleanly")
 
-    # Without --log-level, the file's loglevel: no INFO line at all.
+    # Without --log-level, the file's loglevel: no INFO line at all; and a reload takes a new one.
     d = tmpdir()
     tm = Taskmaster(supervisord_file(d, section("program:web", f"{HELPER} --forever"), settings="loglevel=error\n"),
                     directory=d)
     tm.wait_state("web", "RUNNING")
-    check(tm.quit() == 0, "taskmaster did not stop cleanly")
     check(not re.search(r"^\S+ INFO ", read_file(tm.log), re.M), f"loglevel=error logged INFO:\n{read_file(tm.log)}")
+    write(tm.config, supervisord_file(d, section("program:web", f"{HELPER} --forever"), settings="loglevel=info\n"))
+    check(tm.cmd("reload") == ["unchanged: web"], "the reload failed")
+    check(tm.quit() == 0, "taskmaster did not stop cleanly")
+    check(re.search(r"^\S+ INFO  log level: info$", read_file(tm.log), re.M), read_file(tm.log))
+    check(re.search(r"^\S+ INFO  stopping every program", read_file(tm.log), re.M), read_file(tm.log))
 
 
 @test
