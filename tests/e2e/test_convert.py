@@ -389,23 +389,42 @@ def umask_of(pid):
     raise AssertionError(f"no Umask in /proc/{pid}/status")
 
 
-def low_fd_limit():
-    """In the child before exec: a soft limit on open files below the minfds asked for."""
+def low_limits():
+    """In the child before exec: soft limits on open files and processes below the minfds and minprocs asked for."""
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+    _, hard = resource.getrlimit(resource.RLIMIT_NPROC)
+    resource.setrlimit(resource.RLIMIT_NPROC, (100, hard))
+
+
+def wanted_limit(which, wanted):
+    """`wanted`, or the hard limit when it is lower (nothing to learn from a failure here)."""
+    _, hard = resource.getrlimit(which)
+    return wanted if hard == resource.RLIM_INFINITY or hard >= wanted else hard
+
+
+def soft_limits(text):
+    """{"Max open files": soft, ...} from the text of /proc/PID/limits."""
+    limits = {}
+    for line in text.splitlines():
+        m = re.match(r"^(Max [a-z ]+?)\s{2,}(\S+)\s+(\S+)", line)
+        if m:
+            limits[m.group(1)] = m.group(2)
+    return limits
 
 
 @test
-def the_daemon_takes_umask_directory_pidfile_and_minfds_from_a_supervisord_file():
+def taskmaster_takes_umask_directory_pidfile_and_limits_from_a_supervisord_file():
     d = tmpdir()
     work = os.path.join(d, "work")
     os.mkdir(work)
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    minfds = 1000 if hard == resource.RLIM_INFINITY or hard >= 1000 else hard
-    probe = f"/bin/sh -c 'umask; pwd; ulimit -n; exec {HELPER} --forever'"
+    minfds = wanted_limit(resource.RLIMIT_NOFILE, 1000)
+    minprocs = wanted_limit(resource.RLIMIT_NPROC, 300)
+    probe = f"/bin/sh -c 'umask; pwd; cat /proc/self/limits; exec {HELPER} --forever'"
     text = supervisord_file(d, section("program:probe", probe, stdout_logfile=f"{d}/probe.out"),
-                            settings=f"umask=027\ndirectory={work}\npidfile={work}/tm.pid\nminfds={minfds}\n")
-    tm = Taskmaster(text, directory=d, preexec_fn=low_fd_limit)
+                            settings=f"umask=027\ndirectory={work}\npidfile={work}/tm.pid\nminfds={minfds}\n"
+                                     f"minprocs={minprocs}\n")
+    tm = Taskmaster(text, directory=d, preexec_fn=low_limits)
     tm.wait_state("probe", "RUNNING")
     pid = tm.proc.pid
     check(umask_of(pid) == 0o027, f"taskmaster's umask is {umask_of(pid):04o}")
@@ -413,17 +432,46 @@ def the_daemon_takes_umask_directory_pidfile_and_minfds_from_a_supervisord_file(
     pidfile = os.path.join(work, "tm.pid")
     eventually(lambda: read_file(pidfile) == f"{pid}\n", message=f"the pid file {pidfile}")
     check(stat.S_IMODE(os.stat(pidfile).st_mode) == 0o640, f"{os.stat(pidfile).st_mode:o}: not made under umask 027")
-    # The program: in the directory, with its own umask (022 by default), and the limit raised to minfds.
-    out = eventually(lambda: len(read_file(f"{d}/probe.out").splitlines()) >= 3 and read_file(f"{d}/probe.out"),
+    # The program: in the directory, with its own umask (022 by default), and the limits raised to minfds and
+    # minprocs (taskmaster's own limit on open files goes further: its children get back the one they would have).
+    out = eventually(lambda: "Max processes" in read_file(f"{d}/probe.out") and read_file(f"{d}/probe.out"),
                      message="the probe's output")
-    umask, cwd, limit = out.splitlines()[:3]
+    umask, cwd = out.splitlines()[:2]
     check(umask == "0022" and cwd == work, out)
-    check(int(limit) == minfds, f"the program's limit on open files is {limit}, minfds {minfds}")
+    limits = soft_limits(out)
+    check(limits.get("Max open files") == str(minfds), f"the program's limits: {limits}, minfds {minfds}")
+    check(limits.get("Max processes") == str(minprocs), f"the program's limits: {limits}, minprocs {minprocs}")
+    check(soft_limits(read_file(f"/proc/{pid}/limits")).get("Max processes") == str(minprocs),
+          read_file(f"/proc/{pid}/limits"))
     # A reload reads the same file, though the working directory changed.
     lines = tm.cmd("reload")
     check(lines == ["unchanged: probe"], lines)
     check(tm.quit() == 0, "taskmaster did not stop cleanly")
     check(not os.path.exists(pidfile), "the pid file was left behind")
+
+
+@test
+def a_daemon_takes_them_too_and_writes_the_configurations_pid_file():
+    d = tmpdir()
+    work = os.path.join(d, "work")
+    os.mkdir(work)
+    pidfile = os.path.join(work, "tm.pid")
+    path = write(os.path.join(d, "supervisord.conf"),
+                 supervisord_file(d, section("program:web", f"{HELPER} --forever"),
+                                  settings=f"umask=077\ndirectory={work}\npidfile={pidfile}\n"))
+    sock = os.path.join(d, "tm.sock")
+    code, _, err = run(["-c", path, "--daemon", "--log", "tm.log", "--socket", sock], cwd=d)
+    check(code == 0, f"exit {code}: {err}")
+    pid = int(read_file(pidfile))
+    try:
+        check(umask_of(pid) == 0o077, f"the daemon's umask is {umask_of(pid):04o}")
+        check(os.readlink(f"/proc/{pid}/cwd") == work, os.readlink(f"/proc/{pid}/cwd"))
+        check("running as a daemon" in read_file(os.path.join(d, "tm.log")), "--log was not kept where it was typed")
+        code, out, err = run(["ctl", "--socket", sock, "reload"])
+        check(code == 0 and out == "unchanged: web\n", f"a reload after the change of directory: {code} {out!r} {err}")
+    finally:
+        run(["ctl", "--socket", sock, "shutdown"])
+    eventually(lambda: not os.path.exists(pidfile), message="the daemon to exit and remove its pid file")
 
 
 @test
