@@ -168,7 +168,9 @@ TEST_CASE("requests are parsed strictly, with a message for each mistake") {
                  Case{R"({"cmd":"x","args":[1]})", "\"args\" must be an array"},
                  Case{R"({"v":2,"cmd":"x"})", "unsupported protocol version 2"},
                  Case{R"({"id":1e999,"cmd":"status"})", "\"id\" must be a finite number"},
-                 Case{R"({"id":{"n":[1e999]},"cmd":"status"})", "\"id\" must be a finite number"}}) {
+                 Case{R"({"id":{"n":[1e999]},"cmd":"status"})", "\"id\" must be a finite number"},
+                 Case{R"({"cmd":"status","data":false})", nullptr},
+                 Case{R"({"cmd":"status","data":0})", "\"data\" must be true or false"}}) {
     CAPTURE(c.line);
     auto r = control::parseRequest(c.line);
     CHECK(r.ok() == (c.error == nullptr));
@@ -178,6 +180,10 @@ TEST_CASE("requests are parsed strictly, with a message for each mistake") {
   REQUIRE(r);
   CHECK(r->id == boost::json::value("a"));
   CHECK(r->args == std::vector<std::string>{"web", "db"});
+  CHECK(r->withData);
+  auto back = control::parseRequest(control::encodeRequest({1, "status", {}, false}));
+  REQUIRE(back);
+  CHECK_FALSE(back->withData);
 }
 
 TEST_CASE("the server answers a client on a 0600 socket, and the client gets its reply") {
@@ -192,6 +198,10 @@ TEST_CASE("the server answers a client on a 0600 socket, and the client gets its
   CHECK(reply->ok);
   CHECK(reply->lines == std::vector<std::string>{"a", "b"});
   CHECK(reply->data == boost::json::value(2));
+  auto linesOnly = client.call("echo", {"a", "b"}, false);
+  REQUIRE(linesOnly);
+  CHECK(linesOnly->lines == std::vector<std::string>{"a", "b"});
+  CHECK(linesOnly->data.is_null());
   auto bad = client.call("nope");
   REQUIRE(bad);
   CHECK_FALSE(bad->ok);

@@ -4,11 +4,13 @@ Environment: TASKMASTER (the binary) and TM_HELPER (the test child program), bot
 Python standard library only.
 """
 
+import json
 import os
 import pty
 import queue
 import re
 import select
+import socket
 import shutil
 import signal
 import subprocess
@@ -281,6 +283,128 @@ class Taskmaster:
         for tm in cls._running:
             tm.kill()
         cls._running.clear()
+
+
+def as_user(uid):
+    """A preexec_fn that drops to uid (and the same gid) before exec; only root can."""
+    def drop():
+        os.setgroups([])
+        os.setgid(uid)
+        os.setuid(uid)
+    return drop
+
+
+def ctl(sock, *args, json_out=False, env=None, user=None, input=None, timeout=20.0):
+    """Runs `taskmaster ctl --socket SOCK [--json] ARGS...`; returns (exit code, stdout, stderr)."""
+    command = [TASKMASTER, "ctl"] + (["--socket", sock] if sock else []) + (["--json"] if json_out else []) + list(args)
+    p = subprocess.run(command, capture_output=True, text=True, input=input, env=env, timeout=timeout,
+                       stdin=None if input is not None else subprocess.DEVNULL,
+                       preexec_fn=as_user(user) if user is not None else None)
+    return p.returncode, p.stdout, p.stderr
+
+
+def answers(path):
+    """True when something accepts connections on the socket at path."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        try:
+            s.connect(path)
+            return True
+        except OSError:
+            return False
+
+
+class Daemon:
+    """`taskmaster --daemon` in a directory of its own, driven with `taskmaster ctl`."""
+
+    def __init__(self, config_text, directory=None, sock=None, pidfile=None, config_name="taskmaster.yml"):
+        self.dir = directory or tmpdir()
+        self.config = os.path.join(self.dir, config_name)
+        self.log = os.path.join(self.dir, "taskmaster.log")
+        self.socket = sock or os.path.join(self.dir, "tm.sock")
+        self.pidfile = pidfile or os.path.join(self.dir, "tm.pid")
+        self.pid = None
+        self.seen_pids = set()
+        self.write(config_text)
+        Taskmaster._running.append(self)
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def write(self, config_text):
+        with open(self.config, "w") as f:
+            f.write(config_text)
+
+    def start(self, args=None, env=None, cwd=None, expect=0, user=None):
+        """Runs the daemon's command, which returns once the daemon is ready (or has failed); returns its stderr."""
+        if args is None:
+            args = ["-c", self.config, "--daemon", "--socket", self.socket, "--pidfile", self.pidfile,
+                    "--log", self.log]
+        p = subprocess.run([TASKMASTER, *args], capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                           cwd=cwd or self.dir, env=env, timeout=20,
+                           preexec_fn=as_user(user) if user is not None else None)
+        check(p.returncode == expect, f"daemon exited {p.returncode}, expected {expect}: {p.stderr}")
+        check(p.stdout == "", f"the daemon's command wrote to stdout: {p.stdout!r}")
+        if p.returncode == 0:
+            self.pid = int(read_file(self.pidfile))
+            check(alive(self.pid), "the daemon is not running")
+        return p.stderr
+
+    def ctl(self, *args, **kwargs):
+        """(exit code, stdout, stderr) of `taskmaster ctl ARGS`."""
+        return ctl(self.socket, *args, **kwargs)
+
+    def command(self, *args, expect=0, timeout=20.0):
+        """The stdout of `taskmaster ctl ARGS`, checked for its exit code (None: any)."""
+        code, out, err = self.ctl(*args, timeout=timeout)
+        check(expect is None or code == expect, f"ctl {' '.join(args)}: exit {code}, expected {expect}: {out!r} {err!r}")
+        return out
+
+    def tail(self, *args):
+        return self.command("tail", *args)
+
+    def reply(self, *args, expect=0, **kwargs):
+        """`ctl --json ARGS`, checked for its exit code; the reply, parsed."""
+        code, out, err = self.ctl(*args, json_out=True, **kwargs)
+        check(code == expect, f"ctl --json {' '.join(args)}: exit {code}, expected {expect}: {out} {err}")
+        lines = out.splitlines()
+        check(len(lines) == 1, f"--json printed {len(lines)} lines: {out!r}")
+        reply = json.loads(lines[0])
+        check(reply["v"] == 1 and isinstance(reply["ok"], bool) and isinstance(reply["lines"], list), reply)
+        return reply
+
+    def status(self, *names):
+        """{instance: its status object}."""
+        data = self.reply("status", *names)["data"]
+        for s in data:
+            if s["pid"]:
+                self.seen_pids.add(s["pid"])
+        return {s["instance"]: s for s in data}
+
+    def wait_state(self, name, state, timeout=10.0):
+        def reached():
+            s = self.status().get(name)
+            return s if s and s["state"] == state else None
+        return eventually(reached, timeout, 0.05, f"{name} to be {state}")
+
+    def wait_gone(self, timeout=10.0):
+        """Waits until the daemon has exited."""
+        eventually(lambda: not alive(self.pid), timeout, 0.05, f"the daemon (pid {self.pid}) to exit")
+
+    def log_text(self):
+        return read_file(self.log)
+
+    def kill(self):
+        if not self.pid and answers(self.socket):  # started, but its pid never known
+            ctl(self.socket, "shutdown")
+            eventually(lambda: not answers(self.socket), 10, 0.05, "the daemon to go")
+        if self.pid and alive(self.pid):  # a test failed half-way: stop it, then insist
+            os.kill(self.pid, signal.SIGTERM)
+            deadline = time.monotonic() + 5
+            while alive(self.pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if alive(self.pid):
+                os.kill(self.pid, signal.SIGKILL)
+        kill_groups(self.seen_pids)
 
 
 def run(args, stdin=subprocess.DEVNULL, cwd=None, env=None, timeout=20.0):

@@ -255,14 +255,16 @@ int runCtl(const CtlOptions& options) {
   if (const auto* command = taskmaster::findCommand(words.front()); command && command->id == taskmaster::CommandId::events)
     return follow(client, json);
 
-  auto reply = client.call(words.front(), {words.begin() + 1, words.end()});
+  const auto* command = taskmaster::findCommand(words.front());
+  using taskmaster::CommandId;
+  const bool output = command && (command->id == CommandId::tail || command->id == CommandId::maintail);
+  // Printed as text, a reply needs only its lines; tail's text and stream come in its data. (A status of
+  // 10,000 processes is 2 MB with its data, 0.4 MB without.)
+  auto reply = client.call(words.front(), {words.begin() + 1, words.end()}, json || output);
   if (!reply) {
     fmt::print(stderr, "taskmaster ctl: {}\n", reply.error().str());
     return kExitFailure;
   }
-  const auto* command = taskmaster::findCommand(words.front());
-  using taskmaster::CommandId;
-  const bool output = command && (command->id == CommandId::tail || command->id == CommandId::maintail);
   const auto* data = reply->data.if_object();
   if (json) {
     fmt::print("{}", control::encodeReply(nullptr, *reply));

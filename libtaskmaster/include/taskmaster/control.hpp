@@ -39,6 +39,7 @@ struct Request {
   boost::json::value id;  // echoed in the reply; null when absent
   std::string cmd;
   std::vector<std::string> args;
+  bool withData = true;  // "data": false asks for the reply without its "data" (a client that prints `lines`)
 };
 
 struct Reply {
@@ -184,7 +185,9 @@ class Client {
   [[nodiscard]] Result<> connect(const std::string& path);
   // Sends one request and waits for its reply, skipping event lines. An Error when the connection failed or
   // the server refused it (its reason in the detail).
-  [[nodiscard]] Result<Reply> call(const std::string& cmd, const std::vector<std::string>& args = {});
+  // withData false: the reply comes without its `data` (less to send, for a client that prints `lines`).
+  [[nodiscard]] Result<Reply> call(const std::string& cmd, const std::vector<std::string>& args = {},
+                                   bool withData = true);
   // After call("events"), or a call that opened another stream (tail -f): the next stream line, parsed; an
   // Error at the end of the stream. An event {"event":"lagged","dropped":N} says N lines were lost.
   [[nodiscard]] Result<boost::json::object> nextEvent();

@@ -59,11 +59,11 @@ Result<json::value> Client::readMessage() {
   }
 }
 
-Result<Reply> Client::call(const std::string& cmd, const std::vector<std::string>& args) {
+Result<Reply> Client::call(const std::string& cmd, const std::vector<std::string>& args, bool withData) {
   const long id = nextId_++;
   // A failed send is reported only if no reply explains it: the server may have refused us and hung up,
   // and its reason is still there to read.
-  auto sent = sendAll(fd_.get(), encodeRequest({id, cmd, args}));
+  auto sent = sendAll(fd_.get(), encodeRequest({id, cmd, args, withData}));
   while (true) {
     auto message = readMessage();
     if (!message) return sent ? message.error() : sent.error();

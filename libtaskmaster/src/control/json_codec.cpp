@@ -70,14 +70,19 @@ Result<Request> parseRequest(std::string_view line) {
   auto args = readArgs(*obj);
   if (!args) return args.error();
   r.args = std::move(*args);
+  if (const auto* data = obj->if_contains("data")) {
+    if (!data->is_bool()) return badMessage("\"data\" must be true or false");
+    r.withData = data->as_bool();
+  }
   return r;
 }
 
 std::string encodeRequest(const Request& r) {
   json::array args;
   for (const auto& a : r.args) args.emplace_back(a);
-  return json::serialize(json::object{{"v", kVersion}, {"id", r.id}, {"cmd", r.cmd}, {"args", std::move(args)}}) +
-         "\n";
+  json::object o{{"v", kVersion}, {"id", r.id}, {"cmd", r.cmd}, {"args", std::move(args)}};
+  if (!r.withData) o["data"] = false;
+  return json::serialize(o) + "\n";
 }
 
 std::string encodeReply(const json::value& id, const Reply& reply) {

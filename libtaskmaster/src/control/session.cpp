@@ -95,8 +95,10 @@ void Session::handle(const std::string& line) {
   busy_ = true;
   partial_.cancel();
   partialArmed_ = false;
-  owner_.serve(*request, Responder([weak = weak_from_this(), id = request->id](Reply reply, StreamSource stream) {
+  owner_.serve(*request, Responder([weak = weak_from_this(), id = request->id, withData = request->withData](
+                                       Reply reply, StreamSource stream) {
     auto self = weak.lock();
+    if (!withData) reply.data = nullptr;
     if (self && !self->closed_) self->answer(id, std::move(reply), std::move(stream));
   }));
 }
