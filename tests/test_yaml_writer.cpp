@@ -203,7 +203,9 @@ TEST_CASE("strings that YAML would misread come back as the same strings") {
       "'single'",   "\"double\"",  "it's",        "%percent",    "@at",          "`tick",      "-dash",
       "- item",     "?q",          "<<",          "=",           "tab\there",    "new\nline",  "back\\slash",
       "bell\x07",   "del\x7f",     "cr\rlf",      "héllo wörld", "日本語",        "emoji 🚀",    "$HOME",
-      "50MB",       "1500ms",      "a=b",         "ü",           "\xff\xfe raw bytes"};
+      "50MB",       "1500ms",      "a=b",         "ü",           "\xff\xfe raw bytes",
+      // Unicode line breaks (NEL, LS, PS) and what YAML readers refuse as unprintable: escaped.
+      "a\u0085b",   "x\u2028y",    "p\u2029q",    "\ufeffbom",   "c1\u0090",     "\uffff",     "\u00a0nbsp"};
   Config config;
   int n = 0;
   for (const auto& text : odd) {
@@ -217,7 +219,8 @@ TEST_CASE("strings that YAML would misread come back as the same strings") {
     config.programs.push_back(std::move(spec));
   }
   for (const auto& program : config.programs) requireValid(program);
-  roundTrip(config);
+  const auto text = roundTrip(config);
+  for (const auto* lineBreak : {"\u0085", "\u2028", "\u2029"}) CHECK(text.find(lineBreak) == std::string::npos);
 }
 
 TEST_CASE("strings that other YAML readers would take for null, a boolean or a number are quoted") {
@@ -300,10 +303,12 @@ TEST_CASE("notes become comments at the top, one line of comment per line of not
       {.file = "supervisord.conf", .line = 12, .column = 0, .program = "web",
        .message = "stdout_syslog: not supported yet; ignored"},
       {.file = "supervisord.conf", .line = 0, .column = 0, .program = "", .message = "two\nlines"},
+      {.file = "odd.conf", .line = 3, .column = 0, .program = "", .message = "a\u2028b\rc\x1b"},
   };
   const auto text = roundTrip(config, notes);
   CHECK(text.starts_with("# supervisord.conf:12: program 'web': stdout_syslog: not supported yet; ignored\n"
-                         "# supervisord.conf: two\n# lines\n\nprograms:\n"));
+                         "# supervisord.conf: two\n# lines\n"
+                         "# odd.conf:3: a\\u2028b\\x0dc\\x1b\n\nprograms:\n"));
 }
 
 TEST_CASE("the settings YAML cannot carry become comments, passwords left out") {

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <string>
+#include <utility>
 #include <string_view>
 #include <vector>
 
@@ -42,6 +43,27 @@ bool looksNumeric(std::string_view text) {
 
 bool isControl(unsigned char c) { return c < 0x20 || c == 0x7f; }
 
+// The UTF-8 characters at `at` that YAML readers take for a line break (U+0085, U+2028, U+2029) or refuse as
+// unprintable (the other C1 controls, U+FEFF, U+FFFE, U+FFFF): its code point and length; {0, 0} otherwise.
+std::pair<unsigned, std::size_t> specialAt(std::string_view text, std::size_t at) {
+  const auto byte = [&](std::size_t i) { return at + i < text.size() ? static_cast<unsigned char>(text[at + i]) : 0u; };
+  if (byte(0) == 0xc2 && byte(1) >= 0x80 && byte(1) <= 0x9f) return {byte(1), 2};
+  if (byte(0) == 0xe2 && byte(1) == 0x80 && byte(2) == 0xa8) return {0x2028, 3};
+  if (byte(0) == 0xe2 && byte(1) == 0x80 && byte(2) == 0xa9) return {0x2029, 3};
+  if (byte(0) == 0xef && byte(1) == 0xbb && byte(2) == 0xbf) return {0xfeff, 3};
+  if (byte(0) == 0xef && byte(1) == 0xbf && byte(2) == 0xbe) return {0xfffe, 3};
+  if (byte(0) == 0xef && byte(1) == 0xbf && byte(2) == 0xbf) return {0xffff, 3};
+  return {0, 0};
+}
+
+// True when the text has a character that must be written as an escape, in double quotes.
+bool needsEscapes(std::string_view text) {
+  for (std::size_t at = 0; at < text.size(); ++at) {
+    if (isControl(static_cast<unsigned char>(text[at])) || specialAt(text, at).second > 0) return true;
+  }
+  return false;
+}
+
 // True when `text` can be written as a plain scalar and read back unchanged, as a string, by any YAML reader,
 // in a block or a flow collection.
 bool plainSafe(std::string_view text) {
@@ -52,21 +74,28 @@ bool plainSafe(std::string_view text) {
   if (text.find(": ") != std::string_view::npos || text.find(" #") != std::string_view::npos) return false;
   if (text.find_first_of(",[]{}") != std::string_view::npos) return false;  // flow indicators
   if (text == "<<" || text == "=") return false;  // YAML 1.1's merge and value keys
-  return std::ranges::none_of(text, [](unsigned char c) { return isControl(c); });
+  return !needsEscapes(text);
 }
 
-// `text` as a YAML scalar: plain when that is safe (and not `quoted`), single-quoted when it has no control
-// characters (only ' needs escaping there), else double-quoted with escapes. Bytes above 0x7f are written as
-// they are, so UTF-8 stays readable and any other byte comes back unchanged.
+// `text` as a YAML scalar: plain when that is safe (and not `quoted`), single-quoted when nothing in it needs
+// an escape (only ' is doubled there), else double-quoted with escapes. Other bytes above 0x7f are written as
+// they are, so UTF-8 stays readable and any other byte comes back unchanged (to taskmaster: a YAML reader that
+// wants UTF-8 refuses such a file).
 std::string scalar(std::string_view text, bool quoted = false) {
   if (!quoted && plainSafe(text)) return std::string(text);
-  if (std::ranges::none_of(text, [](unsigned char c) { return isControl(c); })) {
+  if (!needsEscapes(text)) {
     std::string out = "'";
     for (char c : text) out += c == '\'' ? std::string("''") : std::string(1, c);
     return out + "'";
   }
   std::string out = "\"";
-  for (char c : text) {
+  for (std::size_t at = 0; at < text.size(); ++at) {
+    if (auto [code, length] = specialAt(text, at); length > 0) {
+      out += fmt::format("\\u{:04x}", code);
+      at += length - 1;
+      continue;
+    }
+    const char c = text[at];
     switch (c) {
       case '"': out += "\\\""; break;
       case '\\': out += "\\\\"; break;
@@ -102,12 +131,26 @@ std::string commandLine(const std::vector<std::string>& cmd) {
   return line;
 }
 
+// One line of a comment: what could end it early (a control character, a Unicode line break) as an escape.
+std::string commentLine(std::string_view text) {
+  std::string out;
+  for (std::size_t at = 0; at < text.size(); ++at) {
+    if (auto [code, length] = specialAt(text, at); length > 0) {
+      out += fmt::format("\\u{:04x}", code);
+      at += length - 1;
+    } else {
+      out += escapeControl(text.substr(at, 1));
+    }
+  }
+  return out;
+}
+
 // "# " before every line of `text`.
 void comment(std::string& out, std::string_view text) {
   std::size_t at = 0;
   for (;;) {
     const auto end = text.find('\n', at);
-    out += fmt::format("# {}\n", escapeControl(text.substr(at, end == std::string_view::npos ? end : end - at)));
+    out += fmt::format("# {}\n", commentLine(text.substr(at, end == std::string_view::npos ? end : end - at)));
     if (end == std::string_view::npos) return;
     at = end + 1;
   }
