@@ -98,7 +98,7 @@ std::optional<std::string> optional(const po::variables_map& vm, const char* nam
 void printRunHelp(const po::options_description& desc) {
   fmt::print(
       "Usage: taskmaster [-c FILE] [--log FILE] [--log-level LEVEL] [--logfile-maxbytes SIZE] [--logfile-backups N]\n"
-      "                  [--socket PATH] [--daemon | --no-shell]\n"
+      "                  [--socket PATH] [--pidfile FILE] [--daemon | --no-shell]\n"
       "       taskmaster --check [-c FILE]\n"
       "       taskmaster convert FILE\n"
       "       taskmaster ctl [--socket PATH] [--json] [COMMAND [ARGS...]]\n"
@@ -143,7 +143,7 @@ CommandLine parseRun(const std::vector<std::string>& args) {
       ("config,c", po::value<std::string>()->value_name("FILE"), "configuration file (also -config FILE)")
       ("log", po::value<std::string>()->value_name("FILE"),
        "event log file (default: the configuration's logfile, else taskmaster.log)")
-      ("log-level", po::value<std::string>(&level)->value_name("LEVEL"), "debug, info (default), warn or error")
+      ("log-level", po::value<std::string>(&level)->value_name("LEVEL"), "debug, info, warn or error (default: the configuration's loglevel, else info)")
       ("logfile-maxbytes", po::value<std::string>(&maxBytes)->value_name("SIZE"),
        "rotate the event log at this size: 50MB (default), 512KB, 0 never")
       ("logfile-backups", po::value<std::string>(&backups)->value_name("N"), "rotated event logs kept (default 10)")
