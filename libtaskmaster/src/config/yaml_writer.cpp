@@ -5,8 +5,8 @@
 
 #include <algorithm>
 #include <string>
-#include <utility>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <fmt/format.h>
