@@ -5,6 +5,7 @@
 
 #include <charconv>
 #include <cstdlib>
+#include <filesystem>
 #include <sstream>
 
 #include <boost/program_options.hpp>
@@ -51,7 +52,8 @@ bool takesOptions(const std::vector<std::string>& words) {
 
 // The one parser of both commands. Options may come anywhere among the words, `--` ends them, and long
 // options also take one dash (`-config FILE`, the seed's spelling; allow_long_disguise keeps it from being
-// read as `-c onfig`). Fills `vm`; returns the other words in order (with the options of a command that takes
+// read as `-c onfig`). Options are never guessed from a prefix: `-c` would match both --check and --config
+// in disguise. Fills `vm`; returns the other words in order (with the options of a command that takes
 // some), or the exit code of a usage error.
 std::variant<std::vector<std::string>, int> parse(const std::vector<std::string>& args,
                                                   const po::options_description& visible, po::variables_map& vm,
@@ -66,7 +68,7 @@ std::variant<std::vector<std::string>, int> parse(const std::vector<std::string>
     auto parsed = po::command_line_parser(args)
                       .options(all)
                       .positional(positional)
-                      .style(default_style | allow_long_disguise)
+                      .style((default_style & ~allow_guessing) | allow_long_disguise)
                       .allow_unregistered()
                       .run();
     for (const auto& option : parsed.options) {
@@ -96,10 +98,13 @@ std::optional<std::string> optional(const po::variables_map& vm, const char* nam
 void printRunHelp(const po::options_description& desc) {
   fmt::print(
       "Usage: taskmaster [-c FILE] [--log FILE] [--log-level LEVEL] [--logfile-maxbytes SIZE] [--logfile-backups N]\n"
-      "                  [--socket PATH] [--daemon | --no-shell]\n"
+      "                  [--socket PATH] [--pidfile FILE] [--daemon | --no-shell]\n"
+      "       taskmaster --check [-c FILE]\n"
+      "       taskmaster convert FILE\n"
       "       taskmaster ctl [--socket PATH] [--json] [COMMAND [ARGS...]]\n"
       "Runs the programs of a configuration file under supervision, with a control shell on stdin and a\n"
-      "control socket for `taskmaster ctl`.\n\n"
+      "control socket for `taskmaster ctl`. The file is taskmaster's YAML or supervisord's own format.\n"
+      "--check validates it and lists its processes; convert prints it in taskmaster's YAML.\n\n"
       "{}\n"
       "Without -c, the first of these files is used:\n",
       describe(desc));
@@ -113,6 +118,8 @@ void printRunHelp(const po::options_description& desc) {
 // Everything that is not RunOptions' default is checked here, after parsing.
 std::optional<std::string> validate(const RunOptions& options) {
   if (options.daemon && options.noShell) return "--daemon and --no-shell exclude each other";
+  if (options.check && (options.daemon || options.noShell))
+    return fmt::format("--check runs nothing: it takes no {}", options.daemon ? "--daemon" : "--no-shell");
   if (options.config && options.config->empty()) return "the configuration file name is empty";
   if (options.logPath && options.logPath->empty()) return "the log file name is empty";
   return std::nullopt;
@@ -136,14 +143,15 @@ CommandLine parseRun(const std::vector<std::string>& args) {
       ("config,c", po::value<std::string>()->value_name("FILE"), "configuration file (also -config FILE)")
       ("log", po::value<std::string>()->value_name("FILE"),
        "event log file (default: the configuration's logfile, else taskmaster.log)")
-      ("log-level", po::value<std::string>(&level)->value_name("LEVEL"), "debug, info (default), warn or error")
+      ("log-level", po::value<std::string>(&level)->value_name("LEVEL"), "debug, info, warn or error (default: the configuration's loglevel, else info)")
       ("logfile-maxbytes", po::value<std::string>(&maxBytes)->value_name("SIZE"),
        "rotate the event log at this size: 50MB (default), 512KB, 0 never")
       ("logfile-backups", po::value<std::string>(&backups)->value_name("N"), "rotated event logs kept (default 10)")
       ("socket", po::value<std::string>()->value_name("PATH"), "control socket (default: see taskmaster ctl --help)")
       ("daemon,d", po::bool_switch(&options.daemon), "detach and run in the background, without a shell")
       ("no-shell", po::bool_switch(&options.noShell), "stay in the foreground without a shell, logging to stderr")
-      ("pidfile", po::value<std::string>()->value_name("FILE"), "with --daemon: where to write the pid")
+      ("pidfile", po::value<std::string>()->value_name("FILE"), "where to write the pid (a daemon's default: beside the socket)")
+      ("check", po::bool_switch(&options.check), "validate the configuration, list its processes and exit")
       ("help,h", "show this help and exit")
       ("version,V", "show the version and exit");
   po::variables_map vm;
@@ -199,6 +207,29 @@ void printCtlHelp(const po::options_description& desc) {
       describe(desc), commands);
 }
 
+CommandLine parseConvert(const std::vector<std::string>& args) {
+  po::options_description desc("Options");
+  desc.add_options()("help,h", "show this help and exit");
+  po::variables_map vm;
+  auto words = parse(args, desc, vm, "taskmaster convert");
+  if (auto* code = std::get_if<int>(&words)) return *code;
+  if (vm.contains("help")) {
+    fmt::print(
+        "Usage: taskmaster convert FILE\n"
+        "Prints the configuration FILE (supervisord's format, or taskmaster's YAML) in taskmaster's YAML on\n"
+        "stdout. What the YAML cannot say, and every warning about FILE, become comments at the top.\n\n"
+        "{}\n"
+        "Exit status: 0 converted, 2 bad usage or an invalid configuration (every problem on stderr).\n",
+        describe(desc));
+    return kExitOk;
+  }
+  auto& files = std::get<0>(words);
+  if (files.empty()) return usageError("taskmaster convert", "which file? (taskmaster convert FILE)");
+  if (files.size() > 1) return usageError("taskmaster convert", fmt::format("unexpected argument '{}'", files[1]));
+  if (files.front().empty()) return usageError("taskmaster convert", "the configuration file name is empty");
+  return ConvertOptions{.file = files.front()};
+}
+
 CommandLine parseCtl(const std::vector<std::string>& args) {
   CtlOptions options;
   po::options_description desc("Options");
@@ -225,6 +256,7 @@ CommandLine parseCtl(const std::vector<std::string>& args) {
 CommandLine parseCommandLine(int argc, char** argv) {
   std::vector<std::string> args(argv + std::min(argc, 1), argv + argc);
   if (!args.empty() && args.front() == "ctl") return parseCtl({args.begin() + 1, args.end()});
+  if (!args.empty() && args.front() == "convert") return parseConvert({args.begin() + 1, args.end()});
   return parseRun(args);
 }
 
@@ -232,7 +264,22 @@ std::vector<std::string> configCandidates() {
   std::vector<std::string> out{"./taskmaster.yml"};
   if (auto dir = xdgDir("XDG_CONFIG_HOME", ".config"); !dir.empty()) out.push_back(dir + "/taskmaster/taskmaster.yml");
   out.emplace_back("/etc/taskmaster/taskmaster.yml");
+  // supervisord's own places, for those who switch: its files are read as they are.
+  out.emplace_back("./supervisord.conf");
+  out.emplace_back("/etc/supervisor/supervisord.conf");
   return out;
+}
+
+std::optional<std::string> findConfig() {
+  const auto candidates = configCandidates();
+  for (const auto& path : candidates) {
+    std::error_code ec;
+    if (std::filesystem::exists(path, ec)) return path;
+  }
+  fmt::print(stderr, "taskmaster: no configuration file found. Looked for:\n");
+  for (const auto& path : candidates) fmt::print(stderr, "  {}\n", path);
+  fmt::print(stderr, "Name one with -c FILE.\n");
+  return std::nullopt;
 }
 
 std::string historyPath() {

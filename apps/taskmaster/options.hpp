@@ -20,11 +20,13 @@ struct RunOptions {
   std::optional<std::string> logPath;         // --log FILE
   std::optional<std::uint64_t> logMaxBytes;   // --logfile-maxbytes SIZE; 0: never rotate
   std::optional<int> logBackups;              // --logfile-backups N
-  taskmaster::LogLevel logLevel = taskmaster::LogLevel::info;
+  // --log-level; else the configuration's `loglevel` (supervisord's files), else info.
+  std::optional<taskmaster::LogLevel> logLevel;
   std::optional<std::string> socket;   // --socket PATH; else the config's `socket:`, else the default
   bool daemon = false;                 // --daemon: detach, no shell, log to the file only
   bool noShell = false;                // --no-shell: foreground without a shell, log to stderr too
-  std::optional<std::string> pidfile;  // --pidfile FILE (daemon); default beside the socket
+  std::optional<std::string> pidfile;  // --pidfile FILE; else the config's `pidfile`; a daemon's default beside the socket
+  bool check = false;                  // --check: validate the configuration, list its processes, run nothing
 };
 
 // taskmaster ctl [options] [COMMAND [ARGS...]]: talk to a running taskmaster.
@@ -44,14 +46,22 @@ inline constexpr int kExitFailure = 1;     // could not run: the log file cannot
 inline constexpr int kExitUsage = 2;       // bad usage or an invalid configuration
 inline constexpr int kExitNotRunning = 3;  // taskmaster ctl: no taskmaster answers on the socket
 
+// taskmaster convert FILE: the configuration in taskmaster's YAML, on stdout.
+struct ConvertOptions {
+  std::string file;
+};
+
 // What to do, or the exit code when taskmaster should stop at once: after --help or --version (0), or a
 // usage error (2), already printed.
-using CommandLine = std::variant<RunOptions, CtlOptions, int>;
+using CommandLine = std::variant<RunOptions, CtlOptions, ConvertOptions, int>;
 [[nodiscard]] CommandLine parseCommandLine(int argc, char** argv);
 
 // The places searched, in order, when no -c is given: ./taskmaster.yml, the user's config directory,
-// /etc/taskmaster/taskmaster.yml.
+// /etc/taskmaster/taskmaster.yml, then supervisord's ./supervisord.conf and /etc/supervisor/supervisord.conf.
 [[nodiscard]] std::vector<std::string> configCandidates();
+
+// The first of configCandidates() that exists; nothing, after saying on stderr where it looked, when none does.
+[[nodiscard]] std::optional<std::string> findConfig();
 
 // $XDG_STATE_HOME/taskmaster/history, else ~/.local/state/taskmaster/history; empty without a home.
 [[nodiscard]] std::string historyPath();

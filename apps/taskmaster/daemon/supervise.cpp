@@ -16,7 +16,9 @@
 #include <fmt/format.h>
 #include <taskmaster/taskmaster.hpp>
 
+#include "convert.hpp"
 #include "daemon/detach.hpp"
+#include "daemon/settings.hpp"
 #include "log/event_log.hpp"
 #include "shell/shell.hpp"
 
@@ -92,6 +94,11 @@ taskmaster::control::Handler followedBy(taskmaster::control::Handler handler, st
   };
 }
 
+// The least important events logged: --log-level, else the configuration's `loglevel`, else info.
+taskmaster::LogLevel logLevel(const RunOptions& options, const taskmaster::Config& config) {
+  return options.logLevel.value_or(config.loglevel.value_or(taskmaster::LogLevel::info));
+}
+
 // Everything that lives on the loop: the supervisor, its observers, the shell, the socket and the signals.
 class App {
  public:
@@ -150,17 +157,25 @@ class App {
       log_.warn("control socket disabled: {}", error);
       shell_->notice(fmt::format("control socket disabled: {}", error));
     }
-    if (options_.daemon) {
-      const auto pidPath = options_.pidfile.value_or(socketPath_.substr(0, socketPath_.rfind('/') + 1) + "taskmaster.pid");
-      if (auto error = pidFile_.write(pidPath); !error.empty()) {
-        log_.error("{}; taskmaster stopped", error);
-        server_.close();  // before the parent returns: once it has, nothing of this daemon is left
-        ready(error);
-        return kExitFailure;
+    if (auto pidPath = pidFilePath()) {
+      if (auto error = pidFile_.write(*pidPath); !error.empty()) {
+        if (options_.daemon) {
+          log_.error("{}; taskmaster stopped", error);
+          server_.close();  // before the parent returns: once it has, nothing of this daemon is left
+          ready(error);
+          return kExitFailure;
+        }
+        // In the foreground the pid file is a convenience, as supervisord's: said, not fatal.
+        log_.warn("{}", error);
+        if (shell_) shell_->notice(error);
+        else stdio_.err.write(fmt::format("taskmaster: {}\n", error));
+      } else if (options_.daemon) {
+        log_.info("running as a daemon, pid {}, pid file {}", ::getpid(), *pidPath);
+      } else {
+        log_.info("pid {} written to {}", ::getpid(), *pidPath);
       }
-      log_.info("running as a daemon, pid {}, pid file {}", ::getpid(), pidPath);
-      ready();
     }
+    if (options_.daemon) ready();
 
     const auto& config = service_.config();
     if (shell_ && shell_->interactive()) {
@@ -176,6 +191,15 @@ class App {
   }
 
  private:
+  // --pidfile, else the configuration's `pidfile`, else a daemon's default beside the socket; nothing for a
+  // foreground taskmaster that was given neither.
+  std::optional<std::string> pidFilePath() const {
+    if (options_.pidfile) return options_.pidfile;
+    if (service_.config().pidfile) return service_.config().pidfile;
+    if (options_.daemon) return socketPath_.substr(0, socketPath_.rfind('/') + 1) + "taskmaster.pid";
+    return std::nullopt;
+  }
+
   // Binds the control socket; an error message when it cannot.
   std::string listen() {
     socketPath_ = options_.socket.value_or(service_.config().socket.value_or(taskmaster::control::defaultSocketPath()));
@@ -243,6 +267,11 @@ class App {
   // After every command, wherever it came from: a reload may have brought other event-log settings (the
   // command line still wins over them). A new `logfile` is opened at once; if it cannot be, the log stays.
   void followConfig() {
+    const auto level = logLevel(options_, service_.config());
+    if (level != log_.level()) {
+      log_.setLevel(level);
+      log_.info("log level: {}", taskmaster::to_string(level));
+    }
     const auto wanted = logSettings(options_, &service_.config());
     if (wanted == logSettings_) return;
     const auto previous = std::exchange(logSettings_, wanted);
@@ -300,23 +329,19 @@ class App {
   int exitCode_ = kExitOk;
 };
 
-// The first candidate that exists, or nothing, after saying where it looked.
-std::optional<std::string> findConfig() {
-  const auto candidates = configCandidates();
-  for (const auto& path : candidates) {
-    std::error_code ec;
-    if (std::filesystem::exists(path, ec)) return path;
-  }
-  fmt::print(stderr, "taskmaster: no configuration file found. Looked for:\n");
-  for (const auto& path : candidates) fmt::print(stderr, "  {}\n", path);
-  fmt::print(stderr, "Name one with -c FILE.\n");
-  return std::nullopt;
-}
-
 std::string absolute(const std::string& path) {
   std::error_code ec;
   auto p = std::filesystem::absolute(path, ec);
   return ec ? path : p.string();
+}
+
+// Before taskmaster changes to the configuration's `directory`: the files the command line names are where they
+// were when it was typed, and reloads read the same configuration file.
+void anchorPaths(RunOptions& options, taskmaster::Config& config) {
+  if (!config.directory) return;
+  config.path = absolute(config.path);
+  if (options.logPath) options.logPath = absolute(*options.logPath);
+  if (options.pidfile) options.pidfile = absolute(*options.pidfile);
 }
 
 }  // namespace
@@ -351,10 +376,11 @@ int supervise(RunOptions options) {
   };
 
   EventLog log;
-  log.setLevel(options.logLevel);
+  log.setLevel(options.logLevel.value_or(taskmaster::LogLevel::info));
   if (options.noShell) log.mirrorTo(&stdio->err);
 
   auto loaded = taskmaster::loadConfig(*configPath);
+  if (loaded.ok()) anchorPaths(options, loaded.config);
   // The settings of a configuration count only when it is valid; an invalid one is logged where the command
   // line and the defaults say.
   auto settings = logSettings(options, loaded.ok() ? &loaded.config : nullptr);
@@ -375,6 +401,17 @@ int supervise(RunOptions options) {
     log.error("invalid configuration: nothing started; taskmaster stopped");
     return kExitUsage;
   }
+  log.setLevel(logLevel(options, loaded.config));
+  // On stderr while it is still whoever started taskmaster's (--no-shell mirrors the log there instead).
+  if (!options.noShell)
+    for (const auto& warning : loaded.warnings) printError(fmt::format("{}\n", warningLine(warning)));
+  // Before the fork, so that a daemon that cannot have them says so where it was started.
+  if (auto error = applyProcessSettings(loaded.config); !error.empty()) {
+    log.info("taskmaster {} started, pid {}, configuration {}", taskmaster::kVersion, ::getpid(), *configPath);
+    printError(fmt::format("taskmaster: {}; nothing started\n", error));
+    log.error("{}; nothing started; taskmaster stopped", error);
+    return kExitFailure;
+  }
   if (options.daemon) {
     if (detach() < 0) {
       fmt::print(stderr, "taskmaster: cannot fork the daemon: {}\n", std::strerror(errno));
@@ -383,6 +420,7 @@ int supervise(RunOptions options) {
     openLoop();
   }
   log.info("taskmaster {} started, pid {}, configuration {}", taskmaster::kVersion, ::getpid(), *configPath);
+  for (const auto& warning : loaded.warnings) log.warn("{}", warningLine(warning));
 
   try {
     App app(*io, *stdio, std::move(loaded.config), log, std::move(settings), options);

@@ -37,6 +37,7 @@ class EventLog {
   [[nodiscard]] const std::string& path() const { return output_.path(); }
 
   void setLevel(LogLevel level) { level_ = level; }
+  [[nodiscard]] LogLevel level() const { return level_; }
   // Every line also goes to this writer (stderr with --no-shell); null for none. It must outlive the log's use.
   void mirrorTo(taskmaster::OutputWriter* writer) { mirror_ = writer; }
   // The lines as `maintail` shows and follows them.

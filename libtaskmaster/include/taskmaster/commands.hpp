@@ -141,6 +141,7 @@ struct ReloadReport {
   std::string path;                   // the file read
   std::vector<Diagnostic> problems;   // not empty: the file was invalid and nothing changed
   ApplyReport applied;                // what changed, when the file was valid
+  std::vector<Diagnostic> warnings;   // about the valid file: read, but ignored or not supported
   [[nodiscard]] bool ok() const { return problems.empty(); }
 };
 
@@ -219,11 +220,11 @@ struct CommandReply {
   std::vector<std::string> errors;  // the failures among `lines`
   bool usage = false;               // the request itself was wrong: unknown command, wrong arguments
   bool quit = false;                // the asker's front end is to stop every program and leave
-  // The data: StatusReport (status, pid with names), ActionReport (start, stop, restart, clear), ApplyReport
-  // (reload), int (pid of taskmaster), std::string (version), OutputTail (tail, maintail), or nothing.
+  // The data: StatusReport (status, pid with names), ActionReport (start, stop, restart, clear), ReloadReport
+  // (a reload that worked), int (pid of taskmaster), std::string (version), OutputTail (tail, maintail), or nothing.
   // For tail, `lines` is the text cut at its newlines: a front end that must show the bytes exactly (or
   // follow them) takes the OutputTail.
-  std::variant<std::monostate, StatusReport, ActionReport, ApplyReport, int, std::string, OutputTail> data;
+  std::variant<std::monostate, StatusReport, ActionReport, ReloadReport, int, std::string, OutputTail> data;
 
   void fail(std::string line);
 };

@@ -255,7 +255,7 @@ Service::Service(Supervisor& supervisor, Config config, OutputLog* eventLog)
 ApplyReport Service::apply() { return supervisor_.apply(config_); }
 
 ReloadReport Service::reload() {
-  ReloadReport report{.path = config_.path, .problems = {}, .applied = {}};
+  ReloadReport report{.path = config_.path, .problems = {}, .applied = {}, .warnings = {}};
   auto loaded = loadConfig(config_.path);
   if (!loaded.ok()) {
     report.problems = std::move(loaded.errors);
@@ -264,6 +264,7 @@ ReloadReport Service::reload() {
   // Observers get each change's spec with the change, so the old configuration need not outlive this line.
   config_ = std::move(loaded.config);
   report.applied = supervisor_.apply(config_);
+  report.warnings = std::move(loaded.warnings);
   return report;
 }
 

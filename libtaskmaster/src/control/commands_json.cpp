@@ -47,6 +47,17 @@ json::value toJson(const ApplyReport& r) {
                       {"unchanged", names(r.unchanged)}, {"invalid", names(r.invalid)}};
 }
 
+// What changed, and the warnings about the file as `file:line: program 'web': message` strings: only when
+// there are some, so that the reply of a file without any stays as it always was.
+json::value toJson(const ReloadReport& r) {
+  auto out = toJson(r.applied);
+  if (r.warnings.empty()) return out;
+  json::array warnings;
+  for (const auto& warning : r.warnings) warnings.emplace_back(warning.str());
+  out.as_object()["warnings"] = std::move(warnings);
+  return out;
+}
+
 json::value toJson(const OutputTail& tail, std::string text) {
   return json::object{{"name", tail.name}, {"stream", tail.stream}, {"text", std::move(text)},
                       {"follow", static_cast<bool>(tail.follow)}};
@@ -76,7 +87,7 @@ json::value toJson(const CommandReply& reply) {
     json::value operator()(std::monostate) const { return nullptr; }
     json::value operator()(const StatusReport& r) const { return toJson(command, r); }
     json::value operator()(const ActionReport& r) const { return toJson(r); }
-    json::value operator()(const ApplyReport& r) const { return toJson(r); }
+    json::value operator()(const ReloadReport& r) const { return toJson(r); }
     json::value operator()(int pid) const { return pid; }
     json::value operator()(const std::string& text) const { return json::string(text); }
     json::value operator()(const OutputTail& tail) const { return toJson(tail, control::validUtf8(tail.text)); }

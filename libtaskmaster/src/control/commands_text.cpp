@@ -250,7 +250,16 @@ CommandReply Interpreter::reload(const RunContext& context) {
   }
   reply.lines = describe(report.applied);
   log(LogLevel::info, fmt::format("configuration reloaded from {}: {}", path, fmt::join(reply.lines, "; ")));
-  reply.data = std::move(report.applied);
+  // After what changed: "file:line: warning: program 'web': message", as taskmaster prints them at start.
+  for (const auto& warning : report.warnings) {
+    auto line = warning;
+    line.message = fmt::format("warning: {}{}", warning.program.empty() ? "" : fmt::format("program '{}': ", warning.program),
+                               warning.message);
+    line.program.clear();
+    reply.lines.push_back(line.str());
+    log(LogLevel::warn, line.str());
+  }
+  reply.data = std::move(report);
   return reply;
 }
 
