@@ -327,7 +327,10 @@ TEST_CASE("the settings YAML cannot carry become comments, passwords left out") 
                                 .chown = "nobody:nogroup",
                                 .username = "admin",
                                 .password = "s3cret"});
-  config.httpServers.push_back({.kind = HttpServerConfig::Kind::inet, .address = "127.0.0.1:9001"});
+  HttpServerConfig inet;
+  inet.kind = HttpServerConfig::Kind::inet;
+  inet.address = "127.0.0.1:9001";
+  config.httpServers.push_back(inet);
   config.supervisorctl = {{"serverurl", "unix:///tmp/supervisor.sock"}, {"password", "s3cret"}};
   const auto text = roundTrip(config);
   for (const auto* expected :

@@ -6,8 +6,8 @@ import signal
 import subprocess
 import time
 
-from tmtest import (LOG_LINE, Taskmaster, alive, check, config, eventually, helper, main, program, read_file, run,
-                    test, tmpdir)
+from tmtest import (LOG_LINE, TASKMASTER, Taskmaster, alive, check, config, eventually, helper, main, program,
+                    read_file, run, test, tmpdir)
 
 
 def simple_config(directory, name="taskmaster.yml", **options):
@@ -83,19 +83,42 @@ def missing_config_file_exits_2():
     check(code == 2 and "nope.yml" in err and "No such file" in err, err)
 
 
+SYSTEM_CONFIGS = ["/etc/taskmaster", "/etc/supervisor"]
+
+
+def run_without_system_configs(args, cwd, env):
+    """run(), with the system's configuration directories hidden under empty tmpfs mounts in a mount namespace of
+    its own when any exists (supervisord's Debian package installs /etc/supervisor/supervisord.conf); None when
+    they exist and cannot be hidden (not root)."""
+    present = [p for p in SYSTEM_CONFIGS if os.path.isdir(p)]
+    if not present:
+        return run(args, cwd=cwd, env=env)
+    mounts = " && ".join(f"mount -t tmpfs none {p}" for p in present)
+    p = subprocess.run(["unshare", "--mount", "sh", "-c", f'{mounts} && exec "$0" "$@"', TASKMASTER, *args],
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, cwd=cwd, env=env, timeout=20)
+    if p.returncode != 0 and "mount" in p.stderr and "taskmaster" not in p.stderr:
+        return None
+    return p.returncode, p.stdout, p.stderr
+
+
 @test
 def config_search_says_where_it_looked():
     d = tmpdir()
     home, xdg = os.path.join(d, "home"), os.path.join(d, "xdg")
     os.makedirs(home)
     env = dict(os.environ, HOME=home, XDG_CONFIG_HOME=xdg)
-    code, _, err = run(["--log", os.path.join(d, "log")], cwd=d, env=env)
-    check(code == 2, f"exit {code}")
-    for place in ["./taskmaster.yml", f"{xdg}/taskmaster/taskmaster.yml", "/etc/taskmaster/taskmaster.yml"]:
+    result = run_without_system_configs(["--log", os.path.join(d, "log")], cwd=d, env=env)
+    if result is None:
+        print("  skip: a system configuration exists and cannot be hidden (not root)")
+        return
+    code, _, err = result
+    check(code == 2, f"exit {code}: {err}")
+    for place in ["./taskmaster.yml", f"{xdg}/taskmaster/taskmaster.yml", "/etc/taskmaster/taskmaster.yml",
+                  "./supervisord.conf", "/etc/supervisor/supervisord.conf"]:
         check(place in err, f"{place} not in {err!r}")
     # Without XDG_CONFIG_HOME: ~/.config.
     env.pop("XDG_CONFIG_HOME")
-    code, _, err = run(["--log", os.path.join(d, "log")], cwd=d, env=env)
+    code, _, err = run_without_system_configs(["--log", os.path.join(d, "log")], cwd=d, env=env)
     check(code == 2 and f"{home}/.config/taskmaster/taskmaster.yml" in err, err)
 
 

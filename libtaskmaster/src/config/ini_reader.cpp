@@ -270,6 +270,9 @@ std::optional<SupervisordReader::Common> SupervisordReader::readCommon(const Ini
   spec.redirectStderr = get("redirect_stderr", iniBoolean).value_or(false);
   common.numprocs = get("numprocs", [](std::string_view t) { return iniCount(t, 0); }).value_or(1);
   common.numprocsStart = get("numprocs_start", [](std::string_view t) { return iniCount(t, 0); }).value_or(0);
+  if (common.numprocs == 0 && warn) {
+    warning(*document_.get(section, "numprocs"), section.name, "numprocs: 0, so no process runs for this program");
+  }
   for (auto stream : {"stdout", "stderr"}) {
     const auto capture = fmt::format("{}_capture_maxbytes", stream);
     if (get(capture, iniSize).value_or(0) != 0 && warn) unsupported(section, capture, "capture mode is");
