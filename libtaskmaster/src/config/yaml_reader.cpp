@@ -208,6 +208,21 @@ Checked<int> toStopsignal(const YAML::Node& value) {
   return badValue(value, std::move(message));
 }
 
+Checked<LogLevel> toLogLevel(const YAML::Node& value) {
+  auto text = scalar(value, "a log level");
+  if (!text.ok()) return text.error();
+  if (auto level = parseLogLevel(*text)) return *level;
+  return expected(value, "debug, info, warn or error");
+}
+
+// minfds, minprocs: a number of descriptors or processes.
+Checked<std::uint64_t> toLimit(const YAML::Node& value) {
+  auto count = toInt(value);
+  if (!count.ok()) return count.error();
+  if (*count < 1) return expected(value, "a positive integer");
+  return static_cast<std::uint64_t>(*count);
+}
+
 Checked<unsigned> toUmask(const YAML::Node& value) {
   // Always octal, whether written 022, "022" or 0o22: a umask is never meant in decimal.
   constexpr std::string_view kExpected = "an octal umask such as 022";
@@ -389,8 +404,20 @@ class Parser {
       if (name == "programs") {
         sawPrograms = true;
         readPrograms(key, value);
-      } else if (name == "socket" || name == "logfile") {
-        readTopPath(key, value, name == "socket" ? config_.socket : config_.logfile);
+      } else if (name == "socket" || name == "logfile" || name == "pidfile" || name == "directory") {
+        readTopPath(key, value,
+                    name == "socket"    ? config_.socket
+                    : name == "logfile" ? config_.logfile
+                    : name == "pidfile" ? config_.pidfile
+                                        : config_.directory);
+      } else if (name == "loglevel") {
+        readTop(key, value, toLogLevel(value), config_.loglevel);
+      } else if (name == "umask") {
+        auto mask = toUmask(value);
+        if (mask.ok() && *mask > 0777) mask = badValue(value, fmt::format("must be at most 0777, got {:o}", *mask));
+        readTop(key, value, std::move(mask), config_.umask);
+      } else if (name == "minfds" || name == "minprocs") {
+        readTop(key, value, toLimit(value), name == "minfds" ? config_.minfds : config_.minprocs);
       } else if (name == "logfile_maxbytes") {
         readTop(key, value, toSize(value), config_.logfileMaxBytes);
       } else if (name == "logfile_backups") {
@@ -400,7 +427,8 @@ class Parser {
         }
         readTop(key, value, std::move(backups), config_.logfileBackups);
       } else {
-        unknownKey(key, "", {"programs", "socket", "logfile", "logfile_maxbytes", "logfile_backups"});
+        unknownKey(key, "", {"programs", "socket", "logfile", "logfile_maxbytes", "logfile_backups", "loglevel",
+                             "pidfile", "umask", "directory", "minfds", "minprocs"});
       }
     }
     if (!sawPrograms) {

@@ -244,15 +244,9 @@ std::string describeServer(const HttpServerConfig& server) {
   return text;
 }
 
-// The settings of taskmaster's own process that its YAML has no key for yet, one line each.
+// The settings that taskmaster's YAML has no key for yet (those of the XML-RPC interface), one line each.
 std::vector<std::string> notCarried(const Config& config) {
   std::vector<std::string> lines;
-  if (config.loglevel) lines.push_back(fmt::format("loglevel = {}", to_string(*config.loglevel)));
-  if (config.pidfile) lines.push_back(fmt::format("pidfile = {}", *config.pidfile));
-  if (config.umask) lines.push_back(fmt::format("umask = {:03o}", *config.umask));
-  if (config.directory) lines.push_back(fmt::format("directory = {}", *config.directory));
-  if (config.minfds) lines.push_back(fmt::format("minfds = {}", *config.minfds));
-  if (config.minprocs) lines.push_back(fmt::format("minprocs = {}", *config.minprocs));
   if (config.identifier != Config{}.identifier) lines.push_back(fmt::format("identifier = {}", config.identifier));
   for (const auto& server : config.httpServers) lines.push_back(describeServer(server));
   for (const auto& [key, value] : config.supervisorctl) {
@@ -276,6 +270,12 @@ std::string formatYaml(const Config& config, const std::vector<Diagnostic>& note
   if (config.logfile) out += fmt::format("logfile: {}\n", scalar(*config.logfile));
   if (config.logfileMaxBytes) out += fmt::format("logfile_maxbytes: {}\n", formatSize(*config.logfileMaxBytes));
   if (config.logfileBackups) out += fmt::format("logfile_backups: {}\n", *config.logfileBackups);
+  if (config.loglevel) out += fmt::format("loglevel: {}\n", to_string(*config.loglevel));
+  if (config.pidfile) out += fmt::format("pidfile: {}\n", scalar(*config.pidfile));
+  if (config.umask) out += fmt::format("umask: \"{:03o}\"\n", *config.umask);
+  if (config.directory) out += fmt::format("directory: {}\n", scalar(*config.directory));
+  if (config.minfds) out += fmt::format("minfds: {}\n", *config.minfds);
+  if (config.minprocs) out += fmt::format("minprocs: {}\n", *config.minprocs);
   if (config.programs.empty()) return out + "programs: {}\n";
   out += "programs:\n";
   for (const auto& spec : config.programs) writeProgram(out, spec);
