@@ -224,6 +224,12 @@ TEST_CASE("each mistake is reported with its message and place") {
       {"programs: {}\nlogfile_backups: -1\n", "logfile_backups: must be between 0 and 1000, got -1", 2, 18},
       {"programs: {}\nlogfile_backups: x\n", "logfile_backups: expected an integer, got 'x'", 2, 18},
       {"programs: {}\nlogfile_backup: 3\n", "unknown key 'logfile_backup' (did you mean 'logfile_backups'?)", 2, 1},
+      {"programs: {}\nloglevel: loud\n", "loglevel: expected debug, info, warn or error, got 'loud'", 2, 11},
+      {"programs: {}\numask: 0999\n", "umask: expected an octal umask such as 022, got '0999'", 2, 8},
+      {"programs: {}\numask: 01777\n", "umask: must be at most 0777, got 1777", 2, 8},
+      {"programs: {}\nminfds: 0\n", "minfds: expected a positive integer, got '0'", 2, 9},
+      {"programs: {}\nminprocs: many\n", "minprocs: expected an integer, got 'many'", 2, 11},
+      {"programs: {}\ndirectory:\n", "directory: expected a path, got nothing", 2, 1},
       // Across programs.
       {"programs:\n  web: {cmd: a, stdout: /log/x, stdout_maxbytes: 1MB}\n  api: {cmd: b, stderr: /log/x}\n",
        "stdout: the rotated file '/log/x' is also the stderr of program 'api': a rotated file must have one writer",
@@ -597,6 +603,22 @@ TEST_CASE("suggest() proposes a near miss only") {
     CHECK_EQ(taskmaster::suggest(c.word, options).value_or(""), c.suggestion);
   }
   CHECK_FALSE(taskmaster::suggest("cmd", {}).has_value());
+}
+
+TEST_CASE("taskmaster's own settings are read at the top level") {
+  auto config = parseOk("loglevel: warning\npidfile: /run/tm.pid\numask: 027\ndirectory: /srv\nminfds: 4096\n"
+                        "minprocs: 300\nprograms: {}\n")
+                    .config;
+  CHECK(config.loglevel == taskmaster::LogLevel::warn);
+  CHECK_EQ(config.pidfile.value_or(""), "/run/tm.pid");
+  CHECK_EQ(config.umask.value_or(0), 027u);
+  CHECK_EQ(config.directory.value_or(""), "/srv");
+  CHECK_EQ(config.minfds.value_or(0), 4096u);
+  CHECK_EQ(config.minprocs.value_or(0), 300u);
+  auto bare = parseOk("programs: {}\n").config;
+  CHECK_FALSE(bare.loglevel.has_value());
+  CHECK_FALSE(bare.umask.has_value());
+  CHECK_FALSE(bare.minfds.has_value());
 }
 
 TEST_CASE("the event log's options are read at the top level") {
