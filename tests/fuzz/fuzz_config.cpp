@@ -1,4 +1,6 @@
-// libFuzzer target: YAML text -> parseConfig(). It must never throw, and whatever it accepts must be valid.
+// libFuzzer target: a configuration's text, YAML or supervisord's as loadConfig() tells them apart, to
+// parseConfig() or parseSupervisordConfig(). It must never throw, and whatever it accepts must be valid. (An
+// [include] may read files of this machine: globs, bounded by what exists.)
 #include <taskmaster/config.hpp>
 
 #include <algorithm>
@@ -22,19 +24,23 @@ namespace {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  const std::string_view yaml(reinterpret_cast<const char*>(data), size);
+  const std::string_view text(reinterpret_cast<const char*>(data), size);
   taskmaster::ConfigResult result;
+  const bool supervisord = taskmaster::supervisordFormat(text);
   try {
-    result = taskmaster::parseConfig(yaml, "fuzz.yml");
+    result = supervisord ? taskmaster::parseSupervisordConfig(text, "fuzz.conf")
+                                                 : taskmaster::parseConfig(text, "fuzz.yml");
   } catch (const std::exception& e) {
     violated("parseConfig threw", e.what());
   } catch (...) {
     violated("parseConfig threw", "a non-std exception");
   }
 
-  for (const auto& error : result.errors) {
-    if (error.message.empty()) violated("diagnostic without a message", error.str());
-    if (error.line < 0 || error.column < 0) violated("negative diagnostic position", error.str());
+  for (const auto* list : {&result.errors, &result.warnings}) {
+    for (const auto& d : *list) {
+      if (d.message.empty()) violated("diagnostic without a message", d.str());
+      if (d.line < 0 || d.column < 0) violated("negative diagnostic position", d.str());
+    }
   }
 
   std::set<std::string> names;
@@ -43,7 +49,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (result.ok()) {
       if (!problems.empty()) violated("accepted a program that validate() rejects", spec.name + ": " + problems.front());
       if (!names.insert(spec.name).second) violated("accepted a duplicate program name", spec.name);
-    } else if (!problems.empty() &&
+    } else if (!problems.empty() && !supervisord &&  // supervisord's name the [program:x], not the process
                std::ranges::none_of(result.errors, [&](const auto& e) { return e.program == spec.name; })) {
       violated("invalid program without a diagnostic", spec.name + ": " + problems.front());
     }

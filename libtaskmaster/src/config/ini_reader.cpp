@@ -517,18 +517,19 @@ void SupervisordReader::appendOnlyWhenShared(const std::vector<IniProcess*>& pro
       writers[*path].push_back({process, stream});
     }
   }
-  for (const auto& [path, list] : writers) {
+  for (const auto& entry : writers) {
+    const auto& [path, list] = entry;
     if (list.size() < 2) continue;
     bool reported = false;
-    const bool processes =
-        std::ranges::any_of(list, [&](const Writer& w) { return w.process != list.front().process; });
+    const auto* first = list.front().process;
+    const bool several = std::ranges::any_of(list, [first](const Writer& w) { return w.process != first; });
     for (const auto& writer : list) {
       const auto key = fmt::format("{}_logfile_maxbytes", to_string(writer.stream));
       auto& rotation =
           writer.stream == StdStream::out ? writer.process->spec.stdoutRotation : writer.process->spec.stderrRotation;
       const auto* asked = document_.get(*writer.process->section, key);
       if (asked != nullptr && rotation.maxBytes > 0) {
-        if (!processes) continue;  // stdout and stderr of one process: validate() says what to do
+        if (!several) continue;  // stdout and stderr of one process: validate() says what to do
         error(*asked, writer.process->section->name,
               fmt::format("'{}' is written by more than one process: a rotated file must have one writer; give "
                           "each its own file, or set {}=0 to append without rotating",

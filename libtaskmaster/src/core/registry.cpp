@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <charconv>
 #include <exception>
-#include <ranges>
 #include <unordered_set>
 
 #include <fmt/format.h>
@@ -90,7 +89,7 @@ std::error_code Registry::remove(std::string_view program) {
   return {};
 }
 
-void Registry::removeProgram(std::map<std::string, Program, std::less<>>::iterator it) {
+void Registry::removeProgram(ProgramMap::iterator it) {
   auto instances = std::move(it->second.instances);
   index_.erase(it->first);
   programs_.erase(it);
@@ -176,10 +175,11 @@ Registry::Program* Registry::find(std::string_view program) const {
   return it == index_.end() ? nullptr : it->second;
 }
 
-// In the order a command over many acts on them: by priority (lower first), then by name.
-std::vector<Instance*> Registry::inOrder(auto&& programs) {
+// In the order a command over many acts on them: by priority (lower first), then by name. (Iterators of
+// programs_ rather than a view: clang 14 cannot use libstdc++ 12's views.)
+std::vector<Instance*> Registry::inOrder(ProgramMap::const_iterator begin, ProgramMap::const_iterator end) {
   std::vector<const Program*> sorted;
-  for (const Program& p : programs) sorted.push_back(&p);
+  for (auto it = begin; it != end; ++it) sorted.push_back(&it->second);
   std::ranges::stable_sort(sorted, {}, [](const Program* p) { return p->spec->priority; });
   std::vector<Instance*> out;
   for (const Program* p : sorted)
@@ -187,7 +187,7 @@ std::vector<Instance*> Registry::inOrder(auto&& programs) {
   return out;
 }
 
-std::vector<Instance*> Registry::everyInstance() const { return inOrder(programs_ | std::views::values); }
+std::vector<Instance*> Registry::everyInstance() const { return inOrder(programs_.begin(), programs_.end()); }
 
 // "all"; a program ("web", "web:*", or "db:main" of group "db"); a group ("db", "db:*", "db:"); or an
 // instance ("web:1"). O(1) but for "all" and groups (O(log N) to find a group).
@@ -207,7 +207,7 @@ std::optional<std::vector<Instance*>> Registry::resolve(std::string_view target)
     auto begin = programs_.lower_bound(prefix);
     auto end = std::find_if(begin, programs_.end(), [&](auto& entry) { return !entry.first.starts_with(prefix); });
     if (begin == end) return std::nullopt;
-    return inOrder(std::ranges::subrange(begin, end) | std::views::values);
+    return inOrder(begin, end);
   }
   if (whole) return std::nullopt;
   Program* p = find(target.substr(0, colon));

@@ -90,7 +90,8 @@ class Registry final : public Listener {
   };
 
   void addValid(ProgramSpec spec);
-  void removeProgram(std::map<std::string, Program, std::less<>>::iterator it);
+  using ProgramMap = std::map<std::string, Program, std::less<>>;  // ordered: listings are sorted by name
+  void removeProgram(ProgramMap::iterator it);
   bool update(Program& program, ProgramSpec spec);
   void resize(Program& program, bool siblingsUp);
   void retire(std::unique_ptr<Instance> instance);
@@ -98,7 +99,8 @@ class Registry final : public Listener {
   [[nodiscard]] Program* find(std::string_view program) const;
   [[nodiscard]] std::optional<std::vector<Instance*>> resolve(std::string_view target) const;
   [[nodiscard]] std::vector<Instance*> everyInstance() const;
-  [[nodiscard]] static std::vector<Instance*> inOrder(auto&& programs);
+  [[nodiscard]] static std::vector<Instance*> inOrder(ProgramMap::const_iterator begin,
+                                                      ProgramMap::const_iterator end);
 
   void deliver(Pending& pending);
   void settleWaiters(const Pending& pending);
@@ -112,7 +114,7 @@ class Registry final : public Listener {
 
   Host& host_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // deferred work checks it
-  std::map<std::string, Program, std::less<>> programs_;        // ordered: listings are sorted by name
+  ProgramMap programs_;
   std::unordered_map<std::string, Program*, StringHash, std::equal_to<>> index_;  // name -> programs_ node
   std::unordered_map<const Instance*, std::unique_ptr<Instance>> retiring_;  // removed, waiting to be down
   std::unordered_map<const Instance*, std::vector<std::shared_ptr<Waiter>>> waiters_;  // by instance
