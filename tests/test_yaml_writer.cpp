@@ -72,6 +72,12 @@ std::string roundTrip(const Config& config, const std::vector<Diagnostic>& notes
   CHECK(read.config.logfile == config.logfile);
   CHECK(read.config.logfileMaxBytes == config.logfileMaxBytes);
   CHECK(read.config.logfileBackups == config.logfileBackups);
+  CHECK(read.config.loglevel == config.loglevel);
+  CHECK(read.config.pidfile == config.pidfile);
+  CHECK(read.config.umask == config.umask);
+  CHECK(read.config.directory == config.directory);
+  CHECK(read.config.minfds == config.minfds);
+  CHECK(read.config.minprocs == config.minprocs);
   return text;
 }
 
@@ -294,6 +300,26 @@ TEST_CASE("the top-level settings read back the same") {
   config.logfileBackups = 1000;
   const auto again = roundTrip(config);
   CHECK(again.find("logfile_maxbytes: 5MB\n") != std::string::npos);
+}
+
+TEST_CASE("taskmaster's own settings read back the same, odd values included") {
+  Config config;
+  config.programs.push_back(named("web"));
+  for (auto level : {taskmaster::LogLevel::debug, taskmaster::LogLevel::info, taskmaster::LogLevel::warn,
+                     taskmaster::LogLevel::error}) {
+    config.loglevel = level;
+    roundTrip(config);
+  }
+  config.pidfile = "yes";
+  config.directory = "/srv/my app: #1";
+  config.umask = 0;
+  config.minfds = 1;
+  config.minprocs = 2147483647;
+  const auto text = roundTrip(config);
+  CHECK(text.find("umask: \"000\"\n") != std::string::npos);
+  CHECK(text.find("pidfile: 'yes'\n") != std::string::npos);
+  config.umask = 0777;
+  roundTrip(config);
 }
 
 TEST_CASE("notes become comments at the top, one line of comment per line of note") {

@@ -474,6 +474,37 @@ def a_daemon_takes_them_too_and_writes_the_configurations_pid_file():
 
 
 @test
+def a_yaml_file_sets_them_too_and_a_converted_file_keeps_them():
+    d = tmpdir()
+    work = os.path.join(d, "work")
+    os.mkdir(work)
+    pidfile = os.path.join(work, "tm.pid")
+    minprocs = wanted_limit(resource.RLIMIT_NPROC, 300)
+    text = (f"umask: \"077\"\ndirectory: {work}\npidfile: {pidfile}\nminprocs: {minprocs}\nloglevel: warn\n"
+            + config(program("web", helper("--forever"), autostart=True, starttime="0")))
+    tm = Taskmaster(text, directory=d, preexec_fn=low_limits)
+    tm.wait_state("web", "RUNNING")
+    pid = tm.proc.pid
+    check(umask_of(pid) == 0o077 and os.readlink(f"/proc/{pid}/cwd") == work, f"{umask_of(pid):o}")
+    eventually(lambda: read_file(pidfile) == f"{pid}\n", message=f"the pid file {pidfile}")
+    check(soft_limits(read_file(f"/proc/{pid}/limits")).get("Max processes") == str(minprocs),
+          read_file(f"/proc/{pid}/limits"))
+    check(tm.quit() == 0, "taskmaster did not stop cleanly")
+    check(not re.search(r"^\S+ INFO ", read_file(tm.log), re.M), f"loglevel: warn logged INFO:\n{read_file(tm.log)}")
+
+    # From a supervisord file, through convert: the same settings, as keys.
+    path = write(os.path.join(d, "supervisord.conf"),
+                 supervisord_file(d, section("program:web", f"{HELPER} --forever"),
+                                  settings=f"umask=077\ndirectory={work}\npidfile={pidfile}\nminprocs={minprocs}\n"
+                                           "loglevel=warn\n"))
+    code, yaml_text, err = run(["convert", path])
+    check(code == 0, f"exit {code}: {err}")
+    for line in ['umask: "077"', f"directory: {work}", f"pidfile: {pidfile}", f"minprocs: {minprocs}",
+                 "loglevel: warn"]:
+        check(f"\n{line}\n" in "\n" + yaml_text, f"{line!r} not in:\n{yaml_text}")
+
+
+@test
 def the_command_line_wins_over_the_supervisord_section():
     d = tmpdir()
     mine = os.path.join(d, "mine.pid")
