@@ -82,6 +82,21 @@ def fd_count(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+def settled_fd_count(pid, quiet=0.3, timeout=10.0):
+    """The daemon's fd count once it has stayed the same for `quiet` seconds: the connection of the ctl that just
+    returned, and the output files of programs that just stopped, are closed a moment after."""
+    deadline = time.monotonic() + timeout
+    count, since = fd_count(pid), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        now = fd_count(pid)
+        if now != count:
+            count, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            break
+    return count
+
+
 def rss_kib(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -161,7 +176,7 @@ class Chaos:
         # Baseline with nothing running: what the daemon holds for itself.
         self.ctl("stop", "all", timeout=60)
         self.wait(lambda: not children(self.daemon), "the fleet to stop")
-        fds0, rss0 = fd_count(self.daemon), rss_kib(self.daemon)
+        fds0, rss0 = settled_fd_count(self.daemon), rss_kib(self.daemon)
         self.ctl("start", "all", timeout=60)
 
         stop = threading.Event()
@@ -198,7 +213,7 @@ class Chaos:
 
         self.ctl("stop", "all", timeout=60)
         self.wait(lambda: not children(self.daemon), "the fleet to stop after the chaos")
-        fds1, rss1 = fd_count(self.daemon), rss_kib(self.daemon)
+        fds1, rss1 = settled_fd_count(self.daemon), rss_kib(self.daemon)
         print(f"daemon fds {fds0} -> {fds1}, RSS {rss0} -> {rss1} KiB", flush=True)
         self.check(fds1 == fds0, f"fd count {fds0} before, {fds1} after")
         self.check(rss1 <= rss0 + RSS_SLACK_KIB, f"RSS grew from {rss0} to {rss1} KiB")
