@@ -17,6 +17,8 @@
 
 #include <taskmaster/config.hpp>
 
+#include "config_support.hpp"
+
 using namespace std::chrono_literals;
 using taskmaster::AutoRestart;
 using taskmaster::ConfigResult;
@@ -24,31 +26,8 @@ using taskmaster::ProgramSpec;
 
 namespace {
 
-std::string showErrors(const ConfigResult& result) {
-  std::string out;
-  for (const auto& error : result.errors) out += error.str() + "\n";
-  return out.empty() ? "(no errors)" : out;
-}
-
-// Every field, one per line: comparing two of these shows exactly which field differs.
-std::string dump(const ProgramSpec& s) {
-  auto optional = [](const std::optional<std::string>& v) { return v ? fmt::format("'{}'", *v) : "none"; };
-  std::string env;
-  for (const auto& [key, value] : s.env) env += fmt::format("{}={} ", key, value);
-  return fmt::format(
-      "name={}\ncmd=[{}]\nnumprocs={}\nautostart={}\nautorestart={}\nexitcodes=[{}]\nstarttime={}ms\n"
-      "startretries={}\nrestart_burst={}\nrestart_delay={}ms\nrestart_delay_factor={}\nrestart_delay_max={}ms\n"
-      "restart_reset_after={}ms\nfatal_retry={}ms\n"
-      "stopsignal={}\nstoptime={}ms\nstdout={}\nstderr={}\nstdout_maxbytes={}\nstdout_backups={}\n"
-      "stderr_maxbytes={}\nstderr_backups={}\nredirect_stderr={}\ntail_bytes={}\nenv={}\nworkingdir={}\numask={:o}\n"
-      "user={}\nstopasgroup={}\nkillasgroup={}\n",
-      s.name, fmt::join(s.cmd, "|"), s.numprocs, s.autostart, taskmaster::to_string(s.autorestart),
-      fmt::join(s.exitcodes, ","), s.starttime.count(), s.startretries, s.restartBurst, s.restartDelay.count(),
-      s.restartDelayFactor, s.restartDelayMax.count(), s.restartResetAfter.count(), s.fatalRetry.count(),
-      s.stopsignal, s.stoptime.count(), optional(s.stdoutPath), optional(s.stderrPath), s.stdoutRotation.maxBytes,
-      s.stdoutRotation.backups, s.stderrRotation.maxBytes, s.stderrRotation.backups, s.redirectStderr, s.tailBytes,
-      env, optional(s.workingdir), s.umask, optional(s.user), s.stopasgroup, s.killasgroup);
-}
+using test::dump;
+using test::showErrors;
 
 // A configuration with one program "web" whose options (indented by four) start on line 3.
 std::string web(std::string_view options) { return fmt::format("programs:\n  web:\n{}", options); }

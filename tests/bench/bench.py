@@ -1276,50 +1276,10 @@ def build_spawnref(build_dir):
     return out
 
 
-def supervisord_processes():
-    found = set()
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                with open(f"/proc/{name}/cmdline", "rb") as f:
-                    if b"supervisord" in f.read():
-                        found.add(int(name))
-            except OSError:
-                pass
-    return found
-
-
 def ensure_supervisord():
-    """Installs the Debian package `supervisor` if missing (as root), without leaving its service running."""
-    if shutil.which("supervisord") and shutil.which("supervisorctl"):
-        return
-    if os.geteuid() != 0:
-        sys.exit("supervisord is not installed; as root: apt-get install -y --no-install-recommends supervisor")
-    log("installing the Debian package supervisor (its system service is kept from starting)")
-    before = supervisord_processes()
-    policy = "/usr/sbin/policy-rc.d"
-    created = not os.path.exists(policy)
-    if created:  # the Debian way to keep a package's postinst from starting its service
-        with open(policy, "w") as f:
-            f.write("#!/bin/sh\nexit 101\n")
-        os.chmod(policy, 0o755)
-    try:
-        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-        install = ["apt-get", "install", "-y", "--no-install-recommends", "supervisor"]
-        if subprocess.run(install, env=env).returncode != 0:
-            subprocess.run(["apt-get", "update"], env=env, check=True)
-            subprocess.run(install, env=env, check=True)
-    finally:
-        if created:
-            os.unlink(policy)
-    # in case the service was started anyway: stop it and keep it from starting at boot
-    if os.path.exists("/run/systemd/system"):
-        subprocess.run(["systemctl", "disable", "--now", "supervisor.service"], stderr=subprocess.DEVNULL)
-    for pid in supervisord_processes() - before:
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
+    """supervisord to compare with: `make deps-test` (which `make bench` runs) installs Debian's package."""
+    if not (shutil.which("supervisord") and shutil.which("supervisorctl")):
+        sys.exit("supervisord is not installed: `make deps-test` installs it (its service kept from starting)")
 
 
 def machine_description(ctx):
