@@ -206,7 +206,7 @@ TEST_CASE("each mistake is reported with its message and place") {
       {"programs: {}\nloglevel: loud\n", "loglevel: expected debug, info, warn or error, got 'loud'", 2, 11},
       {"programs: {}\numask: 0999\n", "umask: expected an octal umask such as 022, got '0999'", 2, 8},
       {"programs: {}\numask: 01777\n", "umask: must be at most 0777, got 1777", 2, 8},
-      {"programs: {}\nminfds: 0\n", "minfds: expected a positive integer, got '0'", 2, 9},
+      {"programs: {}\nminfds: -1\n", "minfds: expected a number, 0 or more, got '-1'", 2, 9},
       {"programs: {}\nminprocs: many\n", "minprocs: expected an integer, got 'many'", 2, 11},
       {"programs: {}\ndirectory:\n", "directory: expected a path, got nothing", 2, 1},
       // Across programs.

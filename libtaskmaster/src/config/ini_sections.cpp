@@ -93,7 +93,7 @@ void SupervisordReader::readSupervisord() {
   if (auto logfile = optional(*section, "logfile", names, path, failed)) {
     if (toLower(*logfile) == "syslog") {
       warning(*document_.get(*section, "logfile"), section->name,
-              "syslog is not supported yet: taskmaster's log goes to stderr");
+              "syslog is not supported yet: taskmaster's log goes where --log says (taskmaster.log by default)");
     } else if (checkDirectoryOf(*section, "logfile", *logfile)) {
       config.logfile = *logfile;
     }

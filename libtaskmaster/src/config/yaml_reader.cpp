@@ -215,11 +215,11 @@ Checked<LogLevel> toLogLevel(const YAML::Node& value) {
   return expected(value, "debug, info, warn or error");
 }
 
-// minfds, minprocs: a number of descriptors or processes.
+// minfds, minprocs: a number of descriptors or processes (0 asks for nothing, as in supervisord).
 Checked<std::uint64_t> toLimit(const YAML::Node& value) {
   auto count = toInt(value);
   if (!count.ok()) return count.error();
-  if (*count < 1) return expected(value, "a positive integer");
+  if (*count < 0) return expected(value, "a number, 0 or more");
   return static_cast<std::uint64_t>(*count);
 }
 
