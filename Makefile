@@ -3,7 +3,7 @@ BUILD ?= build
 CONFIG ?= examples/demo.yml
 PACKAGES := build-essential meson ninja-build pkg-config cmake python3 \
   libboost1.81-dev libboost-program-options1.81-dev libboost-json1.81-dev \
-  libyaml-cpp-dev libfmt-dev doctest-dev libedit-dev
+  libyaml-cpp-dev libfmt-dev doctest-dev libedit-dev scdoc
 
 ifeq ($(shell id -u),0)
   SUDO :=
@@ -17,8 +17,9 @@ FUZZ_SECONDS ?= 60
 FUZZ_PACKAGES := clang libclang-rt-14-dev
 BENCH ?= quick
 # What the tests compare with: supervisord's own parser (Debian's `supervisor`, its service kept from starting) and
-# python3-yaml, both for Debian's /usr/bin/python3 (tests/e2e/test_supervisord_conf.py).
-TEST_PACKAGES := supervisor python3-yaml
+# python3-yaml, both for Debian's /usr/bin/python3 (tests/e2e/test_supervisord_conf.py). man-db (and groff) renders
+# the man pages as a reader sees them (tests/e2e/test_man.py).
+TEST_PACKAGES := supervisor python3-yaml man-db
 
 .PHONY: all deps deps-fuzz deps-test build run test test-sanitize fuzz bench install clean help
 
