@@ -94,6 +94,19 @@ def entries(body):
     return result
 
 
+def literal_block(body):
+    """The first literal block of a section: the lines indented as a description, after a blank line."""
+    block, previous = [], "x"
+    for line in body.splitlines():
+        if block and line.strip() and not line.startswith(" " * 11):
+            break
+        if block or (not previous.strip() and line.startswith(" " * 11)):
+            block.append(line[11:])
+        previous = line
+    check(block, f"no literal block in: {body[:200]}")
+    return "\n".join(block).rstrip() + "\n"
+
+
 def normal(s):
     return " ".join(s.split())
 
@@ -314,6 +327,19 @@ def every_entry_of_the_other_tables_of_configuration_md_is_in_the_page():
             for value in code_spans(row[0]):
                 check(re.search(r"(?<![\w{-])" + re.escape(value) + r"(?![\w}-])", page),
                       f"docs/configuration.md ({path}) has '{value}'; taskmaster.yml(5) does not")
+
+
+@test
+def the_examples_of_taskmaster_yml_are_valid_configurations():
+    for section_name, processes in (("DESCRIPTION", ["web:0", "web:1", "worker"]),
+                                    ("PROGRAM NAMES", ["db:primary", "db:replica"])):
+        example = literal_block(section("taskmaster.yml.5", section_name))
+        path = os.path.join(tmpdir(), "taskmaster.yml")
+        with open(path, "w") as f:
+            f.write(example)
+        code, out, err = run(["--check", "-c", path])
+        check(code == 0 and out.split() == processes,
+              f"taskmaster.yml(5)'s {section_name} example: exit {code}, {out!r}, {err}\n{example}")
 
 
 # Both pages
