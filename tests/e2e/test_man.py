@@ -275,6 +275,22 @@ def the_pages_carry_the_version_of_the_program():
         check(lines[-1].startswith(expected + " "), f"{page}'s footer: {lines[-1]} (expected {expected})")
 
 
+@test
+def every_entry_of_the_tables_of_cli_md_is_in_the_pages():
+    # The tables above, and those of the states of status, tail's arguments and taskmaster's own settings.
+    pages = normal(text("taskmaster.1")) + "\n" + normal(text("taskmaster.yml.5"))
+    count = 0
+    for path, header, rows in tables("cli.md"):
+        for row in rows:
+            values = code_spans(row[0]) or re.findall(r"\b(?:[A-Z][A-Z0-9]+|\d+)\b", row[0])
+            check(values, f"docs/cli.md ({path}): nothing to look for in '{row[0]}'")
+            for value in values:
+                count += 1
+                check(re.search(r"(?<![\w-])" + re.escape(value) + r"(?![\w-])", pages),
+                      f"docs/cli.md ({path}) has '{value}'; the man pages do not")
+    check(count >= 60, f"only {count} entries in docs/cli.md's tables")
+
+
 # taskmaster.yml(5)
 
 @test
