@@ -237,7 +237,7 @@ def every_exit_code_of_cli_md_is_in_exit_status():
     for heading, subsection in (("Exit codes", "EXIT STATUS/taskmaster"),
                                 ("Exit status of `taskmaster ctl`", "EXIT STATUS/taskmaster ctl")):
         documented = [row[0] for row in table("cli.md", heading, "code")]
-        in_page = [t for t in terms("taskmaster.1", subsection)]
+        in_page = terms("taskmaster.1", subsection)
         check(documented == in_page, f"exit codes: docs/cli.md ({heading}) {documented}, taskmaster(1) {in_page}")
 
 
@@ -308,7 +308,8 @@ def every_top_level_key_of_configuration_md_is_in_top_level_keys():
             default = re.search(r"\(default `([^`]+)`", meaning)
             if default:
                 check(default.group(1) in term, f"'{key}': default {default.group(1)} not in: {term}")
-            check((required == "yes") == ("required" in term), f"'{key}' required: {required}; taskmaster.yml(5): {term}")
+            check((required == "yes") == ("required" in term),
+                  f"'{key}' required: {required}; taskmaster.yml(5): {term}")
 
 
 @test
@@ -319,7 +320,8 @@ def every_program_option_has_its_type_default_and_reload_behaviour():
     for option_cell, type_cell, default_cell, reload_cell in rows:
         option = code_spans(option_cell)[0]
         matches = [t for t in found if t.split(" (", 1)[0] == option]
-        check(len(matches) == 1, f"docs/configuration.md has '{option}'; taskmaster.yml(5)'s PROGRAM OPTIONS: {matches}")
+        check(len(matches) == 1,
+              f"docs/configuration.md has '{option}'; taskmaster.yml(5)'s PROGRAM OPTIONS: {matches}")
         term = matches[0]
         check(plain(type_cell) in term, f"'{option}': type '{plain(type_cell)}' not in: {term}")
         if plain(default_cell) == "required":
