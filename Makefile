@@ -17,9 +17,8 @@ FUZZ_SECONDS ?= 60
 FUZZ_PACKAGES := clang libclang-rt-14-dev
 BENCH ?= quick
 # What the tests compare with: supervisord's own parser (Debian's `supervisor`, its service kept from starting) and
-# python3-yaml, both for Debian's /usr/bin/python3 (tests/e2e/test_supervisord_conf.py). man-db (and groff) renders
-# the man pages as a reader sees them (tests/e2e/test_man.py).
-TEST_PACKAGES := supervisor python3-yaml man-db
+# python3-yaml, both for Debian's /usr/bin/python3 (tests/e2e/test_supervisord_conf.py).
+TEST_PACKAGES := supervisor python3-yaml
 
 .PHONY: all deps deps-fuzz deps-test build run test test-sanitize fuzz bench install clean help
 
@@ -75,6 +74,9 @@ deps-test: deps
 	  if [ -d /run/systemd/system ]; then $(SUDO) systemctl disable --now supervisor.service 2>/dev/null; fi; \
 	  exit $$status; \
 	fi
+
+# The tests also need man-db (with groff): tests/e2e/test_man.py renders the man pages as a reader sees them.
+TEST_PACKAGES += man-db
 
 $(BUILD)/build.ninja:
 	meson setup $(BUILD)
