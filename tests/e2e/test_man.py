@@ -371,6 +371,10 @@ def the_pages_render_without_warnings():
         p = subprocess.run(["groff", "-ww", "-man", "-z", "-K", "utf8", page_path(page)], capture_output=True,
                            text=True, timeout=60)
         check(p.returncode == 0 and not p.stderr, f"groff -ww -man -z {page}: exit {p.returncode}:\n{p.stderr}")
+        # The whatis entry, which apropos(1) and lintian read from NAME.
+        p = subprocess.run(["lexgrog", page_path(page)], capture_output=True, text=True, timeout=60)
+        name = page.rsplit(".", 1)[0]
+        check(p.returncode == 0 and f': "{name} - ' in p.stdout, f"lexgrog {page}: exit {p.returncode}: {p.stdout}")
 
 
 @test
