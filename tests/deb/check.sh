@@ -61,6 +61,9 @@ before=$(tree_state)
 make -s --no-print-directory deb DEB_BUILD="$build" DEB_JOBS="${DEB_JOBS:-auto}" >"$work/build.log" 2>&1 \
   || { tail -50 "$work/build.log"; fail "make deb failed (the end of its output is above)"; }
 after=$(tree_state)
+if grep -q 'warning:' "$work/build.log"; then   # the package's own flags (-O2, _FORTIFY_SOURCE) can find more
+  echo "the compiler's warnings in the package build:"; grep -A3 'warning:' "$work/build.log"
+fi
 [ "$before" = "$after" ] || fail "make deb changed the source tree:"$'\n'"$(diff <(echo "$before") <(echo "$after"))"
 
 changes="$build/taskmaster_${version}_${arch}.changes"
