@@ -19,8 +19,13 @@ BENCH ?= quick
 # What the tests compare with: supervisord's own parser (Debian's `supervisor`, its service kept from starting) and
 # python3-yaml, both for Debian's /usr/bin/python3 (tests/e2e/test_supervisord_conf.py).
 TEST_PACKAGES := supervisor python3-yaml
+# make deb: the Debian packages, built by dpkg-buildpackage from a copy of the tree in $(DEB_BUILD)/ (debian/).
+DEB_BUILD ?= build-deb
+DEB_JOBS ?= auto
+# Build-Depends that PACKAGES has not (tests/deb/check.sh compares them), and the tools; scdoc builds the man pages.
+DEB_PACKAGES := debhelper dpkg-dev lintian scdoc
 
-.PHONY: all deps deps-fuzz deps-test build run test test-sanitize fuzz bench install clean help
+.PHONY: all deps deps-fuzz deps-test deps-deb build run test test-sanitize fuzz bench install deb deb-check clean help
 
 all: build
 
@@ -33,6 +38,8 @@ help:
 	@echo "make fuzz     run each fuzz target for FUZZ_SECONDS (clang and libFuzzer, in $(FUZZ_BUILD)/)"
 	@echo "make bench    taskmaster and supervisord side by side (BENCH=full for the long run)"
 	@echo "make install  install the library, headers, pkg-config file and CLI"
+	@echo "make deb      the Debian packages (taskmaster, libtaskmaster0, libtaskmaster-dev) in $(DEB_BUILD)/"
+	@echo "make deb-check  make deb, then lintian, their contents, and dpkg -i / taskmaster --version / dpkg -P"
 	@echo "make clean    remove $(BUILD)/"
 
 # Installs the Debian packages in $(1) that are missing: as root, else with sudo, else says what to run.
@@ -52,6 +59,9 @@ deps:
 
 deps-fuzz: deps
 	$(call install_packages,$(FUZZ_PACKAGES))
+
+deps-deb: deps
+	$(call install_packages,$(DEB_PACKAGES))
 
 # As install_packages, with /usr/sbin/policy-rc.d saying no for the time of the install: the Debian way to keep a
 # package (supervisor) from starting its service; and not at boot either. The tests and the bench start their
@@ -111,5 +121,22 @@ bench: deps-test
 install: build
 	$(SUDO) meson install -C $(BUILD)
 
+# Source and binary packages, built by dpkg-buildpackage in a copy of the tree (what git tracks and the new files
+# it does not ignore; outside git, all but the build directories): its build directory and the files it writes
+# next to the tree all land in $(DEB_BUILD)/, and the tree stays as it was. See docs/packaging.md.
+deb: deps-deb
+	rm -rf $(DEB_BUILD) && mkdir -p $(DEB_BUILD)/taskmaster
+	if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
+	  git ls-files -z --cached --others --exclude-standard | tar --null -T - --ignore-failed-read -cf - ; \
+	else \
+	  tar --exclude=./.git --exclude='./build*' --exclude='./subprojects/*/' --exclude='./$(DEB_BUILD)' -cf - . ; \
+	fi | tar -C $(DEB_BUILD)/taskmaster -xf -
+	cd $(DEB_BUILD)/taskmaster && dpkg-buildpackage -us -uc -j$(DEB_JOBS)
+	@echo "Debian packages:"; ls -1 $(DEB_BUILD)/*.deb
+
+# Builds the packages and checks them, installing them on this machine and removing them again.
+deb-check: deps-deb
+	DEB_BUILD=$(DEB_BUILD) DEB_JOBS=$(DEB_JOBS) tests/deb/check.sh
+
 clean:
-	rm -rf $(BUILD) $(SANITIZE_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(SANITIZE_BUILD) $(FUZZ_BUILD) $(DEB_BUILD)
