@@ -17,13 +17,14 @@ FUZZ_SECONDS ?= 60
 FUZZ_PACKAGES := clang libclang-rt-14-dev
 BENCH ?= quick
 # What the tests compare with: supervisord's own parser (Debian's `supervisor`, its service kept from starting) and
-# python3-yaml, both for Debian's /usr/bin/python3 (tests/e2e/test_supervisord_conf.py).
-TEST_PACKAGES := supervisor python3-yaml
+# python3-yaml, both for Debian's /usr/bin/python3 (tests/e2e/test_supervisord_conf.py); man-db (with groff)
+# renders the man pages as a reader sees them (tests/e2e/test_man.py).
+TEST_PACKAGES := supervisor python3-yaml man-db
 # make deb: the Debian packages, built by dpkg-buildpackage from a copy of the tree in $(DEB_BUILD)/ (debian/).
 DEB_BUILD ?= build-deb
 DEB_JOBS ?= auto
-# Build-Depends that PACKAGES has not (tests/deb/check.sh compares them), and the tools; scdoc builds the man pages.
-DEB_PACKAGES := debhelper dpkg-dev lintian scdoc
+# Build-Depends that PACKAGES has not (tests/deb/check.sh compares them), and the tools.
+DEB_PACKAGES := debhelper dpkg-dev lintian
 
 .PHONY: all deps deps-fuzz deps-test deps-deb build run test test-sanitize fuzz bench install deb deb-check clean help
 
@@ -84,9 +85,6 @@ deps-test: deps
 	  if [ -d /run/systemd/system ]; then $(SUDO) systemctl disable --now supervisor.service 2>/dev/null; fi; \
 	  exit $$status; \
 	fi
-
-# The tests also need man-db (with groff): tests/e2e/test_man.py renders the man pages as a reader sees them.
-TEST_PACKAGES += man-db
 
 $(BUILD)/build.ninja:
 	meson setup $(BUILD)

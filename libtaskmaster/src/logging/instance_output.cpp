@@ -149,7 +149,9 @@ void InstanceOutput::clear() {
   for (const auto& s : streams_) {
     s->log->clear();
     // Down, the instance holds no file: truncated by name. Not there at all is as clear as it gets.
-    if (s->log->path().empty() && !s->path.empty()) (void)::truncate(s->path.c_str(), 0);
+    if (s->log->path().empty() && !s->path.empty()) {
+      [[maybe_unused]] const int failed = ::truncate(s->path.c_str(), 0);
+    }
     if (redirected_) break;
   }
 }
