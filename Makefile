@@ -17,8 +17,9 @@ FUZZ_SECONDS ?= 60
 FUZZ_PACKAGES := clang libclang-rt-14-dev
 BENCH ?= quick
 # What the tests compare with: supervisord's own parser (Debian's `supervisor`, its service kept from starting) and
-# python3-yaml, both for Debian's /usr/bin/python3 (tests/e2e/test_supervisord_conf.py).
-TEST_PACKAGES := supervisor python3-yaml
+# python3-yaml, both for Debian's /usr/bin/python3 (tests/e2e/test_supervisord_conf.py); and Prometheus with its
+# promtool (Debian's `prometheus`, its service kept from starting: tests/e2e/test_metrics.py runs its own).
+TEST_PACKAGES := supervisor python3-yaml prometheus
 
 .PHONY: all deps deps-fuzz deps-test build run test test-sanitize fuzz bench install clean help
 

@@ -94,11 +94,11 @@ struct Collector::State {
   Supervisor& supervisor;
   Subscription observed{};
   std::uint64_t events = 0;
-  std::unordered_map<std::string, ExitCounts> exits{};  // by instance; kept when an instance goes away
+  std::unordered_map<std::string, ExitCounts> exits{};  // by instance; forgotten at the render after the instance goes
   std::function<std::size_t()> controlClients{};
   std::function<std::uint64_t()> scrapes{};
 
-  void renderInstances(std::string& out) const;
+  void renderInstances(std::string& out);
   void renderSelf(std::string& out) const;
 };
 
@@ -139,7 +139,7 @@ void Collector::State::renderSelf(std::string& out) const {
   if (scrapes) single(out, "taskmaster_metrics_scrapes_total", "counter", "Scrapes of /metrics served.", scrapes());
 }
 
-void Collector::State::renderInstances(std::string& out) const {
+void Collector::State::renderInstances(std::string& out) {
   const auto instances = supervisor.status();
   out.reserve(out.size() + instances.size() * 900);
   std::vector<std::string> labels;
@@ -149,6 +149,8 @@ void Collector::State::renderInstances(std::string& out) const {
                                  escapeLabelValue(s.instance)));
   }
   auto it = std::back_inserter(out);
+  // The exit counts of the instances shown; those of instances a reload removed are forgotten here.
+  std::unordered_map<std::string, ExitCounts> kept;
   // Each family's samples together, as the format requires: one pass over the instances per family.
   const auto each = [&](std::string_view name, std::string_view type, std::string_view help, auto sample) {
     family(out, name, type, help);
@@ -171,10 +173,12 @@ void Collector::State::renderInstances(std::string& out) const {
        [&](const InstanceStatus& s, const std::string& l) {
          const auto found = exits.find(s.instance);
          const auto counts = found == exits.end() ? ExitCounts{} : found->second;
+         if (found != exits.end()) kept.emplace(found->first, counts);
          fmt::format_to(it, "taskmaster_process_exits_total{{{0},expected=\"true\"}} {1}\n"
                             "taskmaster_process_exits_total{{{0},expected=\"false\"}} {2}\n",
                         l, counts.expected, counts.unexpected);
        });
+  exits.swap(kept);
   each("taskmaster_process_start_time_seconds", "gauge",
        "When the current or last process was started, in seconds since the epoch; 0 if never.",
        [&](const InstanceStatus& s, const std::string& l) {
