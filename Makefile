@@ -55,8 +55,8 @@ deps-fuzz: deps
 	$(call install_packages,$(FUZZ_PACKAGES))
 
 # As install_packages, with /usr/sbin/policy-rc.d saying no for the time of the install: the Debian way to keep a
-# package (supervisor) from starting its service; and not at boot either. The tests and the bench start their
-# own supervisord when they need one.
+# package (supervisor, prometheus) from starting its service; and not at boot either. The tests and the bench start
+# their own supervisord and prometheus when they need one.
 deps-test: deps
 	@missing=$$(for p in $(TEST_PACKAGES); do \
 	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
@@ -72,7 +72,7 @@ deps-test: deps
 	  $(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends $$missing; \
 	  status=$$?; \
 	  if [ -n "$$guard" ]; then $(SUDO) rm -f /usr/sbin/policy-rc.d; fi; \
-	  if [ -d /run/systemd/system ]; then $(SUDO) systemctl disable --now supervisor.service 2>/dev/null; fi; \
+	  if [ -d /run/systemd/system ]; then $(SUDO) systemctl disable --now supervisor.service prometheus.service 2>/dev/null; fi; \
 	  exit $$status; \
 	fi
 
