@@ -98,8 +98,8 @@ struct Collector::State {
   std::function<std::size_t()> controlClients{};
   std::function<std::uint64_t()> scrapes{};
 
-  void renderInstances(std::string& out);
-  void renderSelf(std::string& out) const;
+  void renderInstances(std::string& out, const std::vector<InstanceStatus>& instances);
+  void renderSelf(std::string& out, std::size_t instances) const;
 };
 
 Collector::Collector(Supervisor& supervisor) : state_(std::make_unique<State>(supervisor)) {
@@ -118,18 +118,20 @@ void Collector::setScrapes(std::function<std::uint64_t()> count) { state_->scrap
 std::uint64_t Collector::eventsPublished() const { return state_->events; }
 
 std::string Collector::render() const {
+  const auto instances = state_->supervisor.status();
   std::string out;
-  state_->renderSelf(out);
-  state_->renderInstances(out);
+  out.reserve(4096 + instances.size() * 900);
+  state_->renderSelf(out, instances.size());
+  state_->renderInstances(out, instances);
   return out;
 }
 
-void Collector::State::renderSelf(std::string& out) const {
+void Collector::State::renderSelf(std::string& out, std::size_t instances) const {
   family(out, "taskmaster_build_info", "gauge", "taskmaster's version, as a label; the value is always 1.");
   fmt::format_to(std::back_inserter(out), "taskmaster_build_info{{version=\"{}\"}} 1\n", escapeLabelValue(kVersion));
   single(out, "taskmaster_programs", "gauge", "Programs configured.", supervisor.programNames().size());
   single(out, "taskmaster_processes", "gauge", "Process instances configured, whatever their state.",
-         supervisor.instanceNames().size());
+         instances);
   single(out, "taskmaster_open_fds", "gauge", "File descriptors open in taskmaster.", openFds());
   single(out, "taskmaster_resident_memory_bytes", "gauge", "taskmaster's resident memory.", residentBytes());
   single(out, "taskmaster_events_published_total", "counter", "State changes published to observers.", events);
@@ -139,9 +141,7 @@ void Collector::State::renderSelf(std::string& out) const {
   if (scrapes) single(out, "taskmaster_metrics_scrapes_total", "counter", "Scrapes of /metrics served.", scrapes());
 }
 
-void Collector::State::renderInstances(std::string& out) {
-  const auto instances = supervisor.status();
-  out.reserve(out.size() + instances.size() * 900);
+void Collector::State::renderInstances(std::string& out, const std::vector<InstanceStatus>& instances) {
   std::vector<std::string> labels;
   labels.reserve(instances.size());
   for (const auto& s : instances) {
