@@ -7,6 +7,7 @@ starting. The test runs its own prometheus on a free loopback port, with its sto
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -82,6 +83,10 @@ def raw(port, data, timeout=5.0):
         return reply.decode(errors="replace")
 
 
+def wait_log(daemon, pattern):
+    return eventually(lambda: re.search(pattern, daemon.log_text(), re.M), message=f"log line /{pattern}/")
+
+
 def require(tool):
     path = shutil.which(tool)
     check(path, f"{tool} is not installed: `make deps-test` installs Debian's prometheus package")
@@ -94,7 +99,7 @@ def values_follow_a_restart_and_a_crash():
     tm = Daemon(web_config(port))
     tm.start()
     tm.wait_state("web", "RUNNING")
-    tm.wait_log(rf"INFO  metrics endpoint listening on http://127\.0\.0\.1:{port}/metrics")
+    wait_log(tm, rf"INFO  metrics endpoint listening on http://127\.0\.0\.1:{port}/metrics")
     first = samples(scrape(port))
     check(first[web("taskmaster_process_state")] == 20 and first[web("taskmaster_process_up")] == 1, first)
     check(first[web("taskmaster_process_restarts_total")] == 0, first)
@@ -197,7 +202,7 @@ def reload_moves_the_endpoint_and_the_command_line_wins():
         check(False, "the old address still answers after the reload")
     except ConnectionRefusedError:
         pass
-    tm.wait_log(rf"INFO  metrics endpoint listening on http://127\.0\.0\.1:{other}/metrics")
+    wait_log(tm, rf"INFO  metrics endpoint listening on http://127\.0\.0\.1:{other}/metrics")
 
     # An address that cannot be bound: the endpoint stays where it was, and the log says so.
     with socket.socket() as taken:
@@ -206,14 +211,14 @@ def reload_moves_the_endpoint_and_the_command_line_wins():
         busy = taken.getsockname()[1]
         tm.write(web_config(busy))
         tm.command("reload")
-        tm.wait_log(rf"WARN  metrics endpoint stays on 127\.0\.0\.1:{other}: cannot listen on 127\.0\.0\.1:{busy}: "
+        wait_log(tm, rf"WARN  metrics endpoint stays on 127\.0\.0\.1:{other}: cannot listen on 127\.0\.0\.1:{busy}: "
                     r"Address already in use")
         scrape(other)
 
     # Without `metrics`: closed.
     tm.write("programs:\n" + program("web", FOREVER, autorestart=True, **QUICK))
     tm.command("reload")
-    tm.wait_log(rf"INFO  metrics endpoint closed \(was on 127\.0\.0\.1:{other}\)")
+    wait_log(tm, rf"INFO  metrics endpoint closed \(was on 127\.0\.0\.1:{other}\)")
     tm.command("shutdown")
     tm.wait_gone()
 
@@ -223,7 +228,7 @@ def reload_moves_the_endpoint_and_the_command_line_wins():
     cli.start(["-c", cli.config, "--daemon", "--socket", cli.socket, "--pidfile", cli.pidfile, "--log", cli.log,
                "--metrics", str(chosen)])
     scrape(chosen)
-    cli.wait_log(rf"INFO  metrics endpoint listening on http://127\.0\.0\.1:{chosen}/metrics")
+    wait_log(cli, rf"INFO  metrics endpoint listening on http://127\.0\.0\.1:{chosen}/metrics")
 
 
 def prometheus_query(port, query):
