@@ -65,7 +65,8 @@ struct EndpointOptions {
 
 // The HTTP/1.1 server: GET /metrics answers the Collector's render(), other paths 404, other methods 405,
 // malformed requests 400. Keep-alive, any number of clients up to maxClients; nothing it does blocks the
-// loop (a client that stops reading only holds its own connection). Loop thread only.
+// loop (a client that stops reading only holds its own connection). Loop thread only. It counts the scrapes for
+// the Collector (taskmaster_metrics_scrapes_total), and must be destroyed before it.
 class Endpoint {
  public:
   Endpoint(boost::asio::io_context& io, Collector& collector, EndpointOptions options = {});
@@ -74,8 +75,9 @@ class Endpoint {
   Endpoint& operator=(const Endpoint&) = delete;
 
   // Listens on `address` (parseAddress()). Already listening: the new socket replaces the old one only once it
-  // is bound (connections open stay), and a failure leaves the old one as it was. The Error's detail names the
-  // address ("cannot listen on 127.0.0.1:9102: Address already in use").
+  // is bound (connections open stay), and a failure leaves the old one as it was (the address it listens on
+  // already is such a failure: compare first). The Error's detail names the address ("cannot listen on
+  // 127.0.0.1:9102: Address already in use").
   [[nodiscard]] Result<> listen(std::string_view address);
   void close();
   // The address it listens on, the port as bound (a port 0 in listen() is chosen by the system); empty when
