@@ -124,7 +124,8 @@ TEST_CASE("the configuration's metrics: a port, an address, or an error that say
   CHECK_FALSE(taskmaster::parseConfig("programs: {}\n").config.metrics.has_value());
   const auto bad = taskmaster::parseConfig("programs: {}\nmetrics: nowhere:1\n", "tm.yml");
   REQUIRE(bad.errors.size() == 1);
-  CHECK(bad.errors[0].str() == "tm.yml:2:10: metrics address 'nowhere:1': 'nowhere' is not an IP address (nor localhost)");
+  CHECK(bad.errors[0].str() ==
+        "tm.yml:2:10: metrics address 'nowhere:1': 'nowhere' is not an IP address (nor localhost)");
   const auto list = taskmaster::parseConfig("programs: {}\nmetrics: [1]\n", "tm.yml");
   REQUIRE(list.errors.size() == 1);
   CHECK(list.errors[0].message == "metrics: expected HOST:PORT or a port, got a list");

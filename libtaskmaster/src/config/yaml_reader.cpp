@@ -430,8 +430,8 @@ class Parser {
         }
         readTop(key, value, std::move(backups), config_.logfileBackups);
       } else {
-        unknownKey(key, "", {"programs", "socket", "metrics", "logfile", "logfile_maxbytes", "logfile_backups", "loglevel",
-                             "pidfile", "umask", "directory", "minfds", "minprocs"});
+        unknownKey(key, "", {"programs", "socket", "metrics", "logfile", "logfile_maxbytes", "logfile_backups",
+                             "loglevel", "pidfile", "umask", "directory", "minfds", "minprocs"});
       }
     }
     if (!sawPrograms) {
@@ -465,7 +465,8 @@ class Parser {
   // "HOST:PORT" or a port alone (loopback), as metrics::parseAddress() reads it.
   void readMetrics(const YAML::Node& key, const YAML::Node& value) {
     if (!value.IsScalar()) {
-      problems_.add(placeOf(key, value), "", fmt::format("metrics: expected HOST:PORT or a port, got {}", describe(value)));
+      problems_.add(placeOf(key, value), "",
+                    fmt::format("metrics: expected HOST:PORT or a port, got {}", describe(value)));
       return;
     }
     auto address = metrics::parseAddress(value.Scalar());

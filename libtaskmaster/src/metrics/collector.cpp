@@ -165,7 +165,8 @@ void Collector::State::renderInstances(std::string& out, const std::vector<Insta
        [&](const InstanceStatus& s, const std::string& l) {
          fmt::format_to(it, "taskmaster_process_up{{{}}} {}\n", l, s.state == ProcessState::running ? 1 : 0);
        });
-  each("taskmaster_process_restarts_total", "counter", "Automatic starts: retries after a failed start and autorestarts.",
+  each("taskmaster_process_restarts_total", "counter",
+       "Automatic starts: retries after a failed start and autorestarts.",
        [&](const InstanceStatus& s, const std::string& l) {
          fmt::format_to(it, "taskmaster_process_restarts_total{{{}}} {}\n", l, s.restarts);
        });
