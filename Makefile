@@ -18,8 +18,9 @@ FUZZ_PACKAGES := clang libclang-rt-14-dev
 BENCH ?= quick
 # What the tests compare with: supervisord's own parser (Debian's `supervisor`, its service kept from starting) and
 # python3-yaml, both for Debian's /usr/bin/python3 (tests/e2e/test_supervisord_conf.py); man-db (with groff)
-# renders the man pages as a reader sees them (tests/e2e/test_man.py).
-TEST_PACKAGES := supervisor python3-yaml man-db
+# renders the man pages as a reader sees them (tests/e2e/test_man.py); Prometheus with its promtool (Debian's
+# `prometheus`, its service kept from starting: tests/e2e/test_metrics.py runs its own).
+TEST_PACKAGES := supervisor python3-yaml man-db prometheus
 # make deb: the Debian packages, built by dpkg-buildpackage from a copy of the tree in $(DEB_BUILD)/ (debian/).
 DEB_BUILD ?= build-deb
 DEB_JOBS ?= auto
@@ -65,8 +66,8 @@ deps-deb: deps
 	$(call install_packages,$(DEB_PACKAGES))
 
 # As install_packages, with /usr/sbin/policy-rc.d saying no for the time of the install: the Debian way to keep a
-# package (supervisor) from starting its service; and not at boot either. The tests and the bench start their
-# own supervisord when they need one.
+# package (supervisor, prometheus) from starting its service; and not at boot either. The tests and the bench start
+# their own supervisord and prometheus when they need one.
 deps-test: deps
 	@missing=$$(for p in $(TEST_PACKAGES); do \
 	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
@@ -82,7 +83,7 @@ deps-test: deps
 	  $(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends $$missing; \
 	  status=$$?; \
 	  if [ -n "$$guard" ]; then $(SUDO) rm -f /usr/sbin/policy-rc.d; fi; \
-	  if [ -d /run/systemd/system ]; then $(SUDO) systemctl disable --now supervisor.service 2>/dev/null; fi; \
+	  if [ -d /run/systemd/system ]; then $(SUDO) systemctl disable --now supervisor.service prometheus.service 2>/dev/null; fi; \
 	  exit $$status; \
 	fi
 

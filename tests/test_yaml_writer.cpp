@@ -42,6 +42,7 @@ std::string roundTrip(const Config& config, const std::vector<Diagnostic>& notes
   CHECK(dump(read.config.programs) == dump(config.programs));
   CHECK(read.config.programs == config.programs);
   CHECK(read.config.socket == config.socket);
+  CHECK(read.config.metrics == config.metrics);
   CHECK(read.config.logfile == config.logfile);
   CHECK(read.config.logfileMaxBytes == config.logfileMaxBytes);
   CHECK(read.config.logfileBackups == config.logfileBackups);
@@ -262,6 +263,7 @@ TEST_CASE("group names GROUP:PROCESS and programs in their order read back the s
 TEST_CASE("the top-level settings read back the same") {
   Config config;
   config.socket = "/run/my app/taskmaster.sock";
+  config.metrics = "[::1]:9102";
   config.logfile = "yes";
   config.logfileMaxBytes = 0;
   config.logfileBackups = 0;

@@ -11,6 +11,7 @@
 #include <boost/program_options.hpp>
 #include <fmt/format.h>
 #include <taskmaster/commands.hpp>
+#include <taskmaster/metrics.hpp>
 #include <taskmaster/program_spec.hpp>
 #include <taskmaster/version.hpp>
 
@@ -98,7 +99,7 @@ std::optional<std::string> optional(const po::variables_map& vm, const char* nam
 void printRunHelp(const po::options_description& desc) {
   fmt::print(
       "Usage: taskmaster [-c FILE] [--log FILE] [--log-level LEVEL] [--logfile-maxbytes SIZE] [--logfile-backups N]\n"
-      "                  [--socket PATH] [--pidfile FILE] [--daemon | --no-shell]\n"
+      "                  [--socket PATH] [--metrics ADDR] [--pidfile FILE] [--daemon | --no-shell]\n"
       "       taskmaster --check [-c FILE]\n"
       "       taskmaster convert FILE\n"
       "       taskmaster ctl [--socket PATH] [--json] [COMMAND [ARGS...]]\n"
@@ -148,6 +149,9 @@ CommandLine parseRun(const std::vector<std::string>& args) {
        "rotate the event log at this size: 50MB (default), 512KB, 0 never")
       ("logfile-backups", po::value<std::string>(&backups)->value_name("N"), "rotated event logs kept (default 10)")
       ("socket", po::value<std::string>()->value_name("PATH"), "control socket (default: see taskmaster ctl --help)")
+      ("metrics", po::value<std::string>()->value_name("ADDR"),
+       "serve Prometheus metrics at http://ADDR/metrics: HOST:PORT, or a port on 127.0.0.1 (default: the "
+       "configuration's metrics, else none)")
       ("daemon,d", po::bool_switch(&options.daemon), "detach and run in the background, without a shell")
       ("no-shell", po::bool_switch(&options.noShell), "stay in the foreground without a shell, logging to stderr")
       ("pidfile", po::value<std::string>()->value_name("FILE"), "where to write the pid (a daemon's default: beside the socket)")
@@ -170,6 +174,11 @@ CommandLine parseRun(const std::vector<std::string>& args) {
   options.config = optional(vm, "config");
   options.socket = optional(vm, "socket");
   options.pidfile = optional(vm, "pidfile");
+  if (auto metrics = optional(vm, "metrics")) {
+    auto address = taskmaster::metrics::parseAddress(*metrics);
+    if (!address) return usageError("taskmaster", fmt::format("--metrics: {}", address.error().str()));
+    options.metrics = std::move(*address);
+  }
   options.logPath = optional(vm, "log");
   if (auto problem = validate(options)) return usageError("taskmaster", *problem);
   if (vm.contains("log-level")) {

@@ -23,6 +23,7 @@ struct RunOptions {
   // --log-level; else the configuration's `loglevel` (supervisord's files), else info.
   std::optional<taskmaster::LogLevel> logLevel;
   std::optional<std::string> socket;   // --socket PATH; else the config's `socket:`, else the default
+  std::optional<std::string> metrics;  // --metrics ADDR (normalized); else the config's `metrics:`, else none
   bool daemon = false;                 // --daemon: detach, no shell, log to the file only
   bool noShell = false;                // --no-shell: foreground without a shell, log to stderr too
   std::optional<std::string> pidfile;  // --pidfile FILE; else the config's `pidfile`; a daemon's default beside the socket

@@ -28,6 +28,7 @@ import argparse
 import ctypes
 import dataclasses
 import datetime
+import http.client
 import json
 import os
 import platform
@@ -848,9 +849,11 @@ def scale_run(ctx, run):
     run.restart_watch()
     t0 = mono()
     if d.kind == "taskmaster":
+        d.metrics_port = free_port()
         with open(d.path("start.err"), "w+") as err:  # a file, not a pipe: the daemon may keep it open
             done = subprocess.run([ctx.taskmaster, "-c", d.config, "--daemon", "--socket", d.path("sock"),
-                                   "--pidfile", d.path("pid"), "--log", d.log], env=d.env, stdin=subprocess.DEVNULL,
+                                   "--pidfile", d.path("pid"), "--log", d.log,
+                                   "--metrics", f"127.0.0.1:{d.metrics_port}"], env=d.env, stdin=subprocess.DEVNULL,
                                   stdout=subprocess.DEVNULL, stderr=err, preexec_fn=scale_limit_preexec(ctx))
             err.seek(0)
             if done.returncode != 0:
@@ -868,6 +871,8 @@ def scale_run(ctx, run):
     for _ in range(m["scale_ctl"][d.kind]):
         res.add("scale_status", d.kind, d.run("status")[0])
         res.add("scale_version", d.kind, d.run(*d.cheapest())[0])
+        if d.kind == "taskmaster":
+            res.add("scale_metrics", d.kind, scrape_seconds(d.metrics_port, n))
     scale_kills(ctx, d, states)
     time.sleep(2.0)  # past the starttime (1 s) of the last replacement: nothing left to do but idle
     res.add("scale_rss", d.kind, rss_mib(d.pid))
@@ -884,6 +889,30 @@ def scale_run(ctx, run):
     scale_start_all(ctx, run)
     time.sleep(1.5)  # past starttime: the shutdown is of N RUNNING processes
     res.add("scale_shutdown", d.kind, d.shutdown())
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def scrape_seconds(port, n):
+    """One `GET /metrics` of taskmaster's Prometheus endpoint on a new connection, as Prometheus scrapes: wall
+    seconds until the whole answer is read. The answer must show the n instances."""
+    start = mono()
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request("GET", "/metrics")
+        response = connection.getresponse()
+        body = response.read()
+    finally:
+        connection.close()
+    took = mono() - start
+    shown = body.count(b"\ntaskmaster_process_up{")
+    if response.status != 200 or shown != n:
+        raise ScaleMiss(f"GET /metrics: status {response.status}, {shown} of {n} instances shown")
+    return took
 
 
 def scale_kills(ctx, d, states):
@@ -1467,6 +1496,8 @@ def scale_rows(r, row, verdict):
          else f"≤ 1.5 × `posix_spawnp` of {n:,}: no reference run")
     srow(f"`status` (all), {at}", "scale_status", fmt_time, lambda tm: verdict(tm < 0.050, "< 50 ms"))
     srow(f"`version`, {at}", "scale_version", fmt_time, lambda tm: verdict(tm < 0.005, "< 5 ms"))
+    srow(f"`GET /metrics` (Prometheus, taskmaster only), {at}", "scale_metrics", fmt_time,
+         lambda tm: verdict(tm < 0.100, "< 100 ms"))
     srow(f"SIGKILL → replacement exists, {at}: median", "scale_kill", fmt_time,
          lambda tm: verdict(tm < 0.005, "< 5 ms"))
     srow(f"SIGKILL → replacement exists, {at}: worst", "scale_kill", fmt_time,

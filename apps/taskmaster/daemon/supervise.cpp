@@ -117,6 +117,8 @@ class App {
                 followedBy(taskmaster::control::commandHandler(interpreter_,
                                                                [this] { quit("shutdown over the control socket"); }),
                            [this] { followConfig(); })),
+        collector_(supervisor_),
+        metrics_(io, collector_),
         signals_(io, SIGHUP, SIGTERM, SIGINT) {
     signals_.add(SIGUSR2);
   }
@@ -157,6 +159,8 @@ class App {
       log_.warn("control socket disabled: {}", error);
       shell_->notice(fmt::format("control socket disabled: {}", error));
     }
+    collector_.setControlClients([this] { return server_.clients(); });
+    followMetrics();
     if (auto pidPath = pidFilePath()) {
       if (auto error = pidFile_.write(*pidPath); !error.empty()) {
         if (options_.daemon) {
@@ -206,6 +210,27 @@ class App {
     if (auto listening = server_.listen({.path = socketPath_}); !listening) return listening.error().str();
     log_.info("control socket listening on {}", socketPath_);
     return {};
+  }
+
+  // The Prometheus endpoint where the command line, else the configuration, wants it: at start and after every
+  // command (a reload may move it). A new address that cannot be bound leaves the endpoint where it was.
+  void followMetrics() {
+    const auto wanted = options_.metrics ? options_.metrics : service_.config().metrics;
+    if (wanted == metricsAddress_) return;
+    if (!wanted) {
+      metrics_.close();
+      log_.info("metrics endpoint closed (was on {})", *metricsAddress_);
+      metricsAddress_.reset();
+      return;
+    }
+    if (auto listening = metrics_.listen(*wanted); !listening) {
+      const auto where = metricsAddress_ ? fmt::format("stays on {}", *metricsAddress_) : std::string("disabled");
+      log_.warn("metrics endpoint {}: {}", where, listening.error().str());
+      notice(fmt::format("metrics endpoint {}: {}", where, listening.error().str()));
+      return;
+    }
+    metricsAddress_ = wanted;
+    log_.info("metrics endpoint listening on http://{}/metrics", metrics_.address());
   }
 
   // The shell's one-line notices: what a user at the prompt wants to hear about without asking.
@@ -267,6 +292,7 @@ class App {
   // After every command, wherever it came from: a reload may have brought other event-log settings (the
   // command line still wins over them). A new `logfile` is opened at once; if it cannot be, the log stays.
   void followConfig() {
+    followMetrics();
     const auto level = logLevel(options_, service_.config());
     if (level != log_.level()) {
       log_.setLevel(level);
@@ -301,6 +327,7 @@ class App {
     supervisor_.shutdown([this] {
       log_.info("taskmaster stopped");
       server_.close();
+      metrics_.close();
       boost::system::error_code ignored;
       signals_.cancel(ignored);
       io_.stop();
@@ -318,6 +345,9 @@ class App {
   StateLogger stateLogger_;
   taskmaster::control::Server server_;
   std::string socketPath_;
+  taskmaster::metrics::Collector collector_;
+  taskmaster::metrics::Endpoint metrics_;        // declared after collector_: closed before it goes
+  std::optional<std::string> metricsAddress_;  // where the endpoint listens as configured; none: closed
   PidFile pidFile_;
   taskmaster::Subscription logged_;
   taskmaster::Subscription announced_;

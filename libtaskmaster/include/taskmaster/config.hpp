@@ -45,6 +45,9 @@ struct Config {
   ConfigFormat format = ConfigFormat::yaml;
   std::vector<ProgramSpec> programs;  // in file order, names unique
   std::optional<std::string> socket;  // control socket path (`socket:` at the top level)
+  // The Prometheus endpoint (`metrics:`), "HOST:PORT" as metrics::parseAddress() normalizes it; the command
+  // line wins. Unset: no endpoint.
+  std::optional<std::string> metrics;
   // The event log (top level `logfile`, `logfile_maxbytes`, `logfile_backups`); the command line wins.
   std::optional<std::string> logfile;
   std::optional<std::uint64_t> logfileMaxBytes;

@@ -6,6 +6,7 @@
 #include <taskmaster/control.hpp>
 #include <taskmaster/error.hpp>
 #include <taskmaster/log.hpp>
+#include <taskmaster/metrics.hpp>
 #include <taskmaster/output.hpp>
 #include <taskmaster/program_spec.hpp>
 #include <taskmaster/state.hpp>

@@ -19,6 +19,7 @@
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
+#include <taskmaster/metrics.hpp>
 #include <taskmaster/util.hpp>
 
 #include "config/reader.hpp"
@@ -410,6 +411,8 @@ class Parser {
                     : name == "logfile" ? config_.logfile
                     : name == "pidfile" ? config_.pidfile
                                         : config_.directory);
+      } else if (name == "metrics") {
+        readMetrics(key, value);
       } else if (name == "loglevel") {
         readTop(key, value, toLogLevel(value), config_.loglevel);
       } else if (name == "umask") {
@@ -427,8 +430,8 @@ class Parser {
         }
         readTop(key, value, std::move(backups), config_.logfileBackups);
       } else {
-        unknownKey(key, "", {"programs", "socket", "logfile", "logfile_maxbytes", "logfile_backups", "loglevel",
-                             "pidfile", "umask", "directory", "minfds", "minprocs"});
+        unknownKey(key, "", {"programs", "socket", "metrics", "logfile", "logfile_maxbytes", "logfile_backups",
+                             "loglevel", "pidfile", "umask", "directory", "minfds", "minprocs"});
       }
     }
     if (!sawPrograms) {
@@ -457,6 +460,21 @@ class Parser {
       return;
     }
     for (const auto& [name, body] : entries(value, "", "program")) readProgram(name, body);
+  }
+
+  // "HOST:PORT" or a port alone (loopback), as metrics::parseAddress() reads it.
+  void readMetrics(const YAML::Node& key, const YAML::Node& value) {
+    if (!value.IsScalar()) {
+      problems_.add(placeOf(key, value), "",
+                    fmt::format("metrics: expected HOST:PORT or a port, got {}", describe(value)));
+      return;
+    }
+    auto address = metrics::parseAddress(value.Scalar());
+    if (!address) {
+      problems_.add(locate(value.Mark()), "", address.error().str());
+      return;
+    }
+    config_.metrics = std::move(*address);
   }
 
   void readTopPath(const YAML::Node& key, const YAML::Node& value, std::optional<std::string>& field) {

@@ -267,6 +267,7 @@ std::string formatYaml(const Config& config, const std::vector<Diagnostic>& note
   }
   if (!out.empty()) out += "\n";
   if (config.socket) out += fmt::format("socket: {}\n", scalar(*config.socket));
+  if (config.metrics) out += fmt::format("metrics: {}\n", scalar(*config.metrics));
   if (config.logfile) out += fmt::format("logfile: {}\n", scalar(*config.logfile));
   if (config.logfileMaxBytes) out += fmt::format("logfile_maxbytes: {}\n", formatSize(*config.logfileMaxBytes));
   if (config.logfileBackups) out += fmt::format("logfile_backups: {}\n", *config.logfileBackups);
