@@ -151,7 +151,7 @@ TEST_CASE("every family has its HELP and TYPE, and instances that never ran read
   CHECK(std::stoll(values.at("taskmaster_open_fds")) > 2);
   CHECK(std::stoll(values.at("taskmaster_resident_memory_bytes")) > 1'000'000);
   CHECK(values.at(fmt::format("taskmaster_build_info{{version=\"{}\"}}", taskmaster::kVersion)) == "1");
-  const std::string web = "program=\"web\",instance=\"web:1\"";
+  const std::string web = "program=\"web\",process=\"web:1\"";
   CHECK(values.at("taskmaster_process_state{" + web + "}") == "0");
   CHECK(values.at("taskmaster_process_up{" + web + "}") == "0");
   CHECK(values.at("taskmaster_process_restarts_total{" + web + "}") == "0");
@@ -159,7 +159,7 @@ TEST_CASE("every family has its HELP and TYPE, and instances that never ran read
   CHECK(values.at("taskmaster_process_exits_total{" + web + ",expected=\"false\"}") == "0");
   CHECK(values.at("taskmaster_process_start_time_seconds{" + web + "}") == "0.000");
   CHECK(values.at("taskmaster_process_uptime_seconds{" + web + "}") == "0.000");
-  CHECK(values.contains(R"(taskmaster_process_up{program="odd\"name\\",instance="odd\"name\\"})"));
+  CHECK(values.contains(R"(taskmaster_process_up{program="odd\"name\\",process="odd\"name\\"})"));
 }
 
 TEST_CASE("without the embedding program's counts, their families are left out") {

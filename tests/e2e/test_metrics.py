@@ -66,7 +66,7 @@ def scrape(port):
 
 
 def web(metric, **extra):
-    labels = 'program="web",instance="web"' + "".join(f',{k}="{v}"' for k, v in extra.items())
+    labels = 'program="web",process="web"' + "".join(f',{k}="{v}"' for k, v in extra.items())
     return f"{metric}{{{labels}}}"
 
 
@@ -106,7 +106,7 @@ def values_follow_a_restart_and_a_crash():
     check(first[web("taskmaster_process_exits_total", expected="false")] == 0, first)
     check(abs(first[web("taskmaster_process_start_time_seconds")] - time.time()) < 60, first)
     check(first["taskmaster_programs"] == 2 and first["taskmaster_processes"] == 2, first)
-    check(first['taskmaster_process_up{program="odd\\"name\\\\",instance="odd\\"name\\\\"}'] == 1, first)
+    check(first['taskmaster_process_up{program="odd\\"name\\\\",process="odd\\"name\\\\"}'] == 1, first)
 
     # A restart by command: one expected exit, no automatic restart, a new start time.
     tm.command("restart", "web")
@@ -267,8 +267,8 @@ def prometheus_scrapes_a_restarted_program():
         result = eventually(lambda: prometheus_query(prometheus_port, query), timeout=60, interval=0.5,
                             message=f"Prometheus to have {query}")
         check(len(result) == 1, result)
-        # Prometheus' own `instance` label names the target: taskmaster's becomes `exported_instance`.
-        check(result[0]["metric"]["exported_instance"] == "web" and result[0]["value"][1] == "1", result)
+        # `process`, not `instance`: Prometheus' own `instance` label names the target.
+        check(result[0]["metric"]["process"] == "web" and result[0]["value"][1] == "1", result)
         up = prometheus_query(prometheus_port, 'up{job="taskmaster"}')
         check(up and up[0]["value"][1] == "1", f"Prometheus' scrape of taskmaster is not up: {up}")
     finally:

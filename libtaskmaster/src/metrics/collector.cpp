@@ -145,7 +145,7 @@ void Collector::State::renderInstances(std::string& out, const std::vector<Insta
   std::vector<std::string> labels;
   labels.reserve(instances.size());
   for (const auto& s : instances) {
-    labels.push_back(fmt::format("program=\"{}\",instance=\"{}\"", escapeLabelValue(s.program),
+    labels.push_back(fmt::format("program=\"{}\",process=\"{}\"", escapeLabelValue(s.program),
                                  escapeLabelValue(s.instance)));
   }
   auto it = std::back_inserter(out);
