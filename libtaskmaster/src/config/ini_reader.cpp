@@ -513,7 +513,7 @@ void SupervisordReader::appendOnlyWhenShared(const std::vector<IniProcess*>& pro
   for (auto* process : processes) {
     for (auto stream : {StdStream::out, StdStream::err}) {
       const auto& path = stream == StdStream::out ? process->spec.stdoutPath : process->spec.stderrPath;
-      if (!path || *path == "/dev/stdout" || *path == "/dev/stderr" || *path == "/dev/null") continue;
+      if (!path || isSharedSink(*path)) continue;
       writers[*path].push_back({process, stream});
     }
   }

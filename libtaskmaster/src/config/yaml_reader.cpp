@@ -33,6 +33,7 @@ using detail::Bad;
 using detail::Checked;
 using detail::Location;
 using detail::Problems;
+using detail::isSharedSink;
 
 // yaml-cpp marks are 0-based; a null mark (line -1) means "unknown".
 Location locate(const YAML::Mark& mark) {
@@ -316,12 +317,6 @@ struct Option {
 
 // Rotated files kept for the event log, bounded as a program's (ProgramSpec::validate()).
 constexpr int kMaxLogBackups = 1000;
-
-// Where programs' lines are forwarded (taskmaster's own stdout and stderr) or discarded: no file of
-// taskmaster's, so any number of writers may name them.
-bool isSharedSink(std::string_view path) {
-  return path == "/dev/stdout" || path == "/dev/stderr" || path == "/dev/null";
-}
 
 constexpr std::array kStreams{StdStream::out, StdStream::err};
 

@@ -23,6 +23,7 @@ namespace taskmaster::inline v0 {
 namespace {
 
 using namespace std::chrono_literals;
+using detail::isSharedSink;
 
 constexpr int kMaxNumprocs = 10000;  // each instance holds a pidfd in the supervisor and a pid; more is a typo
 constexpr Duration kMaxDuration = 24h;  // keeps deadlines far from overflow; longer waits are typos
@@ -117,12 +118,6 @@ void forEachPlaceholder(std::string_view path, Found found) {
     if (close == open + 1 || close == path.size() || path[close] != '}') continue;
     found(open, close + 1 - open, path.substr(open + 1, close - open - 1));
   }
-}
-
-// Forwarded to taskmaster's own stdout or stderr, or discarded: no file of taskmaster's to rotate, so any
-// number of writers may name it.
-bool isSharedSink(std::string_view path) {
-  return path == "/dev/stdout" || path == "/dev/stderr" || path == "/dev/null";
 }
 
 // The file instance `index` writes `stream` to when taskmaster rotates it; nullopt when it has none, when it
