@@ -3,8 +3,9 @@
 
     python3 tests/bench/bench.py               quick mode, what `make bench` runs (a few minutes once built)
     python3 tests/bench/bench.py --mode full   more repeats and 30 s idle windows (BENCH=full make bench)
-    options: --only SCENARIOS (ref,memory,pools,restart,scale,crash,output,flood,reload), --no-write (table only),
-             --keep (keep the temporary files), --taskmaster BINARY, --scale-nofile N (default 1024)
+    options: --only SCENARIOS (ref,memory,pools,restart,scale,crash,output,flood,reload,xmlrpc),
+             --no-write (table only), --keep (keep the temporary files), --taskmaster BINARY,
+             --scale-nofile N (default 1024)
 
 Builds taskmaster in build-bench/ (release), compiles the posix_spawn reference (tests/bench/spawnref.c), installs
 the Debian package `supervisor` when it is missing and we are root, then runs every scenario against both
@@ -59,12 +60,14 @@ MODES = {
                   ctl_repeats={"taskmaster": 21, "supervisord": 3}, restart_repeats=20,
                   crash_runs=1, output_runs=3, reload_runs=1, ref_runs=3, spawn_loop=500,
                   scale_ctl={"taskmaster": 11, "supervisord": 3}, scale_idle=5,
-                  output_bytes=256 << 20, flood_seconds=10),
+                  output_bytes=256 << 20, flood_seconds=10,
+                  xmlrpc_ctl={"taskmaster": 11, "supervisord": 5}, xmlrpc_calls=20),
     "full": dict(pools={100: "AAABBB", 1000: "AAABBB"}, idle={100: 30, 1000: 30},
                  ctl_repeats={"taskmaster": 51, "supervisord": 11},
                  restart_repeats=20, crash_runs=3, output_runs=5, reload_runs=3, ref_runs=5, spawn_loop=2000,
                  scale_ctl={"taskmaster": 51, "supervisord": 11}, scale_idle=30,
-                 output_bytes=GIB, flood_seconds=10),
+                 output_bytes=GIB, flood_seconds=10,
+                 xmlrpc_ctl={"taskmaster": 21, "supervisord": 11}, xmlrpc_calls=50),
 }
 
 
@@ -531,7 +534,7 @@ stderr_logfile=NONE
 
 
 KINDS = (Taskmaster, Supervisord)
-SCENARIOS = ("ref", "memory", "pools", "restart", "scale", "crash", "output", "flood", "reload")
+SCENARIOS = ("ref", "memory", "pools", "restart", "scale", "crash", "output", "flood", "reload", "xmlrpc")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -1113,6 +1116,158 @@ FLOOD_LINE = 100
 FLOOD_ROTATE = 4 * 1024 * 1024
 
 
+# The XML-RPC scenario: XMLRPC_N processes of one program on one supervisord.conf, served by each daemon on its
+# [unix_http_server] socket in turn; the real supervisorctl, and getAllProcessInfo sent by the bench itself.
+XMLRPC_N = 1000
+XMLRPC_MINFDS = 4096  # about three descriptors per process (pipes, pidfd) and the rest: above the default 1024
+
+
+class XmlrpcTaskmaster(Supervisord):
+    """taskmaster on the same supervisord.conf as supervisord, driven by supervisorctl through its XML-RPC socket."""
+
+    kind = "taskmaster"
+
+    def start(self):
+        """taskmaster --daemon returns once it is ready."""
+        done = subprocess.run([self.ctx.taskmaster, "-c", self.config, "--daemon", "--socket", self.path("tm.sock"),
+                               "--pidfile", self.path("pid"), "--log", self.log], env=self.env,
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              preexec_fn=scale_limit_preexec(self.ctx))
+        if done.returncode != 0:
+            raise RuntimeError(f"taskmaster --daemon exited with {done.returncode}: {done.stderr.strip()[:300]}")
+        with open(self.path("pid")) as f:
+            self.pid = int(f.read())
+
+    def shutdown(self, timeout=120):
+        return Supervisor.shutdown(self, timeout)
+
+
+class XmlrpcSupervisord(Supervisord):
+    def start(self):
+        self.process = subprocess.Popen([self.ctx.supervisord, "-n", "-c", self.config], env=self.env,
+                                        stdin=subprocess.DEVNULL, stdout=open(self.path("stdout"), "w"),
+                                        stderr=subprocess.STDOUT, start_new_session=True,
+                                        preexec_fn=scale_limit_preexec(self.ctx))
+        self.pid = self.process.pid
+
+
+def xmlrpc_write_config(d):
+    """The supervisord.conf both daemons read: supervisord's of the bench, minfds raised (each daemon raises its own
+    soft limit to it: both start under the soft limit of --scale-nofile, 1024 by default)."""
+    d.write_config([Program("sleep", ["sleep", "1000"], numprocs=XMLRPC_N)])
+    with open(d.config) as f:
+        text = f.read()
+    with open(d.config, "w") as f:
+        f.write(text.replace("[supervisord]\n", f"[supervisord]\nminfds={XMLRPC_MINFDS}\n", 1))
+
+
+class RpcConnection:
+    """One kept-alive HTTP connection on a daemon's Unix socket, on which the same XML-RPC request is sent again and
+    again, its reply read to the last byte of its Content-Length."""
+
+    def __init__(self, path, method):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(60)
+        self.sock.connect(path)
+        body = f"<?xml version='1.0'?>\n<methodCall>\n<methodName>{method}</methodName>\n<params>\n</params>\n" \
+               f"</methodCall>\n".encode()
+        self.request = (b"POST /RPC2 HTTP/1.1\r\nHost: localhost\r\nAccept-Encoding: identity\r\n"
+                        b"Content-Type: text/xml\r\nAccept: text/xml\r\nContent-Length: "
+                        + str(len(body)).encode() + b"\r\n\r\n" + body)
+        self.pending = b""
+
+    def call(self):
+        """Sends the request; returns (seconds until the reply's last byte, the reply's body)."""
+        start = mono()
+        self.sock.sendall(self.request)
+        data, length, head = self.pending, None, b""
+        while True:
+            if length is None and b"\r\n\r\n" in data:
+                head, _, data = data.partition(b"\r\n\r\n")
+                status = head.split(b" ", 2)[1]
+                if status != b"200":
+                    raise RuntimeError(f"HTTP {status.decode()} to getAllProcessInfo")
+                lengths = [int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                           if line.lower().startswith(b"content-length:")]
+                if not lengths:
+                    raise RuntimeError("a reply without Content-Length")
+                length = lengths[0]
+            if length is not None and len(data) >= length:
+                took = mono() - start
+                self.pending = data[length:]
+                return took, data[:length]
+            chunk = self.sock.recv(1 << 20)
+            if not chunk:
+                raise RuntimeError("the daemon closed the kept-alive connection")
+            data += chunk
+
+    def close(self):
+        self.sock.close()
+
+
+def xmlrpc_states(d):
+    """{statename: count} by getAllProcessInfo on a new connection."""
+    import xmlrpc.client
+    connection = RpcConnection(d.path("sock"), "supervisor.getAllProcessInfo")
+    try:
+        _, body = connection.call()
+    finally:
+        connection.close()
+    (infos,), _ = xmlrpc.client.loads(body)
+    counts = {}
+    for info in infos:
+        counts[info["statename"]] = counts.get(info["statename"], 0) + 1
+    return counts
+
+
+def xmlrpc_scenario(ctx):
+    for cls in (XmlrpcTaskmaster, XmlrpcSupervisord):
+        log(f"XML-RPC, {XMLRPC_N} processes: {cls.kind}")
+        d = cls(ctx)
+        try:
+            xmlrpc_write_config(d)
+            xmlrpc_run(ctx, d)
+        except (RuntimeError, TimeoutError, OSError, ValueError, subprocess.SubprocessError) as e:
+            ctx.results.fail("xmlrpc", d.kind, f"{type(e).__name__}: {e}")
+            log(f"XML-RPC, {d.kind}: MISSED: {e}")
+        finally:
+            if d.pid is not None and alive(d.pid):
+                d.shutdown()
+            d.leftovers()
+
+
+def xmlrpc_run(ctx, d):
+    res, m = ctx.results, ctx.mode
+    d.start()
+    deadline = mono() + 300
+    while True:  # every process RUNNING, asked over XML-RPC (a daemon that does not answer yet: refused, retried)
+        try:
+            counts = xmlrpc_states(d)
+        except (OSError, RuntimeError, ValueError):
+            counts = {}
+        if counts.get("RUNNING") == XMLRPC_N:
+            break
+        if mono() > deadline:
+            raise TimeoutError(f"not all {XMLRPC_N} RUNNING after 300 s: {counts}")
+        time.sleep(0.5)
+    for _ in range(m["xmlrpc_ctl"][d.kind]):
+        took, done = d.run("status")
+        if done.stdout.count(" RUNNING ") != XMLRPC_N:
+            raise RuntimeError(f"supervisorctl status showed {done.stdout.count(' RUNNING ')} RUNNING")
+        res.add("xmlrpc_ctl_status", d.kind, took)
+        res.add("xmlrpc_ctl_version", d.kind, d.run("version")[0])
+    connection = RpcConnection(d.path("sock"), "supervisor.getAllProcessInfo")
+    try:
+        connection.call()  # the first, left out: what is measured is the server's answer on an open connection
+        for _ in range(m["xmlrpc_calls"]):
+            took, body = connection.call()
+            if body.count(b"<name>statename</name>") != XMLRPC_N:
+                raise RuntimeError("getAllProcessInfo did not return every process")
+            res.add("xmlrpc_getall", d.kind, took)
+    finally:
+        connection.close()
+
+
 def flood_scenario(ctx):
     for cls in KINDS:
         log(f"flood of {FLOOD_N} programs: {cls.kind}")
@@ -1461,7 +1616,19 @@ def build_rows(r):
     row("9. SIGHUP: pids kept of the 99 unchanged", "sighup_kept", fmt_num)
     scale_rows(r, row, verdict)
     flood_rows(r, row, verdict)
+    xmlrpc_rows(r, row, verdict)
     return [(a, b, c, "—" if "kept" in a or "spawns until" in a or "split" in a else d, e) for a, b, c, d, e in rows]
+
+
+def xmlrpc_rows(r, row, verdict):
+    at = f"12. XML-RPC, {XMLRPC_N:,} processes"
+    row(f"{at}: `supervisorctl status`", "xmlrpc_ctl_status", fmt_time, scenario="xmlrpc")
+    row(f"{at}: `supervisorctl version` (the client's own start-up, nearly)", "xmlrpc_ctl_version", fmt_time,
+        scenario="xmlrpc")
+    sv = r.median("xmlrpc_getall", "supervisord")
+    row(f"{at}: `getAllProcessInfo` on a kept-alive connection, request sent to last byte", "xmlrpc_getall", fmt_time,
+        (lambda tm: verdict(sv / tm >= 10, f"≥ 10× less than supervisord's (is {sv / tm:.0f}×)")) if sv else None,
+        scenario="xmlrpc")
 
 
 def flood_rows(r, row, verdict):
@@ -1599,6 +1766,15 @@ LIMITS = """\
   must first be started and scheduled among 100 busy processes waits for the CPU more than for the daemon.
   Afterwards every line of every file is checked: whole, the program's own, the numbers consecutive across the
   backup and the file.
+- **XML-RPC**: {xmlrpc_n} `sleep` processes of one `[program:x]` (`numprocs`) in one supervisord.conf, which each
+  daemon reads in turn (`taskmaster -c FILE --daemon`, `supervisord -n -c FILE`) and serves on its
+  `[unix_http_server]` socket. Both are started with the soft `RLIMIT_NOFILE` at {nofile}, and the file says
+  `minfds={minfds}`, to which each raises its own soft limit: about three descriptors per process (pipes, and
+  taskmaster's pidfds) would leave supervisord unable to spawn most of them at 1024. Once every process is RUNNING:
+  the real `supervisorctl -c FILE status`, wall time, repeated with `supervisorctl version` (almost nothing but the
+  client's Python start-up: the floor of every command); then `supervisor.getAllProcessInfo` sent by the bench
+  {xmlrpc_calls} times on one kept-alive connection, each from sending the request to the last byte of the reply
+  (a first call left out): the server's own time.
 - **Stop / shutdown**: wall time of `stop all` (both wait until everything is stopped), and from SIGTERM to the
   daemon's exit, with N `sleep`s that die at once of SIGTERM: the floor is signalling and reaping N processes.
 - **Reload**: the command's wall time (`taskmaster ctl reload`, `supervisorctl update`, both reread the file and
@@ -1643,6 +1819,9 @@ def runs_description(mode):
             f"{mode['crash_runs']} crash loop(s); {mode['output_runs']} output runs of "
             f"{size_text(mode['output_bytes'])} interleaved with `head > file`; "
             f"one flood of {mode['flood_seconds']} s; "
+            f"XML-RPC: `supervisorctl status` repeated "
+            f"({', '.join(f'{k} {v}' for k, v in mode['xmlrpc_ctl'].items())}), "
+            f"getAllProcessInfo {mode['xmlrpc_calls']} times; "
             f"{mode['reload_runs']} reload run(s).")
 
 
@@ -1682,7 +1861,8 @@ def write_markdown(ctx, path, machine, rows, refs, elapsed, load):
                            n_tm=f"{SCALE_N['taskmaster']:,}", n_sv=f"{SCALE_N['supervisord']:,}",
                            nofile=ctx.scale_nofile, kills=ctx.mode["restart_repeats"],
                            scale_idle=ctx.mode["scale_idle"], flood_n=FLOOD_N, flood_line=FLOOD_LINE,
-                           flood_seconds=ctx.mode["flood_seconds"])
+                           flood_seconds=ctx.mode["flood_seconds"], xmlrpc_n=f"{XMLRPC_N:,}",
+                           minfds=XMLRPC_MINFDS, xmlrpc_calls=ctx.mode["xmlrpc_calls"])
     parts += [limits, "## Samples", "",
               "Every value measured in this run, in order (seconds, MiB, % or per second).", ""]
     sample_rows = []
@@ -1795,6 +1975,8 @@ def main():
             output_scenario(ctx)
         if "flood" in only:
             flood_scenario(ctx)
+        if "xmlrpc" in only:
+            xmlrpc_scenario(ctx)
         if "reload" in only:
             for _ in range(ctx.mode["reload_runs"]):
                 for cls in KINDS:

@@ -326,7 +326,8 @@ def maintail_shows_the_daemons_own_log():
                 check(len(text.encode()) <= 200, f"{side.name}: maintail -200 printed {len(text.encode())} bytes")
     results = in_parallel([lambda side=side: tail_f_main(side) for side in pair.sides])
     for side, out in zip(pair.sides, results):
-        check(out.startswith(BANNER) and out[len(BANNER):].strip() and out[len(BANNER):] in side.read("supervisord.log"),
+        text = out[len(BANNER):]
+        check(out.startswith(BANNER) and text.strip() and text in side.read("supervisord.log"),
               f"{side.name}: maintail -f printed {out!r}, not the end of its log")
     pair.verify()
 

@@ -340,7 +340,7 @@ def a_sha_password_is_compared_hashed():
     check_authentication(side, "chris", "hunter2", f"{{SHA}}{digest}")
 
 
-# --- the socket's mode and owner ---------------------------------------------------------------------------------------
+# --- the socket's mode and owner -------------------------------------------------------------------------------------
 
 def connect_as(uid, path):
     """A getAPIVersion from a process running as uid: 'ok', or the error's name."""
@@ -350,7 +350,8 @@ def connect_as(uid, path):
               f"    s.connect({path!r})\n"
               "except OSError as e:\n"
               "    print(__import__('errno').errorcode.get(e.errno, e.errno)); sys.exit()\n"
-              "body = b\"<?xml version='1.0'?><methodCall><methodName>supervisor.getAPIVersion</methodName></methodCall>\"\n"
+              "body = (b\"<?xml version='1.0'?><methodCall><methodName>supervisor.getAPIVersion</methodName>\"\n"
+              "        b\"</methodCall>\")\n"
               "s.sendall(b'POST /RPC2 HTTP/1.1\\r\\nHost: localhost\\r\\nContent-Type: text/xml\\r\\nContent-Length: '"
               " + str(len(body)).encode() + b'\\r\\n\\r\\n' + body)\n"
               "print('ok' if s.recv(100).startswith(b'HTTP/1.1 200') else 'refused')\n")
@@ -545,9 +546,9 @@ def hostile_clients_get_an_error_and_harm_no_one():
                        ("a NUL", b"<methodCall><methodName>supervisor.getAPI\x00Version</methodName></methodCall>"),
                        ("no methodName", b"<?xml version='1.0'?><methodCall><params/></methodCall>"),
                        ("not XML-RPC", b"<?xml version='1.0'?><html><body>hi</body></html>"),
-                       ("20,000 nested arrays", b"<?xml version='1.0'?><methodCall><methodName>supervisor.getProcessInfo"
-                                                b"</methodName><params><param>" + deep + b"</param></params>"
-                                                b"</methodCall>"),
+                       ("20,000 nested arrays", b"<?xml version='1.0'?><methodCall><methodName>"
+                                                b"supervisor.getProcessInfo</methodName><params><param>" + deep
+                                                + b"</param></params></methodCall>"),
                        ("empty", b"")]:
         begun = time.monotonic()
         s = raw(side, rpc_request(body))
