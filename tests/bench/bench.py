@@ -1239,15 +1239,18 @@ def xmlrpc_scenario(ctx):
 def xmlrpc_run(ctx, d):
     res, m = ctx.results, ctx.mode
     d.start()
-    deadline = mono() + 300
-    while True:  # every process RUNNING, asked over XML-RPC (a daemon that does not answer yet: refused, retried)
+    started, answered = mono(), None
+    while True:  # every process RUNNING, asked over XML-RPC (a daemon that does not answer yet: retried)
         try:
-            counts = xmlrpc_states(d)
-        except (OSError, RuntimeError, ValueError):
-            counts = {}
+            counts, error = xmlrpc_states(d), None
+            answered = answered or mono()
+        except (OSError, RuntimeError, ValueError) as e:
+            counts, error = {}, e
         if counts.get("RUNNING") == XMLRPC_N:
             break
-        if mono() > deadline:
+        if answered is None and mono() - started > 30:
+            raise RuntimeError(f"no XML-RPC answer on {d.path('sock')} 30 s after the start: {error}")
+        if mono() - started > 300:
             raise TimeoutError(f"not all {XMLRPC_N} RUNNING after 300 s: {counts}")
         time.sleep(0.5)
     for _ in range(m["xmlrpc_ctl"][d.kind]):
