@@ -370,6 +370,21 @@ void signalAllProcesses(const ContextPtr& context, const Params& params, Reply r
   forEach(context, processes, signallable, signalOne, *signal, std::move(reply));
 }
 
+// taskmaster gives its programs no stdin pipe (their stdin is /dev/null): a running process's stdin is as
+// closed, which supervisord answers NO_FILE.
+void sendProcessStdin(const ContextPtr& context, const Params& params, Reply reply) {
+  auto name = stringParam(params, 0);
+  if (!name) return reply(name.error());
+  if (params[1].kind != Value::Kind::string && params[1].kind != Value::Kind::binary)
+    return reply(Fault(FaultCode::incorrectParameters, "chars must be a string"));
+  const auto spec = splitNamespec(*name);
+  const auto found = spec.process ? resolve(context->service, spec) : std::vector<ProcessName>{};
+  if (found.empty()) return reply(Fault(FaultCode::badName, *name));
+  const auto& status = found.front().status;
+  if (status.pid == 0 || status.state == ProcessState::stopping) return reply(Fault(FaultCode::notRunning, *name));
+  reply(Fault(FaultCode::noFile, *name));
+}
+
 const std::vector<Method> kProcess{
     {"supervisor.getProcessInfo", getProcessInfo, 1, 1, "struct string",
      "Get info about a process named name\n\n@param string name The name of the process (or 'group:name')\n@return "
@@ -405,6 +420,11 @@ const std::vector<Method> kProcess{
     {"supervisor.signalAllProcesses", signalAllProcesses, 1, 1, "array string",
      "Send a signal to all processes in the process list\n\n@param string signal  Signal to send, as name ('HUP') or "
      "number ('1')\n@return array         An array of process status info structs"},
+    {"supervisor.sendProcessStdin", sendProcessStdin, 2, 2, "boolean string string",
+     "Send a string of chars to the stdin of the process name. taskmaster's programs have no stdin pipe: a running "
+     "process answers NO_FILE, as a process whose stdin is closed.\n\n@param string name        The process name to "
+     "send to (or 'group:name')\n@param string chars       The character data to send to the process\n@return "
+     "boolean result    Always return True unless error"},
 };
 
 }  // namespace
