@@ -654,3 +654,43 @@ TEST_CASE("a file written by several programs is appended to without rotating, u
     CHECK_EQ(result.config.programs[1].stdoutRotation.maxBytes, 0u);
   }
 }
+
+TEST_CASE("unix_http_server and inet_http_server: supervisord's keys, and errors placed at the value") {
+  const auto read = taskmaster::parseConfig(
+      "unix_http_server:\n  file: /run/tm.sock\n  chmod: \"0770\"\n  username: admin\n  password: \"{SHA}abc\"\n"
+      "inet_http_server:\n  port: 9001\nprograms: {}\n",
+      "tm.yml");
+  REQUIRE(read.errors.empty());
+  REQUIRE(read.config.httpServers.size() == 2);
+  const auto& local = read.config.httpServers[0];
+  CHECK(local.kind == taskmaster::HttpServerConfig::Kind::unix_socket);
+  CHECK(local.address == "/run/tm.sock");
+  CHECK(local.chmod == 0770);
+  CHECK(local.username == "admin");
+  CHECK(local.password == "{SHA}abc");
+  const auto& inet = read.config.httpServers[1];
+  CHECK(inet.kind == taskmaster::HttpServerConfig::Kind::inet);
+  CHECK(inet.address == ":9001");  // every interface, as supervisord
+  CHECK(taskmaster::parseConfig("unix_http_server: {file: /tmp/a.sock}\nprograms: {}\n").config.httpServers[0].chmod ==
+        0700);
+  const auto several = taskmaster::parseConfig(
+      "inet_http_server:\n  - port: \"127.0.0.1:9001\"\n  - port: \"*:9002\"\nprograms: {}\n");
+  REQUIRE(several.config.httpServers.size() == 2);
+  CHECK(several.config.httpServers[1].address == ":9002");
+
+  auto error = [](const std::string& text) {
+    const auto bad = taskmaster::parseConfig(text + "programs: {}\n", "tm.yml");
+    REQUIRE(bad.errors.size() == 1);
+    return bad.errors[0].str();
+  };
+  CHECK(error("unix_http_server:\n  file: /tmp/a.sock\n  chmod: 0789\n") ==
+        "tm.yml:3:10: unix_http_server: chmod: expected an octal value such as 022, got '0789'");
+  CHECK(error("inet_http_server:\n  port: 70000\n") ==
+        "tm.yml:2:9: inet_http_server: port: expected PORT or HOST:PORT with a port from 1 to 65535, got '70000'");
+  CHECK(error("inet_http_server:\n  port: 9001\n  username: admin\n") ==
+        "tm.yml:1:1: inet_http_server: a username without a password, or a password without a username: give both "
+        "or neither");
+  CHECK(error("unix_http_server:\n  chmod: \"0700\"\n") == "tm.yml:1:1: unix_http_server: missing 'file'");
+  CHECK(error("inet_http_server: 9001\n").starts_with("tm.yml:1:19: inet_http_server: expected a map of port, "));
+  CHECK(error("unix_http_server:\n  file: /tmp/a.sock\n  port: 1\n").starts_with("tm.yml:3:3: unknown key 'port'"));
+}

@@ -52,6 +52,7 @@ std::string roundTrip(const Config& config, const std::vector<Diagnostic>& notes
   CHECK(read.config.directory == config.directory);
   CHECK(read.config.minfds == config.minfds);
   CHECK(read.config.minprocs == config.minprocs);
+  CHECK(read.config.httpServers == config.httpServers);
   return text;
 }
 
@@ -336,12 +337,13 @@ TEST_CASE("taskmaster's own settings are written as keys; those YAML cannot carr
   const auto text = roundTrip(config);  // which compares taskmaster's own settings too
   for (const auto* expected :
        {"\nloglevel: debug\n", "\numask: \"027\"\n", "# Not carried over", "#   identifier = box1\n",
-        "#   [unix_http_server] file=/tmp/supervisor.sock chmod=0770 chown=nobody:nogroup username=admin",
-        "#   [inet_http_server] port=127.0.0.1:9001\n",
+        "\nunix_http_server:\n  file: /tmp/supervisor.sock\n  chmod: \"0770\"\n  chown: nobody:nogroup\n"
+        "  username: 'admin'\n  password: 's3cret'\n",
+        "\ninet_http_server:\n  port: '127.0.0.1:9001'\n",
         "#   [supervisorctl] serverurl = unix:///tmp/supervisor.sock\n"}) {
     CHECK_MESSAGE(text.find(expected) != std::string::npos, expected);
   }
-  CHECK(text.find("s3cret") == std::string::npos);
+  CHECK(text.find("[supervisorctl] password = (not shown)") != std::string::npos);
 }
 
 TEST_CASE("a configuration read from YAML is written back as one that reads the same") {

@@ -22,6 +22,7 @@
 #include <taskmaster/metrics.hpp>
 #include <taskmaster/util.hpp>
 
+#include "config/ini_values.hpp"
 #include "config/reader.hpp"
 #include "util/text.hpp"
 
@@ -408,6 +409,8 @@ class Parser {
                                         : config_.directory);
       } else if (name == "metrics") {
         readMetrics(key, value);
+      } else if (name == "unix_http_server" || name == "inet_http_server") {
+        readHttpServers(key, value);
       } else if (name == "loglevel") {
         readTop(key, value, toLogLevel(value), config_.loglevel);
       } else if (name == "umask") {
@@ -425,8 +428,9 @@ class Parser {
         }
         readTop(key, value, std::move(backups), config_.logfileBackups);
       } else {
-        unknownKey(key, "", {"programs", "socket", "metrics", "logfile", "logfile_maxbytes", "logfile_backups",
-                             "loglevel", "pidfile", "umask", "directory", "minfds", "minprocs"});
+        unknownKey(key, "", {"programs", "socket", "metrics", "unix_http_server", "inet_http_server", "logfile",
+                             "logfile_maxbytes", "logfile_backups", "loglevel", "pidfile", "umask", "directory",
+                             "minfds", "minprocs"});
       }
     }
     if (!sawPrograms) {
@@ -470,6 +474,76 @@ class Parser {
       return;
     }
     config_.metrics = std::move(*address);
+  }
+
+  // supervisord's [unix_http_server] and [inet_http_server] with the same keys: a map, or a list of maps for
+  // several servers of one kind.
+  void readHttpServers(const YAML::Node& key, const YAML::Node& value) {
+    if (value.IsSequence()) {
+      for (const auto& item : value) readHttpServer(key, item);
+    } else {
+      readHttpServer(key, value);
+    }
+  }
+
+  void readHttpServer(const YAML::Node& key, const YAML::Node& value) {
+    const std::string& section = key.Scalar();
+    const bool inet = section == "inet_http_server";
+    const std::vector<std::string> known = inet ? std::vector<std::string>{"port", "username", "password"}
+                                                : std::vector<std::string>{"file", "chmod", "chown", "username", "password"};
+    if (!value.IsMap()) {
+      problems_.add(placeOf(key, value), "",
+                    fmt::format("{}: expected a map of {}, got {}", section, fmt::join(known, ", "), describe(value)));
+      return;
+    }
+    HttpServerConfig server;
+    server.kind = inet ? HttpServerConfig::Kind::inet : HttpServerConfig::Kind::unix_socket;
+    bool failed = false;
+    auto fail = [&](const YAML::Node& node, std::string_view option, std::string_view message) {
+      problems_.add(locate(node.Mark()), "", fmt::format("{}: {}: {}", section, option, message));
+      failed = true;
+    };
+    for (const auto& [optionKey, setting] : entries(value, "")) {
+      const auto& option = optionKey.Scalar();
+      if (std::ranges::find(known, option) == known.end()) {
+        unknownKey(optionKey, "", known);
+        continue;
+      }
+      auto text = scalar(setting, "a string");
+      if (!text.ok() || text->empty()) {
+        fail(setting.IsNull() ? optionKey : setting, option, text.ok() ? "must not be empty" : text.error().message);
+        continue;
+      }
+      if (option == "port") {
+        auto address = detail::iniInetAddress(*text);
+        if (address.ok()) server.address = *address;
+        else fail(setting, option, address.error().message);
+      } else if (option == "file") {
+        server.address = *text;
+      } else if (option == "chmod") {
+        auto mode = detail::iniOctal(*text);
+        if (mode.ok()) server.chmod = *mode;
+        else fail(setting, option, mode.error().message);
+      } else if (option == "chown") {
+        auto owner = detail::iniOwner(*text);
+        if (owner.ok()) server.chown = *owner;
+        else fail(setting, option, owner.error().message);
+      } else {
+        (option == "username" ? server.username : server.password) = *text;
+      }
+    }
+    if (server.address.empty() && !failed) {
+      problems_.add(locate(key.Mark()), "", fmt::format("{}: missing '{}'", section, inet ? "port" : "file"));
+      failed = true;
+    }
+    if (server.username.has_value() != server.password.has_value()) {
+      problems_.add(locate(key.Mark()), "",
+                    fmt::format("{}: a username without a password, or a password without a username: give both or "
+                                "neither",
+                                section));
+      failed = true;
+    }
+    if (!failed) config_.httpServers.push_back(std::move(server));
   }
 
   void readTopPath(const YAML::Node& key, const YAML::Node& value, std::optional<std::string>& field) {

@@ -233,22 +233,38 @@ void writeProgram(std::string& out, const ProgramSpec& spec) {
   options.unlessDefault("killasgroup", spec.killasgroup, defaults.killasgroup, boolean);
 }
 
-// Every password is left out: the output is meant to be shown and shared.
-std::string describeServer(const HttpServerConfig& server) {
-  std::string text = server.kind == HttpServerConfig::Kind::unix_socket
-                         ? fmt::format("[unix_http_server] file={} chmod={:04o}", server.address, server.chmod)
-                         : fmt::format("[inet_http_server] port={}", server.address);
-  if (server.chown) text += fmt::format(" chown={}", *server.chown);
-  if (server.username) text += fmt::format(" username={}", *server.username);
-  if (server.password) text += " password=(not shown)";
-  return text;
+// unix_http_server and inet_http_server, supervisord's sections with their keys: a map, or a list of maps when
+// there are several of one kind. The password is written as it was given (a {SHA} hash keeps it private).
+void writeHttpServers(std::string& out, const Config& config, HttpServerConfig::Kind kind) {
+  std::vector<const HttpServerConfig*> servers;
+  for (const auto& server : config.httpServers) {
+    if (server.kind == kind) servers.push_back(&server);
+  }
+  if (servers.empty()) return;
+  const bool socketFile = kind == HttpServerConfig::Kind::unix_socket;
+  out += socketFile ? "unix_http_server:\n" : "inet_http_server:\n";
+  const bool list = servers.size() > 1;
+  const std::string indent = list ? "    " : "  ";
+  for (const auto* server : servers) {
+    std::string lines;
+    if (socketFile) {
+      lines += fmt::format("{}file: {}\n", indent, scalar(server->address));
+      if (server->chmod != 0700) lines += fmt::format("{}chmod: \"{:04o}\"\n", indent, server->chmod);
+      if (server->chown) lines += fmt::format("{}chown: {}\n", indent, scalar(*server->chown));
+    } else {
+      lines += fmt::format("{}port: {}\n", indent, scalar(server->address, true));
+    }
+    if (server->username) lines += fmt::format("{}username: {}\n", indent, scalar(*server->username, true));
+    if (server->password) lines += fmt::format("{}password: {}\n", indent, scalar(*server->password, true));
+    if (list) lines.replace(0, 4, "  - ");
+    out += lines;
+  }
 }
 
-// The settings that taskmaster's YAML has no key for yet (those of the XML-RPC interface), one line each.
+// The settings that taskmaster's YAML has no key for (supervisorctl's own), one line each.
 std::vector<std::string> notCarried(const Config& config) {
   std::vector<std::string> lines;
   if (config.identifier != Config{}.identifier) lines.push_back(fmt::format("identifier = {}", config.identifier));
-  for (const auto& server : config.httpServers) lines.push_back(describeServer(server));
   for (const auto& [key, value] : config.supervisorctl) {
     lines.push_back(fmt::format("[supervisorctl] {} = {}", key, key == "password" ? "(not shown)" : value));
   }
@@ -268,6 +284,8 @@ std::string formatYaml(const Config& config, const std::vector<Diagnostic>& note
   if (!out.empty()) out += "\n";
   if (config.socket) out += fmt::format("socket: {}\n", scalar(*config.socket));
   if (config.metrics) out += fmt::format("metrics: {}\n", scalar(*config.metrics));
+  writeHttpServers(out, config, HttpServerConfig::Kind::unix_socket);
+  writeHttpServers(out, config, HttpServerConfig::Kind::inet);
   if (config.logfile) out += fmt::format("logfile: {}\n", scalar(*config.logfile));
   if (config.logfileMaxBytes) out += fmt::format("logfile_maxbytes: {}\n", formatSize(*config.logfileMaxBytes));
   if (config.logfileBackups) out += fmt::format("logfile_backups: {}\n", *config.logfileBackups);

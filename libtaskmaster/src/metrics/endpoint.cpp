@@ -1,28 +1,20 @@
-// The HTTP/1.1 endpoint of the metrics, with Boost.Beast on the supervisor's loop: every read and write is
-// asynchronous and bounded in size and time, so a slow or hostile client only holds its own connection.
+// The HTTP/1.1 endpoint of the metrics: GET /metrics over the connections of util/http.hpp (Boost.Beast on the
+// supervisor's loop, every read and write bounded in size and time).
 #include <taskmaster/metrics.hpp>
 
 #include <charconv>
-#include <optional>
-#include <unordered_map>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http/empty_body.hpp>
-#include <boost/beast/http/error.hpp>
-#include <boost/beast/http/read.hpp>
-#include <boost/beast/http/string_body.hpp>
-#include <boost/beast/http/write.hpp>
 #include <fmt/format.h>
+
+#include "util/http.hpp"
 
 namespace taskmaster::inline v0::metrics {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
-namespace http = beast::http;
+namespace http = detail::http;
 using Tcp = asio::ip::tcp;
 
 namespace {
@@ -53,11 +45,7 @@ Result<Tcp::endpoint> toEndpoint(std::string_view text) {
   return Tcp::endpoint(address, static_cast<unsigned short>(number));
 }
 
-std::string format(const Tcp::endpoint& endpoint) {
-  const auto host = endpoint.address().to_string();
-  return endpoint.address().is_v6() ? fmt::format("[{}]:{}", host, endpoint.port())
-                                    : fmt::format("{}:{}", host, endpoint.port());
-}
+std::string format(const Tcp::endpoint& endpoint) { return http::describe(http::Protocol::endpoint(endpoint)); }
 
 constexpr std::string_view kContentType = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -69,180 +57,80 @@ Result<std::string> parseAddress(std::string_view text) {
   return format(*endpoint);
 }
 
-namespace detail {
-
-class Connection;
-
-// What the connections share with the Endpoint; it outlives both (each connection holds it).
-struct Core {
-  asio::io_context& io;
-  Collector* collector;  // null once the Endpoint is closed for good
-  EndpointOptions options;
-  std::shared_ptr<Tcp::acceptor> acceptor{};
-  std::uint64_t scrapes = 0;
-  std::unordered_map<Connection*, std::weak_ptr<Connection>> connections{};
-};
-
-class Connection : public std::enable_shared_from_this<Connection> {
- public:
-  Connection(std::shared_ptr<Core> core, Tcp::socket socket)
-      : core_(std::move(core)), stream_(std::move(socket)), buffer_(core_->options.maxRequestBytes) {}
-  ~Connection() { core_->connections.erase(this); }
-
-  void read() {
-    parser_.emplace();
-    parser_->header_limit(static_cast<std::uint32_t>(core_->options.maxRequestBytes));
-    parser_->body_limit(core_->options.maxRequestBytes);
-    stream_.expires_after(core_->options.requestTimeout);
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, std::size_t) { self->onRead(ec); });
-  }
-
-  void close() {
-    beast::error_code ignored;
-    stream_.socket().shutdown(Tcp::socket::shutdown_both, ignored);
-    stream_.close();
-  }
-
- private:
-  void onRead(beast::error_code ec) {
-    if (ec == http::error::end_of_stream || ec == asio::error::operation_aborted || ec == beast::error::timeout ||
-        ec == asio::error::connection_reset || !core_->collector)
-      return close();
-    if (ec) return reply(http::status::bad_request, fmt::format("bad request: {}\n", ec.message()), false);
-    const auto& request = parser_->get();
-    std::string_view target = request.target();
-    target = target.substr(0, target.find('?'));
-    if (target != "/metrics") return reply(http::status::not_found, "not found: the metrics are at /metrics\n",
-                                           request.keep_alive());
-    const bool head = request.method() == http::verb::head;
-    if (request.method() != http::verb::get && !head)
-      return reply(http::status::method_not_allowed, "method not allowed: GET /metrics\n", request.keep_alive());
-    ++core_->scrapes;
-    reply(http::status::ok, core_->collector->render(), request.keep_alive(), head);
-  }
-
-  void reply(http::status status, std::string body, bool keepAlive, bool head = false) {
-    response_ = {};
-    response_.result(status);
-    response_.version(11);
-    response_.set(http::field::server, "taskmaster");
-    response_.set(http::field::content_type, status == http::status::ok ? kContentType : "text/plain; charset=utf-8");
-    if (status == http::status::method_not_allowed) response_.set(http::field::allow, "GET, HEAD");
-    response_.content_length(body.size());
-    if (!head) response_.body() = std::move(body);
-    response_.keep_alive(keepAlive);
-    stream_.expires_after(core_->options.writeTimeout);
-    http::async_write(stream_, response_, [self = shared_from_this(), keepAlive](beast::error_code ec, std::size_t) {
-      if (ec || !keepAlive || !self->core_->collector) return self->close();
-      self->read();
-    });
-  }
-
-  std::shared_ptr<Core> core_;
-  beast::tcp_stream stream_;
-  beast::flat_buffer buffer_;
-  std::optional<http::request_parser<http::string_body>> parser_;
-  http::response<http::string_body> response_;
-};
-
-}  // namespace detail
-
-using detail::Connection;
-using detail::Core;
-
 class Endpoint::Impl {
  public:
   Impl(asio::io_context& io, Collector& collector, EndpointOptions options)
-      : core_(std::make_shared<Core>(Core{.io = io, .collector = &collector, .options = options})) {}
+      : collector_(&collector),
+        listener_(io,
+                  {.maxHeaderBytes = options.maxRequestBytes,
+                   .maxBodyBytes = options.maxRequestBytes,
+                   .requestTimeout = options.requestTimeout,
+                   .writeTimeout = options.writeTimeout,
+                   .maxClients = options.maxClients},
+                  [this](const std::shared_ptr<http::Connection>& connection) { serve(*connection); }) {}
 
   Result<> listen(std::string_view text) {
     auto endpoint = toEndpoint(text);
     if (!endpoint) return endpoint.error();
-    auto acceptor = std::make_shared<Tcp::acceptor>(core_->io);
-    boost::system::error_code ec;
-    acceptor->open(endpoint->protocol(), ec);
-    if (!ec) acceptor->set_option(Tcp::acceptor::reuse_address(true), ec);
-    if (!ec) acceptor->bind(*endpoint, ec);
-    if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) {
+    if (const auto ec = listener_.listen(http::Protocol::endpoint(*endpoint))) {
       return Error{std::error_code(ec.value(), std::generic_category()),
                    fmt::format("cannot listen on {}: {}", format(*endpoint), ec.message())};
     }
-    closeAcceptor();
-    core_->acceptor = acceptor;
-    accept(core_, acceptor);
     return {};
   }
 
-  void closeAcceptor() {
-    if (!core_->acceptor) return;
-    boost::system::error_code ignored;
-    core_->acceptor->close(ignored);
-    core_->acceptor.reset();
+  void close() { listener_.close(); }
+
+  std::string address() const {
+    const auto local = listener_.local();
+    return local ? http::describe(*local) : std::string();
   }
 
-  void close() {
-    closeAcceptor();
-    auto connections = std::move(core_->connections);
-    core_->connections.clear();
-    for (auto& [raw, weak] : connections) {
-      if (auto connection = weak.lock()) connection->close();
-    }
-  }
-
-  void retire() {
-    close();
-    core_->collector = nullptr;
-  }
-
-  std::shared_ptr<Core> core_;
+  std::size_t clients() const { return listener_.clients(); }
+  // Shared with the Collector, which may outlive the Endpoint.
+  std::shared_ptr<std::uint64_t> scrapes_ = std::make_shared<std::uint64_t>(0);
 
  private:
-  // Accepts on `acceptor` until it is no longer the current one. A failure (out of descriptors) waits a
-  // moment before the next accept instead of spinning.
-  static void accept(const std::shared_ptr<Core>& core, const std::shared_ptr<Tcp::acceptor>& acceptor) {
-    acceptor->async_accept([core, acceptor](boost::system::error_code ec, Tcp::socket socket) {
-      if (core->acceptor != acceptor) return;
-      if (ec) {
-        auto timer = std::make_shared<asio::steady_timer>(core->io, std::chrono::milliseconds(100));
-        timer->async_wait([core, acceptor, timer](boost::system::error_code) {
-          if (core->acceptor == acceptor) accept(core, acceptor);
-        });
-        return;
-      }
-      if (core->connections.size() < core->options.maxClients) {
-        auto connection = std::make_shared<Connection>(core, std::move(socket));
-        core->connections.emplace(connection.get(), connection);
-        connection->read();
-      }
-      accept(core, acceptor);
-    });
+  void serve(http::Connection& connection) {
+    const auto& request = connection.request();
+    std::string_view target = request.target();
+    target = target.substr(0, target.find('?'));
+    if (target != "/metrics") return connection.reply(http::Status::not_found, "not found: the metrics are at /metrics\n");
+    const bool head = request.method() == beast::http::verb::head;
+    if (request.method() != beast::http::verb::get && !head) {
+      http::Response response{http::Status::method_not_allowed, 11};
+      response.set(beast::http::field::content_type, "text/plain; charset=utf-8");
+      response.set(beast::http::field::allow, "GET, HEAD");
+      response.body() = "method not allowed: GET /metrics\n";
+      return connection.reply(std::move(response));
+    }
+    ++*scrapes_;
+    http::Response response{http::Status::ok, 11};
+    response.set(beast::http::field::content_type, kContentType);
+    response.body() = collector_->render();
+    response.content_length(response.body().size());
+    if (head) response.body().clear();
+    connection.reply(std::move(response));
   }
+
+  Collector* collector_;
+  http::Listener listener_;  // last: closed before the rest goes
 };
 
 Endpoint::Endpoint(asio::io_context& io, Collector& collector, EndpointOptions options)
     : impl_(std::make_shared<Impl>(io, collector, options)) {
-  collector.setScrapes([core = std::weak_ptr<Core>(impl_->core_)] {
-    const auto shared = core.lock();
-    return shared ? shared->scrapes : 0;
+  collector.setScrapes([scrapes = std::weak_ptr<std::uint64_t>(impl_->scrapes_)] {
+    const auto shared = scrapes.lock();
+    return shared ? *shared : 0;
   });
 }
 
-Endpoint::~Endpoint() { impl_->retire(); }
+Endpoint::~Endpoint() { impl_->close(); }
 
 Result<> Endpoint::listen(std::string_view address) { return impl_->listen(address); }
 void Endpoint::close() { impl_->close(); }
-
-std::string Endpoint::address() const {
-  const auto& acceptor = impl_->core_->acceptor;
-  if (!acceptor) return {};
-  boost::system::error_code ec;
-  const auto endpoint = acceptor->local_endpoint(ec);
-  return ec ? std::string() : format(endpoint);
-}
-
-std::uint64_t Endpoint::scrapes() const { return impl_->core_->scrapes; }
-std::size_t Endpoint::clients() const { return impl_->core_->connections.size(); }
+std::string Endpoint::address() const { return impl_->address(); }
+std::uint64_t Endpoint::scrapes() const { return *impl_->scrapes_; }
+std::size_t Endpoint::clients() const { return impl_->clients(); }
 
 }  // namespace taskmaster::inline v0::metrics
