@@ -108,7 +108,7 @@ Value configInfo(const ProgramSpec& spec, int index, bool inuse) {
       {"stderr_logfile_backups", integer(spec.stderrRotation.backups)},
       {"stderr_logfile_maxbytes", integer(static_cast<std::int64_t>(spec.stderrRotation.maxBytes))},
       {"stderr_syslog", boolean(false)},
-      {"serverurl", string("auto")},
+      {"serverurl", string("none")},
   });
 }
 
