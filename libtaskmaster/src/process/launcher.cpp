@@ -109,7 +109,8 @@ std::string lookupEnv(const std::vector<std::string>& env, std::string_view key)
   return {};
 }
 
-// PATH search in the parent, with the child's PATH: execve does none.
+}  // namespace
+
 std::optional<std::string> findExecutable(const std::string& name, const std::string& path) {
   if (name.find('/') != std::string::npos) return name;
   std::string_view rest = path.empty() ? std::string_view("/usr/local/bin:/usr/bin:/bin") : std::string_view(path);
@@ -124,6 +125,8 @@ std::optional<std::string> findExecutable(const std::string& name, const std::st
     rest.remove_prefix(colon + 1);
   }
 }
+
+namespace {
 
 // Closes every fd from `first` up. Async-signal-safe.
 void closeFrom(int first) {

@@ -6,6 +6,7 @@
 #include "private.hpp"
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <taskmaster/error.hpp>
@@ -27,6 +28,10 @@ struct PreparedLaunch;
 // A failure (no such user, a command not found on PATH) is an error message. It is not worth keeping: the
 // next attempt prepares again, so a binary installed or a user added meanwhile is found.
 [[nodiscard]] Expected<std::shared_ptr<const PreparedLaunch>, std::string> prepareLaunch(const ProgramSpec& spec);
+
+// The PATH search in the parent, with the child's PATH (execve does none): `name` as it is when it holds a '/',
+// else the first regular, executable DIR/name of `path` (empty: /usr/local/bin:/usr/bin:/bin); nullopt if none.
+[[nodiscard]] std::optional<std::string> findExecutable(const std::string& name, const std::string& path);
 
 // Never throws for a failure of the system or of the spec; every failure is an error message ("chdir /srv/app:
 // No such file or directory"), and leaves no process behind. `prepared` comes from prepareLaunch(spec). The
