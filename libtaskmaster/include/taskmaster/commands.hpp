@@ -145,6 +145,26 @@ struct ReloadReport {
   [[nodiscard]] bool ok() const { return problems.empty(); }
 };
 
+// What reread() found, by group: supervisord's groups (a program "GROUP:PROCESS" is in group GROUP, any other
+// program is a group of its own), each list in the order of the configuration it comes from.
+struct RereadReport {
+  std::string path;                  // the file read
+  std::vector<Diagnostic> problems;  // not empty: the file was invalid, and nothing was kept
+  std::vector<std::string> added;    // in the file, not running
+  std::vector<std::string> changed;  // in both, and some program of the group differs in any option, or in number
+  std::vector<std::string> removed;  // running, not in the file
+  std::vector<Diagnostic> warnings;  // about the valid file
+  [[nodiscard]] bool ok() const { return problems.empty(); }
+};
+
+// What addGroup() and removeGroup() did.
+enum class GroupChange {
+  done,
+  unknown,        // add: not in the configuration last read; remove: not running
+  alreadyActive,  // add: the group runs already
+  stillRunning,   // remove: an instance of the group is not STOPPED, EXITED or FATAL
+};
+
 // The commands of one Supervisor, typed. Names are resolved as the Supervisor does (a program, an instance
 // such as "web:1", or "all"); an unknown one never stops the others of the same call.
 class Service {
@@ -163,6 +183,16 @@ class Service {
   // Reads config().path again. A valid file becomes the configuration and is applied; an invalid one
   // changes nothing, and its problems are reported.
   [[nodiscard]] ReloadReport reload();
+
+  // supervisord's two-step update (reread, then add and remove by group), which reload() does in one step.
+  // reread() reads config().path and says which groups differ from the configuration running, changing
+  // nothing; a valid file becomes the configuration last read. addGroup() runs a group of the configuration
+  // last read (starting its autostart programs); removeGroup() forgets a running group whose instances are all
+  // down. Both change config() to match. The configuration last read is config() until reread() succeeds.
+  [[nodiscard]] RereadReport reread();
+  [[nodiscard]] GroupChange addGroup(std::string_view group);
+  [[nodiscard]] GroupChange removeGroup(std::string_view group);
+  [[nodiscard]] const Config& lastRead() const { return read_; }
 
   // No names: every instance.
   [[nodiscard]] StatusReport status(const std::vector<std::string>& names) const;
@@ -200,6 +230,7 @@ class Service {
 
   Supervisor& supervisor_;
   Config config_;
+  Config read_;  // the configuration last read: config_ until a reread()
   OutputLog* eventLog_ = nullptr;
 };
 

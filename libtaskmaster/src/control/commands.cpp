@@ -250,7 +250,7 @@ bool SignalReport::ok() const {
 // --- Service ---------------------------------------------------------------------------------------
 
 Service::Service(Supervisor& supervisor, Config config, OutputLog* eventLog)
-    : supervisor_(supervisor), config_(std::move(config)), eventLog_(eventLog) {}
+    : supervisor_(supervisor), config_(std::move(config)), read_(config_), eventLog_(eventLog) {}
 
 ApplyReport Service::apply() { return supervisor_.apply(config_); }
 
@@ -263,6 +263,7 @@ ReloadReport Service::reload() {
   }
   // Observers get each change's spec with the change, so the old configuration need not outlive this line.
   config_ = std::move(loaded.config);
+  read_ = config_;
   report.applied = supervisor_.apply(config_);
   report.warnings = std::move(loaded.warnings);
   return report;

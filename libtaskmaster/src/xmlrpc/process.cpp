@@ -12,6 +12,7 @@
 #include <limits>
 #include <locale>
 #include <sstream>
+#include <tuple>
 
 #include <fmt/format.h>
 
@@ -117,7 +118,8 @@ Value processInfo(const Service& service, const ProcessName& p, WallTime now) {
   const auto at = seconds(now);
   const auto spawnerr = spawnError(p.status);
   int exitstatus = 0;
-  if (p.status.lastExit) exitstatus = p.status.lastExit->exited() ? p.status.lastExit->code : -1;
+  // A start that failed (exited too quickly) has none, as supervisord's; a signal's is -1.
+  if (p.status.lastExit && spawnerr.empty()) exitstatus = p.status.lastExit->exited() ? p.status.lastExit->code : -1;
   const auto stdoutPath = logPath(spec, StdStream::out, p.status.index);
   return structure({
       {"name", string(p.name)},
@@ -207,27 +209,49 @@ void signalOne(const ContextPtr& context, const ProcessName& p, const std::strin
 }
 
 // make_allfunc: `one` on each of `processes` that passes `wanted`, all in one pass; an entry each in the
-// result array, in the order they complete (the immediate ones first), and the answer once all have.
+// result array, and the answer once all have one. The entries that come at once are first, in order; then
+// those that waited, in the order supervisord would list them: it polls the waits every 50 ms and lists the
+// ones a poll finds done in their order, so here a wait's entry goes by the 50 ms slice it ended in, then by
+// its order.
 void forEach(const ContextPtr& context, const std::vector<ProcessName>& processes, bool (*wanted)(ProcessState),
              One one, const Value& argument, Reply reply) {
+  using Clock = std::chrono::steady_clock;
+  struct Entry {
+    std::size_t order;
+    std::int64_t slice;  // -1: answered during the pass
+    Value value;
+  };
   struct Gather {
-    Value results = array();
+    std::vector<Entry> entries;
     std::size_t pending = 1;  // released after the pass, so an early answer cannot end it
+    bool passing = true;
+    Clock::time_point began = Clock::now();
     Reply done;
   };
-  auto gather = std::make_shared<Gather>(Gather{array(), 1, std::move(reply)});
+  auto gather = std::make_shared<Gather>();
+  gather->done = std::move(reply);
   auto release = [gather] {
-    if (--gather->pending == 0) gather->done(std::move(gather->results));
+    if (--gather->pending > 0) return;
+    std::ranges::stable_sort(gather->entries, [](const Entry& a, const Entry& b) {
+      return std::tie(a.slice, a.order) < std::tie(b.slice, b.order);
+    });
+    Value results = array();
+    for (auto& e : gather->entries) results.items.push_back(std::move(e.value));
+    gather->done(std::move(results));
   };
-  for (const auto& p : processes) {
+  for (std::size_t i = 0; i < processes.size(); ++i) {
+    const auto& p = processes[i];
     if (!wanted(p.status.state)) continue;
     ++gather->pending;
-    one(context, p, namespec(p), argument, [gather, p, release](Answer answer) {
-      if (answer) gather->results.items.push_back(resultEntry(p, FaultCode::success, "OK"));
-      else gather->results.items.push_back(resultEntry(p, answer.error().code, answer.error().text));
+    one(context, p, namespec(p), argument, [gather, p, i, release](Answer answer) {
+      const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - gather->began);
+      const std::int64_t slice = gather->passing ? -1 : waited.count() / 50;
+      gather->entries.push_back({i, slice, answer ? resultEntry(p, FaultCode::success, "OK")
+                                                  : resultEntry(p, answer.error().code, answer.error().text)});
       release();
     });
   }
+  gather->passing = false;
   release();
 }
 
@@ -300,20 +324,14 @@ void stopProcess(const ContextPtr& context, const Params& params, Reply reply) {
 void stopProcessGroup(const ContextPtr& context, const Params& params, Reply reply) {
   auto wait = waitParam(params, 1);
   if (!wait) return reply(wait.error());
-  auto name = stringParam(params, 0);
-  if (!name) return reply(name.error());
-  auto processes = groupOf(context, *name);
-  if (!processes) return reply(processes.error());
-  std::ranges::reverse(*processes);  // stopped in the reverse order of the start
-  forEach(context, *processes, runningState, stopOne, *wait, std::move(reply));
+  onGroup(context, params, std::move(reply), stopOne, runningState, *wait);
 }
 
 void stopAllProcesses(const ContextPtr& context, const Params& params, Reply reply) {
   auto wait = waitParam(params, 0);
   if (!wait) return reply(wait.error());
-  auto processes = byPriority(processNames(context->service));
-  std::ranges::reverse(processes);
-  forEach(context, processes, runningState, stopOne, *wait, std::move(reply));
+  // In priority order, as supervisord (not the reverse, as its shutdown).
+  forEach(context, byPriority(processNames(context->service)), runningState, stopOne, *wait, std::move(reply));
 }
 
 // The signal parameter: a name ("HUP", "SIGHUP", any case) or a number, as text or an int; BAD_SIGNAL else.
@@ -370,6 +388,21 @@ void signalAllProcesses(const ContextPtr& context, const Params& params, Reply r
   forEach(context, processes, signallable, signalOne, *signal, std::move(reply));
 }
 
+// taskmaster gives its programs no stdin pipe (their stdin is /dev/null): a running process's stdin is as
+// closed, which supervisord answers NO_FILE.
+void sendProcessStdin(const ContextPtr& context, const Params& params, Reply reply) {
+  auto name = stringParam(params, 0);
+  if (!name) return reply(name.error());
+  if (params[1].kind != Value::Kind::string && params[1].kind != Value::Kind::binary)
+    return reply(Fault(FaultCode::incorrectParameters, "chars must be a string"));
+  const auto spec = splitNamespec(*name);
+  const auto found = spec.process ? resolve(context->service, spec) : std::vector<ProcessName>{};
+  if (found.empty()) return reply(Fault(FaultCode::badName, *name));
+  const auto& status = found.front().status;
+  if (status.pid == 0 || status.state == ProcessState::stopping) return reply(Fault(FaultCode::notRunning, *name));
+  reply(Fault(FaultCode::noFile, *name));
+}
+
 const std::vector<Method> kProcess{
     {"supervisor.getProcessInfo", getProcessInfo, 1, 1, "struct string",
      "Get info about a process named name\n\n@param string name The name of the process (or 'group:name')\n@return "
@@ -405,6 +438,11 @@ const std::vector<Method> kProcess{
     {"supervisor.signalAllProcesses", signalAllProcesses, 1, 1, "array string",
      "Send a signal to all processes in the process list\n\n@param string signal  Signal to send, as name ('HUP') or "
      "number ('1')\n@return array         An array of process status info structs"},
+    {"supervisor.sendProcessStdin", sendProcessStdin, 2, 2, "boolean string string",
+     "Send a string of chars to the stdin of the process name. taskmaster's programs have no stdin pipe: a running "
+     "process answers NO_FILE, as a process whose stdin is closed.\n\n@param string name        The process name to "
+     "send to (or 'group:name')\n@param string chars       The character data to send to the process\n@return "
+     "boolean result    Always return True unless error"},
 };
 
 }  // namespace

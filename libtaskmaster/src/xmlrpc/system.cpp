@@ -93,9 +93,9 @@ void getIdentification(const ContextPtr& context, const Params&, Reply reply) {
   reply(string(context->service.config().identifier));
 }
 
-void getState(const ContextPtr& context, const Params&, Reply reply) {
-  const bool down = context->service.supervisor().shuttingDown();
-  reply(structure({{"statecode", integer(down ? -1 : 1)}, {"statename", string(down ? "SHUTDOWN" : "RUNNING")}}));
+// RUNNING: once shutting down, getState is SHUTDOWN_STATE as every method (supervisord's too).
+void getState(const ContextPtr&, const Params&, Reply reply) {
+  reply(structure({{"statecode", integer(1)}, {"statename", string("RUNNING")}}));
 }
 
 void getPID(const ContextPtr&, const Params&, Reply reply) { reply(integer(::getpid())); }
@@ -111,6 +111,14 @@ void restart(const ContextPtr& context, const Params&, Reply reply) {
   if (!context->hooks.restart) return reply(Fault(FaultCode::failed, "this taskmaster cannot restart"));
   reply(boolean(true));
   context->hooks.restart();
+}
+
+// taskmaster runs no event listeners: the event has no one to reach, as in a supervisord without any.
+void sendRemoteCommEvent(const ContextPtr&, const Params& params, Reply reply) {
+  for (const auto& p : params)
+    if (p.kind != Value::Kind::string && p.kind != Value::Kind::binary)
+      return reply(Fault(FaultCode::incorrectParameters, "type and data must be strings"));
+  reply(boolean(true));
 }
 
 const std::vector<Method> kSystem{
@@ -148,6 +156,11 @@ const std::vector<Method> kState{
      "Shut down the supervisor process\n\n@return boolean result always returns True unless error"},
     {"supervisor.restart", restart, 0, 0, "boolean",
      "Restart the supervisor process\n\n@return boolean result  always return True unless error"},
+    {"supervisor.sendRemoteCommEvent", sendRemoteCommEvent, 2, 2, "boolean string string",
+     "Send an event that will be received by event listener subprocesses subscribing to the "
+     "RemoteCommunicationEvent (taskmaster runs none: it is accepted and goes nowhere).\n\n@param  string  type  "
+     "String for the \"type\" key in the event header\n@param  string  data  Data for the event body\n@return boolean "
+     "      Always return True unless error", true},
 };
 
 }  // namespace
