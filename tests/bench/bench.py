@@ -1629,7 +1629,8 @@ def xmlrpc_rows(r, row, verdict):
     row(f"{at}: `supervisorctl version` (the client's own start-up, nearly)", "xmlrpc_ctl_version", fmt_time,
         scenario="xmlrpc")
     sv = r.median("xmlrpc_getall", "supervisord")
-    row(f"{at}: `getAllProcessInfo` on an open keep-alive connection, request sent to last byte", "xmlrpc_getall", fmt_time,
+    row(f"{at}: `getAllProcessInfo` on an open keep-alive connection, request sent to last byte", "xmlrpc_getall",
+        fmt_time,
         (lambda tm: verdict(sv / tm >= 10, f"≥ 10× less than supervisord's (is {sv / tm:.0f}×)")) if sv else None,
         scenario="xmlrpc")
 
