@@ -5,11 +5,12 @@ file text: every path in the file is `%(here)s/...`, so both read the same confi
 runs as `supervisord -n -c FILE`, taskmaster as `taskmaster -c FILE --no-shell` (its own JSON control socket beside
 the file); both in the foreground, as children of the test, each in a session of its own.
 
-Every process a daemon starts inherits TM_E2E_TAG=<this run>:<daemon>; stop() kills whatever still carries the tag,
+Each daemon runs in a session of its own, which its programs stay in; stop() kills whatever is left of that session,
 so nothing outlives a test, even one that failed half-way. Python standard library only, plus Debian's `supervisor`
 package for SupervisorTransport (`make deps-test`).
 """
 
+import contextlib
 import http.client
 import os
 import shutil
@@ -20,18 +21,14 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 import xmlrpc.client
 
-from tmtest import TASKMASTER, Taskmaster
+from tmtest import TASKMASTER, Taskmaster, eventually
 
 SUPERVISORD = shutil.which("supervisord") or "/usr/bin/supervisord"
 SUPERVISORCTL = shutil.which("supervisorctl") or "/usr/bin/supervisorctl"
-TAG_VAR = "TM_E2E_TAG"
-RUN_TAG = uuid.uuid4().hex[:12]
 DEBIAN_PACKAGES = "/usr/lib/python3/dist-packages"  # where Debian's python3-supervisor lives
 
-RUNNING_STATES = ("RUNNING", "STARTING", "BACKOFF")
 MOVING_STATES = ("STARTING", "BACKOFF", "STOPPING")
 
 
@@ -123,39 +120,40 @@ def namespec(info):
 
 # --- processes ------------------------------------------------------------------------------------------------------
 
-def tagged(tag):
-    """Live processes whose environment holds TM_E2E_TAG=tag."""
-    needle = f"{TAG_VAR}={tag}\0".encode()
+def session(sid):
+    """Live processes of session sid. A daemon starts its own session, and its programs stay in it (each in a process
+    group of its own): what is left of it once it is gone."""
     found = []
     for name in os.listdir("/proc"):
-        if not name.isdigit() or int(name) == os.getpid():
+        if not name.isdigit():
             continue
         try:
-            with open(f"/proc/{name}/environ", "rb") as f:
-                if needle in f.read():
-                    with open(f"/proc/{name}/stat") as s:
-                        if s.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X"):
-                            found.append(int(name))
+            with open(f"/proc/{name}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()  # state, ppid, pgrp, session, ...
         except (OSError, IndexError):
-            pass
+            continue
+        if int(fields[3]) == sid and fields[0] not in ("Z", "X"):
+            found.append(int(name))
     return found
 
 
-def kill_tagged(tag):
-    """SIGKILLs every process carrying the tag; returns how many there were."""
-    first = None
-    for _ in range(100):
-        pids = tagged(tag)
-        first = len(pids) if first is None else first
-        if not pids:
-            break
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        time.sleep(0.02)
-    return first or 0
+def ppid(pid):
+    """The parent of pid, or None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def kill_session(sid):
+    """SIGKILLs every process of session sid, and waits until they are gone; returns how many there were."""
+    left = session(sid)
+    for pid in left:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    eventually(lambda: not session(sid), 10, 0.02, f"the processes of session {sid} to die")
+    return len(left)
 
 
 class Side:
@@ -170,7 +168,6 @@ class Side:
         self.socket = os.path.join(self.dir, "supervisor.sock")
         self.mainlog = os.path.join(self.dir, "supervisord.log")
         self.output = os.path.join(self.dir, "daemon.out")
-        self.tag = f"{RUN_TAG}:{self.name}:{uuid.uuid4().hex[:6]}"
         self.proc = None
         self.write(text)
 
@@ -188,9 +185,8 @@ class Side:
 
     def start(self, timeout=20.0, register=True):
         """Starts the daemon; returns once it answers XML-RPC on its socket."""
-        env = dict(os.environ, **{TAG_VAR: self.tag})
         with open(self.output, "ab") as out:
-            self.proc = subprocess.Popen(self.command(), cwd=self.dir, env=env, stdin=subprocess.DEVNULL, stdout=out,
+            self.proc = subprocess.Popen(self.command(), cwd=self.dir, stdin=subprocess.DEVNULL, stdout=out,
                                          stderr=subprocess.STDOUT, start_new_session=True)
         if register:
             Taskmaster._running.append(self)  # stopped after the test, whatever happens
@@ -231,13 +227,15 @@ class Side:
             return None
 
     def stop(self):
-        """SIGTERM (every program stopped), SIGKILL after 10 s, then whatever still carries the tag."""
+        """SIGTERM (every program stopped), SIGKILL after 10 s, then whatever is left of its session."""
+        if self.proc is None:
+            return 0
         if self.running():
             self.proc.terminate()
             if self.wait_exit(10) is None:
                 self.proc.kill()
                 self.proc.wait()
-        return kill_tagged(self.tag)
+        return kill_session(self.proc.pid)
 
     kill = stop  # what tmtest's cleanup calls
 

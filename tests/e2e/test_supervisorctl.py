@@ -19,13 +19,11 @@ import glob
 import os
 import re
 import select
-import signal
 import shutil
-import subprocess
 import tempfile
 import time
 
-from supervisors import (Side, ensure_supervisord, in_parallel, section, supervisord_conf, tagged)
+from supervisors import Side, ensure_supervisord, in_parallel, ppid, section, session, supervisord_conf
 from tmtest import HELPER, check, main, test, tmpdir
 
 AGAINST = os.environ.get("SUPERVISORCTL_AGAINST", "taskmaster")
@@ -99,6 +97,11 @@ class Pair:
         self.same(f"supervisorctl {' '.join(args)}", *shown)
         return results
 
+    def runs(self, *commands, order=False):
+        """run() for each command, written as one string: `pair.runs("stop web", "status web")`."""
+        for command in commands:
+            self.run(*command.split(), order=order)
+
     def same(self, what, expected, got):
         if expected != got:
             self.differences.append(f"`{what}`:\n      expected (supervisord): {expected!r}\n"
@@ -108,14 +111,6 @@ class Pair:
         """Fails with every difference recorded, then forgets them."""
         differences, self.differences = self.differences, []
         check(not differences, f"{len(differences)} difference(s) from supervisord:\n  " + "\n  ".join(differences))
-
-
-def ppid(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return int(f.read().rsplit(")", 1)[1].split()[1])
-    except (OSError, IndexError, ValueError):
-        return None
 
 
 def check_children(side, text):
@@ -216,11 +211,11 @@ def tail_bytes_and_stderr():
     pair.verify()
 
 
-def tail_f(side, *args, until=None, quiet=0.5, timeout=10.0, after_banner=None):
-    """Runs `supervisorctl tail -f ARGS` until its output holds `until` (or, without it, until it has printed more
-    than the banner and then been quiet for `quiet` s, or has exited); kills it. `after_banner(side)` runs once the
-    banner is out. Returns (exit code or None if killed, stdout, stderr)."""
-    client = side.popen_ctl("tail", "-f", *args)
+def follow(side, *args, until=None, quiet=0.5, timeout=10.0, after_banner=None):
+    """Runs `supervisorctl ARGS` (`tail -f`, `maintail -f`) until its output holds `until` (or, without it, until it
+    has printed more than the banner and then been quiet for `quiet` s, or has exited); kills it. `after_banner(side)`
+    runs once the banner is out. Returns (exit code or None if killed, stdout, stderr)."""
+    client = side.popen_ctl(*args)
     out, err, called = b"", b"", False
     streams = [client.stdout, client.stderr]
     deadline = time.monotonic() + timeout
@@ -258,7 +253,7 @@ def tail_f(side, *args, until=None, quiet=0.5, timeout=10.0, after_banner=None):
 
 
 def compare_tail_f(pair, *args, **options):
-    results = in_parallel([lambda side=side: tail_f(side, *args, **options) for side in pair.sides])
+    results = in_parallel([lambda side=side: follow(side, "tail", "-f", *args, **options) for side in pair.sides])
     shown = [(code, normalise(side, out), normalise(side, err)) for side, (code, out, err) in zip(pair.sides, results)]
     if SHOW:
         print(f"$ supervisorctl tail -f {' '.join(args)}\n  supervisord: {shown[0]!r}\n  {pair.subject.name}: "
@@ -286,13 +281,6 @@ def tail_f_shows_the_end_then_follows():
 
 
 @test
-def avail_lists_the_configured_processes():
-    pair = shared()
-    pair.run("avail")
-    pair.verify()
-
-
-@test
 def signal_by_name_number_group_and_all():
     pair = shared()
     for args in [("CONT", "web"), ("sigcont", "g:a"), ("18", "web"), ("CONT", "idle"), ("BOGUS", "web"),
@@ -304,8 +292,9 @@ def signal_by_name_number_group_and_all():
 
 
 @test
-def reread_without_change():
+def avail_and_reread_without_change():
     pair = shared()
+    pair.run("avail")
     pair.run("reread")
     pair.verify()
 
@@ -324,34 +313,12 @@ def maintail_shows_the_daemons_own_log():
                                                 f"which is not the end of its log {side.mainlog}")
             if args:
                 check(len(text.encode()) <= 200, f"{side.name}: maintail -200 printed {len(text.encode())} bytes")
-    results = in_parallel([lambda side=side: tail_f_main(side) for side in pair.sides])
+    results = in_parallel([lambda side=side: follow(side, "maintail", "-f")[1] for side in pair.sides])
     for side, out in zip(pair.sides, results):
         text = out[len(BANNER):]
         check(out.startswith(BANNER) and text.strip() and text in side.read("supervisord.log"),
               f"{side.name}: maintail -f printed {out!r}, not the end of its log")
     pair.verify()
-
-
-def tail_f_main(side):
-    client = side.popen_ctl("maintail", "-f")
-    out, deadline, last = b"", time.monotonic() + 10, time.monotonic()
-    try:
-        while time.monotonic() < deadline:
-            readable, _, _ = select.select([client.stdout], [], [], 0.05)
-            if readable:
-                data = os.read(client.stdout.fileno(), 65536)
-                out += data
-                last = time.monotonic()
-                if not data:
-                    break
-            elif len(out) > len(BANNER) and time.monotonic() - last > 0.5:
-                break
-    finally:
-        client.kill()
-        client.wait()
-        client.stdout.close()
-        client.stderr.close()
-    return out.decode(errors="replace")
 
 
 @test
@@ -365,13 +332,9 @@ def version_may_differ_but_answers():
 @test
 def clear_one_then_all():  # last of the read-only tests: it empties logs
     pair = shared()
-    pair.run("tail", "cleared")
-    pair.run("clear", "cleared")
-    pair.run("tail", "cleared")
-    pair.run("clear", "missing")
-    pair.run("clear", "nolog")
-    pair.run("clear", "all", order=True)
-    pair.run("tail", "web")
+    pair.runs("tail cleared", "clear cleared", "tail cleared", "clear missing", "clear nolog")
+    pair.runs("clear all", order=True)
+    pair.runs("tail web")
     pair.verify()
 
 
@@ -397,23 +360,14 @@ def start_stop_restart():
     pair.run("stop", "web")
     for side, known in zip(pair.sides, before):
         check(ppid(known["web"]) != side.proc.pid, f"{side.name}: web's process still runs after `stop web`")
-    pair.run("stop", "web")
-    pair.run("status", "web")
-    pair.run("start", "web")
-    pair.run("start", "web")
-    pair.run("status", "web")
-    pair.run("restart", "web")
+    pair.runs("stop web", "status web", "start web", "start web", "status web", "restart web")
     after = [pids(side) for side in pair.sides]
     for side, old, new in zip(pair.sides, before, after):
         check(new["web"] and new["web"] != old["web"] and ppid(new["web"]) == side.proc.pid,
               f"{side.name}: web's pid {old['web']} then {new['web']} after start and restart")
 
-    pair.run("stop", "pool:*", order=True)
-    pair.run("status", "pool:*")
-    pair.run("start", "pool:*", order=True)
-    pair.run("restart", "pool:*", order=True)
-    pair.run("start", "later", "slow")  # slow answers after startsecs
-    pair.run("status")
+    pair.runs("stop pool:*", "status pool:*", "start pool:*", "restart pool:*", order=True)
+    pair.runs("start later slow", "status")  # slow answers after startsecs
 
     # A program that exits at once: spawn error, exit 7, FATAL.
     pair.run("start", "crash")
@@ -422,19 +376,11 @@ def start_stop_restart():
     pair.run("restart", "crash")
     pair.settle()
 
-    pair.run("start", "missing")
-    pair.run("start", "nog:*")
-    pair.run("stop", "web", "missing")
-    pair.run("stop", "nog:*")
-    pair.run("restart", "missing")
-    pair.run("stop", "all", order=True)
-    pair.run("status")
-    pair.run("start", "all", order=True)
-    pair.settle()
-    pair.run("status")
-    pair.run("restart", "all", order=True)
-    pair.settle()
-    pair.run("status")
+    pair.runs("start missing", "start nog:*", "stop web missing", "stop nog:*", "restart missing")
+    for command in ["stop all", "start all", "restart all"]:
+        pair.runs(command, order=True)
+        pair.settle()
+        pair.runs("status")
     pair.verify()
 
 
@@ -475,20 +421,10 @@ def reread_update_add_remove():
     pair.run("avail")
 
     pair.write(update_conf(3))
-    pair.run("reread")
-    pair.run("add", "extra")
-    pair.run("add", "extra")
-    pair.run("add", "nosuch")
-    pair.run("remove", "keep")
-    pair.run("stop", "keep")
-    pair.run("remove", "keep")
-    pair.run("remove", "keep")
+    pair.runs("reread", "add extra", "add extra", "add nosuch", "remove keep", "stop keep", "remove keep",
+              "remove keep")
     pair.wait_states({"extra": "RUNNING"})
-    pair.run("status")
-    pair.run("reread")
-    pair.run("update", "later")
-    pair.run("update", "nosuch")
-    pair.run("status")
+    pair.runs("status", "reread", "update later", "update nosuch", "status")
     pair.verify()
 
 
@@ -503,9 +439,9 @@ def shutdown_stops_everything_and_removes_the_socket():
     pair.same("the daemon's exit status after `shutdown`", codes[0], codes[1])
     for side, known in zip(pair.sides, children):
         check(not os.path.exists(side.socket), f"{side.name} left its socket {side.socket}")
-        left = [pid for pid in tagged(side.tag) if pid in known or ppid(pid) == side.proc.pid]
-        check(not tagged(side.tag), f"{side.name} left processes running after `shutdown`: {tagged(side.tag)} "
-                                    f"({left} of its programs)")
+        left = session(side.proc.pid)
+        check(not left, f"{side.name} left processes running after `shutdown`: {left} "
+                        f"({[pid for pid in left if pid in known]} of its programs)")
     pair.same("pid file left after `shutdown`", os.path.exists(pair.reference.path("supervisord.pid")),
               os.path.exists(pair.subject.path("supervisord.pid")))
     pair.run("status")

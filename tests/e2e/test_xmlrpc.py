@@ -10,18 +10,16 @@ the tests of the problems it has, such as the half request that is never dropped
 
 import base64
 import hashlib
-import http.client
 import os
-import pwd
 import grp
+import pwd
 import socket
 import subprocess
 import sys
 import time
 import xmlrpc.client
 
-from supervisors import (Side, UnixHTTPConnection, ensure_supervisord, post_rpc, proxy, section,
-                         supervisord_conf)
+from supervisors import Side, UnixHTTPConnection, ensure_supervisord, post_rpc, ppid, section, supervisord_conf
 from tmtest import HELPER, as_user, check, main, test, tmpdir
 
 AGAINST = os.environ.get("XMLRPC_AGAINST", "taskmaster")
@@ -62,11 +60,6 @@ def daemon(*sections, server="", running=("web", "pool:pool_00", "pool:pool_01")
     return side
 
 
-def ppid(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        return int(f.read().rsplit(")", 1)[1].split()[1])
-
-
 def fault(call, *args):
     """(faultCode, faultString) of a call that must fault."""
     try:
@@ -83,6 +76,21 @@ def prompt_status(side, what):
     took = time.monotonic() - started
     check(took < PROMPT, f"while {what}: getAllProcessInfo took {took:.2f} s")
     check(any(i["name"] == "web" and i["statename"] == "RUNNING" for i in infos), f"while {what}: {infos}")
+
+
+def http_status(side, method, path, authorization=None):
+    """(status, WWW-Authenticate) of one request on a new connection; a stream's body is not read."""
+    headers = {"Authorization": authorization} if authorization is not None else {}
+    connection = UnixHTTPConnection(side.socket, timeout=10)
+    try:
+        body = xmlrpc.client.dumps((), "supervisor.getAPIVersion").encode() if method == "POST" else None
+        connection.request(method, path, body, {"Content-Type": "text/xml", **headers} if body else headers)
+        response = connection.getresponse()
+        if response.status != 200 or method == "POST":
+            response.read()
+        return response.status, response.getheader("WWW-Authenticate")
+    finally:
+        connection.close()
 
 
 # --- a script that lists, stops and starts ---------------------------------------------------------------------------
@@ -163,14 +171,8 @@ def a_plain_http_post_and_keep_alive():
         connection.close()
     status, _, _ = post_rpc(side.socket, "supervisor.getAPIVersion")
     check(status == 200, status)
-    connection = UnixHTTPConnection(side.socket, timeout=10)
-    try:
-        connection.request("GET", "/no/such/path")
-        response = connection.getresponse()
-        response.read()
-        check(response.status == 404, f"GET /no/such/path: {response.status}")
-    finally:
-        connection.close()
+    status, _ = http_status(side, "GET", "/no/such/path")
+    check(status == 404, f"GET /no/such/path: {status}")
 
 
 @test
@@ -217,14 +219,8 @@ def logtail_streams_the_log_over_http():
         finally:
             connection.close()
     for path in ["/logtail/missing", "/logtail/web/nosuchchannel"]:
-        connection = UnixHTTPConnection(side.socket, timeout=10)
-        try:
-            connection.request("GET", path)
-            response = connection.getresponse()
-            response.read()
-            check(response.status == 404, f"GET {path}: {response.status}")
-        finally:
-            connection.close()
+        status, _ = http_status(side, "GET", path)
+        check(status == 404, f"GET {path}: {status}")
 
 
 @test
@@ -287,21 +283,6 @@ def basic(user, password):
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
-def http_status(side, method, path, authorization=None):
-    """(status, WWW-Authenticate) of one request on a new connection; a stream's body is not read."""
-    headers = {"Authorization": authorization} if authorization is not None else {}
-    connection = UnixHTTPConnection(side.socket, timeout=10)
-    try:
-        body = xmlrpc.client.dumps((), "supervisor.getAPIVersion").encode() if method == "POST" else None
-        connection.request(method, path, body, {"Content-Type": "text/xml", **headers} if body else headers)
-        response = connection.getresponse()
-        if response.status != 200 or method == "POST":
-            response.read()
-        return response.status, response.getheader("WWW-Authenticate")
-    finally:
-        connection.close()
-
-
 def check_authentication(side, user, right, wrong):
     requests = [("POST", "/RPC2"), ("GET", "/logtail/web"), ("GET", "/logtail/web/stderr"), ("GET", "/mainlogtail")]
     for method, path in requests:
@@ -361,39 +342,30 @@ def connect_as(uid, path):
     return p.stdout.strip() or p.stderr.strip()
 
 
-def open_directory(side):
-    """Lets every user reach the socket's directory: only the socket's own mode and owner then decide."""
-    for path in [side.dir, os.path.dirname(side.dir)]:
-        os.chmod(path, 0o755)
-
-
 @test
 def the_socket_follows_chmod_and_chown():
     check(os.geteuid() == 0, "this test runs as root (to chown, and to act as other users)")
     nobody = pwd.getpwnam("nobody").pw_uid
     nogroup = grp.getgrnam("nogroup").gr_gid
     stranger = 4242  # a uid no file here belongs to
-
-    side = daemon(running=())
-    open_directory(side)
-    mode = os.stat(side.socket).st_mode & 0o7777
-    check(mode == 0o700, f"default mode {oct(mode)}, expected 0o700")
-    check(connect_as(nobody, side.socket) == "EACCES", "nobody reached a 0700 root socket")
-    side.stop()
-
-    side = daemon(server="chmod=0766", running=())
-    open_directory(side)
-    mode = os.stat(side.socket).st_mode & 0o7777
-    check(mode == 0o766, f"chmod=0766 gave {oct(mode)}")
-    check(connect_as(nobody, side.socket) == "ok", "nobody could not use a 0766 socket")
-    side.stop()
-
-    side = daemon(server="chmod=0700\nchown=nobody:nogroup", running=())
-    open_directory(side)
-    st = os.stat(side.socket)
-    check((st.st_uid, st.st_gid, st.st_mode & 0o7777) == (nobody, nogroup, 0o700), f"chown: {st}")
-    check(connect_as(nobody, side.socket) == "ok", "the socket's owner could not use it")
-    check(connect_as(stranger, side.socket) == "EACCES", "another user reached a 0700 socket")
+    cases = [  # [unix_http_server] lines; the socket's (uid, gid, mode); who may use it; who may not
+        ("", (0, 0, 0o700), [], [nobody]),
+        ("chmod=0766", (0, 0, 0o766), [nobody], []),
+        ("chmod=0700\nchown=nobody:nogroup", (nobody, nogroup, 0o700), [nobody], [stranger]),
+    ]
+    for server, owner, allowed, denied in cases:
+        side = daemon(server=server, running=())
+        for path in [side.dir, os.path.dirname(side.dir)]:  # only the socket's own mode and owner decide
+            os.chmod(path, 0o755)
+        st = os.stat(side.socket)
+        check((st.st_uid, st.st_gid, st.st_mode & 0o7777) == owner,
+              f"{server or 'the defaults'}: uid {st.st_uid}, gid {st.st_gid}, mode {oct(st.st_mode & 0o7777)}; "
+              f"expected {owner[0]}, {owner[1]}, {oct(owner[2])}")
+        for uid in allowed:
+            check(connect_as(uid, side.socket) == "ok", f"{server}: uid {uid} could not use the socket")
+        for uid in denied:
+            check(connect_as(uid, side.socket) == "EACCES", f"{server or 'the defaults'}: uid {uid} reached it")
+        side.stop()
 
 
 # --- hostile clients -------------------------------------------------------------------------------------------------
