@@ -146,7 +146,8 @@ READ_ONLY = supervisord_conf(
     section("program:a", FOREVER, startsecs=0),
     section("program:b", f"{HELPER} --stderr b-err --forever", startsecs=0),
     section("program:talk", f"{HELPER} --usr1-lines 1 12 more", startsecs=0),
-    section("program:cleared", f"{HELPER} --lines 2 10 gone --forever", startsecs=0))
+    section("program:cleared", f"{HELPER} --lines 2 10 gone --forever", startsecs=0),
+    section("program:once", f"{HELPER} --exit 0", startsecs=0, autorestart="false"))
 READ_ONLY_RUNNING = ["web", "pool:pool_00", "pool:pool_01", "nolog", "g:a", "g:b", "talk", "cleared"]
 
 _shared = {}
@@ -159,6 +160,7 @@ def shared():
         pair = Pair(READ_ONLY, directory=_shared["dir"], register=False)
         _shared["pair"] = pair
         pair.start(READ_ONLY_RUNNING)
+        pair.wait_states({"once": "EXITED"})
         wait_log_text(pair, "web", "out 2")
         wait_log_text(pair, "web", "oops", "stderr")
         wait_log_text(pair, "cleared", "gone 1")
@@ -175,7 +177,7 @@ def stop_shared():
 @test
 def status_all_one_group_and_missing_names():
     pair = shared()
-    for args in [(), ("web",), ("pool:*",), ("g:",), ("web", "idle"), ("missing",), ("nog:*",),
+    for args in [(), ("web",), ("pool:*",), ("g:",), ("web", "idle"), ("once",), ("missing",), ("nog:*",),
                  ("web", "missing", "nog:*")]:
         results = pair.run("status", *args)
         if not args:
@@ -197,6 +199,7 @@ def pid_of_the_daemon_of_all_and_of_one():
     for side, (_, out, _) in zip(pair.sides, results):
         check(out.strip().isdigit() and ppid(int(out)) == side.proc.pid, f"{side.name}: `pid web` printed {out!r}")
     pair.run("pid", "idle", pid_lines=True)
+    pair.run("pid", "once", pid_lines=True)
     pair.run("pid", "missing")
     pair.run("pid", "g:a", "pool:pool_01", pid_lines=True)
     pair.verify()
