@@ -116,19 +116,17 @@ Expected<Source, Fault> processLog(const ContextPtr& context, const Params& para
   auto process = oneProcess(context->service, params);
   if (!process) return process.error();
   const auto& instance = process->status;
-  const auto& programs = context->service.config().programs;
-  const auto program = std::ranges::find(programs, instance.program, &ProgramSpec::name);
+  const ProgramSpec* program = process->spec;
+  const bool redirected = program && stream == StdStream::err && program->redirectStderr;
   std::optional<std::string> path;
-  if (program != programs.end() && !(stream == StdStream::err && program->redirectStderr))
-    path = program->outputPath(stream, instance.index);
+  if (program && !redirected) path = program->outputPath(stream, instance.index);
   if (path && !::taskmaster::detail::isSharedSink(*path)) {
     struct stat st{};
     if (::stat(path->c_str(), &st) != 0) return Fault(FaultCode::noFile, *path);
     return Source{*path, nullptr};
   }
   auto memory = context->service.output(instance.instance, stream);
-  if (!memory || (stream == StdStream::err && program != programs.end() && program->redirectStderr))
-    return Fault(FaultCode::noFile, path.value_or("None"));
+  if (!memory || redirected) return Fault(FaultCode::noFile, path.value_or("None"));
   return Source{{}, std::move(*memory)};
 }
 

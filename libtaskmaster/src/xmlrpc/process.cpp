@@ -84,12 +84,6 @@ std::string description(const ProcessName& p, std::int64_t start, std::int64_t s
   }
 }
 
-const ProgramSpec* specOf(const Service& service, std::string_view program) {
-  const auto& programs = service.config().programs;
-  const auto it = std::ranges::find(programs, program, &ProgramSpec::name);
-  return it == programs.end() ? nullptr : &*it;
-}
-
 std::string logPath(const ProgramSpec* spec, StdStream stream, int index) {
   if (!spec || (stream == StdStream::err && spec->redirectStderr)) return {};
   return spec->outputPath(stream, index).value_or("");
@@ -111,8 +105,8 @@ std::optional<Fault> checkCommand(const ProgramSpec& spec) {
 
 }  // namespace
 
-Value processInfo(const Service& service, const ProcessName& p, WallTime now) {
-  const ProgramSpec* spec = specOf(service, p.status.program);
+Value processInfo(const ProcessName& p, WallTime now) {
+  const ProgramSpec* spec = p.spec;
   const auto start = seconds(p.status.startTime);
   const auto stop = seconds(p.status.lastExitTime);
   const auto at = seconds(now);
@@ -160,13 +154,13 @@ namespace {
 void getProcessInfo(const ContextPtr& context, const Params& params, Reply reply) {
   auto process = oneProcess(context->service, params);
   if (!process) return reply(process.error());
-  reply(processInfo(context->service, *process, std::chrono::system_clock::now()));
+  reply(processInfo(*process, std::chrono::system_clock::now()));
 }
 
 void getAllProcessInfo(const ContextPtr& context, const Params&, Reply reply) {
   const auto now = std::chrono::system_clock::now();
   Value all = array();
-  for (const auto& p : processNames(context->service)) all.items.push_back(processInfo(context->service, p, now));
+  for (const auto& p : processNames(context->service)) all.items.push_back(processInfo(p, now));
   reply(std::move(all));
 }
 
@@ -174,7 +168,7 @@ void getAllProcessInfo(const ContextPtr& context, const Params&, Reply reply) {
 using One = void (*)(const ContextPtr&, const ProcessName&, const std::string& name, const Value& argument, Reply);
 
 void startOne(const ContextPtr& context, const ProcessName& p, const std::string& name, const Value& wait, Reply reply) {
-  const ProgramSpec* spec = specOf(context->service, p.status.program);
+  const ProgramSpec* spec = p.spec;  // used at once: the pass that listed it
   if (!spec) return reply(Fault(FaultCode::badName, name));
   if (auto fault = checkCommand(*spec)) return reply(*fault);
   if (runningState(p.status.state)) return reply(Fault(FaultCode::alreadyStarted, name));
