@@ -3,7 +3,7 @@ BUILD ?= build
 CONFIG ?= examples/demo.yml
 PACKAGES := build-essential meson ninja-build pkg-config cmake python3 \
   libboost1.81-dev libboost-program-options1.81-dev libboost-json1.81-dev \
-  libyaml-cpp-dev libfmt-dev doctest-dev libedit-dev libexpat1-dev scdoc
+  libyaml-cpp-dev libfmt-dev doctest-dev libedit-dev libexpat1-dev libssl-dev scdoc
 
 ifeq ($(shell id -u),0)
   SUDO :=

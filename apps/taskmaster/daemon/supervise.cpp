@@ -15,6 +15,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <fmt/format.h>
 #include <taskmaster/taskmaster.hpp>
+#include <taskmaster/xmlrpc.hpp>
 
 #include "convert.hpp"
 #include "daemon/detach.hpp"
@@ -119,6 +120,8 @@ class App {
                            [this] { followConfig(); })),
         collector_(supervisor_),
         metrics_(io, collector_),
+        interface_(service_, {.shutdown = [this] { quit("shutdown over XML-RPC"); }, .restart = [this] { restart(); }}),
+        xmlrpc_(io, service_, interface_),
         signals_(io, SIGHUP, SIGTERM, SIGINT) {
     signals_.add(SIGUSR2);
   }
@@ -161,6 +164,7 @@ class App {
     }
     collector_.setControlClients([this] { return server_.clients(); });
     followMetrics();
+    followHttpServers();
     if (auto pidPath = pidFilePath()) {
       if (auto error = pidFile_.write(*pidPath); !error.empty()) {
         if (options_.daemon) {
@@ -233,6 +237,41 @@ class App {
     log_.info("metrics endpoint listening on http://{}/metrics", metrics_.address());
   }
 
+  // supervisord's XML-RPC interface on the configuration's unix_http_server and inet_http_server: at start
+  // and after every command (a reload may change them). A listener that cannot be opened is said, not fatal.
+  void followHttpServers() {
+    const auto& wanted = service_.config().httpServers;
+    if (httpServers_ && *httpServers_ == wanted) return;
+    httpServers_ = wanted;
+    for (const auto& error : xmlrpc_.configure(wanted)) {
+      log_.warn("XML-RPC: {}", error.str());
+      notice(fmt::format("XML-RPC: {}", error.str()));
+    }
+    const auto addresses = xmlrpc_.addresses();
+    if (!addresses.empty()) log_.info("XML-RPC interface listening on {}", fmt::join(addresses, ", "));
+    for (const auto& server : wanted) {
+      if (server.username) continue;
+      if (server.kind == taskmaster::HttpServerConfig::Kind::inet)
+        log_.warn("XML-RPC on {}: no HTTP authentication: whoever reaches the port controls taskmaster", server.address);
+      else
+        log_.info("XML-RPC on {}: no HTTP authentication: the socket's mode is the only protection", server.address);
+    }
+  }
+
+  // supervisord's restart over XML-RPC: every program stopped, the configuration read again, and the programs
+  // that start on their own started. The daemon itself stays.
+  void restart() {
+    if (quitting_) return;
+    interpreter_.run({"stop", "all"}, {.source = "XML-RPC restart"}, [this](taskmaster::CommandReply) {
+      interpreter_.run({"reload"}, {.source = "XML-RPC restart"}, [this](taskmaster::CommandReply reloaded) {
+        followConfig();
+        for (const auto& line : reloaded.lines) notice(fmt::format("restart (XML-RPC): {}", line));
+        auto report = service_.apply();
+        log_.info("restart (XML-RPC): {}", fmt::join(taskmaster::describe(report), "; "));
+      });
+    });
+  }
+
   // The shell's one-line notices: what a user at the prompt wants to hear about without asking.
   void announce(const taskmaster::StateChange& c) {
     if (!shell_) return;
@@ -293,6 +332,7 @@ class App {
   // command line still wins over them). A new `logfile` is opened at once; if it cannot be, the log stays.
   void followConfig() {
     followMetrics();
+    followHttpServers();
     const auto level = logLevel(options_, service_.config());
     if (level != log_.level()) {
       log_.setLevel(level);
@@ -328,6 +368,7 @@ class App {
       log_.info("taskmaster stopped");
       server_.close();
       metrics_.close();
+      xmlrpc_.close();
       boost::system::error_code ignored;
       signals_.cancel(ignored);
       io_.stop();
@@ -348,6 +389,9 @@ class App {
   taskmaster::metrics::Collector collector_;
   taskmaster::metrics::Endpoint metrics_;        // declared after collector_: closed before it goes
   std::optional<std::string> metricsAddress_;  // where the endpoint listens as configured; none: closed
+  taskmaster::xmlrpc::Interface interface_;
+  taskmaster::xmlrpc::Server xmlrpc_;  // declared after interface_: closed before it goes
+  std::optional<std::vector<taskmaster::HttpServerConfig>> httpServers_;  // as last applied; none: never
   PidFile pidFile_;
   taskmaster::Subscription logged_;
   taskmaster::Subscription announced_;
