@@ -576,3 +576,12 @@ TEST_CASE("getAllProcessInfo of 1,000 processes is one pass: well under a second
   CHECK(took < std::chrono::seconds(1));
   MESSAGE("getAllProcessInfo of 1,000: " << std::chrono::duration_cast<std::chrono::microseconds>(took).count() << " us");
 }
+
+TEST_CASE("a start with no start period is listed with the answers that come at once, in order, as supervisord has it") {
+  Fixture f(programs(fmt::format("  g:a:\n    cmd: {} --forever\n    starttime: 0s\n", helper()) +
+                     "  g:b:\n    cmd: /nonexistent/b\n" + program("g:c", "--forever")));
+  const auto started = f.ok("supervisor.startProcessGroup", {string("g")});
+  std::vector<std::string> entries;
+  for (const auto& e : started.items) entries.push_back(text(e, "name") + "=" + std::to_string(number(e, "status")));
+  CHECK(entries == std::vector<std::string>{"a=80", "b=20", "c=80"});
+}

@@ -208,13 +208,16 @@ void signalOne(const ContextPtr& context, const ProcessName& p, const std::strin
   reply(boolean(true));
 }
 
+// A start supervisord answers without waiting: with no start period, it is RUNNING (or failed) at once.
+bool startsAtOnce(const ProcessName& p) { return p.spec && p.spec->starttime == Duration::zero(); }
+
 // make_allfunc: `one` on each of `processes` that passes `wanted`, all in one pass; an entry each in the
-// result array, and the answer once all have one. The entries that come at once are first, in order; then
-// those that waited, in the order supervisord would list them: it polls the waits every 50 ms and lists the
-// ones a poll finds done in their order, so here a wait's entry goes by the 50 ms slice it ended in, then by
-// its order.
+// result array, and the answer once all have one. The entries that come at once (or that supervisord would
+// have at once: `atOnce`) are first, in order; then those that waited, in the order supervisord would list
+// them: it polls the waits every 50 ms and lists the ones a poll finds done in their order, so here a wait's
+// entry goes by the 50 ms slice it ended in, then by its order.
 void forEach(const ContextPtr& context, const std::vector<ProcessName>& processes, bool (*wanted)(ProcessState),
-             One one, const Value& argument, Reply reply) {
+             One one, const Value& argument, Reply reply, bool (*atOnce)(const ProcessName&) = nullptr) {
   using Clock = std::chrono::steady_clock;
   struct Entry {
     std::size_t order;
@@ -243,9 +246,10 @@ void forEach(const ContextPtr& context, const std::vector<ProcessName>& processe
     const auto& p = processes[i];
     if (!wanted(p.status.state)) continue;
     ++gather->pending;
-    one(context, p, namespec(p), argument, [gather, p, i, release](Answer answer) {
+    const bool now = atOnce && atOnce(p);
+    one(context, p, namespec(p), argument, [gather, p, i, now, release](Answer answer) {
       const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - gather->began);
-      const std::int64_t slice = gather->passing ? -1 : waited.count() / 50;
+      const std::int64_t slice = gather->passing || now ? -1 : waited.count() / 50;
       gather->entries.push_back({i, slice, answer ? resultEntry(p, FaultCode::success, "OK")
                                                   : resultEntry(p, answer.error().code, answer.error().text)});
       release();
@@ -275,13 +279,14 @@ Expected<Value, Fault> waitParam(const Params& params, std::size_t index) {
 
 // The start, stop and signal methods, one (or a group by "g:*"), a group, or all.
 void onProcess(const ContextPtr& context, const Params& params, Reply reply, One one, bool (*wanted)(ProcessState),
-               const Value& argument) {
+               const Value& argument, bool (*atOnce)(const ProcessName&) = nullptr) {
   auto name = stringParam(params, 0);
   if (!name) return reply(name.error());
   const auto spec = splitNamespec(*name);
   if (!spec.process) {
     if (resolve(context->service, spec).empty()) return reply(Fault(FaultCode::badName, *name));
-    return forEach(context, groupProcesses(context->service, spec.group), wanted, one, argument, std::move(reply));
+    return forEach(context, groupProcesses(context->service, spec.group), wanted, one, argument, std::move(reply),
+                   atOnce);
   }
   auto process = oneProcess(context->service, params);
   if (!process) return reply(process.error());
@@ -289,12 +294,12 @@ void onProcess(const ContextPtr& context, const Params& params, Reply reply, One
 }
 
 void onGroup(const ContextPtr& context, const Params& params, Reply reply, One one, bool (*wanted)(ProcessState),
-             const Value& argument) {
+             const Value& argument, bool (*atOnce)(const ProcessName&) = nullptr) {
   auto name = stringParam(params, 0);
   if (!name) return reply(name.error());
   auto processes = groupOf(context, *name);
   if (!processes) return reply(processes.error());
-  forEach(context, *processes, wanted, one, argument, std::move(reply));
+  forEach(context, *processes, wanted, one, argument, std::move(reply), atOnce);
 }
 
 enum class Scope { process, group, all };
@@ -304,11 +309,12 @@ template <Scope scope, One one, bool (*wanted)(ProcessState)>
 void waiting(const ContextPtr& context, const Params& params, Reply reply) {
   auto wait = waitParam(params, scope == Scope::all ? 0 : 1);
   if (!wait) return reply(wait.error());
-  if constexpr (scope == Scope::process) onProcess(context, params, std::move(reply), one, wanted, *wait);
-  if constexpr (scope == Scope::group) onGroup(context, params, std::move(reply), one, wanted, *wait);
+  const auto atOnce = one == startOne ? startsAtOnce : nullptr;
+  if constexpr (scope == Scope::process) onProcess(context, params, std::move(reply), one, wanted, *wait, atOnce);
+  if constexpr (scope == Scope::group) onGroup(context, params, std::move(reply), one, wanted, *wait, atOnce);
   // Stops too go in priority order, as supervisord's (not in the reverse order of its shutdown).
   if constexpr (scope == Scope::all)
-    forEach(context, byPriority(processNames(context->service)), wanted, one, *wait, std::move(reply));
+    forEach(context, byPriority(processNames(context->service)), wanted, one, *wait, std::move(reply), atOnce);
 }
 
 // The signal parameter: a name ("HUP", "SIGHUP", any case) or a number, as text or an int; BAD_SIGNAL else.
