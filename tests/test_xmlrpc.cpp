@@ -14,6 +14,7 @@
 #include <taskmaster/xmlrpc.hpp>
 
 #include "support.hpp"
+#include "xmlrpc/names.hpp"
 #include "xmlrpc/value.hpp"
 
 namespace {
@@ -584,4 +585,17 @@ TEST_CASE("a start with no start period is listed with the answers that come at 
   std::vector<std::string> entries;
   for (const auto& e : started.items) entries.push_back(text(e, "name") + "=" + std::to_string(number(e, "status")));
   CHECK(entries == std::vector<std::string>{"a=80", "b=20", "c=80"});
+}
+
+TEST_CASE("a namespec names one instance as supervisord splits it: GROUP:PROCESS, NAME for NAME:NAME, never a group") {
+  Fixture f(programs(program("web", "--forever", "    numprocs: 2\n") + program("g:a", "--forever") +
+                     program("solo", "--forever")));
+  CHECK(instanceOf(*f.service, "web:1") == "web:1");
+  CHECK(instanceOf(*f.service, "g:a") == "g:a");
+  CHECK(instanceOf(*f.service, "solo") == "solo");
+  CHECK(instanceOf(*f.service, "solo:solo") == "solo");
+  for (const auto* none : {"web", "web:*", "web:", "g", "a", "x:solo", "web:2", ""}) CHECK_FALSE(instanceOf(*f.service, none));
+  CHECK(splitNamespec("g:").process == std::nullopt);
+  CHECK(namespec(nameOf(f.service->status({"g:a"}).instances.front(), nullptr)) == "g:a");
+  CHECK(namespec(nameOf(f.service->status({"solo"}).instances.front(), nullptr)) == "solo");
 }
