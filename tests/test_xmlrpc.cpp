@@ -599,3 +599,16 @@ TEST_CASE("a namespec names one instance as supervisord splits it: GROUP:PROCESS
   CHECK(namespec(nameOf(f.service->status({"g:a"}).instances.front(), nullptr)) == "g:a");
   CHECK(namespec(nameOf(f.service->status({"solo"}).instances.front(), nullptr)) == "solo");
 }
+
+TEST_CASE("a start stopped by another call before it is up is ABNORMAL_TERMINATION; both calls are answered") {
+  Fixture f(programs(fmt::format("  slow:\n    cmd: {} --forever\n    starttime: 3s\n", helper())));
+  std::optional<std::string> start;
+  f.interface->call(encodeCall(MethodCall{"supervisor.startProcess", {string("slow")}}),
+                    [&](std::string a) { start = std::move(a); });
+  CHECK(f.runUntil([&] { return f.state("slow") == ProcessState::starting; }));
+  CHECK(f.ok("supervisor.stopProcess", {string("slow")}) == boolean(true));
+  CHECK(f.runUntil([&] { return start.has_value(); }));
+  const auto answer = decodeResponse(*start);
+  REQUIRE_FALSE(answer.ok());
+  CHECK(answer.error().text == "ABNORMAL_TERMINATION: slow");
+}
