@@ -104,11 +104,13 @@ void Connection::reply(Response response, bool close) {
   });
 }
 
-void Connection::reply(Status status, std::string body, bool close) {
+void Connection::reply(Status status, std::string body, bool close) { reply(textResponse(status, std::move(body)), close); }
+
+Response textResponse(Status status, std::string body) {
   Response response{status, 11};
   response.set(bhttp::field::content_type, "text/plain; charset=utf-8");
   response.body() = std::move(body);
-  reply(std::move(response), close);
+  return response;
 }
 
 void Connection::stream(StreamHeader header) {

@@ -126,6 +126,9 @@ class Listener {
   std::shared_ptr<Core> core_;
 };
 
+// A response with a text/plain body.
+[[nodiscard]] Response textResponse(Status status, std::string body);
+
 // "127.0.0.1:9001", "[::1]:9001", or the path of a Unix socket.
 [[nodiscard]] std::string describe(const Protocol::endpoint& endpoint);
 

@@ -289,10 +289,8 @@ void Server::Impl::serve(const Site& site, const std::shared_ptr<http::Connectio
     if (access == detail::Access::malformed)
       return connection->reply(http::Status::bad_request, "bad request: malformed Authorization\n", true);
     if (access == detail::Access::denied) {
-      http::Response response{http::Status::unauthorized, 11};
+      auto response = http::textResponse(http::Status::unauthorized, "unauthorized\n");
       response.set(field::www_authenticate, "Basic realm=\"default\"");
-      response.set(field::content_type, "text/plain; charset=utf-8");
-      response.body() = "unauthorized\n";
       return connection->reply(std::move(response), true);
     }
   }
@@ -300,10 +298,8 @@ void Server::Impl::serve(const Site& site, const std::shared_ptr<http::Connectio
   target = target.substr(0, target.find('?'));
   if (target == "/RPC2") {
     if (request.method() != verb::post) {
-      http::Response response{http::Status::method_not_allowed, 11};
+      auto response = http::textResponse(http::Status::method_not_allowed, "method not allowed: POST /RPC2\n");
       response.set(field::allow, "POST");
-      response.set(field::content_type, "text/plain; charset=utf-8");
-      response.body() = "method not allowed: POST /RPC2\n";
       return connection->reply(std::move(response));
     }
     if (!request.has_content_length() && !request.chunked())
@@ -312,10 +308,8 @@ void Server::Impl::serve(const Site& site, const std::shared_ptr<http::Connectio
   }
   if (target == "/mainlogtail" || target.starts_with("/logtail/")) {
     if (request.method() != verb::get) {
-      http::Response response{http::Status::method_not_allowed, 11};
+      auto response = http::textResponse(http::Status::method_not_allowed, "method not allowed: GET\n");
       response.set(field::allow, "GET");
-      response.set(field::content_type, "text/plain; charset=utf-8");
-      response.body() = "method not allowed: GET\n";
       return connection->reply(std::move(response));
     }
     return logtail(connection, target);
