@@ -406,3 +406,24 @@ TEST_CASE("xmlrpc server: /logtail streams a program's output, chunked, as it is
   for (std::string_view path : {"/logtail/nobody", "/logtail/talker/elsewhere"})
     CHECK(statusOf(config.address, fmt::format("GET {} HTTP/1.1\r\n\r\n", path)) == 404);
 }
+
+TEST_CASE("xmlrpc server: a /logtail client that reads nothing is dropped, not buffered for without end") {
+  Fixture f({}, {program("spew", {"/bin/sh", "-c", "while :; do printf '%01000d\\n' 0; done"})});
+  auto config = f.unixSocket();
+  REQUIRE(f.configure({config}).empty());
+  const int deaf = connectUnix(config.address);
+  const int small = 4096;
+  ::setsockopt(deaf, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  sendAll(deaf, "GET /logtail/spew HTTP/1.1\r\n\r\n");
+  const int reader = connectUnix(config.address);  // one that reads is served meanwhile
+  sendAll(reader, post(kCall));
+  CHECK(readReply(reader).status == 200);
+  bool dropped = false;
+  for (int i = 0; i < 500 && !dropped; ++i) {
+    std::this_thread::sleep_for(20ms);
+    dropped = f.clients() == 1;  // the reader's keep-alive connection stays
+  }
+  CHECK(dropped);
+  ::close(deaf);
+  ::close(reader);
+}
