@@ -71,7 +71,7 @@ Value configInfo(const ProgramSpec& spec, int index, bool inuse) {
   status.program = spec.name;
   status.instance = spec.instanceName(index);
   status.index = index;
-  const auto instance = nameOf(std::move(status), spec.priority);
+  const auto instance = nameOf(std::move(status), &spec);
   const auto log = [&](StdStream stream) {
     if (stream == StdStream::err && spec.redirectStderr) return string("none");
     return string(spec.outputPath(stream, index).value_or("none"));
@@ -108,7 +108,7 @@ Value configInfo(const ProgramSpec& spec, int index, bool inuse) {
       {"stderr_logfile_backups", integer(spec.stderrRotation.backups)},
       {"stderr_logfile_maxbytes", integer(static_cast<std::int64_t>(spec.stderrRotation.maxBytes))},
       {"stderr_syslog", boolean(false)},
-      {"serverurl", string("auto")},
+      {"serverurl", string("none")},
   });
 }
 
