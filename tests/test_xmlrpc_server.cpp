@@ -6,6 +6,7 @@
 #include <taskmaster/xmlrpc.hpp>
 
 #include <netinet/in.h>
+#include <pwd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -236,6 +237,20 @@ TEST_CASE("xmlrpc server: the socket gets its chmod, and goes when the server cl
   REQUIRE(::stat(config.address.c_str(), &st) == 0);
   CHECK((st.st_mode & 07777) == 0660);
   CHECK(f.addresses() == std::vector<std::string>{"unix://" + config.address});
+  if (::geteuid() == 0) {  // only root may give a file away
+    const passwd* nobody = ::getpwnam("nobody");
+    REQUIRE(nobody != nullptr);
+    config.chown = "nobody:0";
+    REQUIRE(f.configure({config}).empty());
+    REQUIRE(::stat(config.address.c_str(), &st) == 0);
+    CHECK(st.st_uid == nobody->pw_uid);
+    CHECK(st.st_gid == 0);
+  }
+  config.chown = "no-such-user-here";
+  const auto errors = f.configure({config});
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].str() == fmt::format("cannot listen on {}: chown: no user named no-such-user-here", config.address));
+  CHECK(::access(config.address.c_str(), F_OK) == 0);  // the socket as it was stays
   f.onLoop([&] { f.server.close(); });
   CHECK(::access(config.address.c_str(), F_OK) != 0);
 }
