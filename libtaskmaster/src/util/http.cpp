@@ -258,8 +258,6 @@ std::optional<Protocol::endpoint> Listener::local() const {
 
 std::size_t Listener::clients() const { return core_->connections.size(); }
 
-void Listener::setLimits(const Limits& limits) { core_->limits = limits; }
-
 std::string describe(const Protocol::endpoint& endpoint) {
   const auto* address = endpoint.data();
   if (address->sa_family == AF_UNIX) {
