@@ -4,12 +4,21 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
+#include <future>
 #include <string>
+#include <string_view>
+#include <type_traits>
 #include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 
 #include <doctest/doctest.h>
 #include <taskmaster/state.hpp>
@@ -33,6 +42,43 @@ struct TempDir {
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
 };
+
+// A client of the Unix socket at `path` (blocking), or -1.
+inline int connectUnix(const std::string& path) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Everything of `data`, unless the peer goes.
+inline void sendAll(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n <= 0) return;
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
+// Runs `f` on the thread that runs `io` and returns its result.
+template <class F>
+auto onLoop(boost::asio::io_context& io, F f) {
+  std::promise<decltype(f())> p;
+  boost::asio::post(io, [&] {
+    if constexpr (std::is_void_v<decltype(f())>) {
+      f();
+      p.set_value();
+    } else {
+      p.set_value(f());
+    }
+  });
+  return p.get_future().get();
+}
 
 // While it lives, this process cannot open one more fd: the limit is lowered to the fds in use, and every
 // one left under it is taken. `fds()` are the taken ones (a forked child may close some to get room).

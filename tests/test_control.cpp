@@ -30,28 +30,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
+using test::sendAll;
 using test::TempDir;
-
-// A raw client socket, for sending what a well-behaved client never would.
-int rawConnect(const std::string& path) {
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-void sendAll(int fd, std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
-    if (n <= 0) return;
-    data.remove_prefix(static_cast<std::size_t>(n));
-  }
-}
 
 // Everything the server sends until it closes the connection (or `limit` passes).
 std::string readAll(int fd, std::chrono::milliseconds limit = 5s) {
@@ -105,16 +85,7 @@ class Fixture {
   // Runs `f` on the loop's thread and returns its result.
   template <class F>
   auto onLoop(F f) {
-    std::promise<decltype(f())> p;
-    boost::asio::post(io, [&] {
-      if constexpr (std::is_void_v<decltype(f())>) {
-        f();
-        p.set_value();
-      } else {
-        p.set_value(f());
-      }
-    });
-    return p.get_future().get();
+    return test::onLoop(io, std::move(f));
   }
 
  private:
@@ -234,7 +205,7 @@ TEST_CASE("a second server refuses a live socket, and replaces a stale one") {
 
 TEST_CASE("malformed requests get an error reply and the connection goes on") {
   Fixture f;
-  int fd = rawConnect(f.path);
+  int fd = test::connectUnix(f.path);
   REQUIRE(fd >= 0);
   sendAll(fd, "this is not json\n{\"cmd\":1}\n\n{\"id\":7,\"cmd\":\"echo\",\"args\":[\"still here\"]}\n");
   ::shutdown(fd, SHUT_WR);
@@ -247,7 +218,7 @@ TEST_CASE("malformed requests get an error reply and the connection goes on") {
 
 TEST_CASE("an oversized line ends the connection with an error; others are still served") {
   Fixture f;
-  int fd = rawConnect(f.path);
+  int fd = test::connectUnix(f.path);
   sendAll(fd, std::string(control::kMaxLine + 100, 'x'));
   auto out = readAll(fd);
   ::close(fd);
@@ -259,7 +230,7 @@ TEST_CASE("an oversized line ends the connection with an error; others are still
 
 TEST_CASE("a client that sends half a line and waits is disconnected after the partial timeout") {
   Fixture f({.partialTimeout = 200ms});
-  int fd = rawConnect(f.path);
+  int fd = test::connectUnix(f.path);
   sendAll(fd, "{\"cmd\":\"ec");
   auto begin = std::chrono::steady_clock::now();
   auto out = readAll(fd, 5s);
@@ -271,14 +242,14 @@ TEST_CASE("a client that sends half a line and waits is disconnected after the p
 TEST_CASE("hundreds of simultaneous connections are all served, and clients over the limit are told so") {
   Fixture f({.maxClients = 300});
   std::vector<int> fds;
-  for (int i = 0; i < 300; ++i) fds.push_back(rawConnect(f.path));
+  for (int i = 0; i < 300; ++i) fds.push_back(test::connectUnix(f.path));
   for (auto deadline = std::chrono::steady_clock::now() + 10s; f.clients() < 300;) {
     REQUIRE(std::chrono::steady_clock::now() < deadline);
     std::this_thread::sleep_for(10ms);
   }
   int served = 0, refused = 0;
   for (int i = 0; i < 20; ++i) {  // while the 300 stay connected
-    int fd = rawConnect(f.path);
+    int fd = test::connectUnix(f.path);
     if (readAll(fd).find("too many clients (limit 300)") != std::string::npos) ++refused;
     ::close(fd);
   }
@@ -295,7 +266,7 @@ TEST_CASE("hundreds of simultaneous connections are all served, and clients over
 
 TEST_CASE("a client that never reads is dropped once its queue is full; the server stays responsive") {
   Fixture f({.maxQueued = 64 * 1024});
-  int fd = rawConnect(f.path);
+  int fd = test::connectUnix(f.path);
   int small = 4096;
   ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
   std::string flood;
@@ -318,7 +289,7 @@ TEST_CASE("a peer of another uid is refused (by the 0600 mode, and by SO_PEERCRE
     pid_t pid = ::fork();
     if (pid == 0) {
       if (::setgid(65534) < 0 || ::setuid(65534) < 0) ::_exit(90);
-      int fd = rawConnect(f.path);
+      int fd = test::connectUnix(f.path);
       if (fd < 0) ::_exit(errno == EACCES ? 10 : 91);
       sendAll(fd, "{\"cmd\":\"echo\",\"args\":[\"x\"]}\n");
       auto out = readAll(fd);
@@ -360,7 +331,7 @@ TEST_CASE("out of fds, the server gives up its reserve fd so that a client still
   pid_t pid = ::fork();
   if (pid == 0) {  // the client, in a process of its own with fds to spare
     for (std::size_t i = 0; i < 4 && i < exhausted.fds().size(); ++i) ::close(exhausted.fds()[i]);
-    int fd = rawConnect(f.path);
+    int fd = test::connectUnix(f.path);
     if (fd < 0) ::_exit(1);
     sendAll(fd, "{\"cmd\":\"echo\",\"args\":[\"got in\"]}\n");
     ::shutdown(fd, SHUT_WR);
@@ -479,7 +450,7 @@ TEST_CASE("a stream client past its queue limit misses lines, then gets one lagg
 TEST_CASE("an events subscriber that stops reading while many events flow stays connected, gets its replies, "
           "and learns how many events it missed") {
   Fixture f({.maxQueued = 16 * 1024});
-  int fd = rawConnect(f.path);
+  int fd = test::connectUnix(f.path);
   REQUIRE(fd >= 0);
   LineReader lines(fd);
   sendAll(fd, "{\"id\":1,\"cmd\":\"events\"}\n");
@@ -548,7 +519,7 @@ TEST_CASE("an events subscriber that stops reading while many events flow stays 
 
 TEST_CASE("a reply is never dropped, even one that comes while stream lines are being dropped") {
   Fixture f({.maxQueued = 16 * 1024});
-  int fd = rawConnect(f.path);
+  int fd = test::connectUnix(f.path);
   REQUIRE(fd >= 0);
   LineReader lines(fd);
   sendAll(fd, "{\"id\":1,\"cmd\":\"follow\"}\n{\"id\":2,\"cmd\":\"later\"}\n");
@@ -625,16 +596,7 @@ class CommandFixture {
   // Runs `f` on the loop's thread and returns its result.
   template <class F>
   auto onLoop(F f) -> decltype(f()) {
-    std::promise<decltype(f())> p;
-    boost::asio::post(io, [&] {
-      if constexpr (std::is_void_v<decltype(f())>) {
-        f();
-        p.set_value();
-      } else {
-        p.set_value(f());
-      }
-    });
-    return p.get_future().get();
+    return test::onLoop(io, std::move(f));
   }
 
   explicit CommandFixture(std::vector<taskmaster::ProgramSpec> programs = {}) {

@@ -14,6 +14,7 @@
 #include <taskmaster/xmlrpc.hpp>
 
 #include "support.hpp"
+#include "xmlrpc/names.hpp"
 #include "xmlrpc/value.hpp"
 
 namespace {
@@ -490,9 +491,9 @@ TEST_CASE("system: 41 methods as supervisord lists them, their help and signatur
 TEST_CASE("shutdown and restart call the hooks; once shutting down, every method but a few is SHUTDOWN_STATE") {
   Fixture f(programs(program("web", "--forever")));
   CHECK(f.ok("supervisor.restart") == boolean(true));
-  CHECK(f.restarts == 1);
+  CHECK(f.runUntil([&] { return f.restarts == 1; }));  // after the answer
   CHECK(f.ok("supervisor.shutdown") == boolean(true));
-  CHECK(f.shutdowns == 1);
+  CHECK(f.runUntil([&] { return f.shutdowns == 1; }));
   f.supervisor.shutdown();
   CHECK(f.fault("supervisor.getAllProcessInfo").text == "SHUTDOWN_STATE");
   CHECK(f.fault("supervisor.startProcess", {string("web")}).text == "SHUTDOWN_STATE");
@@ -559,4 +560,57 @@ TEST_CASE("reloadConfig says which groups differ and changes nothing; addProcess
   writeFile(f.file, programs(program("keep", "--forever")));
   CHECK(f.service->reload().ok());
   CHECK(f.ok("supervisor.reloadConfig") == array({array({array(), array(), array()})}));
+}
+
+TEST_CASE("getAllProcessInfo of 1,000 processes is one pass: well under a second") {
+  std::string body;
+  for (int i = 0; i < 100; ++i) body += fmt::format("  p{:03}:\n    cmd: /bin/true\n    numprocs: 10\n", i);
+  Fixture f(programs(body));
+  const auto request = encodeCall(MethodCall{"supervisor.getAllProcessInfo", {}});
+  (void)f.raw(request);  // warm: the first call also pays for loading and the time zone
+  const auto began = std::chrono::steady_clock::now();
+  const auto response = f.raw(request);
+  const auto took = std::chrono::steady_clock::now() - began;
+  const auto answer = decodeResponse(response);
+  REQUIRE(answer.ok());
+  REQUIRE(answer->items.size() == 1000);
+  CHECK(text(answer->items[999], "group") == "p099");
+  CHECK(text(answer->items[999], "name") == "9");
+  CHECK(took < std::chrono::seconds(1));
+  MESSAGE("getAllProcessInfo of 1,000: " << std::chrono::duration_cast<std::chrono::microseconds>(took).count() << " us");
+}
+
+TEST_CASE("a start with no start period is listed with the answers that come at once, in order, as supervisord has it") {
+  Fixture f(programs(fmt::format("  g:a:\n    cmd: {} --forever\n    starttime: 0s\n", helper()) +
+                     "  g:b:\n    cmd: /nonexistent/b\n" + program("g:c", "--forever")));
+  const auto started = f.ok("supervisor.startProcessGroup", {string("g")});
+  std::vector<std::string> entries;
+  for (const auto& e : started.items) entries.push_back(text(e, "name") + "=" + std::to_string(number(e, "status")));
+  CHECK(entries == std::vector<std::string>{"a=80", "b=20", "c=80"});
+}
+
+TEST_CASE("a namespec names one instance as supervisord splits it: GROUP:PROCESS, NAME for NAME:NAME, never a group") {
+  Fixture f(programs(program("web", "--forever", "    numprocs: 2\n") + program("g:a", "--forever") +
+                     program("solo", "--forever")));
+  CHECK(instanceOf(*f.service, "web:1") == "web:1");
+  CHECK(instanceOf(*f.service, "g:a") == "g:a");
+  CHECK(instanceOf(*f.service, "solo") == "solo");
+  CHECK(instanceOf(*f.service, "solo:solo") == "solo");
+  for (const auto* none : {"web", "web:*", "web:", "g", "a", "x:solo", "web:2", ""}) CHECK_FALSE(instanceOf(*f.service, none));
+  CHECK(splitNamespec("g:").process == std::nullopt);
+  CHECK(namespec(nameOf(f.service->status({"g:a"}).instances.front(), nullptr)) == "g:a");
+  CHECK(namespec(nameOf(f.service->status({"solo"}).instances.front(), nullptr)) == "solo");
+}
+
+TEST_CASE("a start stopped by another call before it is up is ABNORMAL_TERMINATION; both calls are answered") {
+  Fixture f(programs(fmt::format("  slow:\n    cmd: {} --forever\n    starttime: 3s\n", helper())));
+  std::optional<std::string> start;
+  f.interface->call(encodeCall(MethodCall{"supervisor.startProcess", {string("slow")}}),
+                    [&](std::string a) { start = std::move(a); });
+  CHECK(f.runUntil([&] { return f.state("slow") == ProcessState::starting; }));
+  CHECK(f.ok("supervisor.stopProcess", {string("slow")}) == boolean(true));
+  CHECK(f.runUntil([&] { return start.has_value(); }));
+  const auto answer = decodeResponse(*start);
+  REQUIRE_FALSE(answer.ok());
+  CHECK(answer.error().text == "ABNORMAL_TERMINATION: slow");
 }

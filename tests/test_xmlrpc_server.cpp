@@ -6,6 +6,7 @@
 #include <taskmaster/xmlrpc.hpp>
 
 #include <netinet/in.h>
+#include <pwd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -33,23 +34,13 @@ using taskmaster::HttpServerConfig;
 
 namespace {
 
+using test::connectUnix;
+using test::sendAll;
 using test::TempDir;
 
 constexpr std::string_view kCall =
     "<?xml version='1.0'?>\n<methodCall>\n<methodName>supervisor.getVersion</methodName>\n<params>\n</params>\n"
     "</methodCall>\n";
-
-int connectUnix(const std::string& path) {
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_un address{};
-  address.sun_family = AF_UNIX;
-  std::strncpy(address.sun_path, path.c_str(), sizeof address.sun_path - 1);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) < 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
 
 int connectTcp(const std::string& url) {  // "http://127.0.0.1:PORT"
   const auto port = std::stoi(url.substr(url.rfind(':') + 1));
@@ -63,14 +54,6 @@ int connectTcp(const std::string& url) {  // "http://127.0.0.1:PORT"
     return -1;
   }
   return fd;
-}
-
-void sendAll(int fd, std::string_view data) {
-  while (!data.empty()) {
-    const ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
-    if (n <= 0) return;
-    data.remove_prefix(static_cast<std::size_t>(n));
-  }
 }
 
 void receiveTimeout(int fd, std::chrono::milliseconds limit) {
@@ -122,6 +105,15 @@ bool closedWithin(int fd, std::chrono::milliseconds limit) {
   return n == 0 || errno == ECONNRESET;
 }
 
+// The status of the one answer to `request` on a new connection to `path`.
+int statusOf(const std::string& path, std::string_view request) {
+  const int fd = connectUnix(path);
+  sendAll(fd, request);
+  const int status = readReply(fd).status;
+  ::close(fd);
+  return status;
+}
+
 std::string post(std::string_view body, std::string_view extra = "") {
   return fmt::format("POST /RPC2 HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/xml\r\n{}Content-Length: {}\r\n\r\n{}",
                      extra, body.size(), body);
@@ -142,16 +134,7 @@ class Fixture {
   // Runs `f` on the loop's thread and returns its result.
   template <class F>
   auto onLoop(F f) {
-    std::promise<decltype(f())> p;
-    boost::asio::post(io, [&] {
-      if constexpr (std::is_void_v<decltype(f())>) {
-        f();
-        p.set_value();
-      } else {
-        p.set_value(f());
-      }
-    });
-    return p.get_future().get();
+    return test::onLoop(io, std::move(f));
   }
 
   explicit Fixture(xmlrpc::ServerOptions options = {}, std::vector<taskmaster::ProgramSpec> programs = {})
@@ -234,14 +217,11 @@ TEST_CASE("xmlrpc server: a {SHA} password is the SHA-1 of what the client sends
   config.username = "user";
   config.password = "{SHA}e5e9fa1ba31ecd1ae84f75caaa474f3a663f05f4";  // sha1("secret")
   REQUIRE(f.configure({config}).empty());
-  const int fd = connectUnix(config.address);
-  sendAll(fd, post(kCall, "Authorization: Basic dXNlcjpzZWNyZXQ=\r\n"));
-  CHECK(readReply(fd).status == 200);
-  ::close(fd);
-  const int other = connectUnix(config.address);  // the hash itself is not the password
-  sendAll(other, post(kCall, "Authorization: Basic dXNlcjp7U0hBfWU1ZTlmYTFiYTMxZWNkMWFlODRmNzVjYWFhNDc0ZjNhNjYzZjA1ZjQ=\r\n"));
-  CHECK(readReply(other).status == 401);
-  ::close(other);
+  CHECK(statusOf(config.address, post(kCall, "Authorization: Basic dXNlcjpzZWNyZXQ=\r\n")) == 200);
+  // The hash itself is not the password.
+  CHECK(statusOf(config.address,
+                 post(kCall, "Authorization: Basic dXNlcjp7U0hBfWU1ZTlmYTFiYTMxZWNkMWFlODRmNzVjYWFhNDc0ZjNhNjYzZjA1ZjQ=\r\n")) ==
+        401);
 }
 
 TEST_CASE("xmlrpc server: the socket gets its chmod, and goes when the server closes") {
@@ -257,6 +237,20 @@ TEST_CASE("xmlrpc server: the socket gets its chmod, and goes when the server cl
   REQUIRE(::stat(config.address.c_str(), &st) == 0);
   CHECK((st.st_mode & 07777) == 0660);
   CHECK(f.addresses() == std::vector<std::string>{"unix://" + config.address});
+  if (::geteuid() == 0) {  // only root may give a file away
+    const passwd* nobody = ::getpwnam("nobody");
+    REQUIRE(nobody != nullptr);
+    config.chown = "nobody:0";
+    REQUIRE(f.configure({config}).empty());
+    REQUIRE(::stat(config.address.c_str(), &st) == 0);
+    CHECK(st.st_uid == nobody->pw_uid);
+    CHECK(st.st_gid == 0);
+  }
+  config.chown = "no-such-user-here";
+  const auto errors = f.configure({config});
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].str() == fmt::format("cannot listen on {}: chown: no user named no-such-user-here", config.address));
+  CHECK(::access(config.address.c_str(), F_OK) == 0);  // the socket as it was stays
   f.onLoop([&] { f.server.close(); });
   CHECK(::access(config.address.c_str(), F_OK) != 0);
 }
@@ -299,10 +293,7 @@ TEST_CASE("xmlrpc server: a body over the limit is a 413, a request without a le
   CHECK(reply.status == 413);
   CHECK(reply.headers.find("Connection: close") != std::string::npos);
   ::close(fd);
-  const int other = connectUnix(config.address);
-  sendAll(other, "POST /RPC2 HTTP/1.1\r\nHost: x\r\n\r\n");
-  CHECK(readReply(other).status == 411);
-  ::close(other);
+  CHECK(statusOf(config.address, "POST /RPC2 HTTP/1.1\r\nHost: x\r\n\r\n") == 411);
 }
 
 TEST_CASE("xmlrpc server: a half request times out alone; idle keep-alive connections stay") {
@@ -427,10 +418,27 @@ TEST_CASE("xmlrpc server: /logtail streams a program's output, chunked, as it is
   for (int i = 0; i < 50 && f.clients() != 0; ++i) std::this_thread::sleep_for(20ms);
   CHECK(f.clients() == 0);
 
-  for (std::string_view path : {"/logtail/nobody", "/logtail/talker/elsewhere"}) {
-    const int missing = connectUnix(config.address);
-    sendAll(missing, fmt::format("GET {} HTTP/1.1\r\n\r\n", path));
-    CHECK(readReply(missing).status == 404);
-    ::close(missing);
+  for (std::string_view path : {"/logtail/nobody", "/logtail/talker/elsewhere"})
+    CHECK(statusOf(config.address, fmt::format("GET {} HTTP/1.1\r\n\r\n", path)) == 404);
+}
+
+TEST_CASE("xmlrpc server: a /logtail client that reads nothing is dropped, not buffered for without end") {
+  Fixture f({}, {program("spew", {"/bin/sh", "-c", "while :; do printf '%01000d\\n' 0; done"})});
+  auto config = f.unixSocket();
+  REQUIRE(f.configure({config}).empty());
+  const int deaf = connectUnix(config.address);
+  const int small = 4096;
+  ::setsockopt(deaf, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  sendAll(deaf, "GET /logtail/spew HTTP/1.1\r\n\r\n");
+  const int reader = connectUnix(config.address);  // one that reads is served meanwhile
+  sendAll(reader, post(kCall));
+  CHECK(readReply(reader).status == 200);
+  bool dropped = false;
+  for (int i = 0; i < 500 && !dropped; ++i) {
+    std::this_thread::sleep_for(20ms);
+    dropped = f.clients() == 1;  // the reader's keep-alive connection stays
   }
+  CHECK(dropped);
+  ::close(deaf);
+  ::close(reader);
 }

@@ -266,8 +266,11 @@ class App {
       interpreter_.run({"reload"}, {.source = "XML-RPC restart"}, [this](taskmaster::CommandReply reloaded) {
         followConfig();
         for (const auto& line : reloaded.lines) notice(fmt::format("restart (XML-RPC): {}", line));
-        auto report = service_.apply();
-        log_.info("restart (XML-RPC): {}", fmt::join(taskmaster::describe(report), "; "));
+        std::vector<std::string> start{"start"};
+        for (const auto& program : service_.config().programs) {
+          if (program.autostart) start.push_back(program.name);
+        }
+        if (start.size() > 1) interpreter_.run(start, {.source = "XML-RPC restart"}, [](taskmaster::CommandReply) {});
       });
     });
   }

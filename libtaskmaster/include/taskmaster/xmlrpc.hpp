@@ -25,13 +25,15 @@ namespace taskmaster::inline v0::xmlrpc {
 
 // --- the methods -----------------------------------------------------------------------------------
 
-// What only the embedding program can do.
+// What only the embedding program can do. Each is called on the loop after the answer (True) has been handed to
+// `done`, never from inside call().
 struct InterfaceHooks {
   std::function<void()> shutdown;  // supervisor.shutdown: stop every program and leave
   std::function<void()> restart;   // supervisor.restart: stop every program, read the configuration again, start
 };
 
-// supervisord's methods over a Service, with its return structures, fault codes and fault strings.
+// supervisord's methods over a Service, with its return structures, fault codes and fault strings
+// (docs/xmlrpc.md, "Methods"). The Service must outlive it.
 class Interface {
  public:
   Interface(Service& service, InterfaceHooks hooks = {});

@@ -98,10 +98,8 @@ class Endpoint::Impl {
     if (target != "/metrics") return connection.reply(http::Status::not_found, "not found: the metrics are at /metrics\n");
     const bool head = request.method() == beast::http::verb::head;
     if (request.method() != beast::http::verb::get && !head) {
-      http::Response response{http::Status::method_not_allowed, 11};
-      response.set(beast::http::field::content_type, "text/plain; charset=utf-8");
+      auto response = http::textResponse(http::Status::method_not_allowed, "method not allowed: GET /metrics\n");
       response.set(beast::http::field::allow, "GET, HEAD");
-      response.body() = "method not allowed: GET /metrics\n";
       return connection.reply(std::move(response));
     }
     ++*scrapes_;

@@ -104,11 +104,13 @@ void Connection::reply(Response response, bool close) {
   });
 }
 
-void Connection::reply(Status status, std::string body, bool close) {
+void Connection::reply(Status status, std::string body, bool close) { reply(textResponse(status, std::move(body)), close); }
+
+Response textResponse(Status status, std::string body) {
   Response response{status, 11};
   response.set(bhttp::field::content_type, "text/plain; charset=utf-8");
   response.body() = std::move(body);
-  reply(std::move(response), close);
+  return response;
 }
 
 void Connection::stream(StreamHeader header) {
@@ -255,8 +257,6 @@ std::optional<Protocol::endpoint> Listener::local() const {
 }
 
 std::size_t Listener::clients() const { return core_->connections.size(); }
-
-void Listener::setLimits(const Limits& limits) { core_->limits = limits; }
 
 std::string describe(const Protocol::endpoint& endpoint) {
   const auto* address = endpoint.data();

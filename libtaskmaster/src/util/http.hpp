@@ -41,7 +41,7 @@ struct Limits {
   std::chrono::milliseconds requestTimeout{10000};  // from a request's first byte to its end; then closed
   std::chrono::milliseconds writeTimeout{30000};    // a client that reads nothing for this long is dropped
   std::size_t maxClients = 1024;                    // connections past it are closed at once
-  std::size_t maxPendingBytes = 1024 * 1024;        // a stream's bytes the client has not taken; past it, dropped
+  std::size_t maxPendingBytes = 1024 * 1024;        // a stream's bytes the client has not taken; past it, closed
 };
 
 class Listener;
@@ -120,11 +120,13 @@ class Listener {
   void close();
   [[nodiscard]] std::optional<Protocol::endpoint> local() const;
   [[nodiscard]] std::size_t clients() const;
-  void setLimits(const Limits& limits);
 
  private:
   std::shared_ptr<Core> core_;
 };
+
+// A response with a text/plain body.
+[[nodiscard]] Response textResponse(Status status, std::string body);
 
 // "127.0.0.1:9001", "[::1]:9001", or the path of a Unix socket.
 [[nodiscard]] std::string describe(const Protocol::endpoint& endpoint);

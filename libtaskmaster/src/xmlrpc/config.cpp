@@ -71,7 +71,7 @@ Value configInfo(const ProgramSpec& spec, int index, bool inuse) {
   status.program = spec.name;
   status.instance = spec.instanceName(index);
   status.index = index;
-  const auto instance = nameOf(std::move(status), spec.priority);
+  const auto instance = nameOf(std::move(status), &spec);
   const auto log = [&](StdStream stream) {
     if (stream == StdStream::err && spec.redirectStderr) return string("none");
     return string(spec.outputPath(stream, index).value_or("none"));

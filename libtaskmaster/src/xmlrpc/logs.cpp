@@ -112,24 +112,21 @@ Answer tailLog(const Source& source, std::int64_t offset, std::int64_t length) {
 
 // The log of one process's stream, or its fault: BAD_NAME, or NO_FILE when it has none (or its file is not
 // there yet).
-Expected<Source, Fault> processLog(const ContextPtr& context, const std::string& name, StdStream stream) {
-  const auto spec = splitNamespec(name);
-  const auto found = spec.process ? resolve(context->service, spec) : std::vector<ProcessName>{};
-  if (found.empty()) return Fault(FaultCode::badName, name);
-  const auto& instance = found.front().status;
-  const auto& programs = context->service.config().programs;
-  const auto program = std::ranges::find(programs, instance.program, &ProgramSpec::name);
+Expected<Source, Fault> processLog(const ContextPtr& context, const Params& params, StdStream stream) {
+  auto process = oneProcess(context->service, params);
+  if (!process) return process.error();
+  const auto& instance = process->status;
+  const ProgramSpec* program = process->spec;
+  const bool redirected = program && stream == StdStream::err && program->redirectStderr;
   std::optional<std::string> path;
-  if (program != programs.end() && !(stream == StdStream::err && program->redirectStderr))
-    path = program->outputPath(stream, instance.index);
+  if (program && !redirected) path = program->outputPath(stream, instance.index);
   if (path && !::taskmaster::detail::isSharedSink(*path)) {
     struct stat st{};
     if (::stat(path->c_str(), &st) != 0) return Fault(FaultCode::noFile, *path);
     return Source{*path, nullptr};
   }
   auto memory = context->service.output(instance.instance, stream);
-  if (!memory || (stream == StdStream::err && program != programs.end() && program->redirectStderr))
-    return Fault(FaultCode::noFile, path.value_or("None"));
+  if (!memory || redirected) return Fault(FaultCode::noFile, path.value_or("None"));
   return Source{{}, std::move(*memory)};
 }
 
@@ -153,11 +150,9 @@ Expected<std::pair<std::int64_t, std::int64_t>, Fault> range(const Params& param
 
 template <Answer (*read)(const Source&, std::int64_t, std::int64_t), StdStream stream>
 void processRead(const ContextPtr& context, const Params& params, Reply reply) {
-  auto name = stringParam(params, 0);
-  if (!name) return reply(name.error());
   auto r = range(params, 1);
   if (!r) return reply(r.error());
-  auto source = processLog(context, *name, stream);
+  auto source = processLog(context, params, stream);
   if (!source) {
     // tail: a log that is not there is empty, not a fault
     if (read == tailLog && source.error().code == FaultCode::noFile)
@@ -190,12 +185,9 @@ Answer clearOne(const ContextPtr& context, const ProcessName& p, const std::stri
 }
 
 void clearProcessLogs(const ContextPtr& context, const Params& params, Reply reply) {
-  auto name = stringParam(params, 0);
-  if (!name) return reply(name.error());
-  const auto spec = splitNamespec(*name);
-  const auto found = spec.process ? resolve(context->service, spec) : std::vector<ProcessName>{};
-  if (found.empty()) return reply(Fault(FaultCode::badName, *name));
-  reply(clearOne(context, found.front(), *name));
+  auto process = oneProcess(context->service, params);
+  if (!process) return reply(process.error());
+  reply(clearOne(context, *process, *stringParam(params, 0)));
 }
 
 // supervisord clears one process per 50 ms tick; all at once here.

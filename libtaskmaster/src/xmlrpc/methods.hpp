@@ -67,8 +67,11 @@ void dispatch(const ContextPtr& context, std::string_view name, const Params& pa
 // RUNNING_STATES: STARTING, RUNNING, BACKOFF.
 [[nodiscard]] bool runningState(ProcessState state);
 
+// The one process parameter 0 names, or BAD_NAME (a group's name too, as supervisord's).
+[[nodiscard]] Expected<ProcessName, Fault> oneProcess(const Service& service, const Params& params);
+
 // The process info struct of getProcessInfo.
-[[nodiscard]] Value processInfo(const Service& service, const ProcessName& process, WallTime now);
+[[nodiscard]] Value processInfo(const ProcessName& process, WallTime now);
 // An entry of the result array of the operations on many: {name, group, status, description}.
 [[nodiscard]] Value resultEntry(const ProcessName& process, FaultCode status, std::string description);
 [[nodiscard]] Value faultStruct(const Fault& fault);

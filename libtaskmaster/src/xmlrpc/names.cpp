@@ -11,7 +11,7 @@ std::string namespec(const ProcessName& process) {
   return process.group == process.name ? process.name : process.group + ":" + process.name;
 }
 
-ProcessName nameOf(InstanceStatus status, int priority) {
+ProcessName nameOf(InstanceStatus status, const ProgramSpec* spec) {
   ProcessName out;
   const std::string& program = status.program;
   if (const auto colon = program.find(':'); colon != std::string::npos) {
@@ -24,17 +24,18 @@ ProcessName nameOf(InstanceStatus status, int priority) {
     out.name = status.instance.substr(program.size() + 1);
   }
   out.status = std::move(status);
-  out.priority = priority;
+  out.spec = spec;
+  if (spec) out.priority = spec->priority;
   return out;
 }
 
 std::vector<ProcessName> processNames(const Service& service) {
-  std::unordered_map<std::string_view, int> priorities;
-  for (const auto& spec : service.config().programs) priorities.emplace(spec.name, spec.priority);
+  std::unordered_map<std::string_view, const ProgramSpec*> specs;
+  for (const auto& spec : service.config().programs) specs.emplace(spec.name, &spec);
   std::vector<ProcessName> out;
   for (auto& status : service.status({}).instances) {
-    const auto priority = priorities.find(status.program);
-    out.push_back(nameOf(std::move(status), priority == priorities.end() ? 999 : priority->second));
+    const auto spec = specs.find(status.program);
+    out.push_back(nameOf(std::move(status), spec == specs.end() ? nullptr : spec->second));
   }
   std::ranges::sort(out, [](const ProcessName& a, const ProcessName& b) {
     return std::tie(a.group, a.name) < std::tie(b.group, b.name);
@@ -62,6 +63,14 @@ std::vector<ProcessName> resolve(const Service& service, const Namespec& spec) {
   for (auto& p : processNames(service))
     if (p.group == spec.group && (!spec.process || p.name == *spec.process)) out.push_back(std::move(p));
   return out;
+}
+
+std::optional<std::string> instanceOf(const Service& service, std::string_view text) {
+  const auto spec = splitNamespec(text);
+  if (!spec.process) return std::nullopt;
+  auto found = resolve(service, spec);
+  if (found.empty()) return std::nullopt;
+  return std::move(found.front().status.instance);
 }
 
 std::vector<ProcessName> groupProcesses(const Service& service, std::string_view group) {

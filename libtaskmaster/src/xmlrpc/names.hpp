@@ -26,12 +26,14 @@ struct ProcessName {
   std::string name;
   InstanceStatus status;  // its instance (status.instance is taskmaster's name), as it was when listed
   int priority = 999;     // its program's
+  // Its program in Service::config(), when listed: valid until that changes, so only for use at once.
+  const ProgramSpec* spec = nullptr;
 };
 
 // supervisord's name of an instance (make_namespec): NAME when group and process are the same, else GROUP:NAME.
 [[nodiscard]] std::string namespec(const ProcessName& process);
 // The group and process name of one instance, as the header says.
-[[nodiscard]] ProcessName nameOf(InstanceStatus status, int priority);
+[[nodiscard]] ProcessName nameOf(InstanceStatus status, const ProgramSpec* spec);
 
 // Every instance of the service's supervisor, in supervisord's order for getAllProcessInfo: by group, then
 // by process name, as text.
@@ -49,6 +51,10 @@ struct Namespec {
 
 // The processes a namespec names: one, or a whole group; none when its group or process does not exist.
 [[nodiscard]] std::vector<ProcessName> resolve(const Service& service, const Namespec& spec);
+// The taskmaster instance ("web:1", "g:a", "web") that a namespec names as one process; nullopt for a group
+// ("g:*") or a name that resolves to nothing. For /logtail and the methods on one process.
+[[nodiscard]] std::optional<std::string> instanceOf(const Service& service, std::string_view namespec);
+
 // The processes of one group, by priority; none when there is no such group.
 [[nodiscard]] std::vector<ProcessName> groupProcesses(const Service& service, std::string_view group);
 

@@ -84,12 +84,6 @@ std::string description(const ProcessName& p, std::int64_t start, std::int64_t s
   }
 }
 
-const ProgramSpec* specOf(const Service& service, std::string_view program) {
-  const auto& programs = service.config().programs;
-  const auto it = std::ranges::find(programs, program, &ProgramSpec::name);
-  return it == programs.end() ? nullptr : &*it;
-}
-
 std::string logPath(const ProgramSpec* spec, StdStream stream, int index) {
   if (!spec || (stream == StdStream::err && spec->redirectStderr)) return {};
   return spec->outputPath(stream, index).value_or("");
@@ -111,8 +105,8 @@ std::optional<Fault> checkCommand(const ProgramSpec& spec) {
 
 }  // namespace
 
-Value processInfo(const Service& service, const ProcessName& p, WallTime now) {
-  const ProgramSpec* spec = specOf(service, p.status.program);
+Value processInfo(const ProcessName& p, WallTime now) {
+  const ProgramSpec* spec = p.spec;
   const auto start = seconds(p.status.startTime);
   const auto stop = seconds(p.status.lastExitTime);
   const auto at = seconds(now);
@@ -139,6 +133,15 @@ Value processInfo(const Service& service, const ProcessName& p, WallTime now) {
   });
 }
 
+Expected<ProcessName, Fault> oneProcess(const Service& service, const Params& params) {
+  auto name = stringParam(params, 0);
+  if (!name) return name.error();
+  const auto spec = splitNamespec(*name);
+  auto found = spec.process ? resolve(service, spec) : std::vector<ProcessName>{};
+  if (found.empty()) return Fault(FaultCode::badName, *name);
+  return std::move(found.front());
+}
+
 Value resultEntry(const ProcessName& process, FaultCode status, std::string description) {
   return structure({{"name", string(process.name)},
                     {"group", string(process.group)},
@@ -149,18 +152,15 @@ Value resultEntry(const ProcessName& process, FaultCode status, std::string desc
 namespace {
 
 void getProcessInfo(const ContextPtr& context, const Params& params, Reply reply) {
-  auto name = stringParam(params, 0);
-  if (!name) return reply(name.error());
-  const auto spec = splitNamespec(*name);
-  const auto found = spec.process ? resolve(context->service, spec) : std::vector<ProcessName>{};
-  if (found.empty()) return reply(Fault(FaultCode::badName, *name));
-  reply(processInfo(context->service, found.front(), std::chrono::system_clock::now()));
+  auto process = oneProcess(context->service, params);
+  if (!process) return reply(process.error());
+  reply(processInfo(*process, std::chrono::system_clock::now()));
 }
 
 void getAllProcessInfo(const ContextPtr& context, const Params&, Reply reply) {
   const auto now = std::chrono::system_clock::now();
   Value all = array();
-  for (const auto& p : processNames(context->service)) all.items.push_back(processInfo(context->service, p, now));
+  for (const auto& p : processNames(context->service)) all.items.push_back(processInfo(p, now));
   reply(std::move(all));
 }
 
@@ -168,7 +168,7 @@ void getAllProcessInfo(const ContextPtr& context, const Params&, Reply reply) {
 using One = void (*)(const ContextPtr&, const ProcessName&, const std::string& name, const Value& argument, Reply);
 
 void startOne(const ContextPtr& context, const ProcessName& p, const std::string& name, const Value& wait, Reply reply) {
-  const ProgramSpec* spec = specOf(context->service, p.status.program);
+  const ProgramSpec* spec = p.spec;  // used at once: the pass that listed it
   if (!spec) return reply(Fault(FaultCode::badName, name));
   if (auto fault = checkCommand(*spec)) return reply(*fault);
   if (runningState(p.status.state)) return reply(Fault(FaultCode::alreadyStarted, name));
@@ -208,13 +208,16 @@ void signalOne(const ContextPtr& context, const ProcessName& p, const std::strin
   reply(boolean(true));
 }
 
+// A start supervisord answers without waiting: with no start period, it is RUNNING (or failed) at once.
+bool startsAtOnce(const ProcessName& p) { return p.spec && p.spec->starttime == Duration::zero(); }
+
 // make_allfunc: `one` on each of `processes` that passes `wanted`, all in one pass; an entry each in the
-// result array, and the answer once all have one. The entries that come at once are first, in order; then
-// those that waited, in the order supervisord would list them: it polls the waits every 50 ms and lists the
-// ones a poll finds done in their order, so here a wait's entry goes by the 50 ms slice it ended in, then by
-// its order.
+// result array, and the answer once all have one. The entries that come at once (or that supervisord would
+// have at once: `atOnce`) are first, in order; then those that waited, in the order supervisord would list
+// them: it polls the waits every 50 ms and lists the ones a poll finds done in their order, so here a wait's
+// entry goes by the 50 ms slice it ended in, then by its order.
 void forEach(const ContextPtr& context, const std::vector<ProcessName>& processes, bool (*wanted)(ProcessState),
-             One one, const Value& argument, Reply reply) {
+             One one, const Value& argument, Reply reply, bool (*atOnce)(const ProcessName&) = nullptr) {
   using Clock = std::chrono::steady_clock;
   struct Entry {
     std::size_t order;
@@ -243,9 +246,10 @@ void forEach(const ContextPtr& context, const std::vector<ProcessName>& processe
     const auto& p = processes[i];
     if (!wanted(p.status.state)) continue;
     ++gather->pending;
-    one(context, p, namespec(p), argument, [gather, p, i, release](Answer answer) {
+    const bool now = atOnce && atOnce(p);
+    one(context, p, namespec(p), argument, [gather, p, i, now, release](Answer answer) {
       const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - gather->began);
-      const std::int64_t slice = gather->passing ? -1 : waited.count() / 50;
+      const std::int64_t slice = gather->passing || now ? -1 : waited.count() / 50;
       gather->entries.push_back({i, slice, answer ? resultEntry(p, FaultCode::success, "OK")
                                                   : resultEntry(p, answer.error().code, answer.error().text)});
       release();
@@ -275,63 +279,42 @@ Expected<Value, Fault> waitParam(const Params& params, std::size_t index) {
 
 // The start, stop and signal methods, one (or a group by "g:*"), a group, or all.
 void onProcess(const ContextPtr& context, const Params& params, Reply reply, One one, bool (*wanted)(ProcessState),
-               const Value& argument) {
+               const Value& argument, bool (*atOnce)(const ProcessName&) = nullptr) {
   auto name = stringParam(params, 0);
   if (!name) return reply(name.error());
   const auto spec = splitNamespec(*name);
   if (!spec.process) {
     if (resolve(context->service, spec).empty()) return reply(Fault(FaultCode::badName, *name));
-    return forEach(context, groupProcesses(context->service, spec.group), wanted, one, argument, std::move(reply));
+    return forEach(context, groupProcesses(context->service, spec.group), wanted, one, argument, std::move(reply),
+                   atOnce);
   }
-  const auto found = resolve(context->service, spec);
-  if (found.empty()) return reply(Fault(FaultCode::badName, *name));
-  one(context, found.front(), *name, argument, std::move(reply));
+  auto process = oneProcess(context->service, params);
+  if (!process) return reply(process.error());
+  one(context, *process, *name, argument, std::move(reply));
 }
 
 void onGroup(const ContextPtr& context, const Params& params, Reply reply, One one, bool (*wanted)(ProcessState),
-             const Value& argument) {
+             const Value& argument, bool (*atOnce)(const ProcessName&) = nullptr) {
   auto name = stringParam(params, 0);
   if (!name) return reply(name.error());
   auto processes = groupOf(context, *name);
   if (!processes) return reply(processes.error());
-  forEach(context, *processes, wanted, one, argument, std::move(reply));
+  forEach(context, *processes, wanted, one, argument, std::move(reply), atOnce);
 }
 
-void startProcess(const ContextPtr& context, const Params& params, Reply reply) {
-  auto wait = waitParam(params, 1);
-  if (!wait) return reply(wait.error());
-  onProcess(context, params, std::move(reply), startOne, notRunning, *wait);
-}
+enum class Scope { process, group, all };
 
-void startProcessGroup(const ContextPtr& context, const Params& params, Reply reply) {
-  auto wait = waitParam(params, 1);
+// The starts and the stops: the name (but for all), then `wait`, true unless given.
+template <Scope scope, One one, bool (*wanted)(ProcessState)>
+void waiting(const ContextPtr& context, const Params& params, Reply reply) {
+  auto wait = waitParam(params, scope == Scope::all ? 0 : 1);
   if (!wait) return reply(wait.error());
-  onGroup(context, params, std::move(reply), startOne, notRunning, *wait);
-}
-
-void startAllProcesses(const ContextPtr& context, const Params& params, Reply reply) {
-  auto wait = waitParam(params, 0);
-  if (!wait) return reply(wait.error());
-  forEach(context, byPriority(processNames(context->service)), notRunning, startOne, *wait, std::move(reply));
-}
-
-void stopProcess(const ContextPtr& context, const Params& params, Reply reply) {
-  auto wait = waitParam(params, 1);
-  if (!wait) return reply(wait.error());
-  onProcess(context, params, std::move(reply), stopOne, runningState, *wait);
-}
-
-void stopProcessGroup(const ContextPtr& context, const Params& params, Reply reply) {
-  auto wait = waitParam(params, 1);
-  if (!wait) return reply(wait.error());
-  onGroup(context, params, std::move(reply), stopOne, runningState, *wait);
-}
-
-void stopAllProcesses(const ContextPtr& context, const Params& params, Reply reply) {
-  auto wait = waitParam(params, 0);
-  if (!wait) return reply(wait.error());
-  // In priority order, as supervisord (not the reverse, as its shutdown).
-  forEach(context, byPriority(processNames(context->service)), runningState, stopOne, *wait, std::move(reply));
+  const auto atOnce = one == startOne ? startsAtOnce : nullptr;
+  if constexpr (scope == Scope::process) onProcess(context, params, std::move(reply), one, wanted, *wait, atOnce);
+  if constexpr (scope == Scope::group) onGroup(context, params, std::move(reply), one, wanted, *wait, atOnce);
+  // Stops too go in priority order, as supervisord's (not in the reverse order of its shutdown).
+  if constexpr (scope == Scope::all)
+    forEach(context, byPriority(processNames(context->service)), wanted, one, *wait, std::move(reply), atOnce);
 }
 
 // The signal parameter: a name ("HUP", "SIGHUP", any case) or a number, as text or an int; BAD_SIGNAL else.
@@ -343,20 +326,21 @@ Expected<Value, Fault> signalParam(const Params& params, std::size_t index) {
   return integer(*number);
 }
 
+// A bad signal for many: BAD_SIGNAL in the entry of each member that could take a signal, as supervisord's.
+Value badSignals(const std::vector<ProcessName>& processes, const Fault& fault) {
+  Value results = array();
+  for (const auto& p : processes)
+    if (signallable(p.status.state)) results.items.push_back(resultEntry(p, fault.code, fault.text));
+  return results;
+}
+
 void signalProcess(const ContextPtr& context, const Params& params, Reply reply) {
   auto name = stringParam(params, 0);
   if (!name) return reply(name.error());
   const auto spec = splitNamespec(*name);
   if (resolve(context->service, spec).empty()) return reply(Fault(FaultCode::badName, *name));
   auto signal = signalParam(params, 1);
-  // A group's bad signal is a fault in each entry, as supervisord's.
-  if (!signal && !spec.process) {
-    auto processes = groupProcesses(context->service, spec.group);
-    Value results = array();
-    for (const auto& p : processes)
-      if (signallable(p.status.state)) results.items.push_back(resultEntry(p, signal.error().code, signal.error().text));
-    return reply(std::move(results));
-  }
+  if (!signal && !spec.process) return reply(badSignals(groupProcesses(context->service, spec.group), signal.error()));
   if (!signal) return reply(signal.error());
   onProcess(context, params, std::move(reply), signalOne, signallable, *signal);
 }
@@ -367,40 +351,28 @@ void signalProcessGroup(const ContextPtr& context, const Params& params, Reply r
   if (!name) return reply(name.error());
   auto processes = groupOf(context, *name);
   if (!processes) return reply(processes.error());
-  if (!signal) {
-    Value results = array();
-    for (const auto& p : *processes)
-      if (signallable(p.status.state)) results.items.push_back(resultEntry(p, signal.error().code, signal.error().text));
-    return reply(std::move(results));
-  }
+  if (!signal) return reply(badSignals(*processes, signal.error()));
   forEach(context, *processes, signallable, signalOne, *signal, std::move(reply));
 }
 
 void signalAllProcesses(const ContextPtr& context, const Params& params, Reply reply) {
   auto signal = signalParam(params, 0);
   const auto processes = byPriority(processNames(context->service));
-  if (!signal) {
-    Value results = array();
-    for (const auto& p : processes)
-      if (signallable(p.status.state)) results.items.push_back(resultEntry(p, signal.error().code, signal.error().text));
-    return reply(std::move(results));
-  }
+  if (!signal) return reply(badSignals(processes, signal.error()));
   forEach(context, processes, signallable, signalOne, *signal, std::move(reply));
 }
 
 // taskmaster gives its programs no stdin pipe (their stdin is /dev/null): a running process's stdin is as
 // closed, which supervisord answers NO_FILE.
 void sendProcessStdin(const ContextPtr& context, const Params& params, Reply reply) {
-  auto name = stringParam(params, 0);
-  if (!name) return reply(name.error());
   if (params[1].kind != Value::Kind::string && params[1].kind != Value::Kind::binary)
     return reply(Fault(FaultCode::incorrectParameters, "chars must be a string"));
-  const auto spec = splitNamespec(*name);
-  const auto found = spec.process ? resolve(context->service, spec) : std::vector<ProcessName>{};
-  if (found.empty()) return reply(Fault(FaultCode::badName, *name));
-  const auto& status = found.front().status;
-  if (status.pid == 0 || status.state == ProcessState::stopping) return reply(Fault(FaultCode::notRunning, *name));
-  reply(Fault(FaultCode::noFile, *name));
+  auto process = oneProcess(context->service, params);
+  if (!process) return reply(process.error());
+  const auto& status = process->status;
+  const std::string name = *stringParam(params, 0);
+  if (status.pid == 0 || status.state == ProcessState::stopping) return reply(Fault(FaultCode::notRunning, name));
+  reply(Fault(FaultCode::noFile, name));
 }
 
 const std::vector<Method> kProcess{
@@ -409,24 +381,24 @@ const std::vector<Method> kProcess{
      "struct result     A structure containing data about the process"},
     {"supervisor.getAllProcessInfo", getAllProcessInfo, 0, 0, "array",
      "Get info about all processes\n\n@return array result  An array of process status results"},
-    {"supervisor.startProcess", startProcess, 1, 2, "boolean string boolean",
+    {"supervisor.startProcess", waiting<Scope::process, startOne, notRunning>, 1, 2, "boolean string boolean",
      "Start a process\n\n@param string name Process name (or ``group:name``, or ``group:*``)\n@param boolean wait Wait "
      "for process to be fully started\n@return boolean result     Always true unless error"},
-    {"supervisor.startProcessGroup", startProcessGroup, 1, 2, "array string boolean",
+    {"supervisor.startProcessGroup", waiting<Scope::group, startOne, notRunning>, 1, 2, "array string boolean",
      "Start all processes in the group named 'name'\n\n@param string name     The group name\n@param boolean wait    "
      "Wait for each process to be fully started\n@return array result   An array of process status info structs"},
-    {"supervisor.startAllProcesses", startAllProcesses, 0, 1, "array boolean",
+    {"supervisor.startAllProcesses", waiting<Scope::all, startOne, notRunning>, 0, 1, "array boolean",
      "Start all processes listed in the configuration file\n\n@param boolean wait    Wait for each process to be fully "
      "started\n@return array result   An array of process status info structs"},
-    {"supervisor.stopProcess", stopProcess, 1, 2, "boolean string boolean",
+    {"supervisor.stopProcess", waiting<Scope::process, stopOne, runningState>, 1, 2, "boolean string boolean",
      "Stop a process named by name\n\n@param string name  The name of the process to stop (or 'group:name')\n@param "
      "boolean wait        Wait for the process to be fully stopped\n@return boolean result     Always return True "
      "unless error"},
-    {"supervisor.stopProcessGroup", stopProcessGroup, 1, 2, "array string boolean",
+    {"supervisor.stopProcessGroup", waiting<Scope::group, stopOne, runningState>, 1, 2, "array string boolean",
      "Stop all processes in the process group named 'name'\n\n@param string name     The group name\n@param boolean "
      "wait    Wait for each process to be fully stopped\n@return array result   An array of process status info "
      "structs"},
-    {"supervisor.stopAllProcesses", stopAllProcesses, 0, 1, "array boolean",
+    {"supervisor.stopAllProcesses", waiting<Scope::all, stopOne, runningState>, 0, 1, "array boolean",
      "Stop all processes in the process list\n\n@param  boolean wait   Wait for each process to be fully "
      "stopped\n@return array result   An array of process status info structs"},
     {"supervisor.signalProcess", signalProcess, 2, 2, "boolean string string",

@@ -163,6 +163,8 @@ class Server::Impl {
  private:
   Result<std::unique_ptr<Site>> open(const HttpServerConfig& config);
   Result<> bindUnix(Site& site);
+  static Result<> adjust(Site& site, const HttpServerConfig& config);
+  static Result<> setOwnerAndMode(const std::string& file, const HttpServerConfig& config);
   void serve(const Site& site, const std::shared_ptr<http::Connection>& connection);
   void call(const std::shared_ptr<http::Connection>& connection);
   void logtail(const std::shared_ptr<http::Connection>& connection, std::string_view path);
@@ -186,19 +188,12 @@ std::vector<Error> Server::Impl::configure(const std::vector<HttpServerConfig>& 
     const int kind = static_cast<int>(config.kind);
     std::unique_ptr<Site>* previous = rank[kind] < old[kind].size() ? old[kind][rank[kind]] : nullptr;
     ++rank[kind];
-    if (previous && (*previous)->config == config) {
+    // The same address: kept, with its clients; other credentials, mode or owner are changed in place.
+    if (previous && (*previous)->config.address == config.address) {
+      if (auto changed = adjust(**previous, config); !changed) errors.push_back(changed.error());
       next.push_back(std::move(*previous));
       continue;
     }
-    // Same socket, other credentials: changed in place, so that its clients stay.
-    if (previous && (*previous)->config.address == config.address && (*previous)->config.chmod == config.chmod &&
-        (*previous)->config.chown == config.chown) {
-      (*previous)->config = config;
-      next.push_back(std::move(*previous));
-      continue;
-    }
-    if (previous && config.kind == HttpServerConfig::Kind::unix_socket && (*previous)->config.address == config.address)
-      (*previous).reset();  // the same path: the old socket makes way for the new one
     auto site = open(config);
     if (site) {
       next.push_back(std::move(*site));
@@ -245,12 +240,7 @@ Result<> Server::Impl::bindUnix(Site& site) {
     ::unlink(temporary.c_str());
     return error;
   };
-  if (::chmod(temporary.c_str(), site.config.chmod) != 0) return fail(control::detail::systemError(fmt::format("cannot listen on {}: chmod", path)));
-  if (site.config.chown) {
-    auto ids = owner(path, *site.config.chown);
-    if (!ids) return fail(ids.error());
-    if (::chown(temporary.c_str(), ids->first, ids->second) != 0) return fail(control::detail::systemError(fmt::format("cannot listen on {}: chown", path)));
-  }
+  if (auto set = setOwnerAndMode(temporary, site.config); !set) return fail(set.error());
   while (::link(temporary.c_str(), path.c_str()) != 0) {
     if (errno != EEXIST) return fail(control::detail::systemError(fmt::format("cannot listen on {}: link", path)));
     struct stat st{};
@@ -266,6 +256,30 @@ Result<> Server::Impl::bindUnix(Site& site) {
     site.device = st.st_dev;
     site.inode = st.st_ino;
   }
+  return {};
+}
+
+// `chown` (when set) and `chmod` of the socket file `file`, the errors named after the configured path.
+Result<> Server::Impl::setOwnerAndMode(const std::string& file, const HttpServerConfig& config) {
+  const std::string& path = config.address;
+  if (config.chown) {
+    auto ids = owner(path, *config.chown);
+    if (!ids) return ids.error();
+    if (::chown(file.c_str(), ids->first, ids->second) != 0)
+      return control::detail::systemError(fmt::format("cannot listen on {}: chown", path));
+  }
+  if (::chmod(file.c_str(), config.chmod) != 0)
+    return control::detail::systemError(fmt::format("cannot listen on {}: chmod", path));
+  return {};
+}
+
+// New settings for a listener that stays on its address; on failure it keeps the old ones.
+Result<> Server::Impl::adjust(Site& site, const HttpServerConfig& config) {
+  if (config.kind == HttpServerConfig::Kind::unix_socket &&
+      (config.chmod != site.config.chmod || config.chown != site.config.chown)) {
+    if (auto set = setOwnerAndMode(config.address, config); !set) return set.error();
+  }
+  site.config = config;
   return {};
 }
 
@@ -289,10 +303,8 @@ void Server::Impl::serve(const Site& site, const std::shared_ptr<http::Connectio
     if (access == detail::Access::malformed)
       return connection->reply(http::Status::bad_request, "bad request: malformed Authorization\n", true);
     if (access == detail::Access::denied) {
-      http::Response response{http::Status::unauthorized, 11};
+      auto response = http::textResponse(http::Status::unauthorized, "unauthorized\n");
       response.set(field::www_authenticate, "Basic realm=\"default\"");
-      response.set(field::content_type, "text/plain; charset=utf-8");
-      response.body() = "unauthorized\n";
       return connection->reply(std::move(response), true);
     }
   }
@@ -300,10 +312,8 @@ void Server::Impl::serve(const Site& site, const std::shared_ptr<http::Connectio
   target = target.substr(0, target.find('?'));
   if (target == "/RPC2") {
     if (request.method() != verb::post) {
-      http::Response response{http::Status::method_not_allowed, 11};
+      auto response = http::textResponse(http::Status::method_not_allowed, "method not allowed: POST /RPC2\n");
       response.set(field::allow, "POST");
-      response.set(field::content_type, "text/plain; charset=utf-8");
-      response.body() = "method not allowed: POST /RPC2\n";
       return connection->reply(std::move(response));
     }
     if (!request.has_content_length() && !request.chunked())
@@ -312,10 +322,8 @@ void Server::Impl::serve(const Site& site, const std::shared_ptr<http::Connectio
   }
   if (target == "/mainlogtail" || target.starts_with("/logtail/")) {
     if (request.method() != verb::get) {
-      http::Response response{http::Status::method_not_allowed, 11};
+      auto response = http::textResponse(http::Status::method_not_allowed, "method not allowed: GET\n");
       response.set(field::allow, "GET");
-      response.set(field::content_type, "text/plain; charset=utf-8");
-      response.body() = "method not allowed: GET\n";
       return connection->reply(std::move(response));
     }
     return logtail(connection, target);

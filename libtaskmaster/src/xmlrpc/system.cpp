@@ -4,6 +4,9 @@
 
 #include <memory>
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+
 #include "xmlrpc/methods.hpp"
 
 namespace taskmaster::inline v0::xmlrpc::detail {
@@ -100,17 +103,24 @@ void getState(const ContextPtr&, const Params&, Reply reply) {
 
 void getPID(const ContextPtr&, const Params&, Reply reply) { reply(integer(::getpid())); }
 
-// Both answer True at once, then leave it to the embedding program, on the loop.
+// Both answer True at once, then leave it to the embedding program: on the loop, after the answer has been
+// handed over (never from inside Interface::call()).
 void shutdown(const ContextPtr& context, const Params&, Reply reply) {
   reply(boolean(true));
-  if (context->hooks.shutdown) context->hooks.shutdown();
-  else context->service.shutdown({});
+  boost::asio::post(context->service.supervisor().context(), [weak = std::weak_ptr(context)] {
+    const auto context = weak.lock();
+    if (!context) return;
+    if (context->hooks.shutdown) context->hooks.shutdown();
+    else context->service.shutdown({});
+  });
 }
 
 void restart(const ContextPtr& context, const Params&, Reply reply) {
   if (!context->hooks.restart) return reply(Fault(FaultCode::failed, "this taskmaster cannot restart"));
   reply(boolean(true));
-  context->hooks.restart();
+  boost::asio::post(context->service.supervisor().context(), [weak = std::weak_ptr(context)] {
+    if (const auto context = weak.lock()) context->hooks.restart();
+  });
 }
 
 // taskmaster runs no event listeners: the event has no one to reach, as in a supervisord without any.
