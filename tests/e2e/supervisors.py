@@ -307,3 +307,15 @@ def in_parallel(calls):
         if not ok:
             raise value
     return [value for _, value in results]
+
+
+def run_tests(main, *cleanups):
+    """tmtest's main(), then the cleanups and every daemon still registered, also when SIGTERM (meson's timeout)
+    ends the run half-way: the daemons run in sessions of their own, which nothing else would stop."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    try:
+        main()
+    finally:
+        for cleanup in cleanups:
+            cleanup()
+        Taskmaster.cleanup_all()

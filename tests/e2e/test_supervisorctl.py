@@ -23,7 +23,8 @@ import shutil
 import tempfile
 import time
 
-from supervisors import Side, ensure_supervisord, in_parallel, ppid, section, session, supervisord_conf
+from supervisors import (Side, ensure_supervisord, in_parallel, ppid, run_tests, section, session,
+                         supervisord_conf)
 from tmtest import HELPER, check, main, test, tmpdir
 
 AGAINST = os.environ.get("SUPERVISORCTL_AGAINST", "taskmaster")
@@ -453,7 +454,4 @@ def shutdown_stops_everything_and_removes_the_socket():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    finally:
-        stop_shared()
+    run_tests(main, stop_shared)

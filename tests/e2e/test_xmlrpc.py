@@ -19,7 +19,8 @@ import sys
 import time
 import xmlrpc.client
 
-from supervisors import Side, UnixHTTPConnection, ensure_supervisord, post_rpc, ppid, section, supervisord_conf
+from supervisors import (Side, UnixHTTPConnection, ensure_supervisord, post_rpc, ppid, run_tests, section,
+                         supervisord_conf)
 from tmtest import HELPER, as_user, check, main, test, tmpdir
 
 AGAINST = os.environ.get("XMLRPC_AGAINST", "taskmaster")
@@ -557,4 +558,4 @@ def hostile_clients_get_an_error_and_harm_no_one():
 
 
 if __name__ == "__main__":
-    main()
+    run_tests(main)
