@@ -341,6 +341,14 @@ TEST_CASE("a start that fails is SPAWN_ERROR, a missing command NO_FILE; the inf
   CHECK(f.state("missing") == ProcessState::stopped);  // refused before any spawn
 }
 
+TEST_CASE("a program that cannot be spawned at all says so in supervisord's words") {
+  Fixture f(programs("  auto:\n    cmd: /nonexistent/auto\n    autostart: true\n    startretries: 0\n"));
+  CHECK(f.runUntil([&] { return f.state("auto") == ProcessState::fatal; }));
+  const auto info = f.ok("supervisor.getProcessInfo", {string("auto")});
+  CHECK(text(info, "spawnerr") == "can't find command '/nonexistent/auto'");
+  CHECK(text(info, "description") == "can't find command '/nonexistent/auto'");
+}
+
 TEST_CASE("the group and all operations: one entry per member that passes the filter, faults in their entries") {
   Fixture f(programs(program("g:a", "--forever") + program("g:b", "--exit 1", "    startretries: 0\n") +
                      "  g:c:\n    cmd: /nonexistent/c\n" + program("solo", "--forever")));
