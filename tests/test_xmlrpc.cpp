@@ -41,12 +41,12 @@ struct Fixture {
   int restarts = 0;
 
   // "{dir}" in `text` is the fixture's directory.
-  explicit Fixture(std::string text) {
+  explicit Fixture(std::string text, OutputLog* eventLog = nullptr) {
     for (std::size_t at; (at = text.find("{dir}")) != std::string::npos;) text.replace(at, 5, dir.path.string());
     writeFile(file, text);
     auto loaded = loadConfig(file.string());
     REQUIRE_MESSAGE(loaded.ok(), (loaded.errors.empty() ? "" : loaded.errors.front().str()));
-    service.emplace(supervisor, std::move(loaded.config));
+    service.emplace(supervisor, std::move(loaded.config), eventLog);
     (void)service->apply();
     interface.emplace(*service, xmlrpc::InterfaceHooks{[this] { ++shutdowns; }, [this] { ++restarts; }});
   }
@@ -621,4 +621,17 @@ TEST_CASE("a start stopped by another call before it is up is ABNORMAL_TERMINATI
   const auto answer = decodeResponse(*start);
   REQUIRE_FALSE(answer.ok());
   CHECK(answer.error().text == "ABNORMAL_TERMINATION: slow");
+}
+
+TEST_CASE("readLog and clearLog: the event log, its file when it has one") {
+  test::TempDir dir;
+  OutputLog events;
+  REQUIRE(events.setFile((dir.path / "events.log").string()).ok());
+  events.append("started\nweb: RUNNING\n");
+  Fixture f(programs(program("web", "--forever")), &events);
+  CHECK(f.ok("supervisor.readLog", {integer(0), integer(7)}) == string("started"));
+  CHECK(f.ok("supervisor.readMainLog", {integer(-8), integer(0)}) == string("RUNNING\n"));
+  CHECK(f.fault("supervisor.readLog", {integer(-8), integer(1)}).text == "BAD_ARGUMENTS");
+  CHECK(f.ok("supervisor.clearLog") == boolean(true));
+  CHECK(f.ok("supervisor.readLog", {integer(0), integer(0)}) == string(""));
 }
