@@ -635,3 +635,19 @@ TEST_CASE("readLog and clearLog: the event log, its file when it has one") {
   CHECK(f.ok("supervisor.clearLog") == boolean(true));
   CHECK(f.ok("supervisor.readLog", {integer(0), integer(0)}) == string(""));
 }
+
+TEST_CASE("base64 goes both ways, whatever its length") {
+  const auto binary = [](std::string bytes) {
+    Value v;
+    v.kind = Value::Kind::binary;
+    v.text = std::move(bytes);
+    return v;
+  };
+  for (const std::string& bytes : std::vector<std::string>{"", "a", "ab", "abc", "abcd", std::string("\0\xff\x10", 3)}) {
+    const auto back = decodeResponse(encodeResponse(binary(bytes)));
+    REQUIRE(back.ok());
+    CHECK(back->kind == Value::Kind::binary);
+    CHECK(back->text == bytes);
+  }
+  CHECK(encodeResponse(binary("ab")).find("<base64>YWI=</base64>") != std::string::npos);
+}
