@@ -651,3 +651,17 @@ TEST_CASE("base64 goes both ways, whatever its length") {
   }
   CHECK(encodeResponse(binary("ab")).find("<base64>YWI=</base64>") != std::string::npos);
 }
+
+TEST_CASE("a supervisord.conf's NONE log is NO_FILE, as supervisord says; tail of it is empty") {
+  Fixture f(fmt::format("[supervisord]\n\n[program:nolog]\ncommand={} --stderr oops --forever\nautostart=false\n"
+                        "stdout_logfile=NONE\nstderr_logfile=NONE\nstartsecs=0\n",
+                        helper()));
+  CHECK(f.ok("supervisor.startProcess", {string("nolog")}) == boolean(true));
+  const auto fault = f.fault("supervisor.readProcessStderrLog", {string("nolog"), integer(-100), integer(0)});
+  CHECK(fault.text == "NO_FILE: None");
+  CHECK(f.ok("supervisor.tailProcessStderrLog", {string("nolog"), integer(0), integer(100)}) ==
+        array({string(""), integer(0), boolean(false)}));
+  const auto info = f.ok("supervisor.getProcessInfo", {string("nolog")});
+  CHECK(text(info, "stdout_logfile") == "");
+  CHECK(text(info, "stderr_logfile") == "");
+}
