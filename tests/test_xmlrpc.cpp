@@ -14,6 +14,7 @@
 #include <taskmaster/xmlrpc.hpp>
 
 #include "support.hpp"
+#include "xmlrpc/names.hpp"
 #include "xmlrpc/value.hpp"
 
 namespace {
@@ -40,12 +41,12 @@ struct Fixture {
   int restarts = 0;
 
   // "{dir}" in `text` is the fixture's directory.
-  explicit Fixture(std::string text) {
+  explicit Fixture(std::string text, OutputLog* eventLog = nullptr) {
     for (std::size_t at; (at = text.find("{dir}")) != std::string::npos;) text.replace(at, 5, dir.path.string());
     writeFile(file, text);
     auto loaded = loadConfig(file.string());
     REQUIRE_MESSAGE(loaded.ok(), (loaded.errors.empty() ? "" : loaded.errors.front().str()));
-    service.emplace(supervisor, std::move(loaded.config));
+    service.emplace(supervisor, std::move(loaded.config), eventLog);
     (void)service->apply();
     interface.emplace(*service, xmlrpc::InterfaceHooks{[this] { ++shutdowns; }, [this] { ++restarts; }});
   }
@@ -340,6 +341,14 @@ TEST_CASE("a start that fails is SPAWN_ERROR, a missing command NO_FILE; the inf
   CHECK(f.state("missing") == ProcessState::stopped);  // refused before any spawn
 }
 
+TEST_CASE("a program that cannot be spawned at all says so in supervisord's words") {
+  Fixture f(programs("  auto:\n    cmd: /nonexistent/auto\n    autostart: true\n    startretries: 0\n"));
+  CHECK(f.runUntil([&] { return f.state("auto") == ProcessState::fatal; }));
+  const auto info = f.ok("supervisor.getProcessInfo", {string("auto")});
+  CHECK(text(info, "spawnerr") == "can't find command '/nonexistent/auto'");
+  CHECK(text(info, "description") == "can't find command '/nonexistent/auto'");
+}
+
 TEST_CASE("the group and all operations: one entry per member that passes the filter, faults in their entries") {
   Fixture f(programs(program("g:a", "--forever") + program("g:b", "--exit 1", "    startretries: 0\n") +
                      "  g:c:\n    cmd: /nonexistent/c\n" + program("solo", "--forever")));
@@ -566,9 +575,11 @@ TEST_CASE("getAllProcessInfo of 1,000 processes is one pass: well under a second
   for (int i = 0; i < 100; ++i) body += fmt::format("  p{:03}:\n    cmd: /bin/true\n    numprocs: 10\n", i);
   Fixture f(programs(body));
   const auto request = encodeCall(MethodCall{"supervisor.getAllProcessInfo", {}});
+  (void)f.raw(request);  // warm: the first call also pays for loading and the time zone
   const auto began = std::chrono::steady_clock::now();
-  const auto answer = decodeResponse(f.raw(request));
+  const auto response = f.raw(request);
   const auto took = std::chrono::steady_clock::now() - began;
+  const auto answer = decodeResponse(response);
   REQUIRE(answer.ok());
   REQUIRE(answer->items.size() == 1000);
   CHECK(text(answer->items[999], "group") == "p099");
@@ -584,4 +595,73 @@ TEST_CASE("a start with no start period is listed with the answers that come at 
   std::vector<std::string> entries;
   for (const auto& e : started.items) entries.push_back(text(e, "name") + "=" + std::to_string(number(e, "status")));
   CHECK(entries == std::vector<std::string>{"a=80", "b=20", "c=80"});
+}
+
+TEST_CASE("a namespec names one instance as supervisord splits it: GROUP:PROCESS, NAME for NAME:NAME, never a group") {
+  Fixture f(programs(program("web", "--forever", "    numprocs: 2\n") + program("g:a", "--forever") +
+                     program("solo", "--forever")));
+  CHECK(instanceOf(*f.service, "web:1") == "web:1");
+  CHECK(instanceOf(*f.service, "g:a") == "g:a");
+  CHECK(instanceOf(*f.service, "solo") == "solo");
+  CHECK(instanceOf(*f.service, "solo:solo") == "solo");
+  for (const auto* none : {"web", "web:*", "web:", "g", "a", "x:solo", "web:2", ""}) CHECK_FALSE(instanceOf(*f.service, none));
+  CHECK(splitNamespec("g:").process == std::nullopt);
+  CHECK(namespec(nameOf(f.service->status({"g:a"}).instances.front(), nullptr)) == "g:a");
+  CHECK(namespec(nameOf(f.service->status({"solo"}).instances.front(), nullptr)) == "solo");
+}
+
+TEST_CASE("a start stopped by another call before it is up is ABNORMAL_TERMINATION; both calls are answered") {
+  Fixture f(programs(fmt::format("  slow:\n    cmd: {} --forever\n    starttime: 3s\n", helper())));
+  std::optional<std::string> start;
+  f.interface->call(encodeCall(MethodCall{"supervisor.startProcess", {string("slow")}}),
+                    [&](std::string a) { start = std::move(a); });
+  CHECK(f.runUntil([&] { return f.state("slow") == ProcessState::starting; }));
+  CHECK(f.ok("supervisor.stopProcess", {string("slow")}) == boolean(true));
+  CHECK(f.runUntil([&] { return start.has_value(); }));
+  const auto answer = decodeResponse(*start);
+  REQUIRE_FALSE(answer.ok());
+  CHECK(answer.error().text == "ABNORMAL_TERMINATION: slow");
+}
+
+TEST_CASE("readLog and clearLog: the event log, its file when it has one") {
+  test::TempDir dir;
+  OutputLog events;
+  REQUIRE(events.setFile((dir.path / "events.log").string()).ok());
+  events.append("started\nweb: RUNNING\n");
+  Fixture f(programs(program("web", "--forever")), &events);
+  CHECK(f.ok("supervisor.readLog", {integer(0), integer(7)}) == string("started"));
+  CHECK(f.ok("supervisor.readMainLog", {integer(-8), integer(0)}) == string("RUNNING\n"));
+  CHECK(f.fault("supervisor.readLog", {integer(-8), integer(1)}).text == "BAD_ARGUMENTS");
+  CHECK(f.ok("supervisor.clearLog") == boolean(true));
+  CHECK(f.ok("supervisor.readLog", {integer(0), integer(0)}) == string(""));
+}
+
+TEST_CASE("base64 goes both ways, whatever its length") {
+  const auto binary = [](std::string bytes) {
+    Value v;
+    v.kind = Value::Kind::binary;
+    v.text = std::move(bytes);
+    return v;
+  };
+  for (const std::string& bytes : std::vector<std::string>{"", "a", "ab", "abc", "abcd", std::string("\0\xff\x10", 3)}) {
+    const auto back = decodeResponse(encodeResponse(binary(bytes)));
+    REQUIRE(back.ok());
+    CHECK(back->kind == Value::Kind::binary);
+    CHECK(back->text == bytes);
+  }
+  CHECK(encodeResponse(binary("ab")).find("<base64>YWI=</base64>") != std::string::npos);
+}
+
+TEST_CASE("a supervisord.conf's NONE log is NO_FILE, as supervisord says; tail of it is empty") {
+  Fixture f(fmt::format("[supervisord]\n\n[program:nolog]\ncommand={} --stderr oops --forever\nautostart=false\n"
+                        "stdout_logfile=NONE\nstderr_logfile=NONE\nstartsecs=0\n",
+                        helper()));
+  CHECK(f.ok("supervisor.startProcess", {string("nolog")}) == boolean(true));
+  const auto fault = f.fault("supervisor.readProcessStderrLog", {string("nolog"), integer(-100), integer(0)});
+  CHECK(fault.text == "NO_FILE: None");
+  CHECK(f.ok("supervisor.tailProcessStderrLog", {string("nolog"), integer(0), integer(100)}) ==
+        array({string(""), integer(0), boolean(false)}));
+  const auto info = f.ok("supervisor.getProcessInfo", {string("nolog")});
+  CHECK(text(info, "stdout_logfile") == "");
+  CHECK(text(info, "stderr_logfile") == "");
 }

@@ -1,6 +1,7 @@
 // The methods on output: reading and tailing the programs' logs and the event log (supervisord's readFile and
-// tailFile rules), and clearing them. A log is its file when it has one; an output kept in memory only (no
-// file in the configuration) is read from memory, the kept bytes standing for the file. Reads are bounded
+// tailFile rules), and clearing them. A log is its file when it has one. An output kept in memory only is read
+// from memory, the kept bytes standing for the file, when the configuration is taskmaster's YAML (no `stdout:`);
+// a supervisord.conf's NONE is no log, as supervisord has it (NO_FILE). Reads are bounded
 // (kMaxRead), and the text is cut at whole UTF-8 characters: supervisord fails on a character cut in two.
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -126,7 +127,8 @@ Expected<Source, Fault> processLog(const ContextPtr& context, const Params& para
     return Source{*path, nullptr};
   }
   auto memory = context->service.output(instance.instance, stream);
-  if (!memory || redirected) return Fault(FaultCode::noFile, path.value_or("None"));
+  const bool supervisord = context->service.config().format == ConfigFormat::supervisord;
+  if (!memory || redirected || supervisord) return Fault(FaultCode::noFile, path.value_or("None"));
   return Source{{}, std::move(*memory)};
 }
 

@@ -65,6 +65,14 @@ std::vector<ProcessName> resolve(const Service& service, const Namespec& spec) {
   return out;
 }
 
+std::optional<std::string> instanceOf(const Service& service, std::string_view text) {
+  const auto spec = splitNamespec(text);
+  if (!spec.process) return std::nullopt;
+  auto found = resolve(service, spec);
+  if (found.empty()) return std::nullopt;
+  return std::move(found.front().status.instance);
+}
+
 std::vector<ProcessName> groupProcesses(const Service& service, std::string_view group) {
   return byPriority(resolve(service, Namespec{std::string(group), std::nullopt}));
 }

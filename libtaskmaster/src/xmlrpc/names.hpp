@@ -51,6 +51,10 @@ struct Namespec {
 
 // The processes a namespec names: one, or a whole group; none when its group or process does not exist.
 [[nodiscard]] std::vector<ProcessName> resolve(const Service& service, const Namespec& spec);
+// The taskmaster instance ("web:1", "g:a", "web") that a namespec names as one process; nullopt for a group
+// ("g:*") or a name that resolves to nothing. For /logtail and the methods on one process.
+[[nodiscard]] std::optional<std::string> instanceOf(const Service& service, std::string_view namespec);
+
 // The processes of one group, by priority; none when there is no such group.
 [[nodiscard]] std::vector<ProcessName> groupProcesses(const Service& service, std::string_view group);
 
