@@ -362,10 +362,8 @@ void Server::Impl::logtail(const std::shared_ptr<http::Connection>& connection, 
       else if (channel != "stdout") spec.clear();
     }
     // supervisord's name of one process (names.hpp), as taskmaster's instance.
-    const auto namespec = detail::splitNamespec(spec);
-    const auto processes = namespec.process ? detail::resolve(service_, namespec) : std::vector<detail::ProcessName>{};
-    if (processes.size() == 1) {
-      request.name = processes.front().status.instance;
+    if (auto instance = detail::instanceOf(service_, spec)) {
+      request.name = std::move(*instance);
       tail = service_.tail(request);
     }
   }
