@@ -259,6 +259,14 @@ TEST_CASE("getVersion is 3.0, unknown methods are UNKNOWN_METHOD, a wrong count 
   const auto count = f.fault("supervisor.getState", {integer(1)});
   CHECK(count.code == FaultCode::incorrectParameters);
   CHECK(count.text == "INCORRECT_PARAMETERS");
+  // A parameter of the wrong type is a fault, never anything worse.
+  for (const auto* method : {"supervisor.readProcessStdoutLog", "supervisor.tailProcessStderrLog"})
+    CHECK(f.fault(method, {array(), integer(0), integer(0)}).code == FaultCode::incorrectParameters);
+  for (const auto* method : {"supervisor.getProcessInfo", "supervisor.startProcess", "supervisor.stopProcess",
+                             "supervisor.clearProcessLogs", "supervisor.addProcessGroup", "system.methodHelp"})
+    CHECK(f.call(method, {structure({})}).error().code != FaultCode::success);
+  CHECK(f.fault("supervisor.readProcessStdoutLog", {string("web"), string("x"), integer(0)}).code ==
+        FaultCode::incorrectParameters);
   const auto malformed = decodeResponse(f.raw("<methodCall>"));
   REQUIRE_FALSE(malformed.ok());
   CHECK(malformed.error().code == FaultCode::incorrectParameters);

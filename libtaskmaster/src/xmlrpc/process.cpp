@@ -138,13 +138,17 @@ Value processInfo(const ProcessName& p, WallTime now) {
   });
 }
 
+Expected<ProcessName, Fault> oneProcess(const Service& service, std::string_view name) {
+  const auto spec = splitNamespec(name);
+  auto found = spec.process ? resolve(service, spec) : std::vector<ProcessName>{};
+  if (found.empty()) return Fault(FaultCode::badName, name);
+  return std::move(found.front());
+}
+
 Expected<ProcessName, Fault> oneProcess(const Service& service, const Params& params) {
   auto name = stringParam(params, 0);
   if (!name) return name.error();
-  const auto spec = splitNamespec(*name);
-  auto found = spec.process ? resolve(service, spec) : std::vector<ProcessName>{};
-  if (found.empty()) return Fault(FaultCode::badName, *name);
-  return std::move(found.front());
+  return oneProcess(service, *name);
 }
 
 Value resultEntry(const ProcessName& process, FaultCode status, std::string description) {
