@@ -41,12 +41,12 @@ struct Fixture {
   int restarts = 0;
 
   // "{dir}" in `text` is the fixture's directory.
-  explicit Fixture(std::string text) {
+  explicit Fixture(std::string text, OutputLog* eventLog = nullptr) {
     for (std::size_t at; (at = text.find("{dir}")) != std::string::npos;) text.replace(at, 5, dir.path.string());
     writeFile(file, text);
     auto loaded = loadConfig(file.string());
     REQUIRE_MESSAGE(loaded.ok(), (loaded.errors.empty() ? "" : loaded.errors.front().str()));
-    service.emplace(supervisor, std::move(loaded.config));
+    service.emplace(supervisor, std::move(loaded.config), eventLog);
     (void)service->apply();
     interface.emplace(*service, xmlrpc::InterfaceHooks{[this] { ++shutdowns; }, [this] { ++restarts; }});
   }
@@ -259,6 +259,14 @@ TEST_CASE("getVersion is 3.0, unknown methods are UNKNOWN_METHOD, a wrong count 
   const auto count = f.fault("supervisor.getState", {integer(1)});
   CHECK(count.code == FaultCode::incorrectParameters);
   CHECK(count.text == "INCORRECT_PARAMETERS");
+  // A parameter of the wrong type is a fault, never anything worse.
+  for (const auto* method : {"supervisor.readProcessStdoutLog", "supervisor.tailProcessStderrLog"})
+    CHECK(f.fault(method, {array(), integer(0), integer(0)}).code == FaultCode::incorrectParameters);
+  for (const auto* method : {"supervisor.getProcessInfo", "supervisor.startProcess", "supervisor.stopProcess",
+                             "supervisor.clearProcessLogs", "supervisor.addProcessGroup", "system.methodHelp"})
+    CHECK(f.call(method, {structure({})}).error().code != FaultCode::success);
+  CHECK(f.fault("supervisor.readProcessStdoutLog", {string("web"), string("x"), integer(0)}).code ==
+        FaultCode::incorrectParameters);
   const auto malformed = decodeResponse(f.raw("<methodCall>"));
   REQUIRE_FALSE(malformed.ok());
   CHECK(malformed.error().code == FaultCode::incorrectParameters);
@@ -339,6 +347,14 @@ TEST_CASE("a start that fails is SPAWN_ERROR, a missing command NO_FILE; the inf
   CHECK(dir.code == FaultCode::notExecutable);
   CHECK(dir.text == "NOT_EXECUTABLE: command at '/tmp' is a directory");
   CHECK(f.state("missing") == ProcessState::stopped);  // refused before any spawn
+}
+
+TEST_CASE("a program that cannot be spawned at all says so in supervisord's words") {
+  Fixture f(programs("  auto:\n    cmd: /nonexistent/auto\n    autostart: true\n    startretries: 0\n"));
+  CHECK(f.runUntil([&] { return f.state("auto") == ProcessState::fatal; }));
+  const auto info = f.ok("supervisor.getProcessInfo", {string("auto")});
+  CHECK(text(info, "spawnerr") == "can't find command '/nonexistent/auto'");
+  CHECK(text(info, "description") == "can't find command '/nonexistent/auto'");
 }
 
 TEST_CASE("the group and all operations: one entry per member that passes the filter, faults in their entries") {
@@ -613,4 +629,47 @@ TEST_CASE("a start stopped by another call before it is up is ABNORMAL_TERMINATI
   const auto answer = decodeResponse(*start);
   REQUIRE_FALSE(answer.ok());
   CHECK(answer.error().text == "ABNORMAL_TERMINATION: slow");
+}
+
+TEST_CASE("readLog and clearLog: the event log, its file when it has one") {
+  test::TempDir dir;
+  OutputLog events;
+  REQUIRE(events.setFile((dir.path / "events.log").string()).ok());
+  events.append("started\nweb: RUNNING\n");
+  Fixture f(programs(program("web", "--forever")), &events);
+  CHECK(f.ok("supervisor.readLog", {integer(0), integer(7)}) == string("started"));
+  CHECK(f.ok("supervisor.readMainLog", {integer(-8), integer(0)}) == string("RUNNING\n"));
+  CHECK(f.fault("supervisor.readLog", {integer(-8), integer(1)}).text == "BAD_ARGUMENTS");
+  CHECK(f.ok("supervisor.clearLog") == boolean(true));
+  CHECK(f.ok("supervisor.readLog", {integer(0), integer(0)}) == string(""));
+}
+
+TEST_CASE("base64 goes both ways, whatever its length") {
+  const auto binary = [](std::string bytes) {
+    Value v;
+    v.kind = Value::Kind::binary;
+    v.text = std::move(bytes);
+    return v;
+  };
+  for (const std::string& bytes : std::vector<std::string>{"", "a", "ab", "abc", "abcd", std::string("\0\xff\x10", 3)}) {
+    const auto back = decodeResponse(encodeResponse(binary(bytes)));
+    REQUIRE(back.ok());
+    CHECK(back->kind == Value::Kind::binary);
+    CHECK(back->text == bytes);
+  }
+  CHECK(encodeResponse(binary("ab")).find("<base64>YWI=</base64>") != std::string::npos);
+}
+
+TEST_CASE("a supervisord.conf's NONE log is NO_FILE, as supervisord says; tail of it is empty") {
+  Fixture f(fmt::format("[supervisord]\n\n[program:nolog]\ncommand={} --stderr oops --forever\nautostart=false\n"
+                        "stdout_logfile=NONE\nstderr_logfile=NONE\nstartsecs=0\n",
+                        helper()));
+  CHECK(f.ok("supervisor.startProcess", {string("nolog")}) == boolean(true));
+  const auto fault = f.fault("supervisor.readProcessStderrLog", {string("nolog"), integer(-100), integer(0)});
+  CHECK(fault.text == "NO_FILE: None");
+  CHECK(f.ok("supervisor.tailProcessStderrLog", {string("nolog"), integer(0), integer(100)}) ==
+        array({string(""), integer(0), boolean(false)}));
+  const auto info = f.ok("supervisor.getProcessInfo", {string("nolog")});
+  CHECK(text(info, "stdout_logfile") == "");
+  CHECK(text(info, "stderr_logfile") == "");
 }

@@ -345,9 +345,15 @@ def the_supervisord_section_carries_over():
     check(top.get("pidfile") == wanted["pidfile"], top)
     check(top.get("loglevel") == "debug" and top.get("umask") == "002" and top.get("directory") == "/tmp", top)
     check(top.get("minfds") == "2048" and top.get("minprocs") == "300", top)
-    # What YAML cannot say yet (the XML-RPC interface's) is named in comments, with its value.
+    # The http servers are keys of their own, as supervisord names its sections; several of one kind, a list.
+    local = top.get("unix_http_server", {})
+    check(local == {"file": "/tmp/corpus-supervisor.sock", "chmod": "0770", "username": "user",
+                    "password": "{SHA}a94a8fe5ccb19ba61c4c0873d391e987982fbbd3"}, top)
+    check(top.get("inet_http_server") == [{"port": "127.0.0.1:9001", "username": "user", "password": "123"},
+                                          {"port": ":9002"}], top)
+    # What YAML cannot say (identifier, supervisorctl's own settings) is named in comments, with its value.
     comments = "\n".join(line for line in out.splitlines() if line.lstrip().startswith("#"))
-    for word in ["identifier", "corpus-servers", "/tmp/corpus-supervisor.sock", "9001", "9002"]:
+    for word in ["identifier", "corpus-servers", "[supervisorctl] serverurl"]:
         check(word in comments, f"{word!r} is not in convert's comments:\n{comments}")
 
 

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
@@ -253,7 +254,7 @@ class App {
       if (server.username) continue;
       if (server.kind == taskmaster::HttpServerConfig::Kind::inet)
         log_.warn("XML-RPC on {}: no HTTP authentication: whoever reaches the port controls taskmaster", server.address);
-      else
+      else if (std::ranges::find(addresses, "unix://" + server.address) != addresses.end())
         log_.info("XML-RPC on {}: no HTTP authentication: the socket's mode is the only protection", server.address);
     }
   }

@@ -29,24 +29,18 @@ void reloadConfig(const ContextPtr& context, const Params&, Reply reply) {
   reply(array({array({names(report.added), names(report.changed), names(report.removed)})}));
 }
 
-void addProcessGroup(const ContextPtr& context, const Params& params, Reply reply) {
+// addProcessGroup and removeProcessGroup: the Service's answer as supervisord's faults.
+template <GroupChange (Service::*change)(std::string_view)>
+void changeGroup(const ContextPtr& context, const Params& params, Reply reply) {
   auto name = stringParam(params, 0);
   if (!name) return reply(name.error());
-  switch (context->service.addGroup(*name)) {
+  switch ((context->service.*change)(*name)) {
     case GroupChange::done: return reply(boolean(true));
     case GroupChange::alreadyActive: return reply(Fault(FaultCode::alreadyAdded, *name));
-    default: return reply(Fault(FaultCode::badName, *name));
-  }
-}
-
-void removeProcessGroup(const ContextPtr& context, const Params& params, Reply reply) {
-  auto name = stringParam(params, 0);
-  if (!name) return reply(name.error());
-  switch (context->service.removeGroup(*name)) {
-    case GroupChange::done: return reply(boolean(true));
     case GroupChange::stillRunning: return reply(Fault(FaultCode::stillRunning, *name));
-    default: return reply(Fault(FaultCode::badName, *name));
+    case GroupChange::unknown: break;
   }
+  reply(Fault(FaultCode::badName, *name));
 }
 
 std::string commandLine(const std::vector<std::string>& words) {
@@ -136,10 +130,10 @@ const std::vector<Method> kConfig{
      "gives the process groups that have been added\n* `changed` gives the process groups whose contents have "
      "changed\n* `removed` gives the process groups that are no longer in the configuration\n\n@return array result  "
      "[[added, changed, removed]]"},
-    {"supervisor.addProcessGroup", addProcessGroup, 1, 1, "boolean string",
+    {"supervisor.addProcessGroup", changeGroup<&Service::addGroup>, 1, 1, "boolean string",
      "Update the config for a running process from config file.\n\n@param string name         name of process group "
      "to add\n@return boolean result     true if successful"},
-    {"supervisor.removeProcessGroup", removeProcessGroup, 1, 1, "boolean string",
+    {"supervisor.removeProcessGroup", changeGroup<&Service::removeGroup>, 1, 1, "boolean string",
      "Remove a stopped process from the active configuration.\n\n@param string name         name of process group to "
      "remove\n@return boolean result     Indicates whether the removal was successful"},
     {"supervisor.getAllConfigInfo", getAllConfigInfo, 0, 0, "array",

@@ -1,6 +1,7 @@
 // The methods on output: reading and tailing the programs' logs and the event log (supervisord's readFile and
-// tailFile rules), and clearing them. A log is its file when it has one; an output kept in memory only (no
-// file in the configuration) is read from memory, the kept bytes standing for the file. Reads are bounded
+// tailFile rules), and clearing them. A log is its file when it has one. An output kept in memory only is read
+// from memory, the kept bytes standing for the file, when the configuration is taskmaster's YAML (no `stdout:`);
+// a supervisord.conf's NONE is no log, as supervisord has it (NO_FILE). Reads are bounded
 // (kMaxRead), and the text is cut at whole UTF-8 characters: supervisord fails on a character cut in two.
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -21,11 +22,7 @@ namespace {
 
 constexpr std::int64_t kMaxRead = 4 << 20;  // bytes one call reads at most
 
-// Where a log's bytes are: a file, or the bytes kept in memory.
-struct Source {
-  std::string path;
-  std::shared_ptr<OutputLog> memory;
-};
+using Source = LogSource;
 
 // The bytes [from, from + length) of a source, clipped to its size, and its size.
 struct Slice {
@@ -110,26 +107,6 @@ Answer tailLog(const Source& source, std::int64_t offset, std::int64_t length) {
   return array({string(std::move(text)), integer(sz), boolean(overflow)});
 }
 
-// The log of one process's stream, or its fault: BAD_NAME, or NO_FILE when it has none (or its file is not
-// there yet).
-Expected<Source, Fault> processLog(const ContextPtr& context, const Params& params, StdStream stream) {
-  auto process = oneProcess(context->service, params);
-  if (!process) return process.error();
-  const auto& instance = process->status;
-  const ProgramSpec* program = process->spec;
-  const bool redirected = program && stream == StdStream::err && program->redirectStderr;
-  std::optional<std::string> path;
-  if (program && !redirected) path = program->outputPath(stream, instance.index);
-  if (path && !::taskmaster::detail::isSharedSink(*path)) {
-    struct stat st{};
-    if (::stat(path->c_str(), &st) != 0) return Fault(FaultCode::noFile, *path);
-    return Source{*path, nullptr};
-  }
-  auto memory = context->service.output(instance.instance, stream);
-  if (!memory || redirected) return Fault(FaultCode::noFile, path.value_or("None"));
-  return Source{{}, std::move(*memory)};
-}
-
 Expected<Source, Fault> mainLog(const ContextPtr& context) {
   OutputLog* log = context->service.eventLog();
   if (!log) return Fault(FaultCode::noFile, "None");
@@ -150,9 +127,11 @@ Expected<std::pair<std::int64_t, std::int64_t>, Fault> range(const Params& param
 
 template <Answer (*read)(const Source&, std::int64_t, std::int64_t), StdStream stream>
 void processRead(const ContextPtr& context, const Params& params, Reply reply) {
+  auto name = stringParam(params, 0);
+  if (!name) return reply(name.error());
   auto r = range(params, 1);
   if (!r) return reply(r.error());
-  auto source = processLog(context, params, stream);
+  auto source = processLog(context->service, *name, stream);
   if (!source) {
     // tail: a log that is not there is empty, not a fault
     if (read == tailLog && source.error().code == FaultCode::noFile)
@@ -241,6 +220,25 @@ const std::vector<Method> kLogs{
 };
 
 }  // namespace
+
+Expected<LogSource, Fault> processLog(const Service& service, std::string_view name, StdStream stream) {
+  auto process = oneProcess(service, name);
+  if (!process) return process.error();
+  const auto& instance = process->status;
+  const ProgramSpec* program = process->spec;
+  const bool redirected = program && stream == StdStream::err && program->redirectStderr;
+  std::optional<std::string> path;
+  if (program && !redirected) path = program->outputPath(stream, instance.index);
+  if (path && !::taskmaster::detail::isSharedSink(*path)) {
+    struct stat st{};
+    if (::stat(path->c_str(), &st) != 0) return Fault(FaultCode::noFile, *path);
+    return LogSource{*path, nullptr};
+  }
+  auto memory = service.output(instance.instance, stream);
+  const bool supervisord = service.config().format == ConfigFormat::supervisord;
+  if (!memory || redirected || supervisord) return Fault(FaultCode::noFile, path.value_or("None"));
+  return LogSource{{}, std::move(*memory)};
+}
 
 std::span<const Method> logMethods() { return kLogs; }
 

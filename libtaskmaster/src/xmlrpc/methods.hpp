@@ -67,8 +67,18 @@ void dispatch(const ContextPtr& context, std::string_view name, const Params& pa
 // RUNNING_STATES: STARTING, RUNNING, BACKOFF.
 [[nodiscard]] bool runningState(ProcessState state);
 
-// The one process parameter 0 names, or BAD_NAME (a group's name too, as supervisord's).
+// The one process parameter 0 (or `name`) names, or BAD_NAME (a group's name too, as supervisord's).
 [[nodiscard]] Expected<ProcessName, Fault> oneProcess(const Service& service, const Params& params);
+[[nodiscard]] Expected<ProcessName, Fault> oneProcess(const Service& service, std::string_view name);
+
+// Where the log of a process's stream is: its file, or (a YAML configuration's output kept in memory only) its
+// OutputLog. BAD_NAME, or NO_FILE when it has none, as supervisord: no file (a supervisord.conf's NONE, a
+// redirected stderr) or a file not there yet. /logtail answers 404 for the same.
+struct LogSource {
+  std::string path;                   // the file; empty: in memory
+  std::shared_ptr<OutputLog> memory;  // set when in memory
+};
+[[nodiscard]] Expected<LogSource, Fault> processLog(const Service& service, std::string_view name, StdStream stream);
 
 // The process info struct of getProcessInfo.
 [[nodiscard]] Value processInfo(const ProcessName& process, WallTime now);

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <ctime>
@@ -12,6 +13,7 @@
 #include <limits>
 #include <locale>
 #include <sstream>
+#include <system_error>
 #include <tuple>
 
 #include <fmt/format.h>
@@ -61,12 +63,15 @@ std::string stopTime(std::int64_t unix) {
 }
 
 // supervisord's spawnerr: why the last start failed, in its words where it has some.
-std::string spawnError(const InstanceStatus& s) {
+std::string spawnError(const ProcessName& p) {
+  const InstanceStatus& s = p.status;
   if (s.state != ProcessState::backoff && s.state != ProcessState::fatal) return {};
   std::string_view reason = s.reason;
   if (reason.starts_with("exited too quickly")) return "Exited too quickly (process log may have details)";
   if (reason.starts_with("spawn error: ")) reason.remove_prefix(13);
   if (const auto gaveUp = reason.find(" (gave up after "); gaveUp != std::string_view::npos) reason = reason.substr(0, gaveUp);
+  if (p.spec && !p.spec->cmd.empty() && reason == p.spec->cmd.front() + ": " + std::generic_category().message(ENOENT))
+    return fmt::format("can't find command '{}'", p.spec->cmd.front());
   return std::string(reason);
 }
 
@@ -110,7 +115,7 @@ Value processInfo(const ProcessName& p, WallTime now) {
   const auto start = seconds(p.status.startTime);
   const auto stop = seconds(p.status.lastExitTime);
   const auto at = seconds(now);
-  const auto spawnerr = spawnError(p.status);
+  const auto spawnerr = spawnError(p);
   int exitstatus = 0;
   // A start that failed (exited too quickly) has none, as supervisord's; a signal's is -1.
   if (p.status.lastExit && spawnerr.empty()) exitstatus = p.status.lastExit->exited() ? p.status.lastExit->code : -1;
@@ -133,13 +138,17 @@ Value processInfo(const ProcessName& p, WallTime now) {
   });
 }
 
+Expected<ProcessName, Fault> oneProcess(const Service& service, std::string_view name) {
+  const auto spec = splitNamespec(name);
+  auto found = spec.process ? resolve(service, spec) : std::vector<ProcessName>{};
+  if (found.empty()) return Fault(FaultCode::badName, name);
+  return std::move(found.front());
+}
+
 Expected<ProcessName, Fault> oneProcess(const Service& service, const Params& params) {
   auto name = stringParam(params, 0);
   if (!name) return name.error();
-  const auto spec = splitNamespec(*name);
-  auto found = spec.process ? resolve(service, spec) : std::vector<ProcessName>{};
-  if (found.empty()) return Fault(FaultCode::badName, *name);
-  return std::move(found.front());
+  return oneProcess(service, *name);
 }
 
 Value resultEntry(const ProcessName& process, FaultCode status, std::string description) {

@@ -26,6 +26,7 @@
 #include "control/wire.hpp"
 #include "util/http.hpp"
 #include "xmlrpc/auth.hpp"
+#include "xmlrpc/names.hpp"
 
 namespace taskmaster::inline v0::xmlrpc {
 namespace asio = boost::asio;
@@ -360,16 +361,10 @@ void Server::Impl::logtail(const std::shared_ptr<http::Connection>& connection, 
       if (channel == "stderr") request.stream = StdStream::err;
       else if (channel != "stdout") spec.clear();
     }
-    // "web:web" is taskmaster's "web" (supervisord's group and process of one name); "g:p" is tried as it is,
-    // then as its process's name.
-    const auto colon = spec.find(':');
-    std::vector<std::string> names{spec};
-    if (colon != std::string::npos) names.push_back(spec.substr(colon + 1));
-    for (const auto& name : names) {
-      if (name.empty()) continue;
-      request.name = name;
+    // supervisord's name of one process (names.hpp), as taskmaster's instance.
+    if (auto instance = detail::instanceOf(service_, spec)) {
+      request.name = std::move(*instance);
       tail = service_.tail(request);
-      if (tail) break;
     }
   }
   if (!tail) return connection->reply(http::Status::not_found, fmt::format("not found: {}\n", tail.error().str()));

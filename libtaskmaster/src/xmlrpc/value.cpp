@@ -360,6 +360,18 @@ void appendText(std::string& out, std::string_view bytes) {
 
 namespace {
 
+void appendBase64(std::string& out, std::string_view bytes) {
+  constexpr std::string_view kDigits = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  const auto at = [&](std::size_t i) { return i < bytes.size() ? static_cast<unsigned char>(bytes[i]) : 0u; };
+  for (std::size_t i = 0; i < bytes.size(); i += 3) {
+    const auto n = (at(i) << 16) | (at(i + 1) << 8) | at(i + 2);
+    out += kDigits[(n >> 18) & 63];
+    out += kDigits[(n >> 12) & 63];
+    out += i + 1 < bytes.size() ? kDigits[(n >> 6) & 63] : '=';
+    out += i + 2 < bytes.size() ? kDigits[n & 63] : '=';
+  }
+}
+
 void appendValue(std::string& out, const Value& v) {
   out += "<value>";
   switch (v.kind) {
@@ -377,27 +389,11 @@ void appendValue(std::string& out, const Value& v) {
         out += fmt::format("<i8>{}</i8>", v.integer);
       break;
     case Value::Kind::real: out += fmt::format("<double>{}</double>", v.real); break;
-    case Value::Kind::binary: {
-      constexpr std::string_view kDigits = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    case Value::Kind::binary:
       out += "<base64>";
-      std::size_t i = 0;
-      for (; i + 2 < v.text.size(); i += 3) {
-        const auto n = (static_cast<unsigned char>(v.text[i]) << 16) | (static_cast<unsigned char>(v.text[i + 1]) << 8) |
-                       static_cast<unsigned char>(v.text[i + 2]);
-        for (int shift = 18; shift >= 0; shift -= 6) out += kDigits[(n >> shift) & 63];
-      }
-      if (i < v.text.size()) {
-        const bool two = i + 1 < v.text.size();
-        const auto n = (static_cast<unsigned char>(v.text[i]) << 16) |
-                       (two ? static_cast<unsigned char>(v.text[i + 1]) << 8 : 0);
-        out += kDigits[(n >> 18) & 63];
-        out += kDigits[(n >> 12) & 63];
-        out += two ? kDigits[(n >> 6) & 63] : '=';
-        out += '=';
-      }
+      appendBase64(out, v.text);
       out += "</base64>";
       break;
-    }
     case Value::Kind::datetime:
       out += "<dateTime.iso8601>";
       appendText(out, v.text);
