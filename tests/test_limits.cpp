@@ -73,8 +73,8 @@ TEST_CASE("a mistake in limits is reported at its place, with the resource named
       {"      core: -1\n", "limits: core: expected a size such as 512MB, or unlimited", 5, 13},
       {"      nofile: {soft: 10}\n", "limits: nofile: expected both soft and hard", 5, 15},
       {"      nofile: {soft: 10, max: 20}\n", "limits: nofile: unknown key 'max' (expected soft and hard)", 5, 26},
-      {"      nofile: {soft: 20, hard: 10}\n", "limits: nofile: the soft limit (20) is above the hard limit (10)", 4,
-       5},
+      {"      nofile: {soft: 20, hard: 10}\n", "limits: nofile: the soft limit (20) is above the hard limit (10)", 5,
+       7},
       {"      nofile: [1, 2]\n", "limits: nofile: expected a number or unlimited, got a list", 5, 15},
   };
   for (const auto& c : cases) {

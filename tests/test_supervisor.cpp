@@ -529,9 +529,9 @@ TEST_CASE("limits: the child gets each limit before exec; one above taskmaster's
   REQUIRE_FALSE(f.sup.add(greedy));
   auto failed = f.startAndWait("greedy");
   CHECK_FALSE(failed[0].ok);
-  CHECK(failed[0].message == fmt::format("spawn error: limits: nofile {} is above the hard limit taskmaster has ({}): "
-                                         "Operation not permitted",
-                                         systemMax + 1, own.rlim_max));
+  CHECK(failed[0].message.starts_with(fmt::format("spawn error: limits: nofile {} is above the hard limit taskmaster "
+                                                  "has ({}): Operation not permitted",
+                                                  systemMax + 1, own.rlim_max)));
   CHECK(f.one("greedy").state == ProcessState::fatal);
 }
 

@@ -339,7 +339,7 @@ Checked<Limit> toResourceLimit(Resource resource, const YAML::Node& value, std::
     (key.Scalar() == "soft" ? limit.soft : limit.hard) = *read;
     given.insert(key.Scalar());
   }
-  if (given.size() != 2) return badValue(value, "expected both soft and hard");
+  if (bad.empty() && given.size() != 2) return badValue(value, "expected both soft and hard");
   return limit;
 }
 

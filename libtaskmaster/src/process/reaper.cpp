@@ -11,15 +11,20 @@
 
 namespace taskmaster::inline v0::detail {
 
+struct OrphanReaper::Signals {
+  explicit Signals(boost::asio::io_context& io) : set(io) {}
+  boost::asio::signal_set set;
+};
+
 OrphanReaper::OrphanReaper(boost::asio::io_context& io) : io_(io) {}
 
 OrphanReaper::~OrphanReaper() = default;
 
 std::error_code OrphanReaper::enable() {
   if (signals_) return {};
-  auto signals = std::make_unique<boost::asio::signal_set>(io_);
+  auto signals = std::make_unique<Signals>(io_);
   boost::system::error_code ec;
-  signals->add(SIGCHLD, ec);
+  signals->set.add(SIGCHLD, ec);
   if (ec) return ec;
   signals_ = std::move(signals);
   waitForSignal();
@@ -33,7 +38,7 @@ void OrphanReaper::release(int pid) {
 }
 
 void OrphanReaper::waitForSignal() {
-  signals_->async_wait([this](boost::system::error_code ec, int) {
+  signals_->set.async_wait([this](boost::system::error_code ec, int) {
     if (ec) return;  // cancelled: the reaper is going away
     sweep();
     waitForSignal();

@@ -12,8 +12,7 @@
 
 namespace boost::asio {
 class io_context;
-class signal_set;
-}  // namespace boost::asio
+}
 
 namespace taskmaster::inline v0::detail {
 
@@ -37,9 +36,11 @@ class OrphanReaper {
   void waitForSignal();
   void sweep();
 
+  struct Signals;  // SIGCHLD's asio::signal_set (a typedef, which cannot be declared here)
+
   boost::asio::io_context& io_;
   std::unordered_set<int> own_;
-  std::unique_ptr<boost::asio::signal_set> signals_;  // set once enabled
+  std::unique_ptr<Signals> signals_;  // set once enabled
 };
 
 }  // namespace taskmaster::inline v0::detail
