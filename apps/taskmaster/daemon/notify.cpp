@@ -47,7 +47,7 @@ std::chrono::microseconds watchdogPeriod() {
   return std::chrono::microseconds(value / 2);
 }
 
-// "5 running, 1 fatal, 2 stopped": the instances by state, the busiest states first.
+// "5 RUNNING, 1 FATAL, 2 STOPPED": the instances by state, as status names them, the busiest states first.
 std::string summary(const std::vector<taskmaster::InstanceStatus>& instances) {
   using State = taskmaster::ProcessState;
   std::map<State, int> counts;
