@@ -12,18 +12,18 @@ import signal
 import subprocess
 import time
 
-from tmtest import (HELPER, TASKMASTER, Taskmaster, check, config, eventually, helper, main, program, read_file,
+from tmtest import (TASKMASTER, Taskmaster, check, config, eventually, helper, main, program, read_file, terminate,
                     test, tmpdir)
 
 
 def proc_stat(pid):
-    """(state, ppid) of pid from /proc, or None when it is gone (reaped)."""
+    """(state letter, ppid) of pid, from /proc/PID/status, or None when it is gone (reaped)."""
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return fields[0], int(fields[1])
-    except (FileNotFoundError, ProcessLookupError, IndexError):
+        with open(f"/proc/{pid}/status") as f:
+            fields = dict(line.split(":\t", 1) for line in f.read().splitlines() if ":\t" in line)
+    except (FileNotFoundError, ProcessLookupError):
         return None
+    return fields["State"].strip()[0], int(fields["PPid"])
 
 
 def children(pid):
@@ -178,8 +178,7 @@ def a_critical_program_restarted_by_autorestart_does_not_end_taskmaster():
                                    critical=True, autorestart="unexpected")), args=["--no-shell"])
     tm.wait_log(r"flaky spawned, pid \d+ \(autorestart\)", timeout=10)
     check(tm.proc.poll() is None, "taskmaster ended on an exit that autorestart restarts")
-    tm.proc.send_signal(signal.SIGTERM)
-    check(tm.wait() == 0, "exit code")
+    terminate(tm)
 
 
 @test
@@ -202,8 +201,7 @@ def with_subreaper_orphans_come_back_to_taskmaster_are_reaped_and_killasgroup_st
     os.kill(orphan, signal.SIGKILL)
     eventually(lambda: proc_stat(orphan) is None, 5, 0.02, f"the orphan to be reaped ({proc_stat(orphan)})")
     check("Z" not in children(tm.proc.pid).values(), f"zombies: {children(tm.proc.pid)}")
-    tm.proc.send_signal(signal.SIGTERM)
-    check(tm.wait() == 0, "exit code")
+    terminate(tm)
 
 
 @test

@@ -10,7 +10,7 @@ import signal
 import socket
 import time
 
-from tmtest import Taskmaster, check, config, ctl, eventually, helper, main, program, test, tmpdir
+from tmtest import Taskmaster, check, config, ctl, eventually, helper, main, program, terminate, test, tmpdir
 
 
 class Manager:
@@ -91,8 +91,7 @@ def ready_comes_once_the_autostart_programs_are_up_or_failed_then_status_reload_
             done_at, _ = manager.wait("READY", "1", after=reloading_at)
             check(done_at >= reloading_at, "READY=1 before RELOADING=1")
 
-        tm.proc.send_signal(signal.SIGTERM)
-        check(tm.wait() == 0, "exit code")
+        terminate(tm)
         manager.wait("STOPPING", "1")
     finally:
         manager.close()
@@ -120,8 +119,7 @@ def watchdog_pings_at_half_of_watchdog_usec_from_the_loop():
         check(not [t for t, m in manager.messages if "WATCHDOG" in m and t > stopped], "pings from a stopped loop")
         tm.proc.send_signal(signal.SIGCONT)
         manager.wait("WATCHDOG", "1", after=time.monotonic())
-        tm.proc.send_signal(signal.SIGTERM)
-        check(tm.wait() == 0, "exit code")
+        terminate(tm)
     finally:
         manager.close()
 
@@ -142,8 +140,7 @@ def status_is_rate_limited_in_a_crash_loop():
         spawned = tm.log_text().count("flappy spawned")
         check(spawned >= 15, f"flappy was spawned {spawned} times only")
         check(1 <= len(statuses) <= 4, f"{len(statuses)} STATUS= in 2.5 s of a crash loop: {statuses}")
-        tm.proc.send_signal(signal.SIGTERM)
-        check(tm.wait() == 0, "exit code")
+        terminate(tm)
     finally:
         manager.close()
 
@@ -158,8 +155,7 @@ def without_notify_socket_nothing_is_sent_and_nothing_changes():
         time.sleep(0.3)
         manager.read()
         check(not manager.messages, manager.messages)
-        tm.proc.send_signal(signal.SIGTERM)
-        check(tm.wait() == 0, "exit code")
+        terminate(tm)
     finally:
         manager.close()
 
