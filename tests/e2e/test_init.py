@@ -57,7 +57,13 @@ class Init:
              "--socket", os.path.join(self.dir, "tm.sock"), *args],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=self.dir,
             start_new_session=True)
-        self.pid = eventually(lambda: next(iter(children(self.proc.pid)), None), 10, 0.02, "taskmaster under unshare")
+        # None when it has exited already (a critical program that cannot start ends it at once).
+        def find():
+            if self.proc.poll() is not None:
+                return "exited"
+            return next(iter(children(self.proc.pid)), None)
+        found = eventually(find, 10, 0.01, "taskmaster under unshare")
+        self.pid = None if found == "exited" else found
         self.output = None
 
     def wait_log(self, pattern, timeout=10.0):
