@@ -5,6 +5,7 @@
 #include <taskmaster/taskmaster.hpp>
 
 #include <fcntl.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -533,6 +534,32 @@ TEST_CASE("limits: the child gets each limit before exec; one above taskmaster's
                                                   "has ({}): Operation not permitted",
                                                   systemMax + 1, own.rlim_max)));
   CHECK(f.one("greedy").state == ProcessState::fatal);
+}
+
+TEST_CASE("reapOrphans: a subreaper's orphans are reaped, and the supervisor's own exits keep their status") {
+  REQUIRE(::prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
+  TempDir dir;
+  {
+    Fixture f;
+    REQUIRE_FALSE(f.sup.reapOrphans());
+    // Its orphan comes back to this process and exits 100 ms later; the program itself exits with 3 after 300.
+    auto spec = helperSpec("parent", {"--orphan", "100", (dir.path / "orphan").string(), "--sleep", "300", "--exit", "3"});
+    spec.autorestart = taskmaster::AutoRestart::never;
+    spec.starttime = 0ms;
+    REQUIRE_FALSE(f.sup.add(spec));
+    REQUIRE(f.startAndWait("parent")[0].ok);
+    int orphan = 0;
+    REQUIRE(f.runUntil([&] { return (std::ifstream(dir.path / "orphan") >> orphan) && orphan > 0; }));
+    REQUIRE(f.reaches("parent", ProcessState::exited));
+    // Gone from /proc altogether: reaped, not a zombie.
+    CHECK(f.runUntil([&] { return !fs::exists(fmt::format("/proc/{}", orphan)); }, 5s));
+    auto exited = std::find_if(f.changes.begin(), f.changes.end(), [](auto& c) { return c.to == ProcessState::exited; });
+    REQUIRE(exited != f.changes.end());
+    REQUIRE(exited->exit);
+    CHECK(exited->exit->code == 3);
+    CHECK(zombieChildren() == 0);
+  }
+  ::prctl(PR_SET_CHILD_SUBREAPER, 0);
 }
 
 // Last in this file: raiseFdLimit() changes this process for the tests that follow it.
