@@ -25,19 +25,23 @@ inline std::string dump(const ProgramSpec& s) {
   auto optional = [](const std::optional<std::string>& v) { return v ? fmt::format("'{}'", *v) : "none"; };
   std::string env;
   for (const auto& [key, value] : s.env) env += fmt::format("{}={} ", key, value);
+  std::string limits;
+  for (const auto& [resource, limit] : s.limits)
+    limits += fmt::format("{}={}/{} ", taskmaster::to_string(resource), limit.soft, limit.hard);
   return fmt::format(
       "name={}\ncmd=[{}]\nnumprocs={}\nautostart={}\npriority={}\nautorestart={}\nexitcodes=[{}]\nstarttime={}ms\n"
       "startretries={}\nrestart_burst={}\nrestart_delay={}ms\nrestart_delay_factor={}\nrestart_delay_max={}ms\n"
       "restart_reset_after={}ms\nfatal_retry={}ms\n"
       "stopsignal={}\nstoptime={}ms\nstdout={}\nstderr={}\nstdout_maxbytes={}\nstdout_backups={}\n"
       "stderr_maxbytes={}\nstderr_backups={}\nredirect_stderr={}\ntail_bytes={}\nenv={}\nworkingdir={}\numask={:o}\n"
-      "user={}\nstopasgroup={}\nkillasgroup={}\n",
+      "user={}\nstopasgroup={}\nkillasgroup={}\nlimits={}\ncritical={}\n",
       s.name, fmt::join(s.cmd, "|"), s.numprocs, s.autostart, s.priority, taskmaster::to_string(s.autorestart),
       fmt::join(s.exitcodes, ","), s.starttime.count(), s.startretries, s.restartBurst, s.restartDelay.count(),
       s.restartDelayFactor, s.restartDelayMax.count(), s.restartResetAfter.count(), s.fatalRetry.count(),
       s.stopsignal, s.stoptime.count(), optional(s.stdoutPath), optional(s.stderrPath), s.stdoutRotation.maxBytes,
       s.stdoutRotation.backups, s.stderrRotation.maxBytes, s.stderrRotation.backups, s.redirectStderr, s.tailBytes,
-      env, optional(s.workingdir), s.umask, optional(s.user), s.stopasgroup, s.killasgroup);
+      env, optional(s.workingdir), s.umask, optional(s.user), s.stopasgroup, s.killasgroup, limits,
+      s.critical);
 }
 
 inline std::string dump(const std::vector<ProgramSpec>& programs) {

@@ -5,6 +5,7 @@
 #include <taskmaster/taskmaster.hpp>
 
 #include <fcntl.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -494,6 +495,71 @@ TEST_CASE("a child reaped by someone else is an exit with an unknown status, log
   CHECK(exited->reason == "unexpected exit (exit status unknown)");
   REQUIRE(warnings.size() == 1);
   CHECK(warnings[0].starts_with(fmt::format("stolen: pid {} was reaped by someone else", pid)));
+}
+
+TEST_CASE("limits: the child gets each limit before exec; one above taskmaster's hard limit is a failed start") {
+  TempDir dir;
+  Fixture f;
+  auto spec = helperSpec("limited", {"--print-limits", "--forever"});
+  spec.stdoutPath = (dir.path / "out.log").string();
+  spec.limits = {{taskmaster::Resource::nofile, {256, 512}},
+                 {taskmaster::Resource::core, {0, 0}},
+                 {taskmaster::Resource::as, {taskmaster::kUnlimited, taskmaster::kUnlimited}},
+                 {taskmaster::Resource::cpu, {3600, 7200}},
+                 {taskmaster::Resource::fsize, {1 << 30, 1 << 30}}};
+  REQUIRE_FALSE(f.sup.add(spec));
+  auto started = f.startAndWait("limited");
+  REQUIRE_MESSAGE(started[0].ok, started[0].message);
+  REQUIRE(f.runUntil([&] { return slurp(dir.path / "out.log").find("stack") != std::string::npos; }));
+  const auto out = slurp(dir.path / "out.log");
+  CHECK_MESSAGE(out.find("nofile 256 512\n") != std::string::npos, out);
+  CHECK_MESSAGE(out.find("core 0 0\n") != std::string::npos, out);
+  CHECK_MESSAGE(out.find("as unlimited unlimited\n") != std::string::npos, out);
+  CHECK_MESSAGE(out.find("cpu 3600 7200\n") != std::string::npos, out);
+  CHECK_MESSAGE(out.find("fsize 1073741824 1073741824\n") != std::string::npos, out);
+
+  // More open files than any process may have (fs.nr_open), even root: refused, never capped.
+  std::uint64_t systemMax = 0;
+  std::ifstream("/proc/sys/fs/nr_open") >> systemMax;
+  REQUIRE(systemMax > 0);
+  rlimit own{};
+  ::getrlimit(RLIMIT_NOFILE, &own);
+  auto greedy = helperSpec("greedy", {"--forever"});
+  greedy.limits = {{taskmaster::Resource::nofile, {systemMax + 1, systemMax + 1}}};
+  greedy.startretries = 0;
+  REQUIRE_FALSE(f.sup.add(greedy));
+  auto failed = f.startAndWait("greedy");
+  CHECK_FALSE(failed[0].ok);
+  CHECK(failed[0].message.starts_with(fmt::format("spawn error: limits: nofile {} is above the hard limit taskmaster "
+                                                  "has ({}): Operation not permitted",
+                                                  systemMax + 1, own.rlim_max)));
+  CHECK(f.one("greedy").state == ProcessState::fatal);
+}
+
+TEST_CASE("reapOrphans: a subreaper's orphans are reaped, and the supervisor's own exits keep their status") {
+  REQUIRE(::prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
+  TempDir dir;
+  {
+    Fixture f;
+    REQUIRE_FALSE(f.sup.reapOrphans());
+    // Its orphan comes back to this process and exits 100 ms later; the program itself exits with 3 after 300.
+    auto spec = helperSpec("parent", {"--orphan", "100", (dir.path / "orphan").string(), "--sleep", "300", "--exit", "3"});
+    spec.autorestart = taskmaster::AutoRestart::never;
+    spec.starttime = 0ms;
+    REQUIRE_FALSE(f.sup.add(spec));
+    REQUIRE(f.startAndWait("parent")[0].ok);
+    int orphan = 0;
+    REQUIRE(f.runUntil([&] { return (std::ifstream(dir.path / "orphan") >> orphan) && orphan > 0; }));
+    REQUIRE(f.reaches("parent", ProcessState::exited));
+    // Gone from /proc altogether: reaped, not a zombie.
+    CHECK(f.runUntil([&] { return !fs::exists(fmt::format("/proc/{}", orphan)); }, 5s));
+    auto exited = std::find_if(f.changes.begin(), f.changes.end(), [](auto& c) { return c.to == ProcessState::exited; });
+    REQUIRE(exited != f.changes.end());
+    REQUIRE(exited->exit);
+    CHECK(exited->exit->code == 3);
+    CHECK(zombieChildren() == 0);
+  }
+  ::prctl(PR_SET_CHILD_SUBREAPER, 0);
 }
 
 // Last in this file: raiseFdLimit() changes this process for the tests that follow it.

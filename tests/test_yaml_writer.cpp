@@ -109,8 +109,17 @@ TEST_CASE("every option at a value other than its default reads back the same") 
   spec.user = "www-data";
   spec.stopasgroup = false;
   spec.killasgroup = false;
+  spec.limits = {{taskmaster::Resource::nofile, {4096, 4096}},
+                 {taskmaster::Resource::core, {0, taskmaster::kUnlimited}},
+                 {taskmaster::Resource::as, {1ull << 30, 1ull << 30}},
+                 {taskmaster::Resource::cpu, {3600, 7200}}};
+  spec.critical = true;
   requireValid(spec);
   const auto text = roundTrip(spec);
+  CHECK(text.find("      nofile: 4096\n") != std::string::npos);
+  CHECK(text.find("      core: {soft: 0, hard: unlimited}\n") != std::string::npos);
+  CHECK(text.find("      as: 1GB\n") != std::string::npos);
+  CHECK(text.find("critical: true\n") != std::string::npos);
   CHECK(text.find("starttime: 1500ms\n") != std::string::npos);
   CHECK(text.find("stopsignal: INT\n") != std::string::npos);
   CHECK(text.find("umask: \"077\"\n") != std::string::npos);

@@ -100,6 +100,7 @@ void printRunHelp(const po::options_description& desc) {
   fmt::print(
       "Usage: taskmaster [-c FILE] [--log FILE] [--log-level LEVEL] [--logfile-maxbytes SIZE] [--logfile-backups N]\n"
       "                  [--socket PATH] [--metrics ADDR] [--pidfile FILE] [--daemon | --no-shell]\n"
+      "                  [--init] [--subreaper]\n"
       "       taskmaster --check [-c FILE]\n"
       "       taskmaster convert FILE\n"
       "       taskmaster ctl [--socket PATH] [--json] [COMMAND [ARGS...]]\n"
@@ -113,12 +114,14 @@ void printRunHelp(const po::options_description& desc) {
   fmt::print(
       "\nType 'help' at the taskmaster> prompt for the commands. When stdin is not a terminal, commands\n"
       "are read from it line by line, and its end stops every program and exits.\n"
-      "Exit status: 0 ok, 1 could not run, 2 bad usage or invalid configuration.\n");
+      "Exit status: 0 ok, 1 could not run, 2 bad usage or invalid configuration; when a critical program ends\n"
+      "it: its exit code (128+N if killed by signal N), 3 if it became FATAL.\n");
 }
 
 // Everything that is not RunOptions' default is checked here, after parsing.
 std::optional<std::string> validate(const RunOptions& options) {
   if (options.daemon && options.noShell) return "--daemon and --no-shell exclude each other";
+  if (options.daemon && options.init) return "--daemon and --init exclude each other: PID 1 must stay in the foreground";
   if (options.check && (options.daemon || options.noShell))
     return fmt::format("--check runs nothing: it takes no {}", options.daemon ? "--daemon" : "--no-shell");
   if (options.config && options.config->empty()) return "the configuration file name is empty";
@@ -156,6 +159,9 @@ CommandLine parseRun(const std::vector<std::string>& args) {
       ("no-shell", po::bool_switch(&options.noShell), "stay in the foreground without a shell, logging to stderr")
       ("pidfile", po::value<std::string>()->value_name("FILE"), "where to write the pid (a daemon's default: beside the socket)")
       ("check", po::bool_switch(&options.check), "validate the configuration, list its processes and exit")
+      ("init", po::bool_switch(&options.init),
+       "PID 1's duties (taken anyway as PID 1): reap orphans, stay up on internal errors; implies --no-shell")
+      ("subreaper", po::bool_switch(&options.subreaper), "make orphans of programs come back to taskmaster, and reap them")
       ("help,h", "show this help and exit")
       ("version,V", "show the version and exit");
   po::variables_map vm;
@@ -180,7 +186,10 @@ CommandLine parseRun(const std::vector<std::string>& args) {
     options.metrics = std::move(*address);
   }
   options.logPath = optional(vm, "log");
+  options.init = options.init || ::getpid() == 1;  // a container's PID 1 has its duties, asked or not
   if (auto problem = validate(options)) return usageError("taskmaster", *problem);
+  // PID 1 of a container rarely has a terminal, and the end of a script on stdin would stop everything.
+  if (options.init && !options.check) options.noShell = true;
   if (vm.contains("log-level")) {
     auto parsed = taskmaster::parseLogLevel(level);
     if (!parsed) return usageError("taskmaster", fmt::format("unknown log level '{}' (use debug, info, warn or error)", level));

@@ -28,6 +28,9 @@ struct RunOptions {
   bool noShell = false;                // --no-shell: foreground without a shell, log to stderr too
   std::optional<std::string> pidfile;  // --pidfile FILE; else the config's `pidfile`; a daemon's default beside the socket
   bool check = false;                  // --check: validate the configuration, list its processes, run nothing
+  bool init = false;                   // --init, or running as PID 1: reap orphans, never exit on an internal
+                                       // error while programs run; implies --no-shell
+  bool subreaper = false;              // --subreaper: PR_SET_CHILD_SUBREAPER, and reap the orphans that come
 };
 
 // taskmaster ctl [options] [COMMAND [ARGS...]]: talk to a running taskmaster.

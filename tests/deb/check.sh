@@ -92,7 +92,7 @@ for source in man/*.scd; do   # man/NAME.SECTION.scd becomes /usr/share/man/manS
   man_pages+=("/usr/share/man/man${page##*.}/$page.gz")
 done
 expect taskmaster /usr/bin/taskmaster /usr/share/doc/taskmaster/copyright /usr/share/doc/taskmaster/README.md.gz \
-  "${man_pages[@]}"
+  /lib/systemd/system/taskmaster.service "${man_pages[@]}"
 [ "$(contents taskmaster | grep -c '^/usr/bin/.')" = 1 ] || fail "taskmaster installs other programs: $(contents taskmaster | grep '^/usr/bin/.')"
 expect libtaskmaster0 "/usr/lib/$multiarch/libtaskmaster.so.$version" "/usr/lib/$multiarch/libtaskmaster.so.0"
 headers=(/usr/include/taskmaster/version.hpp)

@@ -113,6 +113,12 @@ def stop_and_clean(proc, seen_pids):
     kill_groups(seen_pids)
 
 
+def terminate(tm):
+    """SIGTERM to a Taskmaster without a shell: it stops every program and exits 0."""
+    tm.proc.send_signal(signal.SIGTERM)
+    check(tm.wait() == 0, f"exit code {tm.proc.returncode} after SIGTERM")
+
+
 def helper(*args):
     """A cmd line running the test helper."""
     return " ".join([HELPER, *args])

@@ -10,7 +10,11 @@
 //   --print-ids       print uid, gid and supplementary groups
 //   --print-sigstate  print the blocked and ignored signal masks
 //   --print-pgid      print "pid pgid"
+//   --print-limits    print "RESOURCE SOFT HARD" for nofile, nproc, core, as, memlock, cpu, fsize and stack
+//                     ("unlimited" for no limit)
 //   --grandchild FILE fork a child that writes its pid to FILE and sleeps until killed
+//   --orphan MS FILE  fork twice, so that a grandchild is left behind orphaned: it writes its pid to FILE,
+//                     sleeps MS milliseconds and exits (the middle child exits at once and is reaped)
 //   --spam BYTES      write BYTES bytes to stdout
 //   --stderr TEXT     write TEXT and a newline to stderr
 //   --kill-self SIG   raise signal SIG
@@ -25,7 +29,9 @@
 //   --flood-count N LEN TAG as --flood, N lines
 //   --partial N            write N bytes 'p' to stdout, no newline, in one write(2)
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -53,6 +59,19 @@ void printStatusField(const char* field) {
   std::ifstream in("/proc/self/status");
   for (std::string line; std::getline(in, line);)
     if (line.rfind(field, 0) == 0) std::cout << line << "\n";
+}
+
+void printLimits() {
+  const std::pair<const char*, int> resources[] = {{"nofile", RLIMIT_NOFILE}, {"nproc", RLIMIT_NPROC},
+                                                   {"core", RLIMIT_CORE},     {"as", RLIMIT_AS},
+                                                   {"memlock", RLIMIT_MEMLOCK}, {"cpu", RLIMIT_CPU},
+                                                   {"fsize", RLIMIT_FSIZE},   {"stack", RLIMIT_STACK}};
+  auto show = [](rlim_t v) { return v == RLIM_INFINITY ? std::string("unlimited") : std::to_string(v); };
+  for (const auto& [name, resource] : resources) {
+    rlimit limit{};
+    ::getrlimit(resource, &limit);
+    std::cout << name << " " << show(limit.rlim_cur) << " " << show(limit.rlim_max) << "\n";
+  }
 }
 
 // Writes all of `text` to fd, one write(2) when the pipe takes it at once.
@@ -175,6 +194,21 @@ int main(int argc, char** argv) {
         std::ofstream(file) << ::getpid() << "\n";
         sleepForever();
       }
+    } else if (a == "--orphan") {
+      const int ms = std::stoi(next());
+      auto file = next();
+      std::cout.flush();
+      if (pid_t middle = ::fork(); middle == 0) {
+        if (::fork() == 0) {
+          std::ofstream(file) << ::getpid() << "\n";
+          std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+        }
+        ::_exit(0);
+      } else {
+        ::waitpid(middle, nullptr, 0);
+      }
+    } else if (a == "--print-limits") {
+      printLimits();
     } else if (a == "--spam") {
       long long left = std::stoll(next());
       std::string block(65536, 'x');

@@ -20,6 +20,8 @@
 
 #include "convert.hpp"
 #include "daemon/detach.hpp"
+#include "daemon/init.hpp"
+#include "daemon/notify.hpp"
 #include "daemon/settings.hpp"
 #include "log/event_log.hpp"
 #include "shell/shell.hpp"
@@ -112,12 +114,13 @@ class App {
         logSettings_(std::move(logSettings)),
         options_(options),
         supervisor_(io),
+        notifier_(io, supervisor_, log.sink()),
         service_(supervisor_, std::move(config), &log.output()),
         interpreter_(service_, log.sink()),
         stateLogger_(log),
         server_(io, supervisor_,
-                followedBy(taskmaster::control::commandHandler(interpreter_,
-                                                               [this] { quit("shutdown over the control socket"); }),
+                followedBy(notifier_.aroundReloads(taskmaster::control::commandHandler(
+                               interpreter_, [this] { quit("shutdown over the control socket"); })),
                            [this] { followConfig(); })),
         collector_(supervisor_),
         metrics_(io, collector_),
@@ -125,6 +128,8 @@ class App {
         xmlrpc_(io, service_, interface_),
         signals_(io, SIGHUP, SIGTERM, SIGINT) {
     signals_.add(SIGUSR2);
+    signals_.add(SIGQUIT);  // as a container runtime or an init system stops its PID 1: see onSignal()
+    signals_.add(SIGPWR);
   }
 
   int run() {
@@ -133,7 +138,9 @@ class App {
     // One pidfd per child: the usual soft limit of 1024 would cap the processes near 1,000. Children get the
     // original limit back.
     if (auto limit = taskmaster::raiseFdLimit(); !limit) log_.warn("{}", limit.error().str());
+    if (auto error = adoptOrphans(options_, supervisor_); !error.empty()) log_.warn("{}", error);
     logged_ = supervisor_.onStateChange([this](const taskmaster::StateChange& c) { stateLogger_(c); });
+    critical_ = supervisor_.onStateChange([this](const taskmaster::StateChange& c) { endIfCritical(c); });
     announced_ = supervisor_.onStateChange([this](const taskmaster::StateChange& c) { announce(c); });
     if (!options_.daemon && !options_.noShell) {
       backend_.emplace(interpreter_, taskmaster::RunContext{.source = "shell", .colour = colourWanted()},
@@ -194,8 +201,9 @@ class App {
     }
     auto report = service_.apply();
     log_.info("configuration loaded from {}: {}", config.path, fmt::join(taskmaster::describe(report), "; "));
+    notifier_.started();
     if (shell_) shell_->start();
-    io_.run();
+    runLoop();
     return exitCode_;
   }
 
@@ -264,7 +272,9 @@ class App {
   void restart() {
     if (quitting_) return;
     interpreter_.run({"stop", "all"}, {.source = "XML-RPC restart"}, [this](taskmaster::CommandReply) {
+      notifier_.reloading();
       interpreter_.run({"reload"}, {.source = "XML-RPC restart"}, [this](taskmaster::CommandReply reloaded) {
+        notifier_.reloaded();
         followConfig();
         for (const auto& line : reloaded.lines) notice(fmt::format("restart (XML-RPC): {}", line));
         std::vector<std::string> start{"start"};
@@ -274,6 +284,32 @@ class App {
         if (start.size() > 1) interpreter_.run(start, {.source = "XML-RPC restart"}, [](taskmaster::CommandReply) {});
       });
     });
+  }
+
+  // PID 1 must not exit while programs run, which would end the container: an exception out of a handler is
+  // logged and the loop goes on (the handler's work is lost). Elsewhere it ends taskmaster (supervise()).
+  void runLoop() {
+    for (;;) {
+      try {
+        io_.run();
+        return;
+      } catch (const std::exception& e) {
+        if (!options_.init) throw;
+        log_.error("internal error: {}; taskmaster goes on (--init)", e.what());
+      }
+    }
+  }
+
+  // A critical program that exits for good or becomes FATAL ends taskmaster, with its exit code.
+  void endIfCritical(const taskmaster::StateChange& c) {
+    if (quitting_) return;
+    const auto code = criticalExit(c);
+    if (!code) return;
+    exitCode_ = *code;
+    quit(fmt::format("the critical program {} {}; taskmaster exits with {}", c.instance,
+                     c.to == taskmaster::ProcessState::fatal ? "is FATAL"
+                                                             : "exited (" + (c.exit ? c.exit->str() : "status unknown") + ")",
+                     *code));
   }
 
   // The shell's one-line notices: what a user at the prompt wants to hear about without asking.
@@ -302,14 +338,17 @@ class App {
     const std::string name = "SIG" + taskmaster::signalName(signal);
     if (signal == SIGHUP) {
       if (quitting_) return;
+      notifier_.reloading();
       interpreter_.run({"reload"}, {.source = name}, [this, name](taskmaster::CommandReply result) {
+        notifier_.reloaded();
         followConfig();
         for (const auto& line : result.lines) notice(fmt::format("reload ({}): {}", name, line));
       });
       return;
     }
     if (signal == SIGUSR2) return reopen();
-    // At a terminal, Ctrl-C belongs to the line being typed; elsewhere SIGINT stops like SIGTERM.
+    // At a terminal, Ctrl-C belongs to the line being typed; elsewhere SIGINT stops like SIGTERM, and so do
+    // SIGQUIT and SIGPWR (what container runtimes and init systems send to halt their PID 1).
     if (signal == SIGINT && shell_ && shell_->interactive() && !quitting_) return shell_->interrupt();
     if (!quitting_) return quit(name);
     // A second one while programs are still stopping: no more waiting. The Supervisor's destructor
@@ -367,6 +406,7 @@ class App {
     quitting_ = true;
     if (shell_) shell_->close();
     log_.info("stopping every program ({})", why);
+    notifier_.stopping();
     if (shell_ && shell_->interactive()) shell_->notice("stopping every program...");
     supervisor_.shutdown([this] {
       log_.info("taskmaster stopped");
@@ -385,6 +425,7 @@ class App {
   LogSettings logSettings_;  // what the event log was last set to, from the command line and the configuration
   const RunOptions& options_;
   taskmaster::Supervisor supervisor_;
+  Notifier notifier_;  // before the first spawn: it takes NOTIFY_SOCKET out of the programs' environment
   taskmaster::Service service_;
   taskmaster::Interpreter interpreter_;
   StateLogger stateLogger_;
@@ -399,6 +440,7 @@ class App {
   PidFile pidFile_;
   taskmaster::Subscription logged_;
   taskmaster::Subscription announced_;
+  taskmaster::Subscription critical_;
   std::optional<AppBackend> backend_;
   std::unique_ptr<Shell> shell_;
   bool colour_ = false;  // of the notices: an interactive shell at a colour terminal

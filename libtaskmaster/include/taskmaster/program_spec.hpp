@@ -36,6 +36,22 @@ struct Rotation {
 // `startretries: infinite`: a failed start is retried forever, never FATAL.
 inline constexpr int kInfiniteRetries = std::numeric_limits<int>::max();
 
+// The resource limits (setrlimit(2)) a program can be given: open files, processes, core file size, address
+// space, locked memory, CPU time, file size, stack size.
+enum class Resource { nofile, nproc, core, as, memlock, cpu, fsize, stack };
+inline constexpr int kResourceCount = 8;
+
+// RLIM_INFINITY: no limit.
+inline constexpr std::uint64_t kUnlimited = std::numeric_limits<std::uint64_t>::max();
+
+// One resource limit, set in the child before exec: soft is what the program gets, hard how far it may raise
+// it. Counts for nofile and nproc, seconds for cpu, bytes for the others.
+struct Limit {
+  std::uint64_t soft = kUnlimited;
+  std::uint64_t hard = kUnlimited;
+  bool operator==(const Limit&) const = default;
+};
+
 struct ProgramSpec {
   // Unique in a configuration. "GROUP:PROCESS" puts a program of one instance in a group, as supervisord's
   // groups (docs/supervisord.md): commands take "GROUP" or "GROUP:*" for every program of the group.
@@ -76,6 +92,12 @@ struct ProgramSpec {
   std::optional<std::string> user{};  // drop privileges to this user (and its groups) when root
   bool stopasgroup = true;          // stopsignal goes to the whole process group
   bool killasgroup = true;          // SIGKILL, and leftovers after the main process exits, hit the group
+  // Set in the child before exec; the others are inherited from the supervisor. A limit the supervisor cannot
+  // grant (above its own hard limit, unprivileged) is a failed start that says so, never a silent cap.
+  std::map<Resource, Limit> limits{};
+  // The program the supervisor exists for: the taskmaster command stops everything and exits with its exit
+  // code when it exits for good or becomes FATAL (docs/configuration.md). The library only carries it.
+  bool critical = false;
 
   // Every problem with this spec, one message each; empty when valid.
   [[nodiscard]] std::vector<std::string> validate() const;
@@ -114,5 +136,13 @@ struct ProgramSpec {
 [[nodiscard]] std::string signalName(int signal);
 
 [[nodiscard]] std::string_view to_string(AutoRestart) noexcept;
+
+// "nofile", "cpu"...: the names of the configuration's `limits`.
+[[nodiscard]] std::string_view to_string(Resource) noexcept;
+[[nodiscard]] std::optional<Resource> parseResource(std::string_view name);
+// A limit's value as the configuration writes it: "unlimited"; a count for nofile and nproc; seconds for cpu
+// ("3600"); a size for the others ("1GB", "8MB", "65536"). nullopt when malformed.
+[[nodiscard]] std::optional<std::uint64_t> parseLimit(Resource resource, std::string_view text);
+[[nodiscard]] std::string formatLimit(Resource resource, std::uint64_t value);
 
 }  // namespace taskmaster::inline v0

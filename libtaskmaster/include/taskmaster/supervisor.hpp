@@ -2,8 +2,9 @@
 //
 // Threading: a Supervisor is not thread-safe. Call it only from the thread that runs its io_context (or
 // before that thread starts). Every callback (observers, completions) runs on that thread, from inside
-// io_context::run(). The library installs no signal handlers and never calls waitpid(-1): child exits are
-// watched through pidfds, so the embedding program keeps SIGCHLD and its other signals to itself.
+// io_context::run(). The library installs no signal handlers and never calls waitpid(-1) (unless asked to reap
+// orphans: reapOrphans()): child exits are watched through pidfds, so the embedding program keeps SIGCHLD and
+// its other signals to itself.
 #pragma once
 
 #include <cstdint>
@@ -97,6 +98,14 @@ class Supervisor {
   // not destroy it. A handler may unsubscribe (itself or others) while being called; an exception from a
   // handler is caught and logged.
   [[nodiscard]] Subscription onStateChange(std::function<void(const StateChange&)> handler);
+
+  // Makes this Supervisor reap, from now on, every child of this process that it did not spawn: the orphans the
+  // kernel re-parents to a PID 1, or to a subreaper (prctl(PR_SET_CHILD_SUBREAPER), the caller's to set), which
+  // would otherwise stay zombies. Its own children's exits still reach their pidfd watches: a child it spawned
+  // is never reaped by this. It installs a SIGCHLD handler (an asio::signal_set on its io_context), and takes
+  // the exits of every other child of the embedding program too: call it only when all of them are the
+  // Supervisor's, as in the taskmaster command's --init and --subreaper. An error when SIGCHLD cannot be had.
+  [[nodiscard]] std::error_code reapOrphans();
 
   // Where the library reports what is no state change: a throwing observer or completion, an exit whose status
   // someone else took, an event the state machine rejects. Without a sink these are dropped.

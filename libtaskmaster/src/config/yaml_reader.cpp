@@ -311,6 +311,62 @@ Verdict readEnv(const YAML::Node& value, ProgramSpec& spec) {
   return verdict;
 }
 
+// One limit: a value for both soft and hard (`nofile: 4096`), or `{soft: 1024, hard: 4096}`.
+Checked<Limit> toResourceLimit(Resource resource, const YAML::Node& value, std::vector<Bad>& bad) {
+  const std::string_view kExpected = resource == Resource::nofile || resource == Resource::nproc
+                                        ? "a number or unlimited"
+                                    : resource == Resource::cpu ? "a number of seconds or unlimited"
+                                                                : "a size such as 512MB, or unlimited";
+  auto one = [&](const YAML::Node& node) -> Checked<std::uint64_t> {
+    auto text = scalar(node, kExpected);
+    if (!text.ok()) return text.error();
+    if (auto limit = parseLimit(resource, *text)) return *limit;
+    return expected(node, kExpected);
+  };
+  if (!value.IsMap()) {
+    auto both = one(value);
+    if (!both.ok()) return both.error();
+    return Limit{*both, *both};
+  }
+  Limit limit;
+  std::set<std::string, std::less<>> given;
+  for (const auto& [key, part] : uniqueEntries(value, bad)) {
+    if (key.Scalar() != "soft" && key.Scalar() != "hard") {
+      bad.push_back(badValue(key, fmt::format("unknown key '{}' (expected soft and hard)", key.Scalar())));
+      continue;
+    }
+    auto read = one(part);
+    if (!read.ok()) return read.error();
+    (key.Scalar() == "soft" ? limit.soft : limit.hard) = *read;
+    given.insert(key.Scalar());
+  }
+  if (bad.empty() && given.size() != 2) return badValue(value, "expected both soft and hard");
+  return limit;
+}
+
+Verdict readLimits(const YAML::Node& value, ProgramSpec& spec) {
+  if (!value.IsMap()) return expected(value, "a map of resources (nofile, nproc, core...) to limits");
+  Verdict verdict;
+  std::vector<std::string> names;
+  for (int i = 0; i < kResourceCount; ++i) names.emplace_back(to_string(static_cast<Resource>(i)));
+  for (const auto& [key, limit] : uniqueEntries(value, verdict.entries)) {
+    auto resource = parseResource(key.Scalar());
+    if (!resource) {
+      std::string message = fmt::format("unknown resource '{}'", key.Scalar());
+      auto guess = suggest(key.Scalar(), names);
+      message += guess ? fmt::format(" (did you mean '{}'?)", *guess) : fmt::format(" (known: {})", fmt::join(names, ", "));
+      verdict.entries.push_back(badValue(key, std::move(message)));
+      continue;
+    }
+    std::vector<Bad> bad;
+    auto read = toResourceLimit(*resource, limit, bad);
+    if (!read.ok()) bad.push_back(std::move(read.error()));
+    for (auto& b : bad) verdict.entries.push_back(Bad{b.at, fmt::format("{}: {}", key.Scalar(), b.message)});
+    if (read.ok() && bad.empty()) spec.limits[*resource] = *read;
+  }
+  return verdict;
+}
+
 struct Option {
   std::string_view key;
   Reader read;
@@ -383,6 +439,8 @@ const auto kOptions = std::to_array<Option>({
     {"user", set<&ProgramSpec::user, toUserName>},
     {"stopasgroup", set<&ProgramSpec::stopasgroup, toBool>},
     {"killasgroup", set<&ProgramSpec::killasgroup, toBool>},
+    {"limits", readLimits},
+    {"critical", set<&ProgramSpec::critical, toBool>},
 });
 
 class Parser {

@@ -231,6 +231,15 @@ void writeProgram(std::string& out, const ProgramSpec& spec) {
   options.unlessDefault("user", spec.user, defaults.user, path);
   options.unlessDefault("stopasgroup", spec.stopasgroup, defaults.stopasgroup, boolean);
   options.unlessDefault("killasgroup", spec.killasgroup, defaults.killasgroup, boolean);
+  if (!spec.limits.empty()) {
+    out += "    limits:\n";
+    for (const auto& [resource, limit] : spec.limits) {
+      const auto soft = formatLimit(resource, limit.soft);
+      if (limit.soft == limit.hard) out += fmt::format("      {}: {}\n", to_string(resource), soft);
+      else out += fmt::format("      {}: {{soft: {}, hard: {}}}\n", to_string(resource), soft, formatLimit(resource, limit.hard));
+    }
+  }
+  options.unlessDefault("critical", spec.critical, defaults.critical, boolean);
 }
 
 // unix_http_server and inet_http_server, supervisord's sections with their keys: a map, or a list of maps when

@@ -106,6 +106,29 @@ constexpr std::array<SizeUnit, 4> kSizeUnits{{{"GB", 1ull << 30}, {"MB", 1ull <<
 
 constexpr std::array<std::string_view, 3> kPlaceholders{"program", "instance", "index"};
 
+// How each resource's limit is written: a count, seconds, or a size in bytes.
+enum class LimitUnit { count, seconds, bytes };
+
+struct ResourceName {
+  Resource resource;
+  std::string_view name;
+  LimitUnit unit;
+};
+
+constexpr auto kResources = std::to_array<ResourceName>({
+    {Resource::nofile, "nofile", LimitUnit::count},
+    {Resource::nproc, "nproc", LimitUnit::count},
+    {Resource::core, "core", LimitUnit::bytes},
+    {Resource::as, "as", LimitUnit::bytes},
+    {Resource::memlock, "memlock", LimitUnit::bytes},
+    {Resource::cpu, "cpu", LimitUnit::seconds},
+    {Resource::fsize, "fsize", LimitUnit::bytes},
+    {Resource::stack, "stack", LimitUnit::bytes},
+});
+static_assert(kResources.size() == kResourceCount);
+
+const ResourceName& entryOf(Resource resource) { return kResources[static_cast<std::size_t>(resource)]; }
+
 bool isPlaceholderChar(unsigned char c) { return std::isalnum(c) || c == '_'; }
 
 // Calls `found(start, length, name)` for each "{name}" in `path`, name made of letters, digits and '_'; any
@@ -272,6 +295,13 @@ std::vector<std::string> ProgramSpec::validate() const {
                         *out));
   }
 
+  for (const auto& [resource, limit] : limits) {
+    if (limit.soft > limit.hard) {
+      problem(fmt::format("limits: {}: the soft limit ({}) is above the hard limit ({})", to_string(resource),
+                          formatLimit(resource, limit.soft), formatLimit(resource, limit.hard)));
+    }
+  }
+
   if (tailBytes < 1 || tailBytes > kMaxTailBytes) {
     problem(fmt::format("tail_bytes: must be between 1 and {}, got {}", formatSize(kMaxTailBytes),
                         formatSize(tailBytes)));
@@ -283,9 +313,9 @@ bool ProgramSpec::sameProcessAs(const ProgramSpec& other) const {
   // Only what is fixed at exec time; the rest (numprocs, restart policy and crash-loop backoff, timings,
   // signals) applies live. So does the output: taskmaster reads the pipes and writes the files itself, and
   // re-points an instance's OutputLog on reload (docs/output.md). redirect_stderr is the exception: it decides
-  // whether the child's fd 2 is the stdout pipe or a pipe of its own.
+  // whether the child's fd 2 is the stdout pipe or a pipe of its own. Limits are set before exec.
   return cmd == other.cmd && env == other.env && workingdir == other.workingdir && umask == other.umask &&
-         user == other.user && redirectStderr == other.redirectStderr;
+         user == other.user && redirectStderr == other.redirectStderr && limits == other.limits;
 }
 
 std::string_view ProgramSpec::group() const { return std::string_view(name).substr(0, name.find(':')); }
@@ -435,6 +465,40 @@ std::string_view to_string(AutoRestart policy) noexcept {
     case AutoRestart::always: return "always";
   }
   return "unknown";
+}
+
+std::string_view to_string(Resource resource) noexcept {
+  const auto index = static_cast<std::size_t>(resource);
+  return index < kResources.size() ? kResources[index].name : "unknown";
+}
+
+std::optional<Resource> parseResource(std::string_view name) {
+  for (const auto& entry : kResources) {
+    if (entry.name == name) return entry.resource;
+  }
+  return std::nullopt;
+}
+
+std::optional<std::uint64_t> parseLimit(Resource resource, std::string_view text) {
+  if (detail::toLower(text) == "unlimited") return kUnlimited;
+  std::optional<std::uint64_t> value;
+  switch (entryOf(resource).unit) {
+    case LimitUnit::count: value = parseUnsigned(text); break;
+    case LimitUnit::bytes: value = parseSize(text); break;
+    case LimitUnit::seconds:
+      // A duration in whole seconds: "3600", "90s", "1h".
+      if (auto duration = parseDuration(text); duration && duration->count() % 1000 == 0) {
+        value = static_cast<std::uint64_t>(duration->count() / 1000);
+      }
+      break;
+  }
+  if (value == kUnlimited) return std::nullopt;  // that is RLIM_INFINITY: to be said as "unlimited"
+  return value;
+}
+
+std::string formatLimit(Resource resource, std::uint64_t value) {
+  if (value == kUnlimited) return "unlimited";
+  return entryOf(resource).unit == LimitUnit::bytes ? formatSize(value) : std::to_string(value);
 }
 
 }  // namespace taskmaster::inline v0

@@ -94,6 +94,8 @@ Subscription Supervisor::onStateChange(std::function<void(const StateChange&)> h
   return impl_->registry_.subscribe(std::move(handler));
 }
 
+std::error_code Supervisor::reapOrphans() { return impl_->host_.reapOrphans(); }
+
 void Supervisor::setLogSink(LogSink sink) { impl_->registry_.setLogSink(std::move(sink)); }
 
 std::shared_ptr<OutputLog> Supervisor::output(std::string_view name, StdStream stream) const {

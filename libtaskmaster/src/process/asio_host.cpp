@@ -22,6 +22,7 @@
 #include "process/capture.hpp"
 #include "process/child_watcher.hpp"
 #include "process/launcher.hpp"
+#include "process/reaper.hpp"
 
 namespace taskmaster::inline v0::detail {
 namespace asio = boost::asio;
@@ -94,11 +95,14 @@ struct AsioHost::SpawnQueue {
   bool hostAlive = true;   // false once the host is destroyed (by a callback, say): nothing more is served
 };
 
-AsioHost::AsioHost(asio::io_context& io) : io_(io), spawns_(std::make_shared<SpawnQueue>(*this)) {
+AsioHost::AsioHost(asio::io_context& io)
+    : io_(io), spawns_(std::make_shared<SpawnQueue>(*this)), reaper_(std::make_shared<OrphanReaper>(io)) {
   (void)openStdioSlots();  // now, while fds are few; failing, the first spawn tries again and says why
 }
 
 AsioHost::~AsioHost() { spawns_->hostAlive = false; }
+
+std::error_code AsioHost::reapOrphans() { return reaper_->enable(); }
 
 std::unique_ptr<PendingSpawn> AsioHost::requestSpawn(SpawnRequest request, SpawnHandler onSpawned, ExitHandler onExit) {
   auto entry = std::make_shared<SpawnQueue::Entry>(
@@ -194,7 +198,7 @@ SpawnResult AsioHost::spawnNow(const SpawnRequest& r, ExitHandler onExit) {
   auto launched = launch(*r.spec, **prep, r.instance, r.index, outFd, errFd);
   if (!launched.ok()) return failed(std::move(launched.error()));
   try {
-    auto child = watchChild(io_, launched->pid, launched->pidfd, r.spec->killasgroup, std::move(onExit));
+    auto child = watchChild(io_, launched->pid, launched->pidfd, r.spec->killasgroup, std::move(onExit), reaper_);
     for (auto [pipe, stream] : {std::pair{&out, StdStream::out}, std::pair{&err, StdStream::err}}) {
       if (!*pipe) continue;
       auto [onData, onEnd] = r.output->reader(stream);

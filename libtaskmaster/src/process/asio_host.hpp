@@ -6,6 +6,7 @@
 #include "private.hpp"
 
 #include <memory>
+#include <system_error>
 #include <unordered_map>
 
 #include <taskmaster/error.hpp>
@@ -19,6 +20,7 @@ class io_context;
 namespace taskmaster::inline v0::detail {
 
 struct PreparedLaunch;
+class OrphanReaper;
 
 class AsioHost final : public Host {
  public:
@@ -35,6 +37,9 @@ class AsioHost final : public Host {
   void defer(std::function<void()> fn) override;
 
   [[nodiscard]] boost::asio::io_context& io() { return io_; }
+
+  // Reaps, from now on, every child of this process that the host did not spawn (process/reaper.hpp).
+  [[nodiscard]] std::error_code reapOrphans();
 
  private:
   struct SpawnQueue;
@@ -53,7 +58,8 @@ class AsioHost final : public Host {
   boost::asio::io_context& io_;
   std::unordered_map<const ProgramSpec*, Prepared> prepared_;
   std::size_t pruneAt_ = 64;
-  std::shared_ptr<SpawnQueue> spawns_;  // requests not yet served, in order; shared with the posted drain  // forgets the entries of dead specs when the cache grows past this
+  std::shared_ptr<SpawnQueue> spawns_;  // requests not yet served, in order; shared with the posted drain
+  std::shared_ptr<OrphanReaper> reaper_;  // knows every child spawned; reaps the others once enabled
 };
 
 }  // namespace taskmaster::inline v0::detail

@@ -10,6 +10,7 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 
 #include "process/launcher.hpp"
+#include "process/reaper.hpp"
 
 namespace taskmaster::inline v0::detail {
 namespace asio = boost::asio;
@@ -30,9 +31,12 @@ std::optional<ExitStatus> decode(const siginfo_t& info) {
 // waitpid(pid), and one spurious wake-up under heavy churn hung the whole loop on a live child.
 class PidfdChild final : public Child {
  public:
-  PidfdChild(asio::io_context& io, int pid, UniqueFd& pidfd, bool killGroup, ExitHandler onExit)
+  PidfdChild(asio::io_context& io, int pid, UniqueFd& pidfd, bool killGroup, ExitHandler onExit,
+             const std::shared_ptr<OrphanReaper>& reaper)
       : pid_(pid), watch_(std::make_shared<Watch>(io, pid, pidfd.get(), killGroup, std::move(onExit))) {
     (void)pidfd.release();  // the stream_descriptor owns it now
+    reaper->adopt(pid);
+    watch_->reaper = reaper;
     watch(watch_);
   }
   ~PidfdChild() override {
@@ -60,7 +64,13 @@ class PidfdChild final : public Child {
     Watch(asio::io_context& io, int pid, int fd, bool killGroup, ExitHandler cb)
         : pidfd(io, fd), pid(pid), killGroup(killGroup), onExit(std::move(cb)) {}
     ~Watch() {  // the io_context is being destroyed with the child alive: kill and reap it here
-      if (!exited) killAndReap(pid);  // not reaped yet, so the pid is still this child's
+      if (!exited) {
+        killAndReap(pid);  // not reaped yet, so the pid is still this child's
+        reaped();
+      }
+    }
+    void reaped() {
+      if (auto r = reaper.lock()) r->release(pid);
     }
     Watch(const Watch&) = delete;
     Watch& operator=(const Watch&) = delete;
@@ -68,6 +78,7 @@ class PidfdChild final : public Child {
     int pid;
     bool killGroup;
     ExitHandler onExit;
+    std::weak_ptr<OrphanReaper> reaper;
     bool exited = false;
   };
 
@@ -86,6 +97,7 @@ class PidfdChild final : public Child {
         siginfo_t reaped{};
         (void)retryOnEintr([&] { return ::waitid(P_PIDFD, fd, &reaped, WEXITED | WNOHANG); });
       }
+      w->reaped();
       boost::system::error_code ignored;
       w->pidfd.close(ignored);
       if (auto cb = std::exchange(w->onExit, {})) cb(status);
@@ -99,8 +111,8 @@ class PidfdChild final : public Child {
 }  // namespace
 
 std::unique_ptr<Child> watchChild(asio::io_context& io, int pid, UniqueFd& pidfd, bool killGroupOnExit,
-                                  ExitHandler onExit) {
-  return std::make_unique<PidfdChild>(io, pid, pidfd, killGroupOnExit, std::move(onExit));
+                                  ExitHandler onExit, const std::shared_ptr<OrphanReaper>& reaper) {
+  return std::make_unique<PidfdChild>(io, pid, pidfd, killGroupOnExit, std::move(onExit), reaper);
 }
 
 }  // namespace taskmaster::inline v0::detail

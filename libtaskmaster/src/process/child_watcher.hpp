@@ -16,9 +16,12 @@ class io_context;
 
 namespace taskmaster::inline v0::detail {
 
+class OrphanReaper;
+
 // Takes ownership of the pidfd. Throws when the pidfd cannot join the io_context; the caller then still
-// owns the child (and must kill and reap it).
+// owns the child (and must kill and reap it). The reaper is told of the child until it is reaped.
 [[nodiscard]] std::unique_ptr<Child> watchChild(boost::asio::io_context& io, int pid, UniqueFd& pidfd,
-                                                bool killGroupOnExit, ExitHandler onExit);
+                                                bool killGroupOnExit, ExitHandler onExit,
+                                                const std::shared_ptr<OrphanReaper>& reaper);
 
 }  // namespace taskmaster::inline v0::detail

@@ -52,12 +52,36 @@ namespace {
 std::string describe(int err) { return std::generic_category().message(err); }
 
 // What the child was doing when it failed; reported with errno.
-enum class Stage : int { unshare, stdio, setpgid, chdir, setgroups, setgid, setuid, exec };
+enum class Stage : int { unshare, stdio, setpgid, chdir, setrlimit, setgroups, setgid, setuid, exec };
 
 struct ChildError {
   Stage stage;
   int err;
+  std::size_t limit = 0;  // setrlimit: which of the ChildLimits
 };
+
+// One of the spec's limits, as setrlimit() takes it.
+struct ChildLimit {
+  Resource resource;
+  int native;  // RLIMIT_NOFILE...
+  rlimit value;
+};
+
+int nativeResource(Resource resource) {
+  switch (resource) {
+    case Resource::nofile: return RLIMIT_NOFILE;
+    case Resource::nproc: return RLIMIT_NPROC;
+    case Resource::core: return RLIMIT_CORE;
+    case Resource::as: return RLIMIT_AS;
+    case Resource::memlock: return RLIMIT_MEMLOCK;
+    case Resource::cpu: return RLIMIT_CPU;
+    case Resource::fsize: return RLIMIT_FSIZE;
+    case Resource::stack: return RLIMIT_STACK;
+  }
+  return -1;
+}
+
+rlim_t nativeLimit(std::uint64_t value) { return value == kUnlimited ? RLIM_INFINITY : static_cast<rlim_t>(value); }
 
 struct Credentials {
   uid_t uid;
@@ -149,6 +173,8 @@ struct ChildArgs {
   int keepBelow;
   const Credentials* creds;    // null: no privileges to drop
   const rlimit* fdLimit;       // null: the inherited limit on open files stays
+  const ChildLimit* limits;    // the spec's, set after fdLimit
+  std::size_t limitCount;
   bool failed = false;
   ChildError error{};
 };
@@ -182,7 +208,8 @@ bool setUpFds(ChildArgs& a) {
 // Runs in the cloned child: async-signal-safe calls only, no allocation, no return.
 [[noreturn]] void execChild(ChildArgs& a) {
   auto fail = [&a](Stage stage) {
-    a.error = {stage, errno};
+    a.error.stage = stage;
+    a.error.err = errno;
     a.failed = true;
     ::_exit(127);
   };
@@ -207,6 +234,13 @@ bool setUpFds(ChildArgs& a) {
   if (::setpgid(0, 0) < 0) fail(Stage::setpgid);
   ::umask(static_cast<mode_t>(a.spec->umask));
   if (a.spec->workingdir && ::chdir(a.spec->workingdir->c_str()) < 0) fail(Stage::chdir);
+  // Before dropping privileges: root may raise a hard limit, the user it becomes may not.
+  for (std::size_t i = 0; i < a.limitCount; ++i) {
+    if (::setrlimit(a.limits[i].native, &a.limits[i].value) < 0) {
+      a.error.limit = i;
+      fail(Stage::setrlimit);
+    }
+  }
   if (a.creds) {
     if (::setgroups(a.creds->groups.size(), a.creds->groups.data()) < 0) fail(Stage::setgroups);
     if (::setgid(a.creds->gid) < 0) fail(Stage::setgid);
@@ -219,6 +253,24 @@ bool setUpFds(ChildArgs& a) {
 
 int childMain(void* args) { execChild(*static_cast<ChildArgs*>(args)); }
 
+// "limits: nofile 2000000 is above the hard limit taskmaster has (524288): Operation not permitted".
+std::string limitError(const ChildLimit& limit, int err) {
+  const auto name = to_string(limit.resource);
+  const auto wanted = [&](rlim_t value) {
+    return formatLimit(limit.resource, value == RLIM_INFINITY ? kUnlimited : static_cast<std::uint64_t>(value));
+  };
+  const auto asked = limit.value.rlim_cur == limit.value.rlim_max
+                         ? wanted(limit.value.rlim_max)
+                         : fmt::format("{} (soft {})", wanted(limit.value.rlim_max), wanted(limit.value.rlim_cur));
+  rlimit own{};
+  if (err == EPERM && ::getrlimit(limit.native, &own) == 0 && own.rlim_max != RLIM_INFINITY &&
+      (limit.value.rlim_max == RLIM_INFINITY || limit.value.rlim_max > own.rlim_max)) {
+    return fmt::format("limits: {} {} is above the hard limit taskmaster has ({}): {}", name, asked,
+                       wanted(own.rlim_max), describe(err));
+  }
+  return fmt::format("limits: {} {}: setrlimit: {}", name, asked, describe(err));
+}
+
 std::string stageError(const ChildError& e, const ChildArgs& a) {
   const ProgramSpec& spec = *a.spec;
   switch (e.stage) {
@@ -226,6 +278,7 @@ std::string stageError(const ChildError& e, const ChildArgs& a) {
     case Stage::stdio: return fmt::format("setting up stdin, stdout and stderr: {}", describe(e.err));
     case Stage::setpgid: return fmt::format("setpgid: {}", describe(e.err));
     case Stage::chdir: return fmt::format("chdir {}: {}", spec.workingdir.value_or(""), describe(e.err));
+    case Stage::setrlimit: return limitError(a.limits[e.limit], e.err);
     case Stage::setgroups: return fmt::format("setgroups for user '{}': {}", spec.user.value_or(""), describe(e.err));
     case Stage::setgid: return fmt::format("setgid for user '{}': {}", spec.user.value_or(""), describe(e.err));
     case Stage::setuid: return fmt::format("setuid for user '{}': {}", spec.user.value_or(""), describe(e.err));
@@ -301,6 +354,7 @@ struct PreparedLaunch {
   std::size_t processSlot = 0;
   std::size_t instanceSlot = 0;
   std::optional<Credentials> creds;  // set when privileges are to be dropped
+  std::vector<ChildLimit> limits;
 };
 
 namespace {
@@ -369,6 +423,8 @@ Expected<std::shared_ptr<const PreparedLaunch>, std::string> prepareLaunch(const
   auto exe = findExecutable(spec.cmd.front(), lookupEnv(p->env, "PATH"));
   if (!exe) return fmt::format("{}: {}", spec.cmd.front(), describe(ENOENT));
   p->exe = std::move(*exe);
+  for (const auto& [resource, limit] : spec.limits)
+    p->limits.push_back({resource, nativeResource(resource), {nativeLimit(limit.soft), nativeLimit(limit.hard)}});
   if (spec.user) {
     std::string error;  // stays empty when already running as that user: nothing to drop
     p->creds = lookupUser(*spec.user, error);
@@ -401,7 +457,9 @@ Expected<Launched, std::string> launch(const ProgramSpec& spec, const PreparedLa
               .errSlot = slots->err.get(),
               .keepBelow = slots->keepBelow(),
               .creds = prepared.creds ? &*prepared.creds : nullptr,
-              .fdLimit = restoreLimit ? &gChildFdLimit : nullptr};
+              .fdLimit = restoreLimit ? &gChildFdLimit : nullptr,
+              .limits = prepared.limits.data(),
+              .limitCount = prepared.limits.size()};
   const pid_t pid = cloneExec(a);
   const int cloneErrno = errno;
   slots->empty();  // the parent must not hold the pipes' write ends: their readers would never see the end
