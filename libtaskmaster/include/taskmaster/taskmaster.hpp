@@ -14,3 +14,4 @@
 #include <taskmaster/supervisor.hpp>
 #include <taskmaster/util.hpp>
 #include <taskmaster/version.hpp>
+#include <taskmaster/xmlrpc.hpp>
