@@ -26,6 +26,7 @@
 #include "control/wire.hpp"
 #include "util/http.hpp"
 #include "xmlrpc/auth.hpp"
+#include "xmlrpc/methods.hpp"
 #include "xmlrpc/names.hpp"
 
 namespace taskmaster::inline v0::xmlrpc {
@@ -361,8 +362,10 @@ void Server::Impl::logtail(const std::shared_ptr<http::Connection>& connection, 
       if (channel == "stderr") request.stream = StdStream::err;
       else if (channel != "stdout") spec.clear();
     }
-    // supervisord's name of one process (names.hpp), as taskmaster's instance.
-    if (auto instance = detail::instanceOf(service_, spec)) {
+    // supervisord's name of one process (names.hpp), as taskmaster's instance; a log the read methods answer
+    // NO_FILE for (NONE, a redirected stderr) is a 404, as supervisord's.
+    auto instance = detail::instanceOf(service_, spec);
+    if (instance && detail::processLog(service_, spec, request.stream)) {
       request.name = std::move(*instance);
       tail = service_.tail(request);
     }
