@@ -18,6 +18,7 @@
 #include <editline/readline.h>
 #include <fmt/format.h>
 
+#include "options.hpp"
 #include "shell/descriptors.hpp"
 #include "shell/line_reader.hpp"
 #include "shell/output_stream.hpp"
@@ -53,8 +54,13 @@ const taskmaster::OutputTail* followed(const taskmaster::CommandReply& reply) {
 void runLine(asio::io_context& io, ShellBackend& backend, std::string_view line,
              std::function<void(taskmaster::CommandReply)> done) {
   auto words = taskmaster::splitCommand(line);
-  if (words && !words->empty() && !words->front().starts_with('#')) return backend.run(*words, std::move(done));
   taskmaster::CommandReply reply;
+  if (words && isAttach(*words)) {  // the interactive shell runs it before it comes here
+    reply.fail(fmt::format("{}: needs a terminal: type it at the taskmaster> prompt, or run 'taskmaster ctl attach'"
+                           " from a terminal", words->front()));
+  } else if (words && !words->empty() && !words->front().starts_with('#')) {
+    return backend.run(*words, std::move(done));
+  }
   if (!words) reply.fail("unterminated quote or trailing backslash");
   asio::post(io, [done = std::move(done), reply = std::move(reply)]() mutable { done(std::move(reply)); });
 }
@@ -175,6 +181,10 @@ class InteractiveShell final : public Shell {
     if (closed_) return;
     closed_ = true;
     following_.reset();
+    if (attached_) {  // taskmaster stops: the terminal comes back first
+      session_->end(fmt::format("detached from {}: taskmaster is stopping", attachedName_));
+      leaveAttachment();
+    }
     if (editing_) {
       rl_callback_handler_remove();  // back to the terminal's normal mode
       editing_ = false;
@@ -186,6 +196,7 @@ class InteractiveShell final : public Shell {
   }
 
   void notice(std::string_view text) override {
+    if (attached_) return hold(fmt::format("{}\n", text));
     if (closed_ || !editing_) return put(stdout, fmt::format("{}\n", text));
     // Below the half-typed line, then the prompt and that line again, cursor where it was.
     put(stdout, fmt::format("\n{}\n", text));
@@ -198,6 +209,7 @@ class InteractiveShell final : public Shell {
   void output(std::string_view lines) override {
     if (lines.empty()) return;
     const std::string_view end = lines.back() == '\n' ? "" : "\n";
+    if (attached_) return hold(fmt::format("{}{}", lines, end));
     if (closed_ || !editing_) return programOutput_.write(fmt::format("{}{}", lines, end));
     // In place of the prompt's line, then the prompt and the half-typed line again, cursor where it was.
     programOutput_.write(fmt::format("\r\033[K{}{}", lines, end), [this] {
@@ -207,6 +219,7 @@ class InteractiveShell final : public Shell {
 
   void interrupt() override {
     if (closed_) return;
+    if (attached_) return session_->detach();  // not a key: Ctrl-C goes to the program as a byte
     if (isFollowing_) {  // tail -f: stop following; the prompt comes back below the ^C the terminal echoed,
       isFollowing_ = false;  // after what was still on its way to the terminal
       following_.reset();
@@ -273,6 +286,7 @@ class InteractiveShell final : public Shell {
       return settings_.onQuit("Ctrl-D");
     }
     remember(*line);
+    if (auto words = taskmaster::splitCommand(*line); words && isAttach(*words)) return attach(*words);
     const unsigned id = ++command_;
     runLine(io_, backend_, *line, [this, id](taskmaster::CommandReply result) {
       if (closed_ || id != command_) return;
@@ -282,6 +296,55 @@ class InteractiveShell final : public Shell {
       prompt();
       waitForInput();
     });
+  }
+
+  // attach NAME: libedit and the prompt are away (the line handler is removed) until the session ends;
+  // notices and forwarded lines wait until then.
+  void attach(const std::vector<std::string>& words) {
+    auto target = words.size() == 2 ? backend_.attach(words[1])
+                                    : taskmaster::Result<AttachTarget>(taskmaster::Error{
+                                          std::make_error_code(std::errc::invalid_argument),
+                                          fmt::format("usage: {} NAME", words.front())});
+    if (!target) {
+      put(stdout, fmt::format("{}\n", target.error().str()));
+      prompt();
+      return waitForInput();
+    }
+    attached_ = true;
+    attachedName_ = target->settings.name;
+    auto settings = target->settings;
+    settings.detachKeys = settings_.detachKeys;
+    session_ = std::make_unique<AttachSession>(
+        io_, std::move(settings),
+        AttachHooks{.input = target->input,
+                    .resize = target->resize,
+                    .detached = target->detached,
+                    .finished = [this] { asio::post(io_, [this] { afterAttachment(); }); }});
+    session_->start(target->recent);
+    attachment_ = target->follow({.output = [this](std::string_view chunk) { session_->output(chunk); },
+                                  .keyboard = [this](bool held) { session_->keyboard(held); },
+                                  .ended = [this](std::string line) { session_->end(std::move(line)); }});
+  }
+
+  // The session has given the terminal back and written its last line.
+  void afterAttachment() {
+    if (!attached_) return;
+    leaveAttachment();
+    if (closed_) return;
+    prompt();
+    waitForInput();
+  }
+
+  void leaveAttachment() {
+    attached_ = false;
+    attachment_.reset();  // closes the attachment: another client may get the keyboard
+    if (!held_.empty()) programOutput_.write(std::exchange(held_, {}));
+  }
+
+  // What came for the terminal while attached: shown after, within a bound (past it, the rest is dropped).
+  void hold(std::string text) {
+    static constexpr std::size_t kMaxHeld = 64 * 1024;
+    if (held_.size() + text.size() <= kMaxHeld) held_ += text;
   }
 
   // tail -f: the text as it was written, then each chunk as it comes, until Ctrl-C (interrupt()).
@@ -312,7 +375,8 @@ class InteractiveShell final : public Shell {
   void waitForTerminalSignals() {
     terminalSignals_.async_wait([this](boost::system::error_code ec, int signal) {
       if (ec || closed_) return;
-      if (signal == SIGWINCH) {
+      if (attached_) {  // the session forwards the size; the prompt is redrawn at its end
+      } else if (signal == SIGWINCH) {
         rl_resize_terminal();
       } else if (editing_) {  // SIGCONT after Ctrl-Z: the shell that ran fg reset the terminal
         rl_prep_terminal(1);
@@ -345,12 +409,22 @@ class InteractiveShell final : public Shell {
   taskmaster::Subscription following_;  // tail -f, until Ctrl-C
   bool isFollowing_ = false;
   unsigned command_ = 0;  // numbers commands, so the answer of an interrupted one is dropped
+  std::unique_ptr<AttachSession> session_;  // attach NAME: the last one, kept until the next
+  taskmaster::Subscription attachment_;     // its events; reset, the attachment closes
+  bool attached_ = false;
+  std::string attachedName_;
+  std::string held_;  // notices and forwarded lines that came while attached
   std::string lastLine_;
   std::vector<std::string> matches_;
   std::size_t nextMatch_ = 0;
 };
 
 }  // namespace
+
+taskmaster::Result<AttachTarget> ShellBackend::attach(const std::string&) {
+  return taskmaster::Error{std::make_error_code(std::errc::operation_not_supported),
+                           "attach: not in this shell: run 'taskmaster ctl attach NAME'"};
+}
 
 std::unique_ptr<Shell> makeShell(asio::io_context& io, ShellBackend& backend, ShellSettings settings) {
   // Line editing needs a terminal on both sides: with stdout redirected, libedit would write its prompt
