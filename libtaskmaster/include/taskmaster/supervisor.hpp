@@ -123,6 +123,16 @@ class Supervisor {
   // written to this process's fd 1 or 2 without ever blocking (an OutputWriter each).
   void setForwardSink(ForwardSink sink);
 
+  // A program's input (docs/configuration.md: tty, stdin). `name` is an instance or a program of one instance.
+  // sendInput queues `bytes` for its terminal or stdin pipe and returns at once; the program takes them as it
+  // reads. Errors (their detail names the program): Errc::no_such_program, Errc::several_instances,
+  // Errc::no_input (neither tty nor stdin), Errc::not_running, Errc::input_full (it has not read the last
+  // 64 KiB: nothing of `bytes` was queued), or a system error once the program has closed its input (EPIPE).
+  [[nodiscard]] Result<> sendInput(std::string_view name, std::string_view bytes);
+  // Sets the size of a tty program's terminal (the kernel sends it SIGWINCH). The same errors, and ENOTTY
+  // for a program with stdin only.
+  [[nodiscard]] Result<> resizeTerminal(std::string_view name, unsigned short rows, unsigned short columns);
+
  private:
   class Impl;
   std::unique_ptr<Impl> impl_;

@@ -431,6 +431,8 @@ const auto kOptions = std::to_array<Option>({
     {"stderr_maxbytes", setRotation<&ProgramSpec::stderrRotation, &Rotation::maxBytes, toSize>},
     {"stderr_backups", setRotation<&ProgramSpec::stderrRotation, &Rotation::backups, toInt>},
     {"redirect_stderr", set<&ProgramSpec::redirectStderr, toBool>},
+    {"tty", set<&ProgramSpec::tty, toBool>},
+    {"stdin", set<&ProgramSpec::stdin, toBool>},
     {"tail_bytes", set<&ProgramSpec::tailBytes, toTailBytes>},
     {"env", readEnv},
     {"workingdir", set<&ProgramSpec::workingdir, toPath>},

@@ -108,4 +108,12 @@ void Supervisor::reopenOutputs() { impl_->registry_.reopenOutputs(); }
 
 void Supervisor::setForwardSink(ForwardSink sink) { impl_->setForwardSink(std::move(sink)); }
 
+Result<> Supervisor::sendInput(std::string_view name, std::string_view bytes) {
+  return impl_->registry_.sendInput(name, bytes);
+}
+
+Result<> Supervisor::resizeTerminal(std::string_view name, unsigned short rows, unsigned short columns) {
+  return impl_->registry_.resizeTerminal(name, rows, columns);
+}
+
 }  // namespace taskmaster::inline v0
