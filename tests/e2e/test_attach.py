@@ -1,0 +1,283 @@
+"""attach and fg: a program's console in this terminal, through real pseudo-terminals. The shell's attach at the
+taskmaster> prompt, and `taskmaster ctl attach` from other terminals: typing, Ctrl-C, window size, the detach keys,
+several clients with one typing, and the terminal's modes given back on every way out."""
+
+import fcntl
+import os
+import pty
+import signal
+import struct
+import subprocess
+import termios
+import time
+
+from tmtest import TASKMASTER, Daemon, Terminal, check, config, program, main, test, tmpdir
+
+PROMPT = r"taskmaster> "
+QUICK = {"autostart": True, "starttime": "100ms"}
+# An interactive shell on a terminal, with a prompt of its own and a trap that shows SIGINT reached it.
+SHELL = program("web", "sh -i", tty=True, environment={"PS1": "web$ ", "ENV": ""}, **QUICK)
+# A program that reads a pipe and answers each line.
+LINES = program("lines", "sed -u s/^/got:/", stdin=True, **QUICK)
+DETACH = "\x1d"  # Ctrl-]
+
+
+def resize(fd, rows, columns):
+    """Sets the size of the terminal of `fd` (a master): its foreground process gets SIGWINCH."""
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+
+
+class Client(Terminal):
+    """`taskmaster ctl ARGS` on a pseudo-terminal of its own."""
+
+    def __init__(self, *args, rows=24, columns=80):  # pylint: disable=super-init-not-called
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:
+            try:
+                os.execve(TASKMASTER, [TASKMASTER, "ctl", *args], dict(os.environ, TERM="xterm"))
+            finally:
+                os._exit(127)
+        resize(self.fd, rows, columns)
+        self.output = ""
+        self.code = None
+        self.modes = termios.tcgetattr(self.fd)  # the terminal as the client found it
+
+    def check_modes(self):
+        """The terminal is as it was before the client changed it (the master shares the pty's settings)."""
+        check(termios.tcgetattr(self.fd) == self.modes, "the terminal's modes were not restored")
+
+
+def daemon(*programs):
+    d = Daemon(config(*programs))
+    d.start()
+    return d
+
+
+def attached(d, name="web", *args, prompt="web\\$ "):
+    """A ctl attach client that shows the program's prompt."""
+    c = Client("--socket", d.socket, "attach", name, *args)
+    if prompt:
+        c.send("\r")
+        c.expect(prompt)
+    return c
+
+
+@test
+def ctl_attach_types_into_a_shell_and_ctrl_c_reaches_it():
+    d = daemon(SHELL)
+    d.wait_state("web", "RUNNING")
+    c = attached(d)
+    c.send("echo $((6*7))\r")
+    c.expect(r"\n42\r?\n")
+    c.send("trap 'echo caught INT' INT\r")
+    c.expect("web\\$ ")
+    c.send("\x03")
+    c.expect("caught INT")
+    check(c.alive(), "Ctrl-C must not end the client")
+    c.send("echo still here\r")
+    c.expect("still here")
+    c.send(DETACH)
+    c.expect(r"detached from web \(still RUNNING\)")
+    check(c.wait() == 0, f"detach exits 0, got {c.code}")
+    c.check_modes()
+    check(d.status()["web"]["state"] == "RUNNING", "the program goes on after a detach")
+
+
+@test
+def the_window_size_follows_the_client():
+    d = daemon(SHELL)
+    d.wait_state("web", "RUNNING")
+    c = attached(d)
+    c.send("stty size\r")
+    c.expect(r"\n24 80\r?\n")
+    resize(c.fd, 30, 100)
+    time.sleep(0.3)
+    c.send("stty size\r")
+    c.expect(r"\n30 100\r?\n")
+    c.send(DETACH)
+    c.expect("detached from web")
+
+
+@test
+def attach_again_shows_the_earlier_output():
+    d = daemon(SHELL)
+    d.wait_state("web", "RUNNING")
+    c = attached(d)
+    c.send("echo first-$((20+1))\r")
+    c.expect("first-21")
+    c.send(DETACH)
+    c.expect("detached from web")
+    c.wait()
+    again = Client("--socket", d.socket, "attach", "web")
+    again.expect("first-21")  # the recent output comes first
+    again.send("echo second\r")
+    again.expect(r"\nsecond\r?\n")
+    again.send(DETACH)
+    again.expect("detached from web")
+    again.check_modes()
+
+
+@test
+def other_detach_keys_and_a_lone_first_key_goes_to_the_program():
+    d = daemon(SHELL)
+    d.wait_state("web", "RUNNING")
+    c = attached(d, "web", "--detach-keys", "ctrl-p,ctrl-q")
+    c.send(DETACH)  # not the keys now: the program gets it, the client stays
+    c.send("\x10")  # Ctrl-P held back, then sent with the x that does not continue the sequence
+    c.send("x")
+    c.send("\x15echo ok\r")  # Ctrl-U: whatever the line held is gone
+    c.expect(r"\nok\r?\n")
+    check(c.alive(), "Ctrl-] and a lone Ctrl-P must not detach")
+    c.send("\x10\x11")
+    c.expect(r"detached from web \(still RUNNING\)")
+    check(c.wait() == 0)
+    c.check_modes()
+
+
+@test
+def two_clients_watch_and_one_types():
+    d = daemon(SHELL)
+    d.wait_state("web", "RUNNING")
+    first = attached(d)
+    second = Client("--socket", d.socket, "attach", "web")
+    second.expect("another client has the keyboard")
+    second.send("echo from-second\r")
+    first.send("echo from-$((1+1))\r")
+    first.expect(r"\nfrom-2\r?\n")
+    second.expect(r"\nfrom-2\r?\n")  # the second one sees it too
+    first.send(DETACH)
+    first.expect("detached from web")
+    second.expect("you have the keyboard")
+    second.send("echo now-$((2+1))\r")
+    second.expect(r"\nnow-3\r?\n")
+    check("from-second" not in d.tail("web"), "keys of a client without the keyboard must not reach the program")
+    second.send(DETACH)
+    second.expect("detached from web")
+
+
+@test
+def the_program_exiting_ends_the_attachment():
+    d = daemon(SHELL)
+    d.wait_state("web", "RUNNING")
+    c = attached(d)
+    c.send("exit 3\r")
+    c.expect(r"web exited with status 3")
+    check(c.wait() == 0, f"exit code {c.code}")
+    c.check_modes()
+
+
+@test
+def the_client_killed_with_sigterm_gives_the_terminal_back():
+    d = daemon(SHELL)
+    d.wait_state("web", "RUNNING")
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        c = attached(d)
+        os.kill(c.pid, sig)
+        c.expect(r"detached from web")
+        c.wait()
+        c.check_modes()
+    check(d.status()["web"]["state"] == "RUNNING")
+
+
+@test
+def taskmaster_going_away_gives_the_terminal_back():
+    d = daemon(SHELL)
+    d.wait_state("web", "RUNNING")
+    c = attached(d)
+    os.kill(d.pid, signal.SIGTERM)
+    c.expect(r"web")
+    check(c.wait() is not None, "the client must end with taskmaster")
+    c.check_modes()
+
+
+@test
+def a_stdin_program_gets_whole_lines_echoed_locally():
+    d = daemon(LINES)
+    d.wait_state("lines", "RUNNING")
+    c = Client("--socket", d.socket, "attach", "lines")
+    c.send("helo\x7flo\r")  # erased locally: the program gets the line as it ends up
+    c.expect(r"got:helo\r?\n")
+    c.send("\x03")  # Ctrl-C drops the line typed so far, and the client stays
+    c.send("second\r")
+    c.expect(r"got:second")
+    check(c.alive())
+    c.send(DETACH)
+    c.expect(r"detached from lines \(still RUNNING\)")
+    c.wait()
+    c.check_modes()
+
+
+@test
+def ctl_attach_without_a_terminal_sends_its_stdin():
+    d = daemon(LINES)
+    d.wait_state("lines", "RUNNING")
+    p = subprocess.Popen([TASKMASTER, "ctl", "--socket", d.socket, "attach", "lines"], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdin.write(b"one\ntwo\n")
+    p.stdin.close()  # the end of the input: the client goes on watching until Ctrl-C
+    deadline = time.monotonic() + 10
+    while "got:two" not in d.tail("lines") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    check("got:one\ngot:two" in d.tail("lines"), d.tail("lines"))
+    check(p.poll() is None, "the client waits after its input ends")
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=10)
+    check(b"detached from lines" in out, (out, err))
+
+
+@test
+def attach_refuses_what_cannot_be_attached():
+    d = daemon(SHELL, program("idle", "sleep 1000", **QUICK))
+    d.wait_state("web", "RUNNING")
+    code, _, err = d.ctl("attach", "nosuch")
+    check(code != 0 and "nosuch" in err, (code, err))
+    code, _, err = d.ctl("status", "--detach-keys", "ctrl-a")
+    check(code == 2 and "--detach-keys" in err, (code, err))
+    code, _, err = d.ctl("attach", "web", "--detach-keys", "ctrl-1")
+    check(code == 2 and "ctrl-1" in err, (code, err))
+
+
+def shell(*programs):
+    t = Terminal(config(*programs), env={"XDG_STATE_HOME": tmpdir()})
+    t.expect(PROMPT)
+    return t
+
+
+@test
+def the_shell_attaches_and_comes_back_to_its_prompt():
+    t = shell(SHELL)
+    t.settle()
+    modes = termios.tcgetattr(t.fd)
+    t.send("attach web\r")
+    t.send("\r")
+    t.expect("web\\$ ")
+    t.send("echo in-$((3*3))\r")
+    t.expect(r"\nin-9\r?\n")
+    t.send("\x03")  # to the program, not taskmaster
+    t.expect("web\\$ ")
+    t.send(DETACH)
+    t.expect(r"detached from web \(still RUNNING\)")
+    t.expect(PROMPT)
+    check(t.alive(), "Ctrl-C while attached must not reach taskmaster")
+    t.send("status web\r")
+    t.expect(r"web +RUNNING")
+    t.expect(PROMPT)
+    t.send("fg web\r")
+    t.expect("in-9")  # the earlier output again
+    t.send("exit 0\r")
+    t.expect(r"web exited with status 0")
+    t.expect(PROMPT)
+    t.settle()
+    check(termios.tcgetattr(t.fd) == modes, "the prompt's terminal modes must be back after the attachment")
+
+
+@test
+def a_shell_without_a_terminal_refuses_attach():
+    from tmtest import Taskmaster  # pylint: disable=import-outside-toplevel
+    tm = Taskmaster(config(SHELL))
+    out = tm.cmd("attach web")
+    check(any("needs a terminal" in line for line in out), out)
+
+
+if __name__ == "__main__":
+    main()
