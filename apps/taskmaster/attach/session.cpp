@@ -19,12 +19,17 @@
 
 namespace cli {
 namespace asio = boost::asio;
+using taskmaster::InputMode;
 
 std::optional<InputMode> parseInputMode(std::string_view text) {
-  if (text == "tty") return InputMode::tty;
-  if (text == "stdin") return InputMode::stdin;
-  if (text == "none") return InputMode::none;
+  for (auto mode : {InputMode::tty, InputMode::stdin, InputMode::none})
+    if (taskmaster::to_string(mode) == text) return mode;
   return std::nullopt;
+}
+
+std::string detachedLine(std::string_view name, std::string_view state) {
+  if (state.empty()) return fmt::format("detached from {}", name);
+  return fmt::format("detached from {} (still {})", name, state);
 }
 
 struct AttachSession::Impl {
@@ -90,11 +95,12 @@ struct AttachSession::Impl {
   // A terminal that hangs up ends the session; a pipe's end is the end of the input, and the program goes on
   // being watched until it ends or the client is interrupted.
   void endOfInput() {
-    if (terminal) return end(hooks.detached());
+    if (terminal) return detach();
     if (settings.mode == InputMode::stdin && !lineEditor.line().empty()) send(std::string(lineEditor.line()));
   }
 
   void typed(std::string_view bytes) {
+    if (detaching) return;
     if (!terminal) return send(bytes);  // data from a pipe: sent as it is, no detach keys in it
     auto filtered = filter.feed(bytes);
     if (settings.mode == InputMode::stdin) {
@@ -106,7 +112,13 @@ struct AttachSession::Impl {
     } else if (filtered.forward.find('\x03') != std::string::npos) {
       filtered.detach = true;  // nothing reads the keys: Ctrl-C leaves, as one expects of a program that only prints
     }
-    if (filtered.detach) end(hooks.detached());
+    if (filtered.detach) detach();
+  }
+
+  void detach() {
+    if (done || detaching) return;
+    detaching = true;
+    hooks.detached([this](std::string line) { end(std::move(line)); });
   }
 
   void send(std::string_view bytes) {
@@ -151,6 +163,7 @@ struct AttachSession::Impl {
   std::optional<asio::posix::stream_descriptor> keys;
   std::optional<TerminalGuard> guard;
   bool atLineStart = true;
+  bool detaching = false;  // the detach line is on its way
   bool done = false;
 };
 
@@ -172,9 +185,7 @@ void AttachSession::keyboard(bool held) {
   if (held) impl_->say("you have the keyboard");
 }
 void AttachSession::end(std::string line) { impl_->end(std::move(line)); }
-void AttachSession::detach() {
-  if (!impl_->done) impl_->end(impl_->hooks.detached());
-}
+void AttachSession::detach() { impl_->detach(); }
 bool AttachSession::ended() const { return impl_->done; }
 
 }  // namespace cli

@@ -16,16 +16,16 @@
 #include <string_view>
 
 #include <boost/asio/io_context.hpp>
+#include <taskmaster/commands.hpp>
 
 namespace cli {
 
-// How the program reads its input: "tty", "stdin" or "none" in the protocol.
-enum class InputMode { tty, stdin, none };
-[[nodiscard]] std::optional<InputMode> parseInputMode(std::string_view text);
+// The input mode as the protocol names it (to_string's): "tty", "stdin" or "none".
+[[nodiscard]] std::optional<taskmaster::InputMode> parseInputMode(std::string_view text);
 
 struct AttachSettings {
   std::string name;        // the instance, for the messages
-  InputMode mode = InputMode::none;
+  taskmaster::InputMode mode = taskmaster::InputMode::none;
   bool keyboard = false;   // this attachment types; otherwise another client does, and this one watches
   std::string detachKeys;  // the bytes (parseDetachKeys)
 };
@@ -34,9 +34,14 @@ struct AttachSettings {
 struct AttachHooks {
   std::function<void(std::string bytes)> input;
   std::function<void(unsigned short rows, unsigned short columns)> resize;
-  std::function<std::string()> detached;  // the line for a detach by the user: "detached from web (still RUNNING)"
+  // The line for a detach by the user, given to `done` (at once, or later on the loop): "detached from web
+  // (still RUNNING)". Nothing typed is sent meanwhile.
+  std::function<void(std::function<void(std::string line)> done)> detached;
   std::function<void()> finished;         // the last line is written: the session may be destroyed
 };
+
+// "detached from web (still RUNNING)"; without the state when it is not known.
+[[nodiscard]] std::string detachedLine(std::string_view name, std::string_view state);
 
 class AttachSession {
  public:
@@ -54,7 +59,7 @@ class AttachSession {
   // Ends the session: the terminal restored, then `line` ("web exited with status 0") printed on a line of
   // its own, then finished(). Nothing after the first end.
   void end(std::string line);
-  // As the detach keys: end(detached()).
+  // As the detach keys: end() with the line detached() gives.
   void detach();
   [[nodiscard]] bool ended() const;
 

@@ -81,6 +81,8 @@ class RemoteBackend final : public ShellBackend {
     const auto* command = taskmaster::findCommand(words.front());
     if (command && command->scope == taskmaster::CommandScope::shell) {
       result.quit = true;
+    } else if (isAttach(words)) {  // needs the terminal and a connection of its own
+      result.fail(fmt::format("{}: not in this shell: run 'taskmaster ctl attach NAME'", words.front()));
     } else if (command && command->scope == taskmaster::CommandScope::socket) {  // would turn this shell into a stream
       result.fail(fmt::format("'{}' is not for this shell: run 'taskmaster ctl {}'", words.front(), words.front()));
     } else if (auto reply = client_.call(words.front(), {words.begin() + 1, words.end()})) {
@@ -268,18 +270,14 @@ int attach(control::Client& client, const control::Reply& reply, const std::stri
   AttachSession session(
       io,
       {.name = name,
-       .mode = parseInputMode(stringAt(*data, "mode")).value_or(InputMode::none),
+       .mode = parseInputMode(stringAt(*data, "mode")).value_or(taskmaster::InputMode::none),
        .keyboard = keyboard && keyboard->is_bool() && keyboard->as_bool(),
        .detachKeys = detachKeys},
       {.input = [&client](std::string bytes) { sendRequest(client, "input", {std::move(bytes)}); },
        .resize = [&client](unsigned short rows, unsigned short columns) {
          sendRequest(client, "resize", {std::to_string(rows), std::to_string(columns)});
        },
-       .detached = [&client, name] {
-         const auto state = stateOf(client, name);
-         return state.empty() ? fmt::format("detached from {}", name)
-                              : fmt::format("detached from {} (still {})", name, state);
-       },
+       .detached = [&client, name](auto done) { done(detachedLine(name, stateOf(client, name))); },
        .finished = [&io] { io.stop(); }});
   asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
   signals.async_wait([&session](boost::system::error_code ec, int) {

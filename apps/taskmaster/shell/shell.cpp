@@ -18,6 +18,7 @@
 #include <editline/readline.h>
 #include <fmt/format.h>
 
+#include "attach/session.hpp"
 #include "options.hpp"
 #include "shell/descriptors.hpp"
 #include "shell/line_reader.hpp"
@@ -182,7 +183,7 @@ class InteractiveShell final : public Shell {
     closed_ = true;
     following_.reset();
     if (attached_) {  // taskmaster stops: the terminal comes back first
-      session_->end(fmt::format("detached from {}: taskmaster is stopping", attachedName_));
+      session_->end(fmt::format("detached from {}: taskmaster is stopping", attachment_->name()));
       leaveAttachment();
     }
     if (editing_) {
@@ -286,11 +287,12 @@ class InteractiveShell final : public Shell {
       return settings_.onQuit("Ctrl-D");
     }
     remember(*line);
-    if (auto words = taskmaster::splitCommand(*line); words && isAttach(*words)) return attach(*words);
     const unsigned id = ++command_;
     runLine(io_, backend_, *line, [this, id](taskmaster::CommandReply result) {
       if (closed_ || id != command_) return;
       if (const auto* tail = followed(result)) return follow(*tail);
+      if (auto* attachment = std::get_if<std::shared_ptr<taskmaster::Attachment>>(&result.data); attachment && *attachment)
+        return attach(std::move(*attachment));
       putLines(stdout, result.lines);
       if (result.quit) return settings_.onQuit("quit command");
       prompt();
@@ -300,30 +302,34 @@ class InteractiveShell final : public Shell {
 
   // attach NAME: libedit and the prompt are away (the line handler is removed) until the session ends;
   // notices and forwarded lines wait until then.
-  void attach(const std::vector<std::string>& words) {
-    auto target = words.size() == 2 ? backend_.attach(words[1])
-                                    : taskmaster::Result<AttachTarget>(taskmaster::Error{
-                                          std::make_error_code(std::errc::invalid_argument),
-                                          fmt::format("usage: {} NAME", words.front())});
-    if (!target) {
-      put(stdout, fmt::format("{}\n", target.error().str()));
-      prompt();
-      return waitForInput();
-    }
+  void attach(std::shared_ptr<taskmaster::Attachment> attachment) {
     attached_ = true;
-    attachedName_ = target->settings.name;
-    auto settings = target->settings;
-    settings.detachKeys = settings_.detachKeys;
+    attachment_ = std::move(attachment);
+    const auto name = attachment_->name();
     session_ = std::make_unique<AttachSession>(
-        io_, std::move(settings),
-        AttachHooks{.input = target->input,
-                    .resize = target->resize,
-                    .detached = target->detached,
+        io_,
+        AttachSettings{.name = name,
+                       .mode = attachment_->mode(),
+                       .keyboard = attachment_->keyboard(),
+                       .detachKeys = settings_.detachKeys},
+        AttachHooks{.input = [this](std::string bytes) { (void)attachment_->input(bytes); },
+                    .resize = [this](unsigned short rows,
+                                     unsigned short columns) { (void)attachment_->resize(rows, columns); },
+                    .detached = [this, name](auto done) { detachedLine(name, std::move(done)); },
                     .finished = [this] { asio::post(io_, [this] { afterAttachment(); }); }});
-    session_->start(target->recent);
-    attachment_ = target->follow({.output = [this](std::string_view chunk) { session_->output(chunk); },
-                                  .keyboard = [this](bool held) { session_->keyboard(held); },
-                                  .ended = [this](std::string line) { session_->end(std::move(line)); }});
+    session_->start(attachment_->text());
+    attachment_->onKeyboard([this] { session_->keyboard(true); });
+    attachment_->onDetached([this](const taskmaster::Detached& d) { session_->end(d.line); });
+    following_ = attachment_->follow([this](std::string_view chunk) { session_->output(chunk); });
+  }
+
+  // "detached from web (still RUNNING)": the state as status says it.
+  void detachedLine(const std::string& name, std::function<void(std::string)> done) {
+    backend_.run({"status", name}, [name, done = std::move(done)](taskmaster::CommandReply reply) {
+      const auto* report = std::get_if<taskmaster::StatusReport>(&reply.data);
+      const bool known = report && report->instances.size() == 1;
+      done(cli::detachedLine(name, known ? taskmaster::to_string(report->instances.front().state) : ""));
+    });
   }
 
   // The session has given the terminal back and written its last line.
@@ -337,6 +343,7 @@ class InteractiveShell final : public Shell {
 
   void leaveAttachment() {
     attached_ = false;
+    following_.reset();
     attachment_.reset();  // closes the attachment: another client may get the keyboard
     if (!held_.empty()) programOutput_.write(std::exchange(held_, {}));
   }
@@ -410,9 +417,8 @@ class InteractiveShell final : public Shell {
   bool isFollowing_ = false;
   unsigned command_ = 0;  // numbers commands, so the answer of an interrupted one is dropped
   std::unique_ptr<AttachSession> session_;  // attach NAME: the last one, kept until the next
-  taskmaster::Subscription attachment_;     // its events; reset, the attachment closes
+  std::shared_ptr<taskmaster::Attachment> attachment_;  // its output follows in following_; reset, it closes
   bool attached_ = false;
-  std::string attachedName_;
   std::string held_;  // notices and forwarded lines that came while attached
   std::string lastLine_;
   std::vector<std::string> matches_;
@@ -420,11 +426,6 @@ class InteractiveShell final : public Shell {
 };
 
 }  // namespace
-
-taskmaster::Result<AttachTarget> ShellBackend::attach(const std::string&) {
-  return taskmaster::Error{std::make_error_code(std::errc::operation_not_supported),
-                           "attach: not in this shell: run 'taskmaster ctl attach NAME'"};
-}
 
 std::unique_ptr<Shell> makeShell(asio::io_context& io, ShellBackend& backend, ShellSettings settings) {
   // Line editing needs a terminal on both sides: with stdout redirected, libedit would write its prompt

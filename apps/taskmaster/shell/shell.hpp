@@ -15,27 +15,7 @@
 
 #include <taskmaster/commands.hpp>
 
-#include "attach/session.hpp"
-
 namespace cli {
-
-// What an attachment tells as it goes: the program's output, the keyboard changing hands, and its end.
-struct AttachEvents {
-  std::function<void(std::string_view chunk)> output;
-  std::function<void(bool held)> keyboard;
-  std::function<void(std::string line)> ended;  // "web exited with status 0"
-};
-
-// An attachment as the shell uses it (attach NAME): what AttachSession needs, and its live events.
-struct AttachTarget {
-  AttachSettings settings;  // without the detach keys: the shell's own
-  std::string recent;       // the recent output
-  std::function<void(std::string bytes)> input;
-  std::function<void(unsigned short rows, unsigned short columns)> resize;
-  std::function<std::string()> detached;  // "detached from web (still RUNNING)"
-  // The events until the Subscription is reset, which also closes the attachment.
-  std::function<taskmaster::Subscription(AttachEvents)> follow;
-};
 
 // Where a shell's commands run.
 class ShellBackend {
@@ -45,9 +25,6 @@ class ShellBackend {
   virtual void run(const std::vector<std::string>& words, std::function<void(taskmaster::CommandReply)> done) = 0;
   // What may come next after `words`, the complete words typed so far (none: a command name).
   [[nodiscard]] virtual std::vector<std::string> completions(const std::vector<std::string>& words) const = 0;
-  // attach NAME: the program's console, for a shell on a terminal. An Error says why not (the message for the
-  // user); by default, that this shell cannot.
-  [[nodiscard]] virtual taskmaster::Result<AttachTarget> attach(const std::string& name);
 };
 
 // The commands of this taskmaster, run by the library's Interpreter.
