@@ -20,6 +20,7 @@ enum class Errc {
   not_running,          // input for an instance that has no process
   no_input,             // input for a program with neither tty nor stdin
   input_full,           // input past the bound on what a program has not read yet (64 KiB)
+  keyboard_elsewhere,   // input from an attachment while another one holds the program's keyboard
 };
 
 const std::error_category& category() noexcept;

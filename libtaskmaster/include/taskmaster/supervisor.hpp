@@ -87,6 +87,8 @@ class Supervisor {
   [[nodiscard]] std::error_code status(std::string_view target, std::vector<InstanceStatus>& out) const;
   [[nodiscard]] std::vector<std::string> programNames() const;
   [[nodiscard]] std::vector<std::string> instanceNames() const;
+  // The spec a program runs with: `name` is a program or one of its instances; null for any other name.
+  [[nodiscard]] std::shared_ptr<const ProgramSpec> spec(std::string_view name) const;
 
   // Stops everything, honouring each program's stopsignal and stoptime; `done` runs when nothing is left.
   // Starts are refused from then on.

@@ -256,6 +256,13 @@ std::error_code Registry::clearOutput(std::string_view target) {
   return {};
 }
 
+std::shared_ptr<const ProgramSpec> Registry::spec(std::string_view name) const {
+  auto targets = name == "all" ? std::nullopt : resolve(name);
+  if (!targets || targets->empty()) return nullptr;
+  const Program* program = find(targets->front()->spec().name);
+  return program ? program->spec : nullptr;
+}
+
 Expected<Console*, Error> Registry::console(std::string_view name) const {
   auto targets = name == "all" ? std::nullopt : resolve(name);
   if (!targets) return Error{Errc::no_such_program, fmt::format("{}: no such program", name)};

@@ -48,6 +48,7 @@ class Registry final : public Listener {
   [[nodiscard]] std::error_code signal(std::string_view target, int sig);
   [[nodiscard]] std::shared_ptr<OutputLog> output(std::string_view name, StdStream stream) const;
   [[nodiscard]] std::error_code clearOutput(std::string_view target);
+  [[nodiscard]] std::shared_ptr<const ProgramSpec> spec(std::string_view name) const;
   [[nodiscard]] Result<> sendInput(std::string_view name, std::string_view bytes);
   [[nodiscard]] Result<> resizeTerminal(std::string_view name, unsigned short rows, unsigned short columns);
   void reopenOutputs();

@@ -86,6 +86,7 @@ std::error_code Supervisor::status(std::string_view target, std::vector<Instance
 
 std::vector<std::string> Supervisor::programNames() const { return impl_->registry_.programNames(); }
 std::vector<std::string> Supervisor::instanceNames() const { return impl_->registry_.instanceNames(); }
+std::shared_ptr<const ProgramSpec> Supervisor::spec(std::string_view name) const { return impl_->registry_.spec(name); }
 
 void Supervisor::shutdown(std::function<void()> done) { impl_->registry_.shutdown(std::move(done)); }
 bool Supervisor::shuttingDown() const { return impl_->registry_.shuttingDown(); }

@@ -18,6 +18,7 @@ class Category final : public std::error_category {
       case Errc::not_running: return "not running";
       case Errc::no_input: return "no input (neither tty nor stdin)";
       case Errc::input_full: return "input not read by the program (64 KiB waiting)";
+      case Errc::keyboard_elsewhere: return "another client has the keyboard";
     }
     return "unknown error";
   }
