@@ -223,7 +223,9 @@ CommandLine parseRun(const std::vector<std::string>& args) {
 void printCtlHelp(const po::options_description& desc) {
   std::string commands;
   for (const auto& c : taskmaster::commandTable())
-    if (c.scope != taskmaster::CommandScope::shell) commands += fmt::format("{}, ", c.name);
+    // input and resize are parts of attach, on its connection: not commands of their own here.
+    if (c.scope != taskmaster::CommandScope::shell && c.scope != taskmaster::CommandScope::attached)
+      commands += fmt::format("{}, ", c.name);
   fmt::print(
       "Usage: taskmaster ctl [--socket PATH | -c FILE] [--json] [COMMAND [ARGS...]]\n"
       "       taskmaster ctl attach NAME [--detach-keys KEYS]\n"

@@ -23,7 +23,7 @@ LineEditor::Result LineEditor::feed(std::string_view keys) {
       case '\r':
       case '\n':
         result.input += std::exchange(line_, {}) + '\n';
-        result.echo += "\r\n";
+        result.echo += '\n';
         break;
       case 0x7f:  // DEL, what Backspace sends
       case '\b':
@@ -39,7 +39,7 @@ LineEditor::Result LineEditor::feed(std::string_view keys) {
         break;
       case 0x03:  // Ctrl-C
         line_.clear();
-        result.echo += "^C\r\n";
+        result.echo += "^C\n";
         break;
       case 0x04:  // Ctrl-D
         result.input += std::exchange(line_, {});

@@ -11,7 +11,7 @@ namespace cli {
 class LineEditor {
  public:
   struct Result {
-    std::string echo;   // for the user's terminal
+    std::string echo;   // for the user's terminal, which turns '\n' into "\r\n" (TerminalMode::keys)
     std::string input;  // for the program: whole lines, each with its '\n'
   };
   // Keys: printable bytes (UTF-8 too) are added and echoed; Enter (CR or LF) sends the line; Backspace or

@@ -234,8 +234,16 @@ int followOutput(control::Client& client, bool json) {
   return kExitOk;
 }
 
+// Asio's wait on a duplicate of the client's socket may have made the open socket non-blocking (the flag is
+// shared by duplicates): the client's own calls wait for their answers.
+void keepBlocking(int fd) {
+  const int flags = ::fcntl(fd, F_GETFL);
+  if (flags >= 0 && (flags & O_NONBLOCK) != 0) ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+}
+
 // The state of one instance, as status says it ("RUNNING"); empty when it cannot be asked.
 std::string stateOf(control::Client& client, const std::string& name) {
+  keepBlocking(client.fd());
   auto reply = client.call("status", {name});
   if (!reply || !reply->data.is_array() || reply->data.as_array().empty()) return {};
   const auto* first = reply->data.as_array().front().if_object();
@@ -245,6 +253,7 @@ std::string stateOf(control::Client& client, const std::string& name) {
 // Requests sent without waiting for their replies, which the stream of events skips: the keys as they are
 // typed, and the window size. A write that fails means the connection is gone, which its read says.
 void sendRequest(control::Client& client, const std::string& cmd, std::vector<std::string> args) {
+  keepBlocking(client.fd());
   const auto line = control::encodeRequest({.id = nullptr, .cmd = cmd, .args = std::move(args), .withData = false});
   std::string_view rest = line;
   while (!rest.empty()) {

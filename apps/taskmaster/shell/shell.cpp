@@ -52,11 +52,12 @@ const taskmaster::OutputTail* followed(const taskmaster::CommandReply& reply) {
 
 // Runs a typed line: its words go to the backend; a blank line or a comment gets an empty answer, and a
 // line that cannot be split into words an error. `done` is called once, later on the loop.
-void runLine(asio::io_context& io, ShellBackend& backend, std::string_view line,
+// attach is for a shell on a terminal (`atTerminal`).
+void runLine(asio::io_context& io, ShellBackend& backend, std::string_view line, bool atTerminal,
              std::function<void(taskmaster::CommandReply)> done) {
   auto words = taskmaster::splitCommand(line);
   taskmaster::CommandReply reply;
-  if (words && isAttach(*words)) {  // the interactive shell runs it before it comes here
+  if (words && !atTerminal && isAttach(*words)) {
     reply.fail(fmt::format("{}: needs a terminal: type it at the taskmaster> prompt, or run 'taskmaster ctl attach'"
                            " from a terminal", words->front()));
   } else if (words && !words->empty() && !words->front().starts_with('#')) {
@@ -114,7 +115,7 @@ class ScriptShell final : public Shell {
     reader_.next([this](std::optional<std::string> line) {
       if (closed_) return;
       if (!line) return settings_.onQuit("end of input");
-      runLine(io_, backend_, *line, [this](taskmaster::CommandReply result) {
+      runLine(io_, backend_, *line, false, [this](taskmaster::CommandReply result) {
         if (closed_) return;
         if (const auto* tail = followed(result)) {  // no Ctrl-C in a script: followed until the shell closes
           print(tail->text);
@@ -288,7 +289,7 @@ class InteractiveShell final : public Shell {
     }
     remember(*line);
     const unsigned id = ++command_;
-    runLine(io_, backend_, *line, [this, id](taskmaster::CommandReply result) {
+    runLine(io_, backend_, *line, true, [this, id](taskmaster::CommandReply result) {
       if (closed_ || id != command_) return;
       if (const auto* tail = followed(result)) return follow(*tail);
       if (auto* attachment = std::get_if<std::shared_ptr<taskmaster::Attachment>>(&result.data); attachment && *attachment)
