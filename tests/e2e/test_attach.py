@@ -52,10 +52,24 @@ class Client(Terminal):
         check(termios.tcgetattr(self.fd) == self.modes, "the terminal's modes were not restored")
 
 
-def daemon(*programs):
+def daemon(*programs, running="web"):
+    """A daemon with these programs, once `running` runs."""
     d = Daemon(config(*programs))
     d.start()
+    d.wait_state(running, "RUNNING")
     return d
+
+
+def answer(c, line, expected):
+    """Types a line and waits for its answer."""
+    c.send(line + "\r")
+    c.expect(expected)
+
+
+def detach(c, name="web"):
+    """The detach keys, and the line that says the program goes on."""
+    c.send(DETACH)
+    c.expect(rf"detached from {name} \(still RUNNING\)")
 
 
 def attached(d, name="web", *args, prompt="web\\$ "):
@@ -72,20 +86,16 @@ def attached(d, name="web", *args, prompt="web\\$ "):
 @test
 def ctl_attach_types_into_a_shell_and_ctrl_c_reaches_it():
     d = daemon(SHELL)
-    d.wait_state("web", "RUNNING")
     c = attached(d)
-    c.send("echo $((6*7))\r")
-    c.expect(r"\b42\r?\n")
+    answer(c, "echo $((6*7))", r"\b42\r?\n")
     c.send("sleep 60\r")
     time.sleep(0.3)
     c.send("\x03")  # interrupts the sleep: the next line is answered at once
     c.send("echo back-$((1+2))\r")
     c.expect(r"back-3\r?\n", timeout=10)
     check(c.alive(), "Ctrl-C must not end the client")
-    c.send("echo still here\r")
-    c.expect("still here")
-    c.send(DETACH)
-    c.expect(r"detached from web \(still RUNNING\)")
+    answer(c, "echo still here", "still here")
+    detach(c)
     check(c.wait() == 0, f"detach exits 0, got {c.code}")
     c.check_modes()
     check(d.status()["web"]["state"] == "RUNNING", "the program goes on after a detach")
@@ -94,42 +104,32 @@ def ctl_attach_types_into_a_shell_and_ctrl_c_reaches_it():
 @test
 def the_window_size_follows_the_client():
     d = daemon(SHELL)
-    d.wait_state("web", "RUNNING")
     c = attached(d)
-    c.send("stty size\r")
-    c.expect(r"\n24 80\r?\n")
+    answer(c, "stty size", r"\n24 80\r?\n")
     resize(c.fd, 30, 100)
     time.sleep(0.3)
-    c.send("stty size\r")
-    c.expect(r"\n30 100\r?\n")
-    c.send(DETACH)
-    c.expect("detached from web")
+    answer(c, "stty size", r"\n30 100\r?\n")
+    detach(c)
 
 
 @test
 def attach_again_shows_the_earlier_output():
     d = daemon(SHELL)
-    d.wait_state("web", "RUNNING")
     c = attached(d)
-    c.send("echo first-$((20+1))\r")
-    c.expect("first-21")
-    c.send(DETACH)
-    c.expect("detached from web")
+    answer(c, "echo first-$((20+1))", "first-21")
+    detach(c)
     c.wait()
     again = Client("--socket", d.socket, "attach", "web")
     again.wait_for_modes()
     again.expect("first-21")  # the recent output comes first
-    again.send("echo second\r")
-    again.expect(r"\nsecond\r?\n")
-    again.send(DETACH)
-    again.expect("detached from web")
+    answer(again, "echo second", r"\nsecond\r?\n")
+    detach(again)
     again.check_modes()
 
 
 @test
 def other_detach_keys_and_a_lone_first_key_goes_to_the_program():
     d = daemon(SHELL)
-    d.wait_state("web", "RUNNING")
     c = attached(d, "web", "--detach-keys", "ctrl-p,ctrl-q")
     c.send(DETACH)  # not the keys now: the program gets it, the client stays
     c.send("\x10")  # Ctrl-P held back, then sent with the x that does not continue the sequence
@@ -146,29 +146,23 @@ def other_detach_keys_and_a_lone_first_key_goes_to_the_program():
 @test
 def two_clients_watch_and_one_types():
     d = daemon(SHELL)
-    d.wait_state("web", "RUNNING")
     first = attached(d)
     second = Client("--socket", d.socket, "attach", "web")
     second.wait_for_modes()
     second.expect("another client has the keyboard")
     second.send("echo from-second\r")
-    first.send("echo from-$((1+1))\r")
-    first.expect(r"\nfrom-2\r?\n")
+    answer(first, "echo from-$((1+1))", r"\nfrom-2\r?\n")
     second.expect(r"\nfrom-2\r?\n")  # the second one sees it too
-    first.send(DETACH)
-    first.expect("detached from web")
+    detach(first)
     second.expect("you have the keyboard")
-    second.send("echo now-$((2+1))\r")
-    second.expect(r"\nnow-3\r?\n")
+    answer(second, "echo now-$((2+1))", r"\nnow-3\r?\n")
     check("from-second" not in d.tail("web"), "keys of a client without the keyboard must not reach the program")
-    second.send(DETACH)
-    second.expect("detached from web")
+    detach(second)
 
 
 @test
 def the_program_exiting_ends_the_attachment():
     d = daemon(SHELL)
-    d.wait_state("web", "RUNNING")
     c = attached(d)
     c.send("exit 3\r")
     c.expect(r"web exited with status 3")
@@ -179,7 +173,6 @@ def the_program_exiting_ends_the_attachment():
 @test
 def the_client_killed_with_sigterm_gives_the_terminal_back():
     d = daemon(SHELL)
-    d.wait_state("web", "RUNNING")
     for sig in (signal.SIGTERM, signal.SIGHUP):
         c = attached(d)
         os.kill(c.pid, sig)
@@ -192,7 +185,6 @@ def the_client_killed_with_sigterm_gives_the_terminal_back():
 @test
 def taskmaster_going_away_gives_the_terminal_back():
     d = daemon(SHELL)
-    d.wait_state("web", "RUNNING")
     c = attached(d)
     os.kill(d.pid, signal.SIGTERM)
     c.expect(r"web was stopped: taskmaster is shutting down")
@@ -202,8 +194,7 @@ def taskmaster_going_away_gives_the_terminal_back():
 
 @test
 def a_stdin_program_gets_whole_lines_echoed_locally():
-    d = daemon(LINES)
-    d.wait_state("lines", "RUNNING")
+    d = daemon(LINES, running="lines")
     c = Client("--socket", d.socket, "attach", "lines")
     c.wait_for_modes()
     c.send("helx\x7flo\r")  # erased locally: the program gets the line as it ends up
@@ -213,16 +204,14 @@ def a_stdin_program_gets_whole_lines_echoed_locally():
     c.send("second\r")
     c.expect(r"got:second")
     check(c.alive())
-    c.send(DETACH)
-    c.expect(r"detached from lines \(still RUNNING\)")
+    detach(c, "lines")
     c.wait()
     c.check_modes()
 
 
 @test
 def ctl_attach_without_a_terminal_sends_its_stdin():
-    d = daemon(LINES)
-    d.wait_state("lines", "RUNNING")
+    d = daemon(LINES, running="lines")
     p = subprocess.Popen([TASKMASTER, "ctl", "--socket", d.socket, "attach", "lines"], stdin=subprocess.PIPE,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     p.stdin.write(b"one\ntwo\n")
@@ -241,7 +230,6 @@ def ctl_attach_without_a_terminal_sends_its_stdin():
 @test
 def attach_refuses_what_cannot_be_attached():
     d = daemon(SHELL, program("idle", "sleep 1000", **QUICK))
-    d.wait_state("web", "RUNNING")
     code, _, err = d.ctl("attach", "nosuch")
     check(code != 0 and "nosuch" in err, (code, err))
     code, _, err = d.ctl("status", "--detach-keys", "ctrl-a")
@@ -262,8 +250,7 @@ def the_shell_attaches_and_comes_back_to_its_prompt():
     t.settle()
     modes = termios.tcgetattr(t.fd)
     t.send("attach web\r")
-    t.send("echo in-$((3*3))\r")
-    t.expect(r"\bin-9\r?\n")
+    answer(t, "echo in-$((3*3))", r"\bin-9\r?\n")
     t.send("\x03")  # to the program, not taskmaster
     t.expect("web\\$ ")
     t.send(DETACH)
