@@ -270,6 +270,21 @@ def the_shell_attaches_and_comes_back_to_its_prompt():
 
 
 @test
+def taskmaster_stopping_while_its_shell_is_attached_gives_the_terminal_back():
+    fresh, other = os.openpty()
+    modes = termios.tcgetattr(fresh)  # a new terminal's modes: what taskmaster started with
+    os.close(fresh)
+    os.close(other)
+    t = shell(SHELL)
+    t.send("attach web\r")
+    answer(t, "echo in-$((4*4))", r"\bin-16\r?\n")
+    os.kill(t.pid, signal.SIGTERM)
+    t.expect(r"detached from web: taskmaster is stopping")
+    check(t.wait() == 0, f"exit code {t.code}")
+    check(termios.tcgetattr(t.fd) == modes, "the terminal's modes were not restored")
+
+
+@test
 def a_shell_without_a_terminal_refuses_attach():
     from tmtest import Taskmaster  # pylint: disable=import-outside-toplevel
     tm = Taskmaster(config(SHELL))
