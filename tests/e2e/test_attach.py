@@ -147,7 +147,7 @@ def other_detach_keys_and_a_lone_first_key_goes_to_the_program():
 def two_clients_watch_and_one_types():
     d = daemon(SHELL)
     first = attached(d)
-    second = Client("--socket", d.socket, "attach", "web")
+    second = Client("--socket", d.socket, "attach", "web", rows=40, columns=120)
     second.wait_for_modes()
     second.expect("another client has the keyboard")
     second.send("echo from-second\r")
@@ -156,6 +156,7 @@ def two_clients_watch_and_one_types():
     detach(first)
     second.expect("you have the keyboard")
     answer(second, "echo now-$((2+1))", r"\nnow-3\r?\n")
+    answer(second, "stty size", r"\n40 120\r?\n")  # the window of the one that types
     check("from-second" not in d.tail("web"), "keys of a client without the keyboard must not reach the program")
     detach(second)
 

@@ -182,7 +182,10 @@ void AttachSession::output(std::string_view chunk) {
 void AttachSession::keyboard(bool held) {
   if (impl_->done || held == impl_->settings.keyboard) return;
   impl_->settings.keyboard = held;
-  if (held) impl_->say("you have the keyboard");
+  if (!held) return;
+  impl_->say("you have the keyboard");
+  // The program's window is the size of the terminal that types into it.
+  if (impl_->guard && impl_->settings.mode == InputMode::tty) impl_->sendSize();
 }
 void AttachSession::end(std::string line) { impl_->end(std::move(line)); }
 void AttachSession::detach() { impl_->detach(); }
