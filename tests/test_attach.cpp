@@ -188,14 +188,16 @@ TEST_CASE("input is refused, naming the program, without tty or stdin, when not 
 
 TEST_CASE("no fd is left behind once a tty or stdin program has exited") {
   Fixture f;
-  auto tty = helperSpec("tty", {"--tty-info", "--exit", "0"});
+  auto tty = helperSpec("tty", {"--tty-info", "--sleep", "300", "--exit", "0"});
   tty.tty = true;
   tty.autorestart = taskmaster::AutoRestart::never;
   auto piped = helperSpec("piped", {"--echo"});
   piped.stdin = true;
   piped.autorestart = taskmaster::AutoRestart::never;
   // The first spawn opens the spawning thread's slots for good: count after one.
-  f.start(helperSpec("warmup", {"--exit", "0"}));
+  auto warmup = helperSpec("warmup", {"--sleep", "300", "--exit", "0"});
+  warmup.autorestart = taskmaster::AutoRestart::never;
+  f.start(warmup);
   REQUIRE(f.runUntil([&] { return f.state("warmup") == ProcessState::exited; }));
   f.runUntil([] { return false; }, 200ms);
   const std::size_t before = openFds();

@@ -175,7 +175,10 @@ class Attachment {
   [[nodiscard]] const std::string& text() const;  // the recent output, as tail shows it
   [[nodiscard]] bool detached() const;   // the program's process has ended: nothing more comes
   // What the program writes after text(), nothing missed, until the Subscription is reset. Call it once.
-  [[nodiscard]] Subscription follow(std::function<void(std::string_view chunk)> sink);
+  // A program with a stderr of its own (neither tty nor redirect_stderr) writes it to `errors`, or to `sink`
+  // too when `errors` is empty: a terminal shows both.
+  [[nodiscard]] Subscription follow(std::function<void(std::string_view chunk)> sink,
+                                    std::function<void(std::string_view chunk)> errors = {});
   // Called when the keyboard comes to this attachment (another one that held it was closed).
   void onKeyboard(std::function<void()> handler);
   // Called once, later on the loop, when the attachment ends by itself; not when it is destroyed first.
