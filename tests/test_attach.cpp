@@ -255,6 +255,34 @@ TEST_CASE("attach: the first attachment has the keyboard; the next gets it when 
   CHECK((*second)->input("late\n").error().code == Errc::not_running);
 }
 
+TEST_CASE("attach ends with \"stopped\" on a stop and \"removed\" when its program is removed") {
+  Fixture f;
+  auto spec = helperSpec("echo", {"--echo"});
+  spec.stdin = true;
+  f.start(spec);
+  taskmaster::Service service(f.sup, taskmaster::Config{});
+  auto attached = service.attach("echo");
+  REQUIRE(attached);
+  std::optional<taskmaster::Detached> how;
+  (*attached)->onDetached([&](const taskmaster::Detached& d) { how = d; });
+  REQUIRE_FALSE(f.sup.stop("echo"));
+  REQUIRE(f.runUntil([&] { return how.has_value(); }));
+  CHECK(how->reason == "stopped");
+  CHECK(how->line == "echo was stopped");
+
+  f.start(helperSpec("other", {"--forever"}));
+  auto other = service.attach("other");
+  REQUIRE(other);
+  CHECK((*other)->mode() == taskmaster::InputMode::none);
+  CHECK((*other)->keyboard());
+  CHECK((*other)->input("x").error().code == Errc::no_input);
+  std::optional<taskmaster::Detached> gone;
+  (*other)->onDetached([&](const taskmaster::Detached& d) { gone = d; });
+  REQUIRE_FALSE(f.sup.remove("other"));
+  REQUIRE(f.runUntil([&] { return gone.has_value(); }));
+  CHECK(gone->reason == "removed");
+}
+
 TEST_CASE("attach is refused for a program that is not running, and for a program of several instances") {
   Fixture f;
   REQUIRE_FALSE(f.sup.add(helperSpec("idle", {"--forever"})));

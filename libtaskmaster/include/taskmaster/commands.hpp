@@ -47,7 +47,7 @@ enum class CommandScope {
   everywhere,
   shell,   // quit: ends the shell it is typed in; refused over a protocol
   socket,  // events: a stream the control server answers itself; a shell says where to find it
-  attached,  // input, resize: sent on a connection after its attach; anywhere else they are refused
+  attached,  // input, resize: sent on a connection after its attach, refused elsewhere; not in help or completion
 };
 
 // What a shell offers for the next word after the command.
@@ -71,7 +71,7 @@ struct CommandInfo {
 [[nodiscard]] const std::vector<CommandInfo>& commandTable();
 // The command called `name` ("exit" is quit); null when there is none.
 [[nodiscard]] const CommandInfo* findCommand(std::string_view name);
-// Every word a shell accepts as a command, "exit" included.
+// Every word a shell accepts as a command, "exit" and "fg" included.
 [[nodiscard]] std::vector<std::string> commandNames();
 // "unknown command 'stauts' (did you mean 'status'?)": the one did-you-mean for command names.
 [[nodiscard]] std::string unknownCommandMessage(std::string_view name, std::string_view wording = "unknown command");
