@@ -47,7 +47,7 @@ enum class CommandScope {
   everywhere,
   shell,   // quit: ends the shell it is typed in; refused over a protocol
   socket,  // events: a stream the control server answers itself; a shell says where to find it
-  attached,  // input, resize: sent on a connection after its attach; anywhere else they are refused
+  attached,  // input, resize: sent on a connection after its attach, refused elsewhere; not in help or completion
 };
 
 // What a shell offers for the next word after the command.
@@ -71,7 +71,7 @@ struct CommandInfo {
 [[nodiscard]] const std::vector<CommandInfo>& commandTable();
 // The command called `name` ("exit" is quit); null when there is none.
 [[nodiscard]] const CommandInfo* findCommand(std::string_view name);
-// Every word a shell accepts as a command, "exit" included.
+// Every word a shell accepts as a command, "exit" and "fg" included.
 [[nodiscard]] std::vector<std::string> commandNames();
 // "unknown command 'stauts' (did you mean 'status'?)": the one did-you-mean for command names.
 [[nodiscard]] std::string unknownCommandMessage(std::string_view name, std::string_view wording = "unknown command");
@@ -175,7 +175,10 @@ class Attachment {
   [[nodiscard]] const std::string& text() const;  // the recent output, as tail shows it
   [[nodiscard]] bool detached() const;   // the program's process has ended: nothing more comes
   // What the program writes after text(), nothing missed, until the Subscription is reset. Call it once.
-  [[nodiscard]] Subscription follow(std::function<void(std::string_view chunk)> sink);
+  // A program with a stderr of its own (neither tty nor redirect_stderr) writes it to `errors`, or to `sink`
+  // too when `errors` is empty: a terminal shows both.
+  [[nodiscard]] Subscription follow(std::function<void(std::string_view chunk)> sink,
+                                    std::function<void(std::string_view chunk)> errors = {});
   // Called when the keyboard comes to this attachment (another one that held it was closed).
   void onKeyboard(std::function<void()> handler);
   // Called once, later on the loop, when the attachment ends by itself; not when it is destroyed first.

@@ -16,6 +16,7 @@ struct Attachment::State {
   InputMode mode = InputMode::none;
   std::string text;
   OutputFollower follow;
+  OutputFollower followErrors;  // a stderr of its own: neither tty nor redirect_stderr
   Supervisor* supervisor = nullptr;
   std::weak_ptr<detail::Keyboards> keyboards;
   bool keyboard = false;
@@ -131,8 +132,16 @@ bool Attachment::keyboard() const { return state_->keyboard; }
 const std::string& Attachment::text() const { return state_->text; }
 bool Attachment::detached() const { return state_->detached; }
 
-Subscription Attachment::follow(std::function<void(std::string_view chunk)> sink) {
-  return state_->follow ? state_->follow(std::move(sink)) : Subscription{};
+Subscription Attachment::follow(std::function<void(std::string_view chunk)> sink,
+                                std::function<void(std::string_view chunk)> errors) {
+  if (!state_->follow) return {};
+  if (!state_->followErrors) return state_->follow(std::move(sink));
+  auto err = std::make_shared<Subscription>(state_->followErrors(errors ? std::move(errors) : sink));
+  auto out = std::make_shared<Subscription>(state_->follow(std::move(sink)));
+  return Subscription([out, err] {
+    out->reset();
+    err->reset();
+  });
 }
 
 void Attachment::onKeyboard(std::function<void()> handler) { state_->onKeyboard = std::move(handler); }
@@ -176,6 +185,10 @@ Result<std::unique_ptr<Attachment>> Service::attach(std::string_view name, TailS
   state->follow = std::move(tailed->follow);
   state->supervisor = &supervisor_;
   state->keyboards = keyboards_;
+  if (spec && !spec->oneStream()) {
+    auto errors = tail({.follow = true, .size = {.bytes = 0}, .name = state->name, .stream = StdStream::err});
+    if (errors) state->followErrors = std::move(errors->follow);
+  }
   state->mode = !spec ? InputMode::none : spec->tty ? InputMode::tty : spec->stdin ? InputMode::stdin : InputMode::none;
   keyboards_->open(state);
   return std::make_unique<Attachment>(std::move(state));

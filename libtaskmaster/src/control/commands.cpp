@@ -212,7 +212,8 @@ const CommandInfo* findCommand(std::string_view name) {
 
 std::vector<std::string> commandNames() {
   std::vector<std::string> names;
-  for (const auto& c : commandTable()) names.emplace_back(c.name);
+  for (const auto& c : commandTable())
+    if (c.scope != CommandScope::attached) names.emplace_back(c.name);
   names.emplace_back("exit");
   names.emplace_back("fg");
   return names;

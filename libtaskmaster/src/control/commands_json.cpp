@@ -106,10 +106,14 @@ void respondAttached(const control::Responder& respond, CommandReply result, std
     attachment->onDetached([sink, name](const Detached& how) {
       sink(std::make_shared<const std::string>(control::encodeDetached(name, how.reason, how.line)));
     });
-    auto output = std::make_shared<Subscription>(attachment->follow([sink, decoder, name](std::string_view chunk) {
-      const std::string data = decoder->feed(chunk);
-      if (!data.empty()) sink(std::make_shared<const std::string>(control::encodeOutput(name, "stdout", data)));
-    }));
+    auto lines = [sink, name](std::shared_ptr<control::Utf8Stream> utf8, std::string_view stream) {
+      return [sink, name, utf8 = std::move(utf8), stream](std::string_view chunk) {
+        const std::string data = utf8->feed(chunk);
+        if (!data.empty()) sink(std::make_shared<const std::string>(control::encodeOutput(name, stream, data)));
+      };
+    };
+    auto output = std::make_shared<Subscription>(
+        attachment->follow(lines(decoder, "stdout"), lines(std::make_shared<control::Utf8Stream>(), "stderr")));
     return Subscription([held = std::move(attachment), output, attachments, connection]() mutable {
       output->reset();
       if (auto it = attachments->find(connection); it != attachments->end() && it->second.lock() == held)

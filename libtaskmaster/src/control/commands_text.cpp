@@ -33,9 +33,11 @@ CommandReply help(const Args& args) {
   if (args.empty()) {
     reply.lines.emplace_back("Commands:");
     // The usages in a column; a longer one pushes its summary along, one line per command all the same.
-    for (const auto& c : commandTable())
+    for (const auto& c : commandTable()) {
+      if (c.scope == CommandScope::attached) continue;  // requests of attach's protocol, typed by nobody
       reply.lines.push_back(
           fmt::format("  {:<{}}{}", c.usage, std::max<std::size_t>(22, c.usage.size() + 1), c.summary));
+    }
     reply.lines.emplace_back("NAME is a program (all its instances), an instance such as web:1, or all.");
     reply.lines.emplace_back("Type 'help COMMAND' for more about one command.");
     return reply;

@@ -294,7 +294,7 @@ std::vector<std::string> ProgramSpec::validate() const {
   // Two pipes into one rotated file: each OutputLog would rotate it on its own, and the lines of the two
   // streams would interleave in no defined order. redirect_stderr gives one pipe, in the program's order.
   if (auto out = outputPath(StdStream::out, 0);
-      !redirectStderr && out && out == outputPath(StdStream::err, 0) &&
+      !oneStream() && out && out == outputPath(StdStream::err, 0) &&
       (rotatedFile(*this, StdStream::out, 0) || rotatedFile(*this, StdStream::err, 0))) {
     problem(fmt::format("stderr: stdout and stderr name the same rotated file '{}': set redirect_stderr: true "
                         "to send stderr into stdout's file",
