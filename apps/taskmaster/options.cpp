@@ -295,7 +295,8 @@ CommandLine parseCtl(const std::vector<std::string>& args) {
 }  // namespace
 
 bool isAttach(const std::vector<std::string>& words) {
-  return !words.empty() && (words.front() == "attach" || words.front() == "fg");
+  const auto* command = words.empty() ? nullptr : taskmaster::findCommand(words.front());  // fg too
+  return command && command->id == taskmaster::CommandId::attach;
 }
 
 CommandLine parseCommandLine(int argc, char** argv) {
