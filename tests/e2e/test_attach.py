@@ -11,7 +11,7 @@ import subprocess
 import termios
 import time
 
-from tmtest import TASKMASTER, Daemon, Terminal, check, config, eventually, program, main, test, tmpdir
+from tmtest import TASKMASTER, Daemon, Terminal, check, config, eventually, program, main, run, test, tmpdir
 
 PROMPT = r"taskmaster> "
 QUICK = {"autostart": True, "starttime": "100ms"}
@@ -237,6 +237,8 @@ def attach_refuses_what_cannot_be_attached():
     check(code == 2 and "--detach-keys" in err, (code, err))
     code, _, err = d.ctl("attach", "web", "--detach-keys", "ctrl-1")
     check(code == 2 and "ctrl-1" in err, (code, err))
+    code, _, err = run(["--detach-keys", "alt-x", "--check", "-c", d.config])  # the shell's keys
+    check(code == 2 and "alt-x" in err, (code, err))
 
 
 def shell(*programs):
