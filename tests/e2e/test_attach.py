@@ -211,6 +211,19 @@ def a_stdin_program_gets_whole_lines_echoed_locally():
 
 
 @test
+def a_program_that_reads_nothing_is_watched_and_ctrl_c_leaves():
+    d = daemon(program("idle", "sh -c 'echo hello-idle; exec sleep 1000'", stopsignal="KILL", **QUICK), running="idle")
+    c = Client("--socket", d.socket, "attach", "idle")
+    c.wait_for_modes()
+    c.expect("hello-idle")
+    c.expect("idle reads no input: you watch")
+    c.send("\x03")
+    c.expect(r"detached from idle \(still RUNNING\)")
+    check(c.wait() == 0)
+    c.check_modes()
+
+
+@test
 def ctl_attach_without_a_terminal_sends_its_stdin():
     d = daemon(LINES, running="lines")
     p = subprocess.Popen([TASKMASTER, "ctl", "--socket", d.socket, "attach", "lines"], stdin=subprocess.PIPE,
