@@ -265,10 +265,16 @@ TEST_CASE("attach ends with \"stopped\" on a stop and \"removed\" when its progr
   REQUIRE(attached);
   std::optional<taskmaster::Detached> how;
   (*attached)->onDetached([&](const taskmaster::Detached& d) { how = d; });
+  std::string seen;
+  auto following = (*attached)->follow([&](std::string_view chunk) { seen.append(chunk); });
   REQUIRE_FALSE(f.sup.stop("echo"));
   REQUIRE(f.runUntil([&] { return how.has_value(); }));
   CHECK(how->reason == "stopped");
   CHECK(how->line == "echo was stopped");
+  // The attachment is over: the next process's output is not its own.
+  REQUIRE_FALSE(f.sup.start("echo"));
+  REQUIRE(f.runUntil([&] { return f.output("echo").find("ready\nready") != std::string::npos; }));
+  CHECK(seen.find("ready") == std::string::npos);
 
   f.start(helperSpec("other", {"--forever"}));
   auto other = service.attach("other");

@@ -1,5 +1,5 @@
 // The command language: what a person or a program asks of a running supervisor (status, start, stop,
-// restart, reload, pid, signal, tail, clear, maintail, version, shutdown, help), in three parts:
+// restart, reload, pid, signal, tail, clear, maintail, attach, version, shutdown, help), in three parts:
 //
 // - the command table: the one list of commands, with their usage, help text, argument counts and what a
 //   shell completes after them. Help, completion, the control protocol and docs/cli.md all follow it;

@@ -21,6 +21,7 @@ struct Attachment::State {
   std::weak_ptr<detail::Keyboards> keyboards;
   bool keyboard = false;
   bool detached = false;
+  bool over = false;  // the end was told: output after it is the next process's, not this attachment's
   std::function<void()> onKeyboard;
   std::function<void(const Detached&)> onDetached;
 };
@@ -85,7 +86,9 @@ struct Keyboards : std::enable_shared_from_this<Keyboards> {
       state->keyboard = false;
       boost::asio::post(supervisor.context(), [weak, how] {
         auto s = weak.lock();
-        if (s && s->onDetached) std::exchange(s->onDetached, {})(how);
+        if (!s) return;
+        s->over = true;
+        if (s->onDetached) std::exchange(s->onDetached, {})(how);
       });
     }
   }
@@ -135,9 +138,15 @@ bool Attachment::detached() const { return state_->detached; }
 Subscription Attachment::follow(std::function<void(std::string_view chunk)> sink,
                                 std::function<void(std::string_view chunk)> errors) {
   if (!state_->follow) return {};
-  if (!state_->followErrors) return state_->follow(std::move(sink));
-  auto err = std::make_shared<Subscription>(state_->followErrors(errors ? std::move(errors) : sink));
-  auto out = std::make_shared<Subscription>(state_->follow(std::move(sink)));
+  // Until the end is told: a program restarted after it writes into the same log.
+  auto untilOver = [weak = std::weak_ptr(state_)](std::function<void(std::string_view)> to) {
+    return [weak, to = std::move(to)](std::string_view chunk) {
+      if (auto s = weak.lock(); s && !s->over) to(chunk);
+    };
+  };
+  if (!state_->followErrors) return state_->follow(untilOver(std::move(sink)));
+  auto err = std::make_shared<Subscription>(state_->followErrors(untilOver(errors ? std::move(errors) : sink)));
+  auto out = std::make_shared<Subscription>(state_->follow(untilOver(std::move(sink))));
   return Subscription([out, err] {
     out->reset();
     err->reset();
