@@ -89,7 +89,8 @@ struct AttachSession::Impl {
   void readAll() {
     std::array<char, 4096> buffer;
     ssize_t n = 0;
-    while ((n = ::read(STDIN_FILENO, buffer.data(), buffer.size())) > 0) send({buffer.data(), static_cast<std::size_t>(n)});
+    while ((n = ::read(STDIN_FILENO, buffer.data(), buffer.size())) > 0)
+      send({buffer.data(), static_cast<std::size_t>(n)});
   }
 
   // A terminal that hangs up ends the session; a pipe's end is the end of the input, and the program goes on

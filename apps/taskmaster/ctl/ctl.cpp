@@ -51,6 +51,11 @@ std::string stringAt(const boost::json::object& o, const char* key) {
   return v && v->is_string() ? std::string(v->as_string()) : std::string{};
 }
 
+bool flagAt(const boost::json::object& o, const char* key) {
+  const auto* v = o.if_contains(key);
+  return v && v->is_bool() && v->as_bool();
+}
+
 // The answer of tail or maintail that opened a stream: {"text": ..., "follow": true}.
 bool opensStream(const control::Reply& reply) {
   const auto* data = reply.data.if_object();
@@ -274,13 +279,12 @@ int attach(control::Client& client, const control::Reply& reply, const std::stri
   }
   asio::io_context io;
   const auto name = stringAt(*data, "name");
-  const auto* keyboard = data->if_contains("keyboard");
   int code = kExitOk;
   AttachSession session(
       io,
       {.name = name,
        .mode = parseInputMode(stringAt(*data, "mode")).value_or(taskmaster::InputMode::none),
-       .keyboard = keyboard && keyboard->is_bool() && keyboard->as_bool(),
+       .keyboard = flagAt(*data, "keyboard"),
        .detachKeys = detachKeys},
       {.input = [&client](std::string bytes) { sendRequest(client, "input", {std::move(bytes)}); },
        .resize = [&client](unsigned short rows, unsigned short columns) {
@@ -299,7 +303,7 @@ int attach(control::Client& client, const control::Reply& reply, const std::stri
       const auto kind = stringAt(e, "event");
       if (kind == "output") session.output(stringAt(e, "data"));
       else if (kind == "lagged") session.output(fmt::format("\r\n[{}]\r\n", laggedText(e)));
-      else if (kind == "keyboard") session.keyboard(e.if_contains("keyboard") && e.at("keyboard").is_bool() && e.at("keyboard").as_bool());
+      else if (kind == "keyboard") session.keyboard(flagAt(e, "keyboard"));
       else if (kind == "detached") session.end(stringAt(e, "line"));
     }
   };
@@ -355,7 +359,9 @@ int runCtl(const CtlOptions& options) {
   if (isAttach(words)) {
     auto reply = client.call(words.front(), {words.begin() + 1, words.end()});
     if (!reply || !reply->ok) {
-      const auto why = !reply ? reply.error().str() : !reply->error.empty() ? reply->error : fmt::format("{}", fmt::join(reply->lines, "\n"));
+      const auto why = !reply                  ? reply.error().str()
+                       : !reply->error.empty() ? reply->error
+                                               : fmt::format("{}", fmt::join(reply->lines, "\n"));
       fmt::print(stderr, "taskmaster ctl: {}\n", why);
       return !reply ? kExitFailure : reply->error.empty() ? kExitFailure : kExitUsage;
     }

@@ -292,7 +292,8 @@ class InteractiveShell final : public Shell {
     runLine(io_, backend_, *line, true, [this, id](taskmaster::CommandReply result) {
       if (closed_ || id != command_) return;
       if (const auto* tail = followed(result)) return follow(*tail);
-      if (auto* attachment = std::get_if<std::shared_ptr<taskmaster::Attachment>>(&result.data); attachment && *attachment)
+      using AttachmentPointer = std::shared_ptr<taskmaster::Attachment>;
+      if (auto* attachment = std::get_if<AttachmentPointer>(&result.data); attachment && *attachment)
         return attach(std::move(*attachment));
       putLines(stdout, result.lines);
       if (result.quit) return settings_.onQuit("quit command");
