@@ -108,9 +108,17 @@ TEST_CASE("the command table is the one list: lookup, help, completion") {
 
   Fixture f;
   const auto help = f.run({"help"});
-  REQUIRE(help.lines.size() == commandTable().size() + 3);
-  for (std::size_t i = 0; i < commandTable().size(); ++i)
-    CHECK(help.lines[i + 1].starts_with("  " + std::string(commandTable()[i].usage)));
+  // Every command a person types; input and resize belong to attach's protocol.
+  std::vector<const CommandInfo*> typed;
+  for (const auto& c : commandTable())
+    if (c.scope != CommandScope::attached) typed.push_back(&c);
+  CHECK(typed.size() + 2 == commandTable().size());
+  REQUIRE(help.lines.size() == typed.size() + 3);
+  for (std::size_t i = 0; i < typed.size(); ++i) CHECK(help.lines[i + 1].starts_with("  " + std::string(typed[i]->usage)));
+  CHECK(findCommand("fg")->id == CommandId::attach);
+  const auto words = commandNames();
+  CHECK(std::ranges::find(words, "input") == words.end());
+  CHECK(std::ranges::find(words, "fg") != words.end());
   CHECK(f.run({"help", "stop"}).lines.front() == "usage: stop NAME...");
   CHECK(f.run({"help", "stpo"}).lines == std::vector<std::string>{"no command 'stpo' (did you mean 'stop'?)"});
 }

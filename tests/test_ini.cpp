@@ -391,6 +391,8 @@ TEST_CASE("a program has supervisord's defaults, not taskmaster's YAML ones") {
   CHECK_FALSE(spec.stopasgroup);
   CHECK_FALSE(spec.killasgroup);
   CHECK_FALSE(spec.redirectStderr);
+  CHECK(spec.stdin);  // supervisord always gives a stdin pipe
+  CHECK_FALSE(spec.tty);
   CHECK_EQ(spec.umask, 022u);
   CHECK_FALSE(spec.user);
   CHECK_FALSE(spec.workingdir);

@@ -356,6 +356,9 @@ TEST_CASE("sameProcessAs: only what is fixed at exec time needs a restart") {
       {"user", [](ProgramSpec& s) { s.user = "nobody"; }, true},
       // The child's fd 2 is the stdout pipe or a pipe of its own.
       {"redirect_stderr", [](ProgramSpec& s) { s.redirectStderr = true; }, true},
+      // The child's fds 0-2 are a terminal, or its fd 0 a pipe.
+      {"tty", [](ProgramSpec& s) { s.tty = true; }, true},
+      {"stdin", [](ProgramSpec& s) { s.stdin = true; }, true},
       // Applied live.
       {"nothing", [](ProgramSpec&) {}, false},
       {"numprocs", [](ProgramSpec& s) { s.numprocs = 4; }, false},
@@ -517,4 +520,16 @@ TEST_CASE("validate() names the placeholder that would tell instances apart, and
   spec.redirectStderr = true;
   spec.stdoutPath = "/var/log/web.{index}.log";
   CHECK_EQ(fmt::format("{}", fmt::join(spec.validate(), "\n")), "");
+}
+
+TEST_CASE("a tty program has one output stream: a stderr file is refused, and stderr has stdout's path") {
+  ProgramSpec spec = validSpec();
+  spec.tty = true;
+  spec.stdoutPath = "/tmp/out";
+  CHECK(spec.validate().empty());
+  CHECK(spec.outputPath(taskmaster::StdStream::err, 0) == "/tmp/out");
+  spec.stderrPath = "/tmp/err";
+  const auto problems = spec.validate();
+  REQUIRE(problems.size() == 1);
+  CHECK(problems.front().find("stderr: a program with tty: true has one output stream") == 0);
 }

@@ -114,8 +114,10 @@ TEST_CASE("every option at a value other than its default reads back the same") 
                  {taskmaster::Resource::as, {1ull << 30, 1ull << 30}},
                  {taskmaster::Resource::cpu, {3600, 7200}}};
   spec.critical = true;
+  spec.stdin = true;
   requireValid(spec);
   const auto text = roundTrip(spec);
+  CHECK(text.find("stdin: true\n") != std::string::npos);
   CHECK(text.find("      nofile: 4096\n") != std::string::npos);
   CHECK(text.find("      core: {soft: 0, hard: unlimited}\n") != std::string::npos);
   CHECK(text.find("      as: 1GB\n") != std::string::npos);

@@ -15,6 +15,8 @@
 #include <taskmaster/program_spec.hpp>
 #include <taskmaster/version.hpp>
 
+#include "attach/detach_keys.hpp"
+
 namespace cli {
 namespace po = boost::program_options;
 
@@ -100,7 +102,7 @@ void printRunHelp(const po::options_description& desc) {
   fmt::print(
       "Usage: taskmaster [-c FILE] [--log FILE] [--log-level LEVEL] [--logfile-maxbytes SIZE] [--logfile-backups N]\n"
       "                  [--socket PATH] [--metrics ADDR] [--pidfile FILE] [--daemon | --no-shell]\n"
-      "                  [--init] [--subreaper]\n"
+      "                  [--init] [--subreaper] [--detach-keys KEYS]\n"
       "       taskmaster --check [-c FILE]\n"
       "       taskmaster convert FILE\n"
       "       taskmaster ctl [--socket PATH] [--json] [COMMAND [ARGS...]]\n"
@@ -162,6 +164,8 @@ CommandLine parseRun(const std::vector<std::string>& args) {
       ("init", po::bool_switch(&options.init),
        "PID 1's duties (taken anyway as PID 1): reap orphans, stay up on internal errors; implies --no-shell")
       ("subreaper", po::bool_switch(&options.subreaper), "make orphans of programs come back to taskmaster, and reap them")
+      ("detach-keys", po::value<std::string>()->value_name("KEYS"),
+       "the keys that end the shell's attach, as ctrl-p,ctrl-q (default ctrl-])")
       ("help,h", "show this help and exit")
       ("version,V", "show the version and exit");
   po::variables_map vm;
@@ -186,6 +190,12 @@ CommandLine parseRun(const std::vector<std::string>& args) {
     options.metrics = std::move(*address);
   }
   options.logPath = optional(vm, "log");
+  if (auto keys = optional(vm, "detach-keys")) {
+    std::string problem;
+    auto sequence = parseDetachKeys(*keys, &problem);
+    if (!sequence) return usageError("taskmaster", fmt::format("--detach-keys: {}", problem));
+    options.detachKeys = std::move(*sequence);
+  }
   options.init = options.init || ::getpid() == 1;  // a container's PID 1 has its duties, asked or not
   if (auto problem = validate(options)) return usageError("taskmaster", *problem);
   // PID 1 of a container rarely has a terminal, and the end of a script on stdin would stop everything.
@@ -213,14 +223,18 @@ CommandLine parseRun(const std::vector<std::string>& args) {
 void printCtlHelp(const po::options_description& desc) {
   std::string commands;
   for (const auto& c : taskmaster::commandTable())
-    if (c.scope != taskmaster::CommandScope::shell) commands += fmt::format("{}, ", c.name);
+    // input and resize are parts of attach, on its connection: not commands of their own here.
+    if (c.scope != taskmaster::CommandScope::shell && c.scope != taskmaster::CommandScope::attached)
+      commands += fmt::format("{}, ", c.name);
   fmt::print(
       "Usage: taskmaster ctl [--socket PATH | -c FILE] [--json] [COMMAND [ARGS...]]\n"
+      "       taskmaster ctl attach NAME [--detach-keys KEYS]\n"
       "Runs COMMAND against the taskmaster listening on the control socket; without COMMAND, opens a shell.\n"
       "Options may also follow the command; `--` ends them.\n\n"
       "{}\n"
       "The socket by default: $XDG_RUNTIME_DIR/taskmaster.sock, else /tmp/taskmaster-UID/taskmaster.sock.\n"
       "COMMAND: {}as in the shell ('help COMMAND' there); events follows state changes until interrupted.\n"
+      "attach shows a program's output and sends it what is typed, until the detach keys (Ctrl-] by default).\n"
       "Exit status: 0 ok, 1 the command failed, 2 bad usage, 3 no taskmaster is running.\n",
       describe(desc), commands);
 }
@@ -255,6 +269,8 @@ CommandLine parseCtl(const std::vector<std::string>& args) {
       ("socket", po::value<std::string>()->value_name("PATH"), "the control socket")
       ("config,c", po::value<std::string>()->value_name("FILE"), "take the socket from this configuration's `socket:`")
       ("json", po::bool_switch(&options.json), "print the reply (or each event) as JSON, for scripts")
+      ("detach-keys", po::value<std::string>()->value_name("KEYS"),
+       "attach: the keys that detach, as ctrl-p,ctrl-q (default ctrl-])")
       ("help,h", "show this help and exit");
   po::variables_map vm;
   auto words = parse(args, desc, vm, "taskmaster ctl");
@@ -266,10 +282,22 @@ CommandLine parseCtl(const std::vector<std::string>& args) {
   options.socket = optional(vm, "socket");
   options.config = optional(vm, "config");
   options.words = std::move(std::get<0>(words));
+  const std::string keys = optional(vm, "detach-keys").value_or(std::string(kDefaultDetachKeys));
+  std::string problem;
+  auto sequence = parseDetachKeys(keys, &problem);
+  if (!sequence) return usageError("taskmaster ctl", fmt::format("--detach-keys: {}", problem));
+  if (vm.contains("detach-keys") && !isAttach(options.words))
+    return usageError("taskmaster ctl", "--detach-keys is for attach");
+  options.detachKeys = std::move(*sequence);
   return options;
 }
 
 }  // namespace
+
+bool isAttach(const std::vector<std::string>& words) {
+  const auto* command = words.empty() ? nullptr : taskmaster::findCommand(words.front());  // fg too
+  return command && command->id == taskmaster::CommandId::attach;
+}
 
 CommandLine parseCommandLine(int argc, char** argv) {
   std::vector<std::string> args(argv + std::min(argc, 1), argv + argc);

@@ -31,6 +31,7 @@ struct RunOptions {
   bool init = false;                   // --init, or running as PID 1: reap orphans, never exit on an internal
                                        // error while programs run; implies --no-shell
   bool subreaper = false;              // --subreaper: PR_SET_CHILD_SUBREAPER, and reap the orphans that come
+  std::string detachKeys = "\x1d";     // --detach-keys KEYS: the shell's attach, as bytes (parseDetachKeys)
 };
 
 // taskmaster ctl [options] [COMMAND [ARGS...]]: talk to a running taskmaster.
@@ -38,8 +39,12 @@ struct CtlOptions {
   std::optional<std::string> socket;  // --socket PATH
   std::optional<std::string> config;  // -c FILE: take the socket from its `socket:`
   bool json = false;                  // --json
+  std::string detachKeys;             // attach --detach-keys KEYS, as bytes (parseDetachKeys); default ctrl-]
   std::vector<std::string> words;     // the command and its arguments; empty: a remote shell
 };
+
+// attach NAME, or its alias fg: a command of its own in ctl and the shell, which run it with the terminal.
+[[nodiscard]] bool isAttach(const std::vector<std::string>& words);
 
 inline constexpr const char* kDefaultLogPath = "taskmaster.log";
 inline constexpr int kMaxLogBackups = 1000;  // as the configuration's logfile_backups

@@ -28,10 +28,16 @@
 //                          mid-line; the last line is whole
 //   --flood-count N LEN TAG as --flood, N lines
 //   --partial N            write N bytes 'p' to stdout, no newline, in one write(2)
+//   --tty-info             print "isatty I O E leader L size ROWS COLUMNS": isatty() of fds 0-2, whether it
+//                          leads its session with a controlling terminal (1 or 0), and its window size (0 0: none)
+//   --watch-size           from now on print "size ROWS COLUMNS" on each SIGWINCH, until killed
+//   --echo                 read stdin and print "echo: LINE" for each line, until end of input
 #include <fcntl.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -135,6 +141,30 @@ void flood(double seconds, long long count, std::size_t length, const std::strin
     }
   }
   writeAll(STDOUT_FILENO, buffer);
+}
+
+void printSize() {
+  winsize size{};
+  if (::ioctl(STDIN_FILENO, TIOCGWINSZ, &size) < 0) size = {};
+  std::cout << "size " << size.ws_row << " " << size.ws_col << std::endl;
+}
+
+void printTtyInfo() {
+  const bool leader = ::getsid(0) == ::getpid() && ::tcgetsid(STDIN_FILENO) == ::getpid();
+  std::cout << "isatty " << ::isatty(0) << " " << ::isatty(1) << " " << ::isatty(2) << " leader " << leader << " ";
+  printSize();
+}
+
+[[noreturn]] void watchSize() {
+  sigset_t winch;
+  sigemptyset(&winch);
+  sigaddset(&winch, SIGWINCH);
+  ::sigprocmask(SIG_BLOCK, &winch, nullptr);
+  std::cout << "watching" << std::endl;
+  for (;;) {
+    int sig = 0;
+    if (::sigwait(&winch, &sig) == 0) printSize();
+  }
 }
 
 }  // namespace
@@ -252,6 +282,13 @@ int main(int argc, char** argv) {
       auto length = static_cast<std::size_t>(std::stoul(next()));
       std::cout.flush();
       flood(0, count, length, next());
+    } else if (a == "--tty-info") {
+      printTtyInfo();
+    } else if (a == "--watch-size") {
+      watchSize();
+    } else if (a == "--echo") {
+      std::cout << "ready" << std::endl;
+      for (std::string line; std::getline(std::cin, line);) std::cout << "echo: " << line << std::endl;
     } else {
       std::cerr << "tm_helper: unknown option " << a << "\n";
       return 100;

@@ -1,8 +1,10 @@
 #include "ctl/ctl.hpp"
 
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <csignal>
 #include <cstdlib>
 #include <optional>
@@ -15,8 +17,11 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/json.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <taskmaster/taskmaster.hpp>
 
+#include "attach/detach_keys.hpp"
+#include "attach/session.hpp"
 #include "shell/shell.hpp"
 
 namespace cli {
@@ -44,6 +49,11 @@ std::string eventLine(const boost::json::object& e) {
 std::string stringAt(const boost::json::object& o, const char* key) {
   const auto* v = o.if_contains(key);
   return v && v->is_string() ? std::string(v->as_string()) : std::string{};
+}
+
+bool flagAt(const boost::json::object& o, const char* key) {
+  const auto* v = o.if_contains(key);
+  return v && v->is_bool() && v->as_bool();
 }
 
 // The answer of tail or maintail that opened a stream: {"text": ..., "follow": true}.
@@ -76,6 +86,8 @@ class RemoteBackend final : public ShellBackend {
     const auto* command = taskmaster::findCommand(words.front());
     if (command && command->scope == taskmaster::CommandScope::shell) {
       result.quit = true;
+    } else if (isAttach(words)) {  // needs the terminal and a connection of its own
+      result.fail(fmt::format("{}: not in this shell: run 'taskmaster ctl attach NAME'", words.front()));
     } else if (command && command->scope == taskmaster::CommandScope::socket) {  // would turn this shell into a stream
       result.fail(fmt::format("'{}' is not for this shell: run 'taskmaster ctl {}'", words.front(), words.front()));
     } else if (auto reply = client_.call(words.front(), {words.begin() + 1, words.end()})) {
@@ -227,6 +239,93 @@ int followOutput(control::Client& client, bool json) {
   return kExitOk;
 }
 
+// Asio's wait on a duplicate of the client's socket may have made the open socket non-blocking (the flag is
+// shared by duplicates): the client's own calls wait for their answers.
+void keepBlocking(int fd) {
+  const int flags = ::fcntl(fd, F_GETFL);
+  if (flags >= 0 && (flags & O_NONBLOCK) != 0) ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+}
+
+// The state of one instance, as status says it ("RUNNING"); empty when it cannot be asked.
+std::string stateOf(control::Client& client, const std::string& name) {
+  keepBlocking(client.fd());
+  auto reply = client.call("status", {name});
+  if (!reply || !reply->data.is_array() || reply->data.as_array().empty()) return {};
+  const auto* first = reply->data.as_array().front().if_object();
+  return first ? stringAt(*first, "state") : std::string{};
+}
+
+// Requests sent without waiting for their replies, which the stream of events skips: the keys as they are
+// typed, and the window size. A write that fails means the connection is gone, which its read says.
+void sendRequest(control::Client& client, const std::string& cmd, std::vector<std::string> args) {
+  keepBlocking(client.fd());
+  const auto line = control::encodeRequest({.id = nullptr, .cmd = cmd, .args = std::move(args), .withData = false});
+  std::string_view rest = line;
+  while (!rest.empty()) {
+    const ssize_t n = ::send(client.fd(), rest.data(), rest.size(), MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    rest.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
+// taskmaster ctl attach NAME: the session on this connection's stream, until the detach keys, the program's
+// end, taskmaster going away, or SIGINT, SIGTERM or SIGHUP to this client (each a detach).
+int attach(control::Client& client, const control::Reply& reply, const std::string& detachKeys) {
+  const auto* data = reply.data.if_object();
+  if (!data) {
+    fmt::print(stderr, "taskmaster ctl: attach: malformed reply from taskmaster\n");
+    return kExitFailure;
+  }
+  asio::io_context io;
+  const auto name = stringAt(*data, "name");
+  int code = kExitOk;
+  AttachSession session(
+      io,
+      {.name = name,
+       .mode = parseInputMode(stringAt(*data, "mode")).value_or(taskmaster::InputMode::none),
+       .keyboard = flagAt(*data, "keyboard"),
+       .detachKeys = detachKeys},
+      {.input = [&client](std::string bytes) { sendRequest(client, "input", {std::move(bytes)}); },
+       .resize = [&client](unsigned short rows, unsigned short columns) {
+         sendRequest(client, "resize", {std::to_string(rows), std::to_string(columns)});
+       },
+       .detached = [&client, name](auto done) { done(detachedLine(name, stateOf(client, name))); },
+       .finished = [&io] { io.stop(); }});
+  asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
+  signals.async_wait([&session](boost::system::error_code ec, int) {
+    if (!ec) session.detach();
+  });
+  // Only waited on, never read through Asio: the descriptor stays blocking for the client's own reads.
+  asio::posix::stream_descriptor watch(io, ::fcntl(client.fd(), F_DUPFD_CLOEXEC, 3));
+  auto deliver = [&](const std::vector<boost::json::object>& events) {
+    for (const auto& e : events) {
+      const auto kind = stringAt(e, "event");
+      if (kind == "output") session.output(stringAt(e, "data"));
+      else if (kind == "lagged") session.output(fmt::format("\r\n[{}]\r\n", laggedText(e)));
+      else if (kind == "keyboard") session.keyboard(flagAt(e, "keyboard"));
+      else if (kind == "detached") session.end(stringAt(e, "line"));
+    }
+  };
+  std::function<void()> waitForStream = [&] {
+    watch.async_wait(asio::posix::descriptor_base::wait_read, [&](boost::system::error_code ec) {
+      if (ec || session.ended()) return;
+      auto events = client.readEvents();
+      if (!events) {
+        code = kExitFailure;
+        return session.end(fmt::format("connection to taskmaster lost: {}", events.error().str()));
+      }
+      deliver(*events);
+      if (!session.ended()) waitForStream();
+    });
+  };
+  session.start(stringAt(*data, "text"));
+  deliver(client.bufferedEvents());  // some may have come with the reply
+  if (!session.ended()) waitForStream();
+  io.run();
+  return code;
+}
+
 }  // namespace
 
 int runCtl(const CtlOptions& options) {
@@ -257,6 +356,17 @@ int runCtl(const CtlOptions& options) {
 
   const auto* command = taskmaster::findCommand(words.front());
   using taskmaster::CommandId;
+  if (isAttach(words)) {
+    auto reply = client.call(words.front(), {words.begin() + 1, words.end()});
+    if (!reply || !reply->ok) {
+      const auto why = !reply                  ? reply.error().str()
+                       : !reply->error.empty() ? reply->error
+                                               : fmt::format("{}", fmt::join(reply->lines, "\n"));
+      fmt::print(stderr, "taskmaster ctl: {}\n", why);
+      return !reply ? kExitFailure : reply->error.empty() ? kExitFailure : kExitUsage;
+    }
+    return attach(client, *reply, options.detachKeys);
+  }
   const bool output = command && (command->id == CommandId::tail || command->id == CommandId::maintail);
   // Printed as text, a reply needs only its lines; tail's text and stream come in its data. (A status of
   // 10,000 processes is 2 MB with its data, 0.4 MB without.)

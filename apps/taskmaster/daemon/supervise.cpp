@@ -146,7 +146,8 @@ class App {
       backend_.emplace(interpreter_, taskmaster::RunContext{.source = "shell", .colour = colourWanted()},
                        [this] { followConfig(); });
       shell_ = makeShell(io_, *backend_, {.historyFile = historyPath(),
-                                          .onQuit = [this](std::string_view why) { quit(why); }});
+                                          .onQuit = [this](std::string_view why) { quit(why); },
+                                          .detachKeys = options_.detachKeys});
       colour_ = shell_->interactive() && colourWanted();
     }
     // Programs' lines forwarded to /dev/stdout or /dev/stderr: with a shell, through it, so that they never cut

@@ -18,6 +18,8 @@
 #include <editline/readline.h>
 #include <fmt/format.h>
 
+#include "attach/session.hpp"
+#include "options.hpp"
 #include "shell/descriptors.hpp"
 #include "shell/line_reader.hpp"
 #include "shell/output_stream.hpp"
@@ -50,11 +52,17 @@ const taskmaster::OutputTail* followed(const taskmaster::CommandReply& reply) {
 
 // Runs a typed line: its words go to the backend; a blank line or a comment gets an empty answer, and a
 // line that cannot be split into words an error. `done` is called once, later on the loop.
-void runLine(asio::io_context& io, ShellBackend& backend, std::string_view line,
+// attach is for a shell on a terminal (`atTerminal`).
+void runLine(asio::io_context& io, ShellBackend& backend, std::string_view line, bool atTerminal,
              std::function<void(taskmaster::CommandReply)> done) {
   auto words = taskmaster::splitCommand(line);
-  if (words && !words->empty() && !words->front().starts_with('#')) return backend.run(*words, std::move(done));
   taskmaster::CommandReply reply;
+  if (words && !atTerminal && isAttach(*words)) {
+    reply.fail(fmt::format("{}: needs a terminal: type it at the taskmaster> prompt, or run 'taskmaster ctl attach'"
+                           " from a terminal", words->front()));
+  } else if (words && !words->empty() && !words->front().starts_with('#')) {
+    return backend.run(*words, std::move(done));
+  }
   if (!words) reply.fail("unterminated quote or trailing backslash");
   asio::post(io, [done = std::move(done), reply = std::move(reply)]() mutable { done(std::move(reply)); });
 }
@@ -107,7 +115,7 @@ class ScriptShell final : public Shell {
     reader_.next([this](std::optional<std::string> line) {
       if (closed_) return;
       if (!line) return settings_.onQuit("end of input");
-      runLine(io_, backend_, *line, [this](taskmaster::CommandReply result) {
+      runLine(io_, backend_, *line, false, [this](taskmaster::CommandReply result) {
         if (closed_) return;
         if (const auto* tail = followed(result)) {  // no Ctrl-C in a script: followed until the shell closes
           print(tail->text);
@@ -175,6 +183,10 @@ class InteractiveShell final : public Shell {
     if (closed_) return;
     closed_ = true;
     following_.reset();
+    if (attached_) {  // taskmaster stops: the terminal comes back first
+      session_->end(fmt::format("detached from {}: taskmaster is stopping", attachment_->name()));
+      leaveAttachment();
+    }
     if (editing_) {
       rl_callback_handler_remove();  // back to the terminal's normal mode
       editing_ = false;
@@ -186,6 +198,7 @@ class InteractiveShell final : public Shell {
   }
 
   void notice(std::string_view text) override {
+    if (attached_) return hold(fmt::format("{}\n", text));
     if (closed_ || !editing_) return put(stdout, fmt::format("{}\n", text));
     // Below the half-typed line, then the prompt and that line again, cursor where it was.
     put(stdout, fmt::format("\n{}\n", text));
@@ -198,6 +211,7 @@ class InteractiveShell final : public Shell {
   void output(std::string_view lines) override {
     if (lines.empty()) return;
     const std::string_view end = lines.back() == '\n' ? "" : "\n";
+    if (attached_) return hold(fmt::format("{}{}", lines, end));
     if (closed_ || !editing_) return programOutput_.write(fmt::format("{}{}", lines, end));
     // In place of the prompt's line, then the prompt and the half-typed line again, cursor where it was.
     programOutput_.write(fmt::format("\r\033[K{}{}", lines, end), [this] {
@@ -207,6 +221,7 @@ class InteractiveShell final : public Shell {
 
   void interrupt() override {
     if (closed_) return;
+    if (attached_) return session_->detach();  // not a key: Ctrl-C goes to the program as a byte
     if (isFollowing_) {  // tail -f: stop following; the prompt comes back below the ^C the terminal echoed,
       isFollowing_ = false;  // after what was still on its way to the terminal
       following_.reset();
@@ -274,14 +289,71 @@ class InteractiveShell final : public Shell {
     }
     remember(*line);
     const unsigned id = ++command_;
-    runLine(io_, backend_, *line, [this, id](taskmaster::CommandReply result) {
+    runLine(io_, backend_, *line, true, [this, id](taskmaster::CommandReply result) {
       if (closed_ || id != command_) return;
       if (const auto* tail = followed(result)) return follow(*tail);
+      using AttachmentPointer = std::shared_ptr<taskmaster::Attachment>;
+      if (auto* attachment = std::get_if<AttachmentPointer>(&result.data); attachment && *attachment)
+        return attach(std::move(*attachment));
       putLines(stdout, result.lines);
       if (result.quit) return settings_.onQuit("quit command");
       prompt();
       waitForInput();
     });
+  }
+
+  // attach NAME: libedit and the prompt are away (the line handler is removed) until the session ends;
+  // notices and forwarded lines wait until then.
+  void attach(std::shared_ptr<taskmaster::Attachment> attachment) {
+    attached_ = true;
+    attachment_ = std::move(attachment);
+    const auto name = attachment_->name();
+    session_ = std::make_unique<AttachSession>(
+        io_,
+        AttachSettings{.name = name,
+                       .mode = attachment_->mode(),
+                       .keyboard = attachment_->keyboard(),
+                       .detachKeys = settings_.detachKeys},
+        AttachHooks{.input = [this](std::string bytes) { (void)attachment_->input(bytes); },
+                    .resize = [this](unsigned short rows,
+                                     unsigned short columns) { (void)attachment_->resize(rows, columns); },
+                    .detached = [this, name](auto done) { detachedLine(name, std::move(done)); },
+                    .finished = [this] { asio::post(io_, [this] { afterAttachment(); }); }});
+    session_->start(attachment_->text());
+    attachment_->onKeyboard([this] { session_->keyboard(true); });
+    attachment_->onDetached([this](const taskmaster::Detached& d) { session_->end(d.line); });
+    following_ = attachment_->follow([this](std::string_view chunk) { session_->output(chunk); });
+  }
+
+  // "detached from web (still RUNNING)": the state as status says it.
+  void detachedLine(const std::string& name, std::function<void(std::string)> done) {
+    backend_.run({"status", name}, [name, done = std::move(done)](taskmaster::CommandReply reply) {
+      const auto* report = std::get_if<taskmaster::StatusReport>(&reply.data);
+      const bool known = report && report->instances.size() == 1;
+      done(cli::detachedLine(name, known ? taskmaster::to_string(report->instances.front().state) : ""));
+    });
+  }
+
+  // The session has given the terminal back and written its last line.
+  void afterAttachment() {
+    if (!attached_) return;
+    leaveAttachment();
+    if (closed_) return;
+    prompt();
+    waitForInput();
+  }
+
+  void leaveAttachment() {
+    attached_ = false;
+    following_.reset();
+    attachment_.reset();  // closes the attachment: another client may get the keyboard
+    if (!held_.empty()) programOutput_.write(std::exchange(held_, {}));
+  }
+
+  // What came for the terminal while attached: shown after, within a bound (past it, the rest is dropped).
+  void hold(std::string text) {
+    static constexpr std::size_t kMaxHeld = 64 * 1024;
+    if (held_.size() + text.size() <= kMaxHeld) held_ += text;
   }
 
   // tail -f: the text as it was written, then each chunk as it comes, until Ctrl-C (interrupt()).
@@ -312,7 +384,8 @@ class InteractiveShell final : public Shell {
   void waitForTerminalSignals() {
     terminalSignals_.async_wait([this](boost::system::error_code ec, int signal) {
       if (ec || closed_) return;
-      if (signal == SIGWINCH) {
+      if (attached_) {  // the session forwards the size; the prompt is redrawn at its end
+      } else if (signal == SIGWINCH) {
         rl_resize_terminal();
       } else if (editing_) {  // SIGCONT after Ctrl-Z: the shell that ran fg reset the terminal
         rl_prep_terminal(1);
@@ -345,6 +418,10 @@ class InteractiveShell final : public Shell {
   taskmaster::Subscription following_;  // tail -f, until Ctrl-C
   bool isFollowing_ = false;
   unsigned command_ = 0;  // numbers commands, so the answer of an interrupted one is dropped
+  std::unique_ptr<AttachSession> session_;  // attach NAME: the last one, kept until the next
+  std::shared_ptr<taskmaster::Attachment> attachment_;  // its output follows in following_; reset, it closes
+  bool attached_ = false;
+  std::string held_;  // notices and forwarded lines that came while attached
   std::string lastLine_;
   std::vector<std::string> matches_;
   std::size_t nextMatch_ = 0;

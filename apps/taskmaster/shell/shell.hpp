@@ -48,6 +48,7 @@ struct ShellSettings {
   std::string historyFile;         // interactive only; empty: no history kept across runs
   // quit, exit, Ctrl-D or the end of the input; the reason is for the event log.
   std::function<void(std::string_view reason)> onQuit;
+  std::string detachKeys = "\x1d";  // attach's, as bytes (parseDetachKeys): Ctrl-] unless --detach-keys says
 };
 
 class Shell {

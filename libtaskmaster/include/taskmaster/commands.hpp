@@ -1,5 +1,5 @@
 // The command language: what a person or a program asks of a running supervisor (status, start, stop,
-// restart, reload, pid, signal, tail, clear, maintail, version, shutdown, help), in three parts:
+// restart, reload, pid, signal, tail, clear, maintail, attach, version, shutdown, help), in three parts:
 //
 // - the command table: the one list of commands, with their usage, help text, argument counts and what a
 //   shell completes after them. Help, completion, the control protocol and docs/cli.md all follow it;
@@ -31,10 +31,15 @@
 
 namespace taskmaster::inline v0 {
 
+namespace detail {
+struct Keyboards;  // who holds the keyboard of each instance, and the attachments waiting for it
+}
+
 // --- the command table -----------------------------------------------------------------------------
 
 enum class CommandId {
-  help, status, start, stop, restart, reload, pid, signal, version, shutdown, quit, events, tail, clear, maintail
+  help, status, start, stop, restart, reload, pid, signal, version, shutdown, quit, events, tail, clear, maintail,
+  attach, input, resize
 };
 
 // Where a command can be given.
@@ -42,6 +47,7 @@ enum class CommandScope {
   everywhere,
   shell,   // quit: ends the shell it is typed in; refused over a protocol
   socket,  // events: a stream the control server answers itself; a shell says where to find it
+  attached,  // input, resize: sent on a connection after its attach, refused elsewhere; not in help or completion
 };
 
 // What a shell offers for the next word after the command.
@@ -65,7 +71,7 @@ struct CommandInfo {
 [[nodiscard]] const std::vector<CommandInfo>& commandTable();
 // The command called `name` ("exit" is quit); null when there is none.
 [[nodiscard]] const CommandInfo* findCommand(std::string_view name);
-// Every word a shell accepts as a command, "exit" included.
+// Every word a shell accepts as a command, "exit" and "fg" included.
 [[nodiscard]] std::vector<std::string> commandNames();
 // "unknown command 'stauts' (did you mean 'status'?)": the one did-you-mean for command names.
 [[nodiscard]] std::string unknownCommandMessage(std::string_view name, std::string_view wording = "unknown command");
@@ -135,6 +141,57 @@ struct OutputTail {
   std::string stream;       // "stdout", "stderr", or "log" for the event log
   std::string text;         // the last bytes, as the program wrote them: any bytes, maybe not whole lines
   OutputFollower follow{};  // set with -f: what comes next
+};
+
+// --- attach -----------------------------------------------------------------------------------------
+
+// What a program's input is (ProgramSpec::tty, ProgramSpec::stdin): a terminal, a pipe on its stdin, or
+// nothing (/dev/null).
+enum class InputMode { none, stdin, tty };  // NOLINT: glibc's stdin macro expands to itself
+[[nodiscard]] std::string_view to_string(InputMode mode) noexcept;  // "none", "stdin", "tty"
+
+// How an attachment ended: the program's process ended ("exited"), it was stopped ("stopped"), its program
+// was removed ("removed"), or taskmaster is shutting down ("shutdown").
+struct Detached {
+  std::string reason;
+  std::string line;  // for people: "web exited with status 0", "web was stopped"
+};
+
+// One client's view of a running program's console (Service::attach): its recent output, what it writes
+// next, and its keyboard. Several attachments may watch one instance; one types at a time: the first open
+// one holds the keyboard until it is closed, then the oldest still open gets it. Destroying the attachment
+// detaches (the program goes on). It ends by itself when the program's process ends.
+class Attachment {
+ public:
+  struct State;
+  explicit Attachment(std::shared_ptr<State> state);
+  ~Attachment();
+  Attachment(const Attachment&) = delete;
+  Attachment& operator=(const Attachment&) = delete;
+
+  [[nodiscard]] const std::string& name() const;  // the instance: "web", "web:1"
+  [[nodiscard]] InputMode mode() const;
+  [[nodiscard]] bool keyboard() const;   // input() and resize() act only while it is true
+  [[nodiscard]] const std::string& text() const;  // the recent output, as tail shows it
+  [[nodiscard]] bool detached() const;   // the program's process has ended: nothing more comes
+  // What the program writes after text(), nothing missed, until the Subscription is reset. Call it once.
+  // A program with a stderr of its own (neither tty nor redirect_stderr) writes it to `errors`, or to `sink`
+  // too when `errors` is empty: a terminal shows both.
+  [[nodiscard]] Subscription follow(std::function<void(std::string_view chunk)> sink,
+                                    std::function<void(std::string_view chunk)> errors = {});
+  // Called when the keyboard comes to this attachment (another one that held it was closed).
+  void onKeyboard(std::function<void()> handler);
+  // Called once, later on the loop, when the attachment ends by itself; not when it is destroyed first.
+  void onDetached(std::function<void(const Detached&)> handler);
+
+  // The program's keyboard (Supervisor::sendInput, resizeTerminal), while this attachment holds it: an
+  // Error with Errc::keyboard_elsewhere ("another client has the keyboard") otherwise, or the Supervisor's
+  // (no input, not running, input not read...).
+  [[nodiscard]] Result<> input(std::string_view bytes);
+  [[nodiscard]] Result<> resize(unsigned short rows, unsigned short columns);
+
+ private:
+  std::shared_ptr<State> state_;
 };
 
 struct ReloadReport {
@@ -216,6 +273,10 @@ class Service {
   // Truncates the output files and forgets the recent output of every instance of each name.
   [[nodiscard]] ActionReport clear(const std::vector<std::string>& names);
   [[nodiscard]] OutputLog* eventLog() const { return eventLog_; }
+  // Attaches to the console of one running instance (a program of one instance, or "web:1"): its recent
+  // output (`size`, tail's default), then what it writes, and its keyboard when no other attachment holds it.
+  // An Error as output() gives, or Errc::not_running ("web is not running").
+  [[nodiscard]] Result<std::unique_ptr<Attachment>> attach(std::string_view name, TailSize size = {});
 
   [[nodiscard]] static int ownPid();
   [[nodiscard]] static std::string_view version();
@@ -232,6 +293,7 @@ class Service {
   Config config_;
   Config read_;  // the configuration last read: config_ until a reread()
   OutputLog* eventLog_ = nullptr;
+  std::shared_ptr<detail::Keyboards> keyboards_;  // made at the first attach
 };
 
 // --- the text layer --------------------------------------------------------------------------------
@@ -252,10 +314,13 @@ struct CommandReply {
   bool usage = false;               // the request itself was wrong: unknown command, wrong arguments
   bool quit = false;                // the asker's front end is to stop every program and leave
   // The data: StatusReport (status, pid with names), ActionReport (start, stop, restart, clear), ReloadReport
-  // (a reload that worked), int (pid of taskmaster), std::string (version), OutputTail (tail, maintail), or nothing.
+  // (a reload that worked), int (pid of taskmaster), std::string (version), OutputTail (tail, maintail), an
+  // Attachment (attach), or nothing.
   // For tail, `lines` is the text cut at its newlines: a front end that must show the bytes exactly (or
   // follow them) takes the OutputTail.
-  std::variant<std::monostate, StatusReport, ActionReport, ReloadReport, int, std::string, OutputTail> data;
+  std::variant<std::monostate, StatusReport, ActionReport, ReloadReport, int, std::string, OutputTail,
+               std::shared_ptr<Attachment>>
+      data;
 
   void fail(std::string line);
 };

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -40,6 +41,9 @@ struct Request {
   std::string cmd;
   std::vector<std::string> args;
   bool withData = true;  // "data": false asks for the reply without its "data" (a client that prints `lines`)
+  // Not on the wire: the server's number for the connection it came on (from 1; 0 for none), which ties the
+  // input and resize requests of an attach to the attachment of their connection.
+  std::uint64_t connection = 0;
 };
 
 struct Reply {
@@ -59,6 +63,12 @@ struct Reply {
 [[nodiscard]] Result<Reply> parseReply(std::string_view line);
 // The event line of a state change: {"v":1,"event":"state",...}.
 [[nodiscard]] std::string encodeEvent(const StateChange& change);
+
+// The lines of an attach's stream besides its output: {"v":1,"event":"keyboard","name":"web","keyboard":true}
+// when the keyboard comes to the client, and {"v":1,"event":"detached","name":"web","reason":"exited",
+// "line":"web exited with status 0"} when the attachment ends.
+[[nodiscard]] std::string encodeKeyboard(std::string_view name, bool keyboard);
+[[nodiscard]] std::string encodeDetached(std::string_view name, std::string_view reason, std::string_view line);
 
 // An output line of a followed log (tail -f, maintail -f): {"v":1,"event":"output","name":"web:1",
 // "stream":"stdout","data":"..."}. `data` must be UTF-8 already (see Utf8Stream).

@@ -16,6 +16,11 @@ enum class Errc {
   already_exists,       // add() of a name that is taken
   invalid_spec,         // a ProgramSpec whose validate() is not empty
   shutting_down,        // a start after shutdown() began
+  several_instances,    // a name that must be one instance names a program of several ("web" for web:0, web:1)
+  not_running,          // input for an instance that has no process
+  no_input,             // input for a program with neither tty nor stdin
+  input_full,           // input past the bound on what a program has not read yet (64 KiB)
+  keyboard_elsewhere,   // input from an attachment while another one holds the program's keyboard
 };
 
 const std::error_category& category() noexcept;

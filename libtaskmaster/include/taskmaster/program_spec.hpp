@@ -85,6 +85,13 @@ struct ProgramSpec {
   Rotation stdoutRotation{};
   Rotation stderrRotation{};
   bool redirectStderr = false;
+  // The program's console (docs/configuration.md, `taskmaster ctl attach`). With tty, it runs on a
+  // pseudo-terminal whose master taskmaster holds: its stdin, stdout and stderr are the terminal, it leads its
+  // own session with the terminal as its controlling terminal, and its output is one stream (stdout's: the
+  // stderr settings must not be given). Otherwise, with stdin, its stdin is a pipe that taskmaster writes
+  // to (Supervisor::sendInput); without either, its stdin is /dev/null.
+  bool tty = false;
+  bool stdin = false;  // NOLINT: the configuration's key (glibc's stdin macro expands to itself)
   std::size_t tailBytes = kDefaultTailBytes;
   std::map<std::string, std::string> env{};  // added to the inherited environment
   std::optional<std::string> workingdir{};
@@ -104,9 +111,11 @@ struct ProgramSpec {
 
   // True when the running processes would differ: a change here needs a restart on reload.
   [[nodiscard]] bool sameProcessAs(const ProgramSpec& other) const;
+  // Whether stderr goes into stdout's stream: redirectStderr, or a terminal (one stream).
+  [[nodiscard]] bool oneStream() const { return redirectStderr || tty; }
 
   // The file of `stream` for instance `index`, placeholders expanded: nullopt when none (memory only);
-  // "/dev/stdout" or "/dev/stderr" when forwarded. With redirectStderr, stderr has stdout's.
+  // "/dev/stdout" or "/dev/stderr" when forwarded. With redirectStderr or tty, stderr has stdout's.
   [[nodiscard]] std::optional<std::string> outputPath(StdStream stream, int index) const;
 
   // Name of instance `index`: the program name when numprocs is 1, else "name:index".

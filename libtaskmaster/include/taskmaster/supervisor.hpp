@@ -87,6 +87,8 @@ class Supervisor {
   [[nodiscard]] std::error_code status(std::string_view target, std::vector<InstanceStatus>& out) const;
   [[nodiscard]] std::vector<std::string> programNames() const;
   [[nodiscard]] std::vector<std::string> instanceNames() const;
+  // The spec a program runs with: `name` is a program or one of its instances; null for any other name.
+  [[nodiscard]] std::shared_ptr<const ProgramSpec> spec(std::string_view name) const;
 
   // Stops everything, honouring each program's stopsignal and stoptime; `done` runs when nothing is left.
   // Starts are refused from then on.
@@ -122,6 +124,16 @@ class Supervisor {
   // Where lines of programs whose stdout or stderr is /dev/stdout or /dev/stderr go. By default they are
   // written to this process's fd 1 or 2 without ever blocking (an OutputWriter each).
   void setForwardSink(ForwardSink sink);
+
+  // A program's input (docs/configuration.md: tty, stdin). `name` is an instance or a program of one instance.
+  // sendInput queues `bytes` for its terminal or stdin pipe and returns at once; the program takes them as it
+  // reads. Errors (their detail names the program): Errc::no_such_program, Errc::several_instances,
+  // Errc::no_input (neither tty nor stdin), Errc::not_running, Errc::input_full (it has not read the last
+  // 64 KiB: nothing of `bytes` was queued), or a system error once the program has closed its input (EPIPE).
+  [[nodiscard]] Result<> sendInput(std::string_view name, std::string_view bytes);
+  // Sets the size of a tty program's terminal (the kernel sends it SIGWINCH). The same errors, and ENOTTY
+  // for a program with stdin only.
+  [[nodiscard]] Result<> resizeTerminal(std::string_view name, unsigned short rows, unsigned short columns);
 
  private:
   class Impl;

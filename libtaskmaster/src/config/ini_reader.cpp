@@ -268,6 +268,7 @@ std::optional<SupervisordReader::Common> SupervisordReader::readCommon(const Ini
   spec.killasgroup = get("killasgroup", iniBoolean).value_or(spec.stopasgroup);
   spec.exitcodes = get("exitcodes", iniExitcodes).value_or(std::vector<int>{0});
   spec.redirectStderr = get("redirect_stderr", iniBoolean).value_or(false);
+  spec.stdin = true;  // supervisord always gives a stdin pipe: its sendProcessStdin and supervisorctl's fg write to it
   common.numprocs = get("numprocs", [](std::string_view t) { return iniCount(t, 0); }).value_or(1);
   common.numprocsStart = get("numprocs_start", [](std::string_view t) { return iniCount(t, 0); }).value_or(0);
   if (common.numprocs == 0 && warn) {

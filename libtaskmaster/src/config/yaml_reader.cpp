@@ -386,7 +386,7 @@ std::string maxBytesKey(StdStream stream) { return fmt::format("{}_maxbytes", to
 // The file of `stream` of instance `index`, when it is one of taskmaster's files: nullopt when the output is
 // kept in memory only, forwarded or discarded, or when stderr goes into stdout's file.
 std::optional<std::string> ownFile(const ProgramSpec& spec, StdStream stream, int index) {
-  if (stream == StdStream::err && spec.redirectStderr) return std::nullopt;
+  if (stream == StdStream::err && spec.oneStream()) return std::nullopt;
   auto path = spec.outputPath(stream, index);
   if (!path || isSharedSink(*path)) return std::nullopt;
   return path;
@@ -432,6 +432,8 @@ const auto kOptions = std::to_array<Option>({
     {"stderr_maxbytes", setRotation<&ProgramSpec::stderrRotation, &Rotation::maxBytes, toSize>},
     {"stderr_backups", setRotation<&ProgramSpec::stderrRotation, &Rotation::backups, toInt>},
     {"redirect_stderr", set<&ProgramSpec::redirectStderr, toBool>},
+    {"tty", set<&ProgramSpec::tty, toBool>},
+    {"stdin", set<&ProgramSpec::stdin, toBool>},
     {"tail_bytes", set<&ProgramSpec::tailBytes, toTailBytes>},
     {"env", readEnv},
     {"workingdir", set<&ProgramSpec::workingdir, toPath>},

@@ -219,6 +219,8 @@ void writeProgram(std::string& out, const ProgramSpec& spec) {
   options.unlessDefault("stderr_maxbytes", spec.stderrRotation.maxBytes, defaults.stderrRotation.maxBytes, size);
   options.unlessDefault("stderr_backups", spec.stderrRotation.backups, defaults.stderrRotation.backups, number);
   options.unlessDefault("redirect_stderr", spec.redirectStderr, defaults.redirectStderr, boolean);
+  options.unlessDefault("tty", spec.tty, defaults.tty, boolean);
+  options.unlessDefault("stdin", spec.stdin, defaults.stdin, boolean);
   options.unlessDefault("tail_bytes", static_cast<std::uint64_t>(spec.tailBytes),
                         static_cast<std::uint64_t>(defaults.tailBytes), size);
   if (!spec.env.empty()) {

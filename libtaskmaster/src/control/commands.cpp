@@ -181,6 +181,19 @@ const std::vector<CommandInfo>& commandTable() {
        {"Each program gets its stopsignal, then SIGKILL after its stoptime; taskmaster exits once all are down.",
         "In the remote shell of `taskmaster ctl` it leaves that shell, and taskmaster goes on."},
        0, 0, C::nothing, CommandScope::shell},
+      {attach, "attach", "attach NAME", "show a program's console and type into it (alias: fg)",
+       {"Shows the recent output of one instance, then what it writes, and sends what you type to it: on its",
+        "terminal (tty: true, the terminal in raw mode) or line by line to its stdin (stdin: true). Ctrl-C goes",
+        "to the program. Ctrl-] detaches and leaves it running (taskmaster ctl attach --detach-keys changes",
+        "the keys). Several clients may watch one program; one types at a time: the first attached, until it",
+        "detaches. It ends with a line saying how when the program's process ends."},
+       1, 1, C::names},
+      {input, "input", "input BYTES", "send bytes to the attached program (after attach, on its connection)",
+       {"Part of attach over the control socket: the bytes go to the program attached on the same connection."},
+       1, 1, C::nothing, CommandScope::attached},
+      {resize, "resize", "resize ROWS COLUMNS", "set the attached program's terminal size (after attach)",
+       {"Part of attach over the control socket: TIOCSWINSZ on its terminal; the program gets SIGWINCH."},
+       2, 2, C::nothing, CommandScope::attached},
       {events, "events", "events", "follow state changes as they happen (taskmaster ctl events)",
        {"A stream over the control socket: `taskmaster ctl events` prints each state change until interrupted.",
         "In a shell, the changes that need attention are announced at the prompt instead."},
@@ -191,6 +204,7 @@ const std::vector<CommandInfo>& commandTable() {
 
 const CommandInfo* findCommand(std::string_view name) {
   if (name == "exit") name = "quit";
+  if (name == "fg") name = "attach";  // supervisorctl's name
   const auto& table = commandTable();
   auto it = std::ranges::find(table, name, &CommandInfo::name);
   return it == table.end() ? nullptr : &*it;
@@ -198,8 +212,10 @@ const CommandInfo* findCommand(std::string_view name) {
 
 std::vector<std::string> commandNames() {
   std::vector<std::string> names;
-  for (const auto& c : commandTable()) names.emplace_back(c.name);
+  for (const auto& c : commandTable())
+    if (c.scope != CommandScope::attached) names.emplace_back(c.name);
   names.emplace_back("exit");
+  names.emplace_back("fg");
   return names;
 }
 

@@ -33,9 +33,11 @@ CommandReply help(const Args& args) {
   if (args.empty()) {
     reply.lines.emplace_back("Commands:");
     // The usages in a column; a longer one pushes its summary along, one line per command all the same.
-    for (const auto& c : commandTable())
+    for (const auto& c : commandTable()) {
+      if (c.scope == CommandScope::attached) continue;  // requests of attach's protocol, typed by nobody
       reply.lines.push_back(
           fmt::format("  {:<{}}{}", c.usage, std::max<std::size_t>(22, c.usage.size() + 1), c.summary));
+    }
     reply.lines.emplace_back("NAME is a program (all its instances), an instance such as web:1, or all.");
     reply.lines.emplace_back("Type 'help COMMAND' for more about one command.");
     return reply;
@@ -95,6 +97,21 @@ CommandReply signal(Service& service, const Args& args) {
       reply.lines.push_back(fmt::format("{}: sent {} to pid {}", sent.instance, name, sent.pid));
     else reply.fail(fmt::format("{}: ERROR (not running)", sent.instance));
   }
+  return reply;
+}
+
+// attach: the Attachment, for the front end to follow; its line says whether it has the keyboard.
+CommandReply attach(Service& service, const Args& args) {
+  CommandReply reply = replyTo(CommandId::attach);
+  auto attachment = service.attach(args.front());
+  if (!attachment) {
+    reply.fail(attachment.error().detail);
+    return reply;
+  }
+  const Attachment& a = **attachment;
+  reply.lines.push_back(fmt::format("attached to {} (input: {}{})", a.name(), to_string(a.mode()),
+                                    a.keyboard() ? "" : "; another client has the keyboard"));
+  reply.data = std::shared_ptr<Attachment>(std::move(*attachment));
   return reply;
 }
 
@@ -194,6 +211,8 @@ void Interpreter::run(const std::vector<std::string>& words, const RunContext& c
     refused.errors.push_back(fmt::format("'{}' ends a shell; 'shutdown' stops taskmaster", words.front()));
   } else if (command->scope == CommandScope::socket) {  // the control server answers it before any interpreter
     refused.fail(fmt::format("'{}' follows the control socket: run 'taskmaster ctl {}'", words.front(), words.front()));
+  } else if (command->scope == CommandScope::attached) {
+    refused.fail(fmt::format("'{}' goes with attach: type into the program after 'attach NAME'", words.front()));
   } else if (const std::size_t n = words.size() - 1; n < command->minArgs || n > command->maxArgs) {
     refused.fail(fmt::format("usage: {}", command->usage));
   } else {
@@ -233,7 +252,10 @@ void Interpreter::dispatch(const CommandInfo& command, const Args& args, const R
     case CommandId::tail:
     case CommandId::maintail: return finish(std::move(done), tail(service_, command, args));
     case CommandId::clear: return finish(std::move(done), actionReply(command.id, service_.clear(args)));
-    case CommandId::events: return;  // refused in run(): never dispatched
+    case CommandId::attach: return finish(std::move(done), attach(service_, args));
+    case CommandId::events:
+    case CommandId::input:
+    case CommandId::resize: return;  // refused in run(): never dispatched
   }
 }
 

@@ -115,6 +115,17 @@ std::string encodeOutput(std::string_view name, std::string_view stream, std::st
          "\n";
 }
 
+std::string encodeKeyboard(std::string_view name, bool keyboard) {
+  return json::serialize(json::object{{"v", kVersion}, {"event", "keyboard"}, {"name", name}, {"keyboard", keyboard}}) +
+         "\n";
+}
+
+std::string encodeDetached(std::string_view name, std::string_view reason, std::string_view line) {
+  return json::serialize(json::object{
+             {"v", kVersion}, {"event", "detached"}, {"name", name}, {"reason", reason}, {"line", line}}) +
+         "\n";
+}
+
 json::object toJson(const StateChange& c) {
   return {{"program", c.program},      {"instance", c.instance}, {"index", c.index},
           {"from", to_string(c.from)}, {"to", to_string(c.to)},  {"pid", c.pid},

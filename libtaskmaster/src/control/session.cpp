@@ -1,5 +1,6 @@
 #include "control/session.hpp"
 
+#include <atomic>
 #include <vector>
 
 #include <boost/asio/post.hpp>
@@ -13,10 +14,11 @@ namespace asio = boost::asio;
 
 namespace {
 constexpr std::size_t kMaxBatch = 64;  // lines handed to one gathered write
+std::atomic<std::uint64_t> connections{0};  // servers may run on several threads
 }
 
 Session::Session(SessionOwner& owner, asio::local::stream_protocol::socket socket)
-    : owner_(owner), socket_(std::move(socket)), partial_(socket_.get_executor()) {}
+    : owner_(owner), connection_(++connections), socket_(std::move(socket)), partial_(socket_.get_executor()) {}
 
 void Session::refuse(std::string message) {
   sendReply(encodeReply(nullptr, {false, {}, nullptr, std::move(message)}));
@@ -92,6 +94,7 @@ void Session::watchPartial() {
 void Session::handle(const std::string& line) {
   auto request = parseRequest(line);
   if (!request) return sendReply(encodeReply(nullptr, {false, {}, nullptr, request.error().detail}));
+  request->connection = connection_;
   busy_ = true;
   partial_.cancel();
   partialArmed_ = false;

@@ -67,6 +67,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void written();
 
   SessionOwner& owner_;
+  const std::uint64_t connection_;  // this connection's number (Request::connection)
   boost::asio::local::stream_protocol::socket socket_;
   boost::asio::steady_timer partial_;
   std::array<char, 4096> chunk_{};

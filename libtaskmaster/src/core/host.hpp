@@ -10,6 +10,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <system_error>
 
 #include <taskmaster/program_spec.hpp>
 #include <taskmaster/state.hpp>
@@ -28,6 +30,20 @@ class Timer {
   virtual void cancel() = 0;
 };
 
+// A live child's input: its terminal's master (tty) or the write end of its stdin pipe (stdin). Writes are
+// queued and never block: past kMaxPendingInput bytes not yet taken by the program, a write is refused.
+class Console {
+ public:
+  virtual ~Console() = default;
+  [[nodiscard]] virtual bool terminal() const = 0;
+  // Errc::input_full past the bound; a system error when the program has closed its end (EPIPE, EIO).
+  virtual std::error_code write(std::string_view bytes) = 0;
+  // TIOCSWINSZ on the master (the kernel sends the program SIGWINCH); ENOTTY for a pipe.
+  virtual std::error_code resize(unsigned short rows, unsigned short columns) = 0;
+};
+
+inline constexpr std::size_t kMaxPendingInput = 64 * 1024;
+
 // A live child process. Its exit is reported once, through the callback given to Host::requestSpawn, unless the
 // Child is destroyed first (then the process group is SIGKILLed and reaped without a report). Before the
 // exit is reported the leftovers of its process group are SIGKILLed when killGroupOnExit is set: the
@@ -39,6 +55,8 @@ class Child {
   virtual void signal(int sig, bool group) = 0;
   // Spawned with the spec's killasgroup; the option applies live.
   virtual void setKillGroupOnExit(bool kill) = 0;
+  // Its input, while it lives (tty or stdin); null when its stdin is /dev/null.
+  [[nodiscard]] virtual Console* console() { return nullptr; }
 };
 
 struct SpawnRequest {

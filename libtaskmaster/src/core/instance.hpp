@@ -78,6 +78,8 @@ class Instance {
   [[nodiscard]] const std::string& reason() const { return reason_; }
   // Its stdout and stderr, kept across its processes.
   [[nodiscard]] InstanceOutput& output() const { return *output_; }
+  // The input of its process (tty or stdin); null when it has none or no process.
+  [[nodiscard]] Console* console() const { return child_ ? child_->console() : nullptr; }
 
  private:
   bool dispatch(Event event);

@@ -146,7 +146,7 @@ void forEachPlaceholder(std::string_view path, Found found) {
 // The file instance `index` writes `stream` to when taskmaster rotates it; nullopt when it has none, when it
 // is not rotated, or when the stream goes into stdout's file (redirect_stderr).
 std::optional<std::string> rotatedFile(const ProgramSpec& spec, StdStream stream, int index) {
-  if (stream == StdStream::err && spec.redirectStderr) return std::nullopt;
+  if (stream == StdStream::err && spec.oneStream()) return std::nullopt;
   const auto& rotation = stream == StdStream::out ? spec.stdoutRotation : spec.stderrRotation;
   auto path = spec.outputPath(stream, index);
   if (!path || rotation.maxBytes == 0 || isSharedSink(*path)) return std::nullopt;
@@ -164,7 +164,7 @@ std::string_view to_string(StdStream stream) noexcept {
 }
 
 std::optional<std::string> ProgramSpec::outputPath(StdStream stream, int index) const {
-  if (stream == StdStream::err && redirectStderr) stream = StdStream::out;
+  if (stream == StdStream::err && oneStream()) stream = StdStream::out;
   const auto& path = stream == StdStream::out ? stdoutPath : stderrPath;
   if (!path) return std::nullopt;
   std::string expanded;
@@ -285,10 +285,16 @@ std::vector<std::string> ProgramSpec::validate() const {
                           key, numprocs, name, key));
     }
   }
+  // A terminal is one stream: what the program writes to its stderr comes through the terminal, as stdout.
+  // A stderr file would stay empty, so it is refused; redirect_stderr says what happens anyway.
+  if (tty && stderrPath) {
+    problem("stderr: a program with tty: true has one output stream, its terminal, which goes to stdout's file: "
+            "remove stderr");
+  }
   // Two pipes into one rotated file: each OutputLog would rotate it on its own, and the lines of the two
   // streams would interleave in no defined order. redirect_stderr gives one pipe, in the program's order.
   if (auto out = outputPath(StdStream::out, 0);
-      !redirectStderr && out && out == outputPath(StdStream::err, 0) &&
+      !oneStream() && out && out == outputPath(StdStream::err, 0) &&
       (rotatedFile(*this, StdStream::out, 0) || rotatedFile(*this, StdStream::err, 0))) {
     problem(fmt::format("stderr: stdout and stderr name the same rotated file '{}': set redirect_stderr: true "
                         "to send stderr into stdout's file",
@@ -315,7 +321,8 @@ bool ProgramSpec::sameProcessAs(const ProgramSpec& other) const {
   // re-points an instance's OutputLog on reload (docs/output.md). redirect_stderr is the exception: it decides
   // whether the child's fd 2 is the stdout pipe or a pipe of its own. Limits are set before exec.
   return cmd == other.cmd && env == other.env && workingdir == other.workingdir && umask == other.umask &&
-         user == other.user && redirectStderr == other.redirectStderr && limits == other.limits;
+         user == other.user && redirectStderr == other.redirectStderr && limits == other.limits && tty == other.tty &&
+         stdin == other.stdin;
 }
 
 std::string_view ProgramSpec::group() const { return std::string_view(name).substr(0, name.find(':')); }

@@ -256,6 +256,53 @@ std::error_code Registry::clearOutput(std::string_view target) {
   return {};
 }
 
+std::shared_ptr<const ProgramSpec> Registry::spec(std::string_view name) const {
+  auto targets = name == "all" ? std::nullopt : resolve(name);
+  if (!targets || targets->empty()) return nullptr;
+  const Program* program = find(targets->front()->spec().name);
+  return program ? program->spec : nullptr;
+}
+
+Expected<Console*, Error> Registry::console(std::string_view name) const {
+  auto targets = name == "all" ? std::nullopt : resolve(name);
+  if (!targets) return Error{Errc::no_such_program, fmt::format("{}: no such program", name)};
+  if (targets->size() != 1) {
+    return Error{Errc::several_instances,
+                 fmt::format("{} has {} instances: name one of them ({}:0...)", name, targets->size(), name)};
+  }
+  const Instance& instance = *targets->front();
+  if (!instance.spec().tty && !instance.spec().stdin) {
+    return Error{Errc::no_input,
+                 fmt::format("{} takes no input: its stdin is /dev/null (set tty: true or stdin: true)", instance.name())};
+  }
+  Console* console = instance.console();
+  if (!console) return Error{Errc::not_running, fmt::format("{} is not running", instance.name())};
+  return console;
+}
+
+Result<> Registry::sendInput(std::string_view name, std::string_view bytes) {
+  auto console = this->console(name);
+  if (!console) return console.error();
+  if (auto ec = (*console)->write(bytes)) {
+    auto instance = resolve(name)->front()->name();
+    if (ec == Errc::input_full)
+      return Error{ec, fmt::format("{} has not read its last {} KiB of input", instance, kMaxPendingInput / 1024)};
+    return Error{ec, fmt::format("{}: its input is closed: {}", instance, ec.message())};
+  }
+  return {};
+}
+
+Result<> Registry::resizeTerminal(std::string_view name, unsigned short rows, unsigned short columns) {
+  auto console = this->console(name);
+  if (!console) return console.error();
+  if (auto ec = (*console)->resize(rows, columns)) {
+    auto instance = resolve(name)->front()->name();
+    if (!(*console)->terminal()) return Error{ec, fmt::format("{} has no terminal (tty: false)", instance)};
+    return Error{ec, fmt::format("{}: resizing its terminal: {}", instance, ec.message())};
+  }
+  return {};
+}
+
 void Registry::reopenOutputs() {
   auto reopen = [this](const Instance& i) {
     if (auto error = i.output().reopen(); !error.empty()) log(LogLevel::warn, fmt::format("{}: {}", i.name(), error));

@@ -48,6 +48,9 @@ class Registry final : public Listener {
   [[nodiscard]] std::error_code signal(std::string_view target, int sig);
   [[nodiscard]] std::shared_ptr<OutputLog> output(std::string_view name, StdStream stream) const;
   [[nodiscard]] std::error_code clearOutput(std::string_view target);
+  [[nodiscard]] std::shared_ptr<const ProgramSpec> spec(std::string_view name) const;
+  [[nodiscard]] Result<> sendInput(std::string_view name, std::string_view bytes);
+  [[nodiscard]] Result<> resizeTerminal(std::string_view name, unsigned short rows, unsigned short columns);
   void reopenOutputs();
   void setForwardSink(ForwardSink sink) { *forward_ = std::move(sink); }
   [[nodiscard]] std::error_code status(std::string_view target, std::vector<InstanceStatus>& out) const;
@@ -98,6 +101,8 @@ class Registry final : public Listener {
   void sweepLater(Instance* instance);
   [[nodiscard]] Program* find(std::string_view program) const;
   [[nodiscard]] std::optional<std::vector<Instance*>> resolve(std::string_view target) const;
+  // The console of the one instance `name` names, or why there is none, in words that name it.
+  [[nodiscard]] Expected<Console*, Error> console(std::string_view name) const;
   [[nodiscard]] std::vector<Instance*> everyInstance() const;
   [[nodiscard]] static std::vector<Instance*> inOrder(ProgramMap::const_iterator begin,
                                                       ProgramMap::const_iterator end);

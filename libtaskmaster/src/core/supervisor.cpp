@@ -86,6 +86,7 @@ std::error_code Supervisor::status(std::string_view target, std::vector<Instance
 
 std::vector<std::string> Supervisor::programNames() const { return impl_->registry_.programNames(); }
 std::vector<std::string> Supervisor::instanceNames() const { return impl_->registry_.instanceNames(); }
+std::shared_ptr<const ProgramSpec> Supervisor::spec(std::string_view name) const { return impl_->registry_.spec(name); }
 
 void Supervisor::shutdown(std::function<void()> done) { impl_->registry_.shutdown(std::move(done)); }
 bool Supervisor::shuttingDown() const { return impl_->registry_.shuttingDown(); }
@@ -107,5 +108,13 @@ std::error_code Supervisor::clearOutput(std::string_view target) { return impl_-
 void Supervisor::reopenOutputs() { impl_->registry_.reopenOutputs(); }
 
 void Supervisor::setForwardSink(ForwardSink sink) { impl_->setForwardSink(std::move(sink)); }
+
+Result<> Supervisor::sendInput(std::string_view name, std::string_view bytes) {
+  return impl_->registry_.sendInput(name, bytes);
+}
+
+Result<> Supervisor::resizeTerminal(std::string_view name, unsigned short rows, unsigned short columns) {
+  return impl_->registry_.resizeTerminal(name, rows, columns);
+}
 
 }  // namespace taskmaster::inline v0

@@ -106,8 +106,8 @@ const std::shared_ptr<InstanceOutput::Stream>& InstanceOutput::stream(StdStream 
 
 std::string InstanceOutput::configure(const ProgramSpec& spec, int index) {
   for (const auto& s : streams_) s->rename(spec.instanceName(index));  // numprocs 1 -> 2 renames "web" "web:0"
-  if (spec.redirectStderr != redirected_) {
-    redirected_ = spec.redirectStderr;
+  if (spec.oneStream() != redirected_) {
+    redirected_ = spec.oneStream();
     streams_[1] = redirected_ ? streams_[0] : std::make_shared<Stream>(streams_[0]->instance, streams_[0]->forward);
   }
   std::string errors;

@@ -20,6 +20,7 @@
 
 #include "logging/instance_output.hpp"
 #include "process/capture.hpp"
+#include "process/console.hpp"
 #include "process/child_watcher.hpp"
 #include "process/launcher.hpp"
 #include "process/reaper.hpp"
@@ -170,10 +171,69 @@ Expected<Pipe, std::string> makePipe() {
   return p;
 }
 
+// A watched child with its input: the Console is closed with it, when its exit has been reported.
+class ChildWithConsole final : public Child {
+ public:
+  ChildWithConsole(std::unique_ptr<Child> child, std::unique_ptr<Console> console)
+      : child_(std::move(child)), console_(std::move(console)) {}
+  [[nodiscard]] int pid() const override { return child_->pid(); }
+  void signal(int sig, bool group) override { child_->signal(sig, group); }
+  void setKillGroupOnExit(bool kill) override { child_->setKillGroupOnExit(kill); }
+  [[nodiscard]] Console* console() override { return console_.get(); }
+
+ private:
+  std::unique_ptr<Child> child_;
+  std::unique_ptr<Console> console_;
+};
+
+// What the child gets on 0, 1 and 2, and what taskmaster keeps: the read ends to capture, the input's end.
+struct Stdio {
+  std::optional<Pipe> out, err;
+  std::optional<Terminal> terminal;
+  std::optional<Pipe> in;  // stdin: the program reads `read`, taskmaster writes `write`
+  [[nodiscard]] ChildStdio forChild() const {
+    if (terminal) return {terminal->slave.get(), terminal->slave.get(), terminal->slave.get(), true};
+    const int outFd = out ? out->write.get() : -1;
+    return {in ? in->read.get() : -1, outFd, err ? err->write.get() : outFd, false};
+  }
+};
+
+constexpr unsigned short kTerminalRows = 24;
+constexpr unsigned short kTerminalColumns = 80;
+
+// A terminal (tty), or pipes for stdout (and stderr unless redirected) and a pipe for stdin (stdin).
+Expected<Stdio, std::string> makeStdio(const ProgramSpec& spec, const InstanceOutput& output) {
+  Stdio s;
+  if (spec.tty) {
+    auto terminal = openTerminal(kTerminalRows, kTerminalColumns);
+    if (!terminal.ok()) return std::move(terminal.error());
+    s.terminal = std::move(*terminal);
+    return s;
+  }
+  auto out = makePipe();
+  if (!out.ok()) return std::move(out.error());
+  s.out = std::move(*out);
+  if (!output.redirected()) {
+    auto err = makePipe();
+    if (!err.ok()) return std::move(err.error());
+    s.err = std::move(*err);
+  }
+  if (spec.stdin) {
+    auto in = makePipe();
+    if (!in.ok()) return std::move(in.error());
+    // The loop writes; the program reads, blocking as programs expect.
+    if (::fcntl(in->read.get(), F_SETFL, 0) < 0 || ::fcntl(in->write.get(), F_SETFL, O_NONBLOCK) < 0)
+      return fmt::format("fcntl: {}", std::generic_category().message(errno));
+    s.in = std::move(*in);
+  }
+  return s;
+}
+
 }  // namespace
 
-// Each spawn gets new pipes: the old ones are read until whatever holds them (the old process, what it left
-// behind) is gone, into the same InstanceOutput, so nothing written before a restart is lost.
+// Each spawn gets new pipes (or a new terminal): the old ones are read until whatever holds them (the old
+// process, what it left behind) is gone, into the same InstanceOutput, so nothing written before a restart is
+// lost. A terminal's master reports EIO once no process holds the slave: the end of its output.
 SpawnResult AsioHost::spawnNow(const SpawnRequest& r, ExitHandler onExit) {
   auto prep = prepared(r.spec);
   if (!prep.ok()) return {nullptr, "spawn error: " + prep.error()};
@@ -181,29 +241,38 @@ SpawnResult AsioHost::spawnNow(const SpawnRequest& r, ExitHandler onExit) {
     if (r.output) r.output->release();
     return SpawnResult{nullptr, "spawn error: " + error};
   };
-  std::optional<Pipe> out, err;
+  Stdio stdio;
   if (r.output) {
     if (auto error = r.output->prepare(); !error.empty()) return failed(std::move(error));
-    auto made = makePipe();
-    if (made.ok() && !r.output->redirected()) {
-      auto second = makePipe();
-      if (second.ok()) err = std::move(*second);
-      else made = std::move(second.error());
-    }
+    auto made = makeStdio(*r.spec, *r.output);
     if (!made.ok()) return failed(std::move(made.error()));
-    out = std::move(*made);
+    stdio = std::move(*made);
   }
-  const int outFd = out ? out->write.get() : -1;
-  const int errFd = err ? err->write.get() : outFd;
-  auto launched = launch(*r.spec, **prep, r.instance, r.index, outFd, errFd);
+  auto launched = launch(*r.spec, **prep, r.instance, r.index, stdio.forChild());
   if (!launched.ok()) return failed(std::move(launched.error()));
   try {
-    auto child = watchChild(io_, launched->pid, launched->pidfd, r.spec->killasgroup, std::move(onExit), reaper_);
-    for (auto [pipe, stream] : {std::pair{&out, StdStream::out}, std::pair{&err, StdStream::err}}) {
+    std::unique_ptr<Child> child =
+        watchChild(io_, launched->pid, launched->pidfd, r.spec->killasgroup, std::move(onExit), reaper_);
+    std::unique_ptr<Console> console;
+    if (stdio.terminal) {
+      UniqueFd input(::fcntl(stdio.terminal->master.get(), F_DUPFD_CLOEXEC, 0));
+      if (!input) throw std::system_error(errno, std::generic_category(), "dup");
+      console = makeConsole(io_, std::move(input), true);
+      stdio.terminal->slave.reset();  // the program's now: the master's reader must see the end when it exits
+      auto [onData, onEnd] = r.output->reader(StdStream::out);
+      capture(io_, std::move(stdio.terminal->master), std::move(onData), std::move(onEnd));
+    }
+    if (stdio.in) {
+      stdio.in->read.reset();
+      console = makeConsole(io_, std::move(stdio.in->write), false);
+    }
+    for (auto [pipe, stream] : {std::pair{&stdio.out, StdStream::out}, std::pair{&stdio.err, StdStream::err}}) {
       if (!*pipe) continue;
+      (*pipe)->write.reset();
       auto [onData, onEnd] = r.output->reader(stream);
       capture(io_, std::move((*pipe)->read), std::move(onData), std::move(onEnd));
     }
+    if (console) child = std::make_unique<ChildWithConsole>(std::move(child), std::move(console));
     return {std::move(child), {}};
   } catch (const std::exception& e) {  // the pidfd or a pipe could not join the event loop: do not run unwatched
     killAndReap(launched->pid);

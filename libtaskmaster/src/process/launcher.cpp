@@ -3,10 +3,12 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <linux/close_range.h>
@@ -52,7 +54,7 @@ namespace {
 std::string describe(int err) { return std::generic_category().message(err); }
 
 // What the child was doing when it failed; reported with errno.
-enum class Stage : int { unshare, stdio, setpgid, chdir, setrlimit, setgroups, setgid, setuid, exec };
+enum class Stage : int { unshare, stdio, setpgid, setsid, terminal, chdir, setrlimit, setgroups, setgid, setuid, exec };
 
 struct ChildError {
   Stage stage;
@@ -168,9 +170,11 @@ struct ChildArgs {
   const char* exe;
   char* const* argv;
   char* const* envp;
-  int outSlot;                 // the fds (below keepBelow) that hold what becomes the child's stdout and stderr
+  int inSlot;                  // the fds (below keepBelow) that hold what becomes the child's stdin, stdout
+  int outSlot;                 // and stderr
   int errSlot;
   int keepBelow;
+  bool terminal;               // its stdin is a terminal to make its controlling one, in a session of its own
   const Credentials* creds;    // null: no privileges to drop
   const rlimit* fdLimit;       // null: the inherited limit on open files stays
   const ChildLimit* limits;    // the spec's, set after fdLimit
@@ -182,8 +186,8 @@ struct ChildArgs {
 // The child's fds: a table of its own holding 0-2 only. The parent's table is shared (CLONE_FILES), so it is
 // not copied whole: close_range(keepBelow, ~0U, CLOSE_RANGE_UNSHARE) gives the child a table of its own with
 // only the fds below keepBelow, whatever the number of fds the supervisor holds (a pidfd and pipes per live
-// child). Below keepBelow are the slots (see StdioSlots), which hold the child's stdout and stderr; they are
-// moved above, everything below is closed, and stdin (/dev/null), stdout and stderr land on 0, 1 and 2.
+// child). Below keepBelow are the slots (see StdioSlots), which hold the child's stdin, stdout and stderr; they
+// are moved above, everything below is closed, and they land on 0, 1 and 2.
 // Before the unshare nothing may touch the table: it is the parent's.
 bool setUpFds(ChildArgs& a) {
   auto fail = [&a](Stage stage) {
@@ -195,12 +199,12 @@ bool setUpFds(ChildArgs& a) {
     if (::unshare(CLONE_FILES) < 0) return fail(Stage::unshare);
     closeFrom(a.keepBelow);
   }
+  const int in = ::fcntl(a.inSlot, F_DUPFD, a.keepBelow);
   const int out = ::fcntl(a.outSlot, F_DUPFD, a.keepBelow);
   const int err = ::fcntl(a.errSlot, F_DUPFD, a.keepBelow);
-  if (out < 0 || err < 0) return fail(Stage::stdio);
+  if (in < 0 || out < 0 || err < 0) return fail(Stage::stdio);
   if (::close_range(0, keep - 1, 0) < 0) return fail(Stage::stdio);
-  const int in = ::open("/dev/null", O_RDONLY);  // lands on 0, the lowest free fd
-  if (in != 0 || ::dup2(out, 1) < 0 || ::dup2(err, 2) < 0) return fail(Stage::stdio);
+  if (::dup2(in, 0) < 0 || ::dup2(out, 1) < 0 || ::dup2(err, 2) < 0) return fail(Stage::stdio);
   closeFrom(3);
   return true;
 }
@@ -231,7 +235,14 @@ bool setUpFds(ChildArgs& a) {
     ::_exit(127);
   }
   if (a.fdLimit) ::setrlimit(RLIMIT_NOFILE, a.fdLimit);  // lowering the soft limit cannot fail
-  if (::setpgid(0, 0) < 0) fail(Stage::setpgid);
+  if (a.terminal) {
+    // A session of its own (and so a process group: killasgroup still reaches it), with the terminal on 0-2
+    // as its controlling terminal: job control, ^C as SIGINT, SIGWINCH on a resize, as under a terminal.
+    if (::setsid() < 0) fail(Stage::setsid);
+    if (::ioctl(0, TIOCSCTTY, 0) < 0) fail(Stage::terminal);
+  } else if (::setpgid(0, 0) < 0) {
+    fail(Stage::setpgid);
+  }
   ::umask(static_cast<mode_t>(a.spec->umask));
   if (a.spec->workingdir && ::chdir(a.spec->workingdir->c_str()) < 0) fail(Stage::chdir);
   // Before dropping privileges: root may raise a hard limit, the user it becomes may not.
@@ -277,6 +288,8 @@ std::string stageError(const ChildError& e, const ChildArgs& a) {
     case Stage::unshare: return fmt::format("unshare: {}", describe(e.err));
     case Stage::stdio: return fmt::format("setting up stdin, stdout and stderr: {}", describe(e.err));
     case Stage::setpgid: return fmt::format("setpgid: {}", describe(e.err));
+    case Stage::setsid: return fmt::format("setsid: {}", describe(e.err));
+    case Stage::terminal: return fmt::format("making the terminal the controlling one: {}", describe(e.err));
     case Stage::chdir: return fmt::format("chdir {}: {}", spec.workingdir.value_or(""), describe(e.err));
     case Stage::setrlimit: return limitError(a.limits[e.limit], e.err);
     case Stage::setgroups: return fmt::format("setgroups for user '{}': {}", spec.user.value_or(""), describe(e.err));
@@ -287,22 +300,23 @@ std::string stageError(const ChildError& e, const ChildArgs& a) {
   return describe(e.err);
 }
 
-// Two fds that hand the child its stdout and stderr, at numbers fixed for the thread's life: they hold
-// /dev/null, and each spawn points them at its pipes (dup3) and back. Being opened once, early, they are low
+// Three fds that hand the child its stdin, stdout and stderr, at numbers fixed for the thread's life: they
+// hold /dev/null, and each spawn points them at its pipes or terminal (dup3) and back. Being opened once, early, they are low
 // numbers, and the child copies only the fds below them (setUpFds); fds of the supervisor opened meanwhile
 // come after them and are never copied. Per thread, since spawns on two threads would fill them at once.
 struct StdioSlots {
-  UniqueFd null, out, err;
+  UniqueFd null, in, out, err;
 
-  [[nodiscard]] int keepBelow() const { return std::max(out.get(), err.get()) + 1; }
+  [[nodiscard]] int keepBelow() const { return std::max({in.get(), out.get(), err.get()}) + 1; }
   // -1 stands for /dev/null.
-  bool fill(int stdoutFd, int stderrFd) {
-    return ::dup3(stdoutFd < 0 ? null.get() : stdoutFd, out.get(), O_CLOEXEC) >= 0 &&
-           ::dup3(stderrFd < 0 ? null.get() : stderrFd, err.get(), O_CLOEXEC) >= 0;
+  bool fill(const ChildStdio& stdio) {
+    auto point = [this](int fd, const UniqueFd& slot) {
+      return ::dup3(fd < 0 ? null.get() : fd, slot.get(), O_CLOEXEC) >= 0;
+    };
+    return point(stdio.in, in) && point(stdio.out, out) && point(stdio.err, err);
   }
   void empty() {
-    ::dup3(null.get(), out.get(), O_CLOEXEC);  // cannot fail: both are open fds of this process
-    ::dup3(null.get(), err.get(), O_CLOEXEC);
+    for (const UniqueFd* slot : {&in, &out, &err}) ::dup3(null.get(), slot->get(), O_CLOEXEC);  // cannot fail
   }
 };
 
@@ -310,9 +324,9 @@ struct StdioSlots {
 StdioSlots* stdioSlots() {
   thread_local std::unique_ptr<StdioSlots> slots;
   if (!slots) {
-    auto open = [] { return UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC)); };
-    StdioSlots fresh{open(), open(), open()};
-    if (!fresh.null || !fresh.out || !fresh.err) return nullptr;
+    auto open = [] { return UniqueFd(::open("/dev/null", O_RDWR | O_CLOEXEC)); };
+    StdioSlots fresh{open(), open(), open(), open()};
+    if (!fresh.null || !fresh.in || !fresh.out || !fresh.err) return nullptr;
     slots = std::make_unique<StdioSlots>(std::move(fresh));  // noexcept is the caller's: bad_alloc ends it
   }
   return slots.get();
@@ -363,6 +377,9 @@ namespace {
 // variables are placeholders, filled in at each spawn.
 void buildEnvironment(const ProgramSpec& spec, PreparedLaunch& p) {
   std::map<std::string, std::string> extra(spec.env.begin(), spec.env.end());
+  // On a terminal of taskmaster's, the terminal type is not taskmaster's own (it may have none, as a
+  // daemon): xterm-256color, what most terminal emulators are, unless the program's env says otherwise.
+  if (spec.tty && !extra.contains("TERM")) extra["TERM"] = "xterm-256color";
   extra["TASKMASTER_PROGRAM"] = spec.name;
   extra["TASKMASTER_PROCESS"] = {};
   extra["TASKMASTER_INSTANCE"] = {};
@@ -415,6 +432,23 @@ void killAndReap(int pid) noexcept {
   reap(pid);
 }
 
+Expected<Terminal, std::string> openTerminal(unsigned short rows, unsigned short columns) {
+  auto failed = [](std::string_view call) { return fmt::format("{}: {}", call, describe(errno)); };
+  Terminal t;
+  t.master.reset(::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
+  if (!t.master) return failed("posix_openpt");
+  if (::grantpt(t.master.get()) < 0) return failed("grantpt");
+  if (::unlockpt(t.master.get()) < 0) return failed("unlockpt");
+  char name[128];
+  if (int rc = ::ptsname_r(t.master.get(), name, sizeof name); rc != 0) return fmt::format("ptsname: {}", describe(rc));
+  t.slave.reset(::open(name, O_RDWR | O_NOCTTY | O_CLOEXEC));
+  if (!t.slave) return fmt::format("open {}: {}", name, describe(errno));
+  const winsize size{rows, columns, 0, 0};
+  if (::ioctl(t.master.get(), TIOCSWINSZ, &size) < 0) return failed("TIOCSWINSZ");
+  if (::fcntl(t.master.get(), F_SETFL, O_NONBLOCK) < 0) return failed("fcntl");
+  return t;
+}
+
 Expected<std::shared_ptr<const PreparedLaunch>, std::string> prepareLaunch(const ProgramSpec& spec) {
   if (spec.cmd.empty()) return std::string("empty command");
   auto p = std::make_shared<PreparedLaunch>();
@@ -434,7 +468,7 @@ Expected<std::shared_ptr<const PreparedLaunch>, std::string> prepareLaunch(const
 }
 
 Expected<Launched, std::string> launch(const ProgramSpec& spec, const PreparedLaunch& prepared,
-                                       const std::string& instance, int index, int stdoutFd, int stderrFd) {
+                                       const std::string& instance, int index, const ChildStdio& stdio) {
   StdioSlots* slots = stdioSlots();
   if (!slots) return fmt::format("cannot open /dev/null: {}", describe(errno));
   const std::string process = "TASKMASTER_PROCESS=" + instance;
@@ -444,7 +478,7 @@ Expected<Launched, std::string> launch(const ProgramSpec& spec, const PreparedLa
   envp[prepared.processSlot] = const_cast<char*>(process.c_str());
   envp[prepared.instanceSlot] = const_cast<char*>(instanceVar.c_str());
   const bool restoreLimit = gRestoreFdLimit.load(std::memory_order_acquire);
-  if (!slots->fill(stdoutFd, stderrFd)) {
+  if (!slots->fill(stdio)) {
     auto error = fmt::format("dup3: {}", describe(errno));
     slots->empty();
     return error;
@@ -453,9 +487,11 @@ Expected<Launched, std::string> launch(const ProgramSpec& spec, const PreparedLa
               .exe = prepared.exe.c_str(),
               .argv = argv.data(),
               .envp = envp.data(),
+              .inSlot = slots->in.get(),
               .outSlot = slots->out.get(),
               .errSlot = slots->err.get(),
               .keepBelow = slots->keepBelow(),
+              .terminal = stdio.terminal,
               .creds = prepared.creds ? &*prepared.creds : nullptr,
               .fdLimit = restoreLimit ? &gChildFdLimit : nullptr,
               .limits = prepared.limits.data(),

@@ -1,5 +1,5 @@
 // Internal: fork/exec of one program instance, with the child set up exactly (fds 0-2 only, its output into
-// taskmaster's pipes, clean signal state, own process group, umask, workingdir, user, the original limit on
+// taskmaster's pipes or terminal, clean signal state, own process group, umask, workingdir, user, the original limit on
 // open files) and exec errors reported back. Boost 1.81's own launcher leaks fds and misreports errors; see docs/architecture.md.
 #pragma once
 
@@ -33,14 +33,29 @@ struct PreparedLaunch;
 // else the first regular, executable DIR/name of `path` (empty: /usr/local/bin:/usr/bin:/bin); nullopt if none.
 [[nodiscard]] std::optional<std::string> findExecutable(const std::string& name, const std::string& path);
 
+// What becomes the child's fds 0, 1 and 2 (-1: /dev/null): the ends of pipes (the same fd for stdout and
+// stderr when stderr is redirected), or a terminal's slave on all three.
+struct ChildStdio {
+  int in = -1;
+  int out = -1;
+  int err = -1;
+  bool terminal = false;  // `in` is a terminal: the child leads a session of its own with it as its controlling one
+};
+
 // Never throws for a failure of the system or of the spec; every failure is an error message ("chdir /srv/app:
 // No such file or directory"), and leaves no process behind. `prepared` comes from prepareLaunch(spec). The
-// child's stdout and stderr are stdoutFd and stderrFd (the write ends of pipes; -1: /dev/null; the same fd
-// for both when stderr is redirected), its stdin /dev/null, and it has no other fd.
+// child has no fd but 0, 1 and 2 (`stdio`).
 // Blocks until the child has exec'd or failed (its own setup: a handful of system calls).
 [[nodiscard]] Expected<Launched, std::string> launch(const ProgramSpec& spec, const PreparedLaunch& prepared,
-                                                     const std::string& instance, int index, int stdoutFd,
-                                                     int stderrFd);
+                                                     const std::string& instance, int index, const ChildStdio& stdio);
+
+// A new pseudo-terminal of `rows` x `columns`: the master (non-blocking, for the loop) and the slave, both
+// O_CLOEXEC. Opened in the parent: the child of launch() may only make async-signal-safe calls.
+struct Terminal {
+  UniqueFd master;
+  UniqueFd slave;
+};
+[[nodiscard]] Expected<Terminal, std::string> openTerminal(unsigned short rows, unsigned short columns);
 
 // Opens the calling thread's stdio slots now (see launcher.cpp) rather than at its first spawn: opened early,
 // they are low fds, and each spawn copies only the fds below them. False (errno set) when they cannot be.
