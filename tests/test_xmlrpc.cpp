@@ -504,6 +504,17 @@ TEST_CASE("system: 41 methods as supervisord lists them, their help and signatur
   CHECK(f.fault("supervisor.sendProcessStdin", {string("web"), string("x")}).text == "NO_FILE: web");
 }
 
+TEST_CASE("sendProcessStdin writes to the stdin pipe of a program that has one") {
+  Fixture f(programs(program("echo", "--echo", "    stdin: true\n")));
+  CHECK(f.fault("supervisor.sendProcessStdin", {string("echo"), string("x")}).text == "NOT_RUNNING: echo");
+  CHECK(f.ok("supervisor.startProcess", {string("echo")}) == boolean(true));
+  CHECK(f.ok("supervisor.sendProcessStdin", {string("echo"), string("hello\n")}) == boolean(true));
+  CHECK(f.runUntil([&] {
+    return f.ok("supervisor.readProcessStdoutLog", {string("echo"), integer(-100), integer(0)}) ==
+           string("echo: hello\n");
+  }));
+}
+
 TEST_CASE("shutdown and restart call the hooks; once shutting down, every method but a few is SHUTDOWN_STATE") {
   Fixture f(programs(program("web", "--forever")));
   CHECK(f.ok("supervisor.restart") == boolean(true));

@@ -381,6 +381,13 @@ void sendProcessStdin(const ContextPtr& context, const Params& params, Reply rep
   const auto& status = process->status;
   const std::string name = *stringParam(params, 0);
   if (status.pid == 0 || status.state == ProcessState::stopping) return reply(Fault(FaultCode::notRunning, name));
+  const auto sent = context->service.supervisor().sendInput(status.instance, params[1].text);
+  if (sent) return reply(boolean(true));
+  // supervisord's faults: NOT_RUNNING for a process gone meanwhile, NO_FILE for an input that is closed or
+  // /dev/null; FAILED for 64 KiB the program has not read yet (supervisord buffers without a limit).
+  const std::error_code code = sent.error().code;
+  if (code == Errc::not_running) return reply(Fault(FaultCode::notRunning, name));
+  if (code == Errc::input_full) return reply(Fault(FaultCode::failed, name));
   reply(Fault(FaultCode::noFile, name));
 }
 
