@@ -511,7 +511,7 @@ TEST_CASE("sendProcessStdin writes to the stdin pipe of a program that has one")
   CHECK(f.ok("supervisor.sendProcessStdin", {string("echo"), string("hello\n")}) == boolean(true));
   CHECK(f.runUntil([&] {
     return f.ok("supervisor.readProcessStdoutLog", {string("echo"), integer(-100), integer(0)}) ==
-           string("echo: hello\n");
+           string("ready\necho: hello\n");
   }));
 }
 
