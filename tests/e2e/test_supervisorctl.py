@@ -148,8 +148,9 @@ READ_ONLY = supervisord_conf(
     section("program:b", f"{HELPER} --stderr b-err --forever", startsecs=0),
     section("program:talk", f"{HELPER} --usr1-lines 1 12 more", startsecs=0),
     section("program:cleared", f"{HELPER} --lines 2 10 gone --forever", startsecs=0),
-    section("program:once", f"{HELPER} --exit 0", startsecs=0, autorestart="false"))
-READ_ONLY_RUNNING = ["web", "pool:pool_00", "pool:pool_01", "nolog", "g:a", "g:b", "talk", "cleared"]
+    section("program:once", f"{HELPER} --exit 0", startsecs=0, autorestart="false"),
+    section("program:echo", f"{HELPER} --echo", startsecs=0))
+READ_ONLY_RUNNING = ["web", "pool:pool_00", "pool:pool_01", "nolog", "g:a", "g:b", "talk", "cleared", "echo"]
 
 _shared = {}
 
@@ -281,6 +282,24 @@ def tail_f_shows_the_end_then_follows():
     results = compare_tail_f(pair, "talk", until="more 0", after_banner=poke)
     for side, (_, out, _) in zip(pair.sides, results):
         check("more 0" in out, f"{side.name}: tail -f talk did not show the new line: {out!r}")
+    pair.verify()
+
+
+@test
+def fg_sends_each_line_typed_to_the_program():
+    pair = shared()
+    pair.run("fg", "missing")
+    pair.run("fg", "idle")
+    # fg follows /logtail and sends each line of its stdin with sendProcessStdin; at the end of its input it says
+    # "Exiting foreground" and exits 0. What it shows of the output depends on timing: the log file holds it.
+    for side in pair.sides:
+        code, out, err = side.ctl("fg", "echo", input="hello fg\n")
+        check(code == 0 and out.startswith(BANNER) and "Exiting foreground" in out and err == "",
+              f"{side.name}: fg echo: {code} {out!r} {err!r}")
+    wait_log_text(pair, "echo", "echo: hello fg")
+    for side in pair.sides:
+        text = side.read(os.path.basename(log_file(side, "echo") or "none"))
+        check("echo: hello fg\n" in text, f"{side.name}: the echo program did not get the line: {text!r}")
     pair.verify()
 
 
