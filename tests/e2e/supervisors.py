@@ -239,12 +239,10 @@ class Side:
 
     kill = stop  # what tmtest's cleanup calls
 
-    def ctl(self, *args, timeout=60.0, input=None):
-        """The real supervisorctl on this daemon's file, `input` (or nothing) on its stdin: (exit code, stdout,
-        stderr)."""
-        stdin = {"stdin": subprocess.DEVNULL} if input is None else {"input": input}
+    def ctl(self, *args, timeout=60.0):
+        """The real supervisorctl on this daemon's file: (exit code, stdout, stderr)."""
         p = subprocess.run([SUPERVISORCTL, "-c", self.conf, *args], cwd=self.dir, capture_output=True, text=True,
-                           timeout=timeout, **stdin)
+                           stdin=subprocess.DEVNULL, timeout=timeout)
         return p.returncode, p.stdout, p.stderr
 
     def popen_ctl(self, *args):

