@@ -200,6 +200,9 @@ class FakeHost final : public taskmaster::detail::Host {
 class InstanceHost final : public taskmaster::detail::Listener {
  public:
   void publish(taskmaster::detail::Instance&, taskmaster::StateChange c) override { outbox_.push_back(std::move(c)); }
+  void publishDetail(taskmaster::detail::Instance&, taskmaster::DetailChange d) override {
+    details.push_back(std::move(d));
+  }
   void flush() override {
     if (delivering_) return;
     delivering_ = true;
@@ -228,6 +231,7 @@ class InstanceHost final : public taskmaster::detail::Listener {
 
   FakeHost fake;
   std::vector<taskmaster::StateChange> changes;
+  std::vector<taskmaster::DetailChange> details;
   std::vector<std::pair<taskmaster::LogLevel, std::string>> logs;
   std::function<void(const taskmaster::StateChange&)> onPublish;
   std::vector<Signal>& signals = fake.signals;

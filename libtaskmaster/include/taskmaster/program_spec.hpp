@@ -52,6 +52,44 @@ struct Limit {
   bool operator==(const Limit&) const = default;
 };
 
+// What a program waits for in another before it starts (`depends_on`): spawned, RUNNING (which includes ready
+// when that program has a readiness check), its health check passing, exited, or exited with one of its
+// `exitcodes`.
+enum class Condition { started, running, healthy, completed, completedSuccessfully };
+struct Dependency {
+  std::string program;
+  Condition condition = Condition::running;
+  bool operator==(const Dependency&) const = default;
+};
+
+// When STARTING becomes RUNNING (`ready`), instead of after starttime: the program says so over systemd's
+// NOTIFY_SOCKET (READY=1) or by writing a newline on the fd it is given (s6's notification fd), a line of
+// its output matches a regular expression, or a probe passes (a command exits 0, a TCP connection succeeds,
+// an HTTP GET answers 2xx), tried every `interval`. Not ready after `timeout`: a failed start.
+struct Readiness {
+  enum class Kind { notify, fd, log, exec, tcp, http };
+  Kind kind = Kind::notify;
+  std::string target;  // log: the regex; exec: the command (run by /bin/sh -c); tcp: "HOST:PORT"; http: the URL
+  int fd = 3;          // Kind::fd: the descriptor the program writes its newline to
+  Duration timeout = std::chrono::seconds(60);
+  Duration interval = std::chrono::seconds(1);
+  bool operator==(const Readiness&) const = default;
+};
+
+// A check run every `interval` while RUNNING (`healthcheck`, docker compose's names): `retries` failures in a
+// row make the instance unhealthy, and it is restarted when autorestart allows. Failures during
+// `start_period` after RUNNING do not count. A check not done after `timeout` failed.
+struct HealthCheck {
+  enum class Kind { exec, tcp, http };
+  Kind kind = Kind::exec;
+  std::string target;  // exec: the command (run by /bin/sh -c); tcp: "HOST:PORT"; http: the URL
+  Duration interval = std::chrono::seconds(10);
+  Duration timeout = std::chrono::seconds(2);
+  int retries = 3;
+  Duration startPeriod = Duration::zero();
+  bool operator==(const HealthCheck&) const = default;
+};
+
 struct ProgramSpec {
   // Unique in a configuration. "GROUP:PROCESS" puts a program of one instance in a group, as supervisord's
   // groups (docs/supervisord.md): commands take "GROUP" or "GROUP:*" for every program of the group.
@@ -105,6 +143,14 @@ struct ProgramSpec {
   // The program the supervisor exists for: the taskmaster command stops everything and exits with its exit
   // code when it exits for good or becomes FATAL (docs/configuration.md). The library only carries it.
   bool critical = false;
+  // Start order (docs/dependencies.md): the programs this one waits for, each in its condition.
+  std::vector<Dependency> dependsOn{};
+  std::optional<Readiness> ready{};
+  std::optional<HealthCheck> healthcheck{};
+  // supervisord's event listener (`[eventlistener:x]`, docs/events.md): when not empty, the event types its
+  // processes are sent, in supervisord's protocol on their stdin and stdout; at most bufferSize events wait.
+  std::vector<std::string> events{};
+  int bufferSize = 10;
 
   // Every problem with this spec, one message each; empty when valid.
   [[nodiscard]] std::vector<std::string> validate() const;
@@ -145,6 +191,9 @@ struct ProgramSpec {
 [[nodiscard]] std::string signalName(int signal);
 
 [[nodiscard]] std::string_view to_string(AutoRestart) noexcept;
+// "started", "running", "healthy", "completed", "completed_successfully", as `depends_on` writes them.
+[[nodiscard]] std::string_view to_string(Condition) noexcept;
+[[nodiscard]] std::optional<Condition> parseCondition(std::string_view text);
 
 // "nofile", "cpu"...: the names of the configuration's `limits`.
 [[nodiscard]] std::string_view to_string(Resource) noexcept;

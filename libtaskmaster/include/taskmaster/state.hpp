@@ -37,6 +37,12 @@ struct ExitStatus {
 
 using WallTime = std::chrono::system_clock::time_point;
 
+// The health of an instance whose program has a `healthcheck` (docs/configuration.md): starting until its
+// first check passes (failures in `start_period` do not count), healthy, or unhealthy after `retries` failed
+// checks in a row. none: no healthcheck, or no process running.
+enum class Health { none, starting, healthy, unhealthy };
+[[nodiscard]] std::string_view to_string(Health) noexcept;  // "none", "starting", "healthy", "unhealthy"
+
 // One transition of one instance, as observers receive it.
 struct StateChange {
   std::string program;
@@ -54,6 +60,27 @@ struct StateChange {
   std::shared_ptr<const ProgramSpec> spec;  // the program's spec at this transition: observers never look it up
 };
 
+// What changes about an instance besides its state, in order with its state changes, as the observers of
+// Supervisor::onDetailChange receive it. The public state stays supervisord's; these are its details.
+struct DetailChange {
+  enum class Kind {
+    waiting,           // asked to start, it waits for its dependencies: text "waiting for db"; empty once not
+    dependencyFailed,  // a dependency cannot be met: text "dependency db is FATAL"; it does not start
+    health,            // its health changed to `health`: text is the last failed check's reason
+    statusText,        // the program sent STATUS=... (sd_notify readiness): text
+  };
+  Kind kind = Kind::waiting;
+  std::string program;
+  std::string instance;
+  int index = 0;
+  int pid = 0;
+  Health health = Health::none;  // Kind::health: the new health; otherwise the current one
+  std::string text;
+  WallTime time;
+  std::shared_ptr<const ProgramSpec> spec;
+};
+[[nodiscard]] std::string_view to_string(DetailChange::Kind) noexcept;  // "waiting", "dependency_failed", ...
+
 // A snapshot of one instance.
 struct InstanceStatus {
   std::string program;
@@ -67,6 +94,12 @@ struct InstanceStatus {
   WallTime lastExitTime;
   int restarts = 0;                // automatic starts: retries and autorestarts
   std::string reason;              // the reason for the last failure, if any
+  // Details (DetailChange): why a wanted start has not happened ("waiting for db", "dependency db is
+  // FATAL"; empty otherwise), the health and the last failed check's reason, the program's STATUS= text.
+  std::string waiting;
+  Health health = Health::none;
+  std::string healthText;
+  std::string statusText;
 };
 
 }  // namespace taskmaster::inline v0

@@ -100,6 +100,9 @@ class Supervisor {
   // not destroy it. A handler may unsubscribe (itself or others) while being called; an exception from a
   // handler is caught and logged.
   [[nodiscard]] Subscription onStateChange(std::function<void(const StateChange&)> handler);
+  // The same for details (taskmaster/state.hpp DetailChange: waiting for dependencies, health, STATUS= text),
+  // delivered in order with the state changes.
+  [[nodiscard]] Subscription onDetailChange(std::function<void(const DetailChange&)> handler);
 
   // Makes this Supervisor reap, from now on, every child of this process that it did not spawn: the orphans the
   // kernel re-parents to a PID 1, or to a subreaper (prctl(PR_SET_CHILD_SUBREAPER), the caller's to set), which

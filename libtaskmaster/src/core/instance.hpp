@@ -29,6 +29,8 @@ class Listener {
  public:
   virtual ~Listener() = default;
   virtual void publish(Instance& instance, StateChange change) = 0;
+  // A detail (waiting, health, STATUS= text), into the same outbox: delivered in order with the transitions.
+  virtual void publishDetail(Instance& instance, DetailChange change) = 0;
   // Delivers the outbox, in order. Called while a delivery is under way, it returns at once: that delivery
   // delivers what was appended, after what came before.
   virtual void flush() = 0;
@@ -76,6 +78,7 @@ class Instance {
   [[nodiscard]] int index() const { return index_; }
   [[nodiscard]] InstanceStatus status() const;
   [[nodiscard]] const std::string& reason() const { return reason_; }
+  [[nodiscard]] Health health() const { return health_; }
   // Its stdout and stderr, kept across its processes.
   [[nodiscard]] InstanceOutput& output() const { return *output_; }
   // The input of its process (tty or stdin); null when it has none or no process.
@@ -142,6 +145,7 @@ class Instance {
   std::optional<ExitStatus> exit_;  // Event::exit: nullopt when the status is unknown
   int exitPid_ = 0;
   bool exitPending_ = false;         // setState attaches exit_ to the first transition that follows an exit
+  Health health_ = Health::none;
 };
 
 }  // namespace taskmaster::inline v0::detail

@@ -474,6 +474,25 @@ std::string_view to_string(AutoRestart policy) noexcept {
   return "unknown";
 }
 
+std::string_view to_string(Condition condition) noexcept {
+  switch (condition) {
+    case Condition::started: return "started";
+    case Condition::running: return "running";
+    case Condition::healthy: return "healthy";
+    case Condition::completed: return "completed";
+    case Condition::completedSuccessfully: return "completed_successfully";
+  }
+  return "unknown";
+}
+
+std::optional<Condition> parseCondition(std::string_view text) {
+  for (auto c : {Condition::started, Condition::running, Condition::healthy, Condition::completed,
+                 Condition::completedSuccessfully}) {
+    if (text == to_string(c)) return c;
+  }
+  return std::nullopt;
+}
+
 std::string_view to_string(Resource resource) noexcept {
   const auto index = static_cast<std::size_t>(resource);
   return index < kResources.size() ? kResources[index].name : "unknown";

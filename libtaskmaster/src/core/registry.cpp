@@ -23,11 +23,12 @@ struct Registry::Waiter {
   bool finished = false;
 };
 
-// Handlers subscribed during a delivery are called from the next transition on; one unsubscribed during a
+// Handlers subscribed during a delivery are called from the next change on; one unsubscribed during a
 // delivery is only marked, and erased once no delivery runs, so no delivery copies the list.
-struct Registry::Observers {
+template <class Change>
+struct Registry::Observers : std::enable_shared_from_this<Observers<Change>> {
   struct Observer {
-    std::function<void(const StateChange&)> handler;
+    std::function<void(const Change&)> handler;
     bool active = true;
   };
   std::vector<std::unique_ptr<Observer>> list;
@@ -37,6 +38,38 @@ struct Registry::Observers {
   void compact() {
     if (delivering > 0 || !std::exchange(dirty, false)) return;
     std::erase_if(list, [](auto& o) { return !o->active; });
+  }
+
+  Subscription add(std::function<void(const Change&)> handler) {
+    list.push_back(std::make_unique<Observer>(Observer{std::move(handler)}));
+    return Subscription([weak = this->weak_from_this(), o = list.back().get()] {
+      auto observers = weak.lock();
+      if (!observers) return;
+      o->active = false;
+      observers->dirty = true;
+      observers->compact();
+    });
+  }
+
+  // Calls every handler subscribed before now; `failed` says what one threw (an observer's failure is its own:
+  // supervision goes on).
+  template <class Failed>
+  void notify(const Change& change, Failed failed) {
+    ++delivering;
+    const std::size_t count = list.size();
+    for (std::size_t k = 0; k < count; ++k) {
+      auto* o = list[k].get();
+      if (!o->active) continue;
+      try {
+        o->handler(change);
+      } catch (const std::exception& e) {
+        failed(std::string_view(e.what()));
+      } catch (...) {
+        failed(std::string_view{});
+      }
+    }
+    --delivering;
+    compact();
   }
 };
 
@@ -55,7 +88,10 @@ class Registry::Batch {
   Registry& registry_;
 };
 
-Registry::Registry(Host& host) : host_(host), observers_(std::make_shared<Observers>()) {}
+Registry::Registry(Host& host)
+    : host_(host),
+      observers_(std::make_shared<Observers<StateChange>>()),
+      detailObservers_(std::make_shared<Observers<DetailChange>>()) {}
 
 Registry::~Registry() {
   *alive_ = false;
@@ -394,7 +430,7 @@ void Registry::settleWaiters(const Pending& p) {
   auto& list = it->second;
   std::vector<std::shared_ptr<Waiter>> settled;
   std::erase_if(list, [&](const std::shared_ptr<Waiter>& w) {
-    if (p.sequence <= w->since || !settle(*w, i, p.change)) return false;
+    if (p.sequence <= w->since || !settle(*w, i, std::get<StateChange>(p.change))) return false;
     settled.push_back(w);
     return true;
   });
@@ -435,6 +471,10 @@ void Registry::publish(Instance& instance, StateChange change) {
   outbox_.push_back({&instance, std::move(change), ++published_});
 }
 
+void Registry::publishDetail(Instance& instance, DetailChange change) {
+  outbox_.push_back({&instance, std::move(change), ++published_});
+}
+
 void Registry::flush() {
   if (delivering_ || busy_ > 0) return;  // the delivery under way, or the call under way, delivers it
   delivering_ = true;
@@ -451,28 +491,23 @@ void Registry::flush() {
 
 // Waiters, then observers, then the bookkeeping that depends on the instance being down.
 void Registry::deliver(Pending& p) {
+  if (auto* detail = std::get_if<DetailChange>(&p.change)) return deliverDetail(*detail);
+  const auto& change = std::get<StateChange>(p.change);
   ++work_.delivered;
   settleWaiters(p);
-  auto& obs = *observers_;
-  ++obs.delivering;
-  const std::size_t count = obs.list.size();  // subscribed from now on: from the next transition on
-  for (std::size_t k = 0; k < count; ++k) {
-    auto* o = obs.list[k].get();
-    if (!o->active) continue;
-    try {
-      o->handler(p.change);
-    } catch (const std::exception& e) {  // an observer's failure is its own; supervision goes on
-      log(LogLevel::error, fmt::format("an observer threw on {} {} -> {}: {}", p.change.instance,
-                                       to_string(p.change.from), to_string(p.change.to), e.what()));
-    } catch (...) {
-      log(LogLevel::error, fmt::format("an observer threw on {} {} -> {}", p.change.instance,
-                                       to_string(p.change.from), to_string(p.change.to)));
-    }
-  }
-  --obs.delivering;
-  obs.compact();
+  observers_->notify(change, [&](std::string_view what) {
+    log(LogLevel::error, fmt::format("an observer threw on {} {} -> {}{}{}", change.instance, to_string(change.from),
+                                     to_string(change.to), what.empty() ? "" : ": ", what));
+  });
   if (!p.instance->active() && retiring_.contains(p.instance)) sweepLater(p.instance);
   finishShutdownIfDone();
+}
+
+void Registry::deliverDetail(const DetailChange& change) {
+  detailObservers_->notify(change, [&](std::string_view what) {
+    log(LogLevel::error, fmt::format("an observer threw on {} {}{}{}", change.instance, to_string(change.kind),
+                                     what.empty() ? "" : ": ", what));
+  });
 }
 
 void Registry::log(LogLevel level, std::string message) {
@@ -484,15 +519,11 @@ void Registry::log(LogLevel level, std::string message) {
 }
 
 Subscription Registry::subscribe(std::function<void(const StateChange&)> handler) {
-  auto& list = observers_->list;
-  list.push_back(std::make_unique<Observers::Observer>(Observers::Observer{std::move(handler)}));
-  return Subscription([weak = std::weak_ptr(observers_), o = list.back().get()] {
-    auto observers = weak.lock();
-    if (!observers) return;
-    o->active = false;
-    observers->dirty = true;
-    observers->compact();
-  });
+  return observers_->add(std::move(handler));
+}
+
+Subscription Registry::subscribeDetails(std::function<void(const DetailChange&)> handler) {
+  return detailObservers_->add(std::move(handler));
 }
 
 // --- shutdown -------------------------------------------------------------------------------------

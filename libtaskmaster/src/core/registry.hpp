@@ -16,6 +16,7 @@
 #include <string_view>
 #include <system_error>
 #include <unordered_map>
+#include <variant>
 #include <vector>
 
 #include <taskmaster/config.hpp>
@@ -61,10 +62,12 @@ class Registry final : public Listener {
   [[nodiscard]] bool shuttingDown() const { return shuttingDown_; }
 
   [[nodiscard]] Subscription subscribe(std::function<void(const StateChange&)> handler);
+  [[nodiscard]] Subscription subscribeDetails(std::function<void(const DetailChange&)> handler);
   void setLogSink(LogSink sink) { sink_ = std::move(sink); }
 
   // Listener
   void publish(Instance& instance, StateChange change) override;
+  void publishDetail(Instance& instance, DetailChange change) override;
   void flush() override;
   void log(LogLevel level, std::string message) override;
 
@@ -85,10 +88,11 @@ class Registry final : public Listener {
   };
   class Batch;
   struct Waiter;
+  template <class Change>
   struct Observers;
   struct Pending {
     Instance* instance;
-    StateChange change;
+    std::variant<StateChange, DetailChange> change;
     std::uint64_t sequence;  // its place among every transition published
   };
 
@@ -108,6 +112,7 @@ class Registry final : public Listener {
                                                       ProgramMap::const_iterator end);
 
   void deliver(Pending& pending);
+  void deliverDetail(const DetailChange& change);
   void settleWaiters(const Pending& pending);
   bool settle(Waiter& waiter, const Instance& instance, const StateChange& change);
   void resolveOutcome(Waiter& waiter, const Instance& instance, bool ok, std::string message);
@@ -123,7 +128,8 @@ class Registry final : public Listener {
   std::unordered_map<std::string, Program*, StringHash, std::equal_to<>> index_;  // name -> programs_ node
   std::unordered_map<const Instance*, std::unique_ptr<Instance>> retiring_;  // removed, waiting to be down
   std::unordered_map<const Instance*, std::vector<std::shared_ptr<Waiter>>> waiters_;  // by instance
-  std::shared_ptr<Observers> observers_;
+  std::shared_ptr<Observers<StateChange>> observers_;
+  std::shared_ptr<Observers<DetailChange>> detailObservers_;
   std::deque<Pending> outbox_;
   std::uint64_t published_ = 0;  // transitions published so far: a waiter is settled only by later ones
   bool delivering_ = false;

@@ -95,6 +95,10 @@ Subscription Supervisor::onStateChange(std::function<void(const StateChange&)> h
   return impl_->registry_.subscribe(std::move(handler));
 }
 
+Subscription Supervisor::onDetailChange(std::function<void(const DetailChange&)> handler) {
+  return impl_->registry_.subscribeDetails(std::move(handler));
+}
+
 std::error_code Supervisor::reapOrphans() { return impl_->host_.reapOrphans(); }
 
 void Supervisor::setLogSink(LogSink sink) { impl_->registry_.setLogSink(std::move(sink)); }
