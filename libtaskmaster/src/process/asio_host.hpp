@@ -12,6 +12,7 @@
 #include <taskmaster/error.hpp>
 
 #include "core/host.hpp"
+#include "process/command.hpp"
 
 namespace boost::asio {
 class io_context;
@@ -37,6 +38,9 @@ class AsioHost final : public Host {
   void defer(std::function<void()> fn) override;
 
   [[nodiscard]] boost::asio::io_context& io() { return io_; }
+
+  // Runs a short command (process/command.hpp). The result comes once through `done`, never from inside.
+  [[nodiscard]] std::unique_ptr<PendingCommand> runCommand(CommandRequest request, CommandHandler done);
 
   // Reaps, from now on, every child of this process that the host did not spawn (process/reaper.hpp).
   [[nodiscard]] std::error_code reapOrphans();
