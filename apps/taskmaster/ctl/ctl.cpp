@@ -39,6 +39,13 @@ std::string eventLine(const boost::json::object& e) {
     return fmt::format("({} events missed: run 'status' to see where things are)",
                        dropped && dropped->is_int64() ? dropped->as_int64() : 0);
   }
+  if (str("event") == "detail") {  // "web waiting for db", "web is unhealthy: ...", "web status: ..."
+    const auto text = str("text");
+    std::string what = text.empty() ? "no longer waiting" : text;
+    if (str("detail") == "health") what = fmt::format("is {}{}{}", str("health"), text.empty() ? "" : ": ", text);
+    if (str("detail") == "status_text") what = "status: " + text;
+    return fmt::format("{} {} {}", str("time"), str("instance"), what);
+  }
   std::string line = fmt::format("{} {} {} -> {}", str("time"), str("instance"), str("from"), str("to"));
   if (auto* pid = e.if_contains("pid"); pid && pid->is_int64() && pid->as_int64() > 0)
     line += fmt::format(" pid {}", pid->as_int64());

@@ -140,6 +140,7 @@ class App {
     if (auto limit = taskmaster::raiseFdLimit(); !limit) log_.warn("{}", limit.error().str());
     if (auto error = adoptOrphans(options_, supervisor_); !error.empty()) log_.warn("{}", error);
     logged_ = supervisor_.onStateChange([this](const taskmaster::StateChange& c) { stateLogger_(c); });
+    loggedDetails_ = supervisor_.onDetailChange([this](const taskmaster::DetailChange& d) { stateLogger_(d); });
     critical_ = supervisor_.onStateChange([this](const taskmaster::StateChange& c) { endIfCritical(c); });
     announced_ = supervisor_.onStateChange([this](const taskmaster::StateChange& c) { announce(c); });
     if (!options_.daemon && !options_.noShell) {
@@ -440,6 +441,7 @@ class App {
   std::optional<std::vector<taskmaster::HttpServerConfig>> httpServers_;  // as last applied; none: never
   PidFile pidFile_;
   taskmaster::Subscription logged_;
+  taskmaster::Subscription loggedDetails_;
   taskmaster::Subscription announced_;
   taskmaster::Subscription critical_;
   std::optional<AppBackend> backend_;

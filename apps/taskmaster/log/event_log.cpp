@@ -70,4 +70,25 @@ void StateLogger::operator()(const taskmaster::StateChange& c) {
   }
 }
 
+// "web waiting for db", "web: dependency db is FATAL", "web is unhealthy: ...", "web is healthy".
+void StateLogger::operator()(const taskmaster::DetailChange& d) {
+  using Kind = taskmaster::DetailChange::Kind;
+  using taskmaster::Health;
+  auto log = [&](LogLevel level, std::string message) { log_.write(level, message, d.time); };
+  switch (d.kind) {
+    case Kind::waiting:
+      if (d.text.empty()) return log(LogLevel::debug, fmt::format("{} no longer waits", d.instance));
+      return log(LogLevel::info, fmt::format("{} {}", d.instance, d.text));
+    case Kind::dependencyFailed: return log(LogLevel::warn, fmt::format("{}: {}", d.instance, d.text));
+    case Kind::health:
+      if (d.health == Health::unhealthy) {
+        return log(LogLevel::warn, d.text.empty() ? fmt::format("{} is unhealthy", d.instance)
+                                                  : fmt::format("{} is unhealthy: {}", d.instance, d.text));
+      }
+      return log(d.health == Health::healthy ? LogLevel::info : LogLevel::debug,
+                 fmt::format("{} is {}", d.instance, to_string(d.health)));
+    case Kind::statusText: return log(LogLevel::info, fmt::format("{} status: {}", d.instance, d.text));
+  }
+}
+
 }  // namespace cli

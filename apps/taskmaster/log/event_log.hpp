@@ -70,11 +70,13 @@ class EventLog {
 };
 
 // Subscribed to Supervisor::onStateChange: writes each transition as the event it means (spawned, RUNNING,
-// exited, BACKOFF, FATAL, stop requested, SIGKILL sent, stopped), with details from the change's spec.
+// exited, BACKOFF, FATAL, stop requested, SIGKILL sent, stopped), with details from the change's spec. And to
+// Supervisor::onDetailChange: waiting for dependencies, a failed dependency, health, STATUS= text.
 class StateLogger {
  public:
   explicit StateLogger(EventLog& log) : log_(log) {}
   void operator()(const taskmaster::StateChange& change);
+  void operator()(const taskmaster::DetailChange& change);
 
  private:
   EventLog& log_;

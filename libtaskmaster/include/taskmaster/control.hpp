@@ -61,8 +61,10 @@ struct Reply {
 [[nodiscard]] std::string encodeReply(const boost::json::value& id, const Reply& reply);
 // A reply line (an object with "ok"); an Error for anything else, event lines included.
 [[nodiscard]] Result<Reply> parseReply(std::string_view line);
-// The event line of a state change: {"v":1,"event":"state",...}.
+// The event line of a state change: {"v":1,"event":"state",...}; of a detail (waiting for dependencies,
+// health, STATUS= text): {"v":1,"event":"detail","detail":"waiting",...}.
 [[nodiscard]] std::string encodeEvent(const StateChange& change);
+[[nodiscard]] std::string encodeEvent(const DetailChange& change);
 
 // The lines of an attach's stream besides its output: {"v":1,"event":"keyboard","name":"web","keyboard":true}
 // when the keyboard comes to the client, and {"v":1,"event":"detached","name":"web","reason":"exited",
@@ -91,6 +93,7 @@ class Utf8Stream {
 };
 
 [[nodiscard]] boost::json::object toJson(const StateChange& change);
+[[nodiscard]] boost::json::object toJson(const DetailChange& change);
 [[nodiscard]] boost::json::object toJson(const InstanceStatus& status);
 
 // $XDG_RUNTIME_DIR/taskmaster.sock, else /tmp/taskmaster-UID/taskmaster.sock.
@@ -111,7 +114,7 @@ using StreamSink = std::function<void(const SharedLine& line)>;
 // the reply that opened the stream was queued.
 using StreamSource = std::function<Subscription(StreamSink sink)>;
 
-// The supervisor's state changes as a stream: each change is serialized once, whatever the number of
+// The supervisor's state changes and details (in order) as a stream: each change is serialized once, whatever the number of
 // subscribers, and observed only while someone subscribes. Loop thread only.
 class EventStream {
  public:

@@ -24,6 +24,7 @@
 
 #include "config/ini_values.hpp"
 #include "config/reader.hpp"
+#include "core/dependencies.hpp"
 #include "util/text.hpp"
 
 namespace taskmaster::inline v0 {
@@ -367,6 +368,50 @@ Verdict readLimits(const YAML::Node& value, ProgramSpec& spec) {
   return verdict;
 }
 
+// A condition of depends_on: `healthy`, or `{condition: healthy}` as docker compose writes it.
+Checked<Condition> toCondition(const YAML::Node& value) {
+  if (value.IsMap()) {
+    std::vector<Bad> bad;
+    std::optional<Checked<Condition>> found;
+    for (const auto& [key, inner] : uniqueEntries(value, bad)) {
+      if (key.Scalar() != "condition") return badValue(key, fmt::format("unknown key '{}' (expected condition)", key.Scalar()));
+      found = toCondition(inner);
+    }
+    if (!bad.empty()) return bad.front();
+    if (!found) return badValue(value, "expected a condition: {condition: healthy}");
+    return *found;
+  }
+  constexpr std::string_view kExpected = "started, running, healthy, completed or completed_successfully";
+  auto text = scalar(value, kExpected);
+  if (!text.ok()) return text.error();
+  if (auto condition = parseCondition(detail::toLower(*text))) return *condition;
+  std::string message = fmt::format("expected {}, got {}", kExpected, describe(value));
+  if (auto guess = suggest(*text, {"started", "running", "healthy", "completed", "completed_successfully"}))
+    message += fmt::format(" (did you mean '{}'?)", *guess);
+  return badValue(value, std::move(message));
+}
+
+// A list of program names (each RUNNING), or a map of names to conditions. Unknown names and cycles are the
+// configuration's to find (Parser::checkDependencies): here a program knows no other.
+Verdict readDependsOn(const YAML::Node& value, ProgramSpec& spec) {
+  Verdict verdict;
+  if (value.IsSequence()) {
+    for (const auto& item : value) {
+      auto name = scalar(item, "a program name");
+      if (name.ok()) spec.dependsOn.push_back({*name, Condition::running});
+      else verdict.entries.push_back(std::move(name.error()));
+    }
+    return verdict;
+  }
+  if (!value.IsMap()) return expected(value, "a list of program names, or a map of program names to conditions");
+  for (const auto& [key, condition] : uniqueEntries(value, verdict.entries, "program")) {
+    auto read = condition.IsNull() ? Checked<Condition>(Condition::running) : toCondition(condition);
+    if (read.ok()) spec.dependsOn.push_back({key.Scalar(), *read});
+    else verdict.entries.push_back(Bad{read.error().at, fmt::format("{}: {}", key.Scalar(), read.error().message)});
+  }
+  return verdict;
+}
+
 struct Option {
   std::string_view key;
   Reader read;
@@ -443,6 +488,7 @@ const auto kOptions = std::to_array<Option>({
     {"killasgroup", set<&ProgramSpec::killasgroup, toBool>},
     {"limits", readLimits},
     {"critical", set<&ProgramSpec::critical, toBool>},
+    {"depends_on", readDependsOn},
 });
 
 class Parser {
@@ -500,6 +546,7 @@ class Parser {
     for (auto& [program, message] : detail::nameClashes(config_.programs)) {
       problems_.add(places_[program].name, config_.programs[program].name, std::move(message));
     }
+    checkDependencies();
   }
 
  private:
@@ -662,7 +709,7 @@ class Parser {
       reported.insert("cmd");
     }
     appendOnlyWhenShared(spec, where);
-    places_.push_back({.name = locate(nameKey.Mark()), .options = where});
+    places_.push_back({.name = locate(nameKey.Mark()), .options = where, .dependencies = dependencyPlaces(body)});
     // validate() starts each finding with the option's name: "numprocs: must be between ...".
     for (auto& message : spec.validate()) {
       auto option = message.substr(0, message.find(':'));
@@ -720,6 +767,30 @@ class Parser {
     }
   }
 
+  // Where each entry of a program's depends_on is written, by name (a name written twice: its second place).
+  static std::map<std::string, Location, std::less<>> dependencyPlaces(const YAML::Node& body) {
+    std::map<std::string, Location, std::less<>> out;
+    const YAML::Node value = body["depends_on"];
+    if (!value || !(value.IsSequence() || value.IsMap())) return out;
+    for (auto it = value.begin(); it != value.end(); ++it) {
+      const YAML::Node name = value.IsMap() ? it->first : *it;
+      if (name.IsScalar()) out.insert_or_assign(name.Scalar(), locate(name.Mark()));
+    }
+    return out;
+  }
+
+  // Names that are no program, a program depending on itself, and cycles, at the entry that makes each.
+  void checkDependencies() {
+    std::vector<const ProgramSpec*> programs;
+    for (const auto& spec : config_.programs) programs.push_back(&spec);
+    for (auto& problem : detail::dependencyProblems(programs)) {
+      const auto& spec = config_.programs[problem.program];
+      const auto& places = places_[problem.program];
+      auto at = places.dependencies.find(spec.dependsOn[problem.dependency].program);
+      problems_.add(at != places.dependencies.end() ? at->second : places.name, spec.name, std::move(problem.message));
+    }
+  }
+
   void unknownKey(const YAML::Node& key, std::string_view program, const std::vector<std::string>& known) {
     std::string message = fmt::format("unknown key '{}'", key.Scalar());
     if (key.Scalar() == "<<") {
@@ -743,6 +814,7 @@ class Parser {
   struct Places {
     Location name;
     std::map<std::string, Location, std::less<>> options;
+    std::map<std::string, Location, std::less<>> dependencies;  // depends_on: each name's place
   };
 
   Problems& problems_;

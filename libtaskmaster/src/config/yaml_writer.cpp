@@ -242,6 +242,17 @@ void writeProgram(std::string& out, const ProgramSpec& spec) {
     }
   }
   options.unlessDefault("critical", spec.critical, defaults.critical, boolean);
+  // A map when any condition is not the default, so that reading it back gives the same conditions.
+  if (!spec.dependsOn.empty()) {
+    out += "    depends_on:\n";
+    const bool plain =
+        std::ranges::all_of(spec.dependsOn, [](const Dependency& d) { return d.condition == Condition::running; });
+    for (const auto& dependency : spec.dependsOn) {
+      const auto name = scalar(dependency.program, dependency.program.find(':') != std::string::npos);
+      if (plain) out += fmt::format("      - {}\n", name);
+      else out += fmt::format("      {}: {}\n", name, to_string(dependency.condition));
+    }
+  }
 }
 
 // unix_http_server and inet_http_server, supervisord's sections with their keys: a map, or a list of maps when

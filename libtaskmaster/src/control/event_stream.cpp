@@ -1,4 +1,5 @@
-// EventStream: the supervisor's state changes, serialized once per change and shared by every subscriber.
+// EventStream: the supervisor's state changes and details, serialized once per change and shared by every
+// subscriber.
 #include <taskmaster/control.hpp>
 
 #include <cstdint>
@@ -16,21 +17,27 @@ struct EventStream::State {
     // Observed only while someone follows: nobody pays for serializing events that nobody reads.
     if (sinks.size() == 1) {
       observer = supervisor->onStateChange([weak = std::weak_ptr(self)](const StateChange& c) {
-        if (auto state = weak.lock()) state->publish(c);
+        if (auto state = weak.lock()) state->publish(encodeEvent(c));
+      });
+      detailObserver = supervisor->onDetailChange([weak = std::weak_ptr(self)](const DetailChange& d) {
+        if (auto state = weak.lock()) state->publish(encodeEvent(d));
       });
     }
     return Subscription([weak = std::weak_ptr(self), id] {
       auto state = weak.lock();
       if (!state) return;
       state->sinks.erase(id);
-      if (state->sinks.empty()) state->observer.reset();  // allowed inside the observer's own call
+      if (state->sinks.empty()) {  // allowed inside the observer's own call
+        state->observer.reset();
+        state->detailObserver.reset();
+      }
     });
   }
 
   // One serialization, then one pointer per subscriber. A sink may unsubscribe itself or others meanwhile:
   // the walk goes by id, and each sink is held while it runs.
-  void publish(const StateChange& c) {
-    const SharedLine line = std::make_shared<const std::string>(encodeEvent(c));
+  void publish(std::string encoded) {
+    const SharedLine line = std::make_shared<const std::string>(std::move(encoded));
     for (auto it = sinks.begin(); it != sinks.end();) {
       const std::uint64_t id = it->first;
       const auto sink = it->second;
@@ -41,6 +48,7 @@ struct EventStream::State {
 
   Supervisor* supervisor;  // null once the EventStream is gone
   Subscription observer;
+  Subscription detailObserver;
   std::map<std::uint64_t, std::shared_ptr<StreamSink>> sinks;
   std::uint64_t nextId = 0;
 };
@@ -49,6 +57,7 @@ EventStream::EventStream(Supervisor& supervisor) : state_(std::make_shared<State
 
 EventStream::~EventStream() {
   state_->observer.reset();
+  state_->detailObserver.reset();
   state_->sinks.clear();
   state_->supervisor = nullptr;
 }

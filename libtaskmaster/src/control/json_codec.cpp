@@ -109,6 +109,12 @@ std::string encodeEvent(const StateChange& change) {
   return json::serialize(e) + "\n";
 }
 
+std::string encodeEvent(const DetailChange& change) {
+  json::object e{{"v", kVersion}, {"event", "detail"}};
+  for (auto& kv : toJson(change)) e.emplace(kv.key(), std::move(kv.value()));
+  return json::serialize(e) + "\n";
+}
+
 std::string encodeOutput(std::string_view name, std::string_view stream, std::string_view data) {
   return json::serialize(json::object{
              {"v", kVersion}, {"event", "output"}, {"name", name}, {"stream", stream}, {"data", data}}) +
@@ -133,8 +139,15 @@ json::object toJson(const StateChange& c) {
           {"time", formatUtc(c.time)}, {"retries", c.retries},   {"retry_in_ms", c.retryIn.count()}};
 }
 
+json::object toJson(const DetailChange& d) {
+  return {{"detail", to_string(d.kind)}, {"program", d.program},          {"instance", d.instance},
+          {"index", d.index},            {"pid", d.pid},                  {"health", to_string(d.health)},
+          {"text", validUtf8(d.text)},   {"time", formatUtc(d.time)}};
+}
+
+// The details (waiting, health, health_text, status_text) only when set: most instances have none.
 json::object toJson(const InstanceStatus& s) {
-  return {{"program", s.program},
+  json::object o{{"program", s.program},
           {"instance", s.instance},
           {"index", s.index},
           {"state", to_string(s.state)},
@@ -145,6 +158,11 @@ json::object toJson(const InstanceStatus& s) {
           {"last_exit_time", formatUtc(s.lastExitTime)},
           {"restarts", s.restarts},
           {"reason", s.reason}};
+  if (!s.waiting.empty()) o["waiting"] = s.waiting;
+  if (s.health != Health::none) o["health"] = to_string(s.health);
+  if (!s.healthText.empty()) o["health_text"] = validUtf8(s.healthText);
+  if (!s.statusText.empty()) o["status_text"] = validUtf8(s.statusText);
+  return o;
 }
 
 std::string defaultSocketPath() {

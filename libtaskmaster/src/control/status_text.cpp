@@ -26,14 +26,30 @@ std::string when(WallTime time, WallTime now) {
   return fmt::format("at {:04}-{:02}-{:02} {}", at.tm_year + 1900, at.tm_mon + 1, at.tm_mday, clock);
 }
 
+// ", healthy", ", unhealthy: connection refused", and the program's STATUS= text, when there are.
+std::string health(const InstanceStatus& s) {
+  std::string out;
+  switch (s.health) {
+    case Health::none: break;
+    case Health::starting: out = ", health: starting"; break;
+    case Health::healthy: out = ", healthy"; break;
+    case Health::unhealthy: out = s.healthText.empty() ? ", unhealthy" : ", unhealthy: " + s.healthText; break;
+  }
+  if (!s.statusText.empty()) out += fmt::format(", status: {}", s.statusText);
+  return out;
+}
+
 std::string details(const InstanceStatus& s, WallTime now) {
+  // A wanted start held for dependencies (docs/dependencies.md): what it waits for says more than its last exit.
+  const bool down = s.state == ProcessState::stopped || s.state == ProcessState::exited || s.state == ProcessState::fatal;
+  if (!s.waiting.empty() && down) return s.waiting;
   switch (s.state) {
     case ProcessState::running: {
       std::string out = fmt::format("pid {}, uptime {}", s.pid, formatUptime(s.uptime));
       if (s.restarts > 0) out += fmt::format(", restarts {}", s.restarts);
-      return out;
+      return out + health(s);
     }
-    case ProcessState::starting:
+    case ProcessState::starting: return s.pid > 0 ? fmt::format("pid {}{}", s.pid, health(s)) : std::string{};
     case ProcessState::stopping: return s.pid > 0 ? fmt::format("pid {}", s.pid) : std::string{};
     case ProcessState::backoff:
     case ProcessState::fatal: return s.reason;

@@ -1,5 +1,7 @@
 #include "core/registry.hpp"
 
+#include "core/dependencies.hpp"
+
 #include <taskmaster/error.hpp>
 
 #include <algorithm>
@@ -105,6 +107,7 @@ std::error_code Registry::add(ProgramSpec spec) {
   Batch batch(*this);
   if (!spec.validate().empty()) return Errc::invalid_spec;
   if (index_.contains(spec.name)) return Errc::already_exists;
+  if (!dependenciesValid(spec)) return Errc::invalid_spec;
   addValid(std::move(spec));
   return {};
 }
@@ -114,6 +117,7 @@ void Registry::addValid(ProgramSpec spec) {
   auto [it, inserted] = programs_.try_emplace(shared->name);
   index_.emplace(shared->name, &it->second);
   it->second.spec = std::move(shared);
+  link(*it->second.spec);
   resize(it->second, false);
 }
 
@@ -127,6 +131,7 @@ std::error_code Registry::remove(std::string_view program) {
 
 void Registry::removeProgram(ProgramMap::iterator it) {
   auto instances = std::move(it->second.instances);
+  unlink(*it->second.spec);
   index_.erase(it->first);
   programs_.erase(it);
   for (auto& i : instances) retire(std::move(i));
@@ -136,7 +141,9 @@ void Registry::removeProgram(ProgramMap::iterator it) {
 // the supervision options live, and adds or retires instances to match numprocs.
 bool Registry::update(Program& program, ProgramSpec spec) {
   const bool restart = !program.spec->sameProcessAs(spec);
+  unlink(*program.spec);
   program.spec = std::make_shared<const ProgramSpec>(std::move(spec));
+  link(*program.spec);
   const bool anyUp = std::ranges::any_of(program.instances, [](auto& i) { return i->active(); });
   while (program.instances.size() > static_cast<std::size_t>(program.spec->numprocs)) {
     auto last = std::move(program.instances.back());
@@ -146,7 +153,7 @@ bool Registry::update(Program& program, ProgramSpec spec) {
   for (auto& i : program.instances) {
     const bool wasUp = i->active();
     i->setSpec(program.spec, restart);
-    if (restart && !wasUp && program.spec->autostart && !shuttingDown_) i->start();
+    if (restart && !wasUp && program.spec->autostart && !shuttingDown_) startOrLater(*i);
   }
   resize(program, anyUp);
   return restart;
@@ -156,7 +163,7 @@ bool Registry::update(Program& program, ProgramSpec spec) {
 void Registry::resize(Program& program, bool siblingsUp) {
   for (int i = static_cast<int>(program.instances.size()); i < program.spec->numprocs; ++i) {
     program.instances.push_back(std::make_unique<Instance>(host_, *this, program.spec, i, forward_));
-    if ((program.spec->autostart || siblingsUp) && !shuttingDown_) program.instances.back()->start();
+    if ((program.spec->autostart || siblingsUp) && !shuttingDown_) startOrLater(*program.instances.back());
   }
 }
 
@@ -164,6 +171,8 @@ void Registry::resize(Program& program, bool siblingsUp) {
 void Registry::retire(std::unique_ptr<Instance> instance) {
   Instance* raw = instance.get();
   dropFromWaiters(*raw, "removed");
+  waiting_.erase(raw);
+  heldStops_.erase(raw);
   retiring_.emplace(raw, std::move(instance));
   raw->stop();
   if (!raw->active()) sweepLater(raw);
@@ -184,13 +193,17 @@ ApplyReport Registry::apply(const Config& config) {
   for (const auto& [name, program] : programs_)
     if (!wanted.contains(name)) report.removed.push_back(name);
   for (const auto& name : report.removed) (void)remove(name);  // by name: observers may change programs_
+  const auto refused = refusedForDependencies(config);
   std::vector<const ProgramSpec*> ordered;  // autostarts by priority, as a start of all
   for (const auto& spec : config.programs) ordered.push_back(&spec);
   std::ranges::stable_sort(ordered, {}, &ProgramSpec::priority);
+  // Started once every program is installed, in the same order: a dependency may come later in it.
+  std::vector<Instance*> starts;
+  startLater_ = &starts;
   for (const ProgramSpec* next : ordered) {
     const ProgramSpec& spec = *next;
     Program* program = find(spec.name);
-    if (!spec.validate().empty()) {
+    if (!spec.validate().empty() || refused.contains(spec.name)) {
       report.invalid.push_back(spec.name);  // as it was: never installed, never started
     } else if (!program) {
       addValid(spec);
@@ -201,6 +214,12 @@ ApplyReport Registry::apply(const Config& config) {
       (update(*program, spec) ? report.changed : report.updated).push_back(spec.name);
     }
   }
+  startLater_ = nullptr;
+  for (Instance* i : starts) requestStart(*i);
+  // Changed dependencies apply to what already waits: pulled and evaluated again.
+  std::vector<Instance*> held;
+  for (const auto& [i, wait] : waiting_) held.push_back(i);
+  for (Instance* i : held) requestStart(*i);
   return report;
 }
 
@@ -262,7 +281,10 @@ std::error_code Registry::status(std::string_view target, std::vector<InstanceSt
   if (!targets) return Errc::no_such_program;
   out.clear();
   out.reserve(targets->size());
-  for (Instance* i : *targets) out.push_back(i->status());
+  for (Instance* i : *targets) {
+    out.push_back(i->status());
+    if (auto wait = waiting_.find(i); wait != waiting_.end()) out.back().waiting = wait->second.text;
+  }
   return {};
 }
 
@@ -369,18 +391,18 @@ std::error_code Registry::control(std::string_view target, Op op, Completion don
     waiter->outcomes.push_back({i->name(), false, {}});
     waiters_[i].push_back(waiter);
   }
-  if (op == Op::stop) std::ranges::reverse(*targets);  // what starts first stops last
-  for (Instance* i : *targets) {
-    // Transitions settle the waiter as they are delivered. A start of a STARTING instance waits for it too.
-    bool acted = true;
-    switch (op) {
-      case Op::start: acted = i->start() || i->state() == ProcessState::starting; break;
-      case Op::stop: acted = i->stop(); break;
-      case Op::restart: i->restart(); break;
-    }
-    if (!acted && waiter->pending.contains(i)) {
-      resolveOutcome(*waiter, *i, true, op == Op::start ? "already started" : "not running");
-      unlinkWaiter(*waiter, *i);
+  if (op == Op::stop) {
+    stopInOrder(*targets, waiter);
+  } else {
+    for (Instance* i : *targets) {
+      // Transitions settle the waiter as they are delivered. A start of a STARTING instance waits for it too,
+      // and so does one of an instance that waits for its dependencies. A restart of one that is down starts it.
+      if (op == Op::restart && i->active()) {
+        i->restart();
+      } else if (!requestStart(*i) && i->state() != ProcessState::starting && waiter->pending.contains(i)) {
+        resolveOutcome(*waiter, *i, true, "already started");
+        unlinkWaiter(*waiter, *i);
+      }
     }
   }
   finishIfDone(waiter);
@@ -463,6 +485,243 @@ void Registry::finishIfDone(const std::shared_ptr<Waiter>& w) {
   });
 }
 
+// --- dependencies (docs/dependencies.md) ----------------------------------------------------------
+
+// The instance starts now if what it depends on is met, else it waits: its state stays STOPPED, the wait shows
+// in status() and as a DetailChange, and it starts once a change of a dependency meets every condition. What
+// it depends on is started first, transitively. True when the instance is started or waits.
+bool Registry::requestStart(Instance& instance) {
+  if (heldStops_.erase(&instance) > 0) resolveWaiters(instance, false, "started again before it was stopped");
+  if (instance.active() || shuttingDown_ || (instance.spec().dependsOn.empty() && !waiting_.contains(&instance)))
+    return instance.start();
+  pullDependencies(instance);
+  waiting_.try_emplace(&instance);
+  evaluate(instance);
+  return true;
+}
+
+void Registry::startOrLater(Instance& instance) {
+  if (startLater_) startLater_->push_back(&instance);
+  else requestStart(instance);
+}
+
+// Starts the instances of its dependencies that are down and do not meet their condition, whatever their
+// autostart: a dependency that completed already is not run again. Each is visited once: started, it is
+// active or waiting.
+void Registry::pullDependencies(const Instance& instance) {
+  for (const Dependency& dependency : instance.spec().dependsOn) {
+    Program* program = find(dependency.program);
+    if (!program) continue;
+    for (auto& i : program->instances) {
+      if (i->active() || waiting_.contains(i.get())) continue;
+      if (standing(*i, dependency.condition, false) != Standing::met) requestStart(*i);
+    }
+  }
+}
+
+// O(its dependencies' instances). A program with several instances as a dependency: every one must meet the
+// condition. A failed dependency wins over the others: it is what the user must act on.
+void Registry::evaluate(Instance& instance) {
+  ++work_.evaluations;
+  std::vector<std::string_view> unmet;
+  std::string failure;
+  for (const Dependency& dependency : instance.spec().dependsOn) {
+    Program* program = find(dependency.program);
+    if (!program) {
+      if (failure.empty()) failure = fmt::format("dependency {} does not exist", dependency.program);
+      continue;
+    }
+    bool met = true;
+    for (auto& i : program->instances) {
+      const Standing s = standing(*i, dependency.condition, waiting_.contains(i.get()));
+      if (s == Standing::failed && failure.empty()) failure = failureText(*i, dependency.condition);
+      met = met && s == Standing::met;
+    }
+    if (!met) unmet.push_back(dependency.program);
+  }
+  if (unmet.empty()) {
+    setWait(instance, {});
+    waiting_.erase(&instance);
+    instance.start();
+  } else if (!failure.empty()) {
+    setWait(instance, {failure, true});
+    resolveWaiters(instance, true, failure);
+  } else {
+    setWait(instance, {fmt::format("waiting for {}", fmt::join(unmet, ", ")), false});
+  }
+}
+
+// Publishes the wait when its text changes: kind waiting (empty text: no longer waiting) or dependencyFailed.
+void Registry::setWait(Instance& instance, Wait wait) {
+  auto it = waiting_.find(&instance);
+  if (it == waiting_.end() || (it->second.text == wait.text && it->second.failed == wait.failed)) return;
+  it->second = wait;
+  DetailChange change;
+  change.kind = wait.failed ? DetailChange::Kind::dependencyFailed : DetailChange::Kind::waiting;
+  change.program = instance.spec().name;
+  change.instance = instance.name();
+  change.index = instance.index();
+  change.health = instance.health();
+  change.text = std::move(wait.text);
+  change.time = host_.wallNow();
+  if (Program* program = find(change.program)) change.spec = program->spec;
+  publishDetail(instance, std::move(change));
+}
+
+// A stop of a waiting instance ends its wait; the starts that waited for it fail with `why`.
+bool Registry::cancelWait(Instance& instance, const std::string& why) {
+  if (!waiting_.contains(&instance)) return false;
+  setWait(instance, {});
+  waiting_.erase(&instance);
+  resolveWaiters(instance, true, why);
+  return true;
+}
+
+// Fails the start and restart requests (up) or the stops waiting for this instance, so that none waits for what
+// will not come.
+void Registry::resolveWaiters(const Instance& instance, bool up, const std::string& why) {
+  auto it = waiters_.find(&instance);
+  if (it == waiters_.end()) return;
+  std::vector<std::shared_ptr<Waiter>> settled;
+  std::erase_if(it->second, [&](const std::shared_ptr<Waiter>& w) {
+    if (w->up != up) return false;
+    resolveOutcome(*w, instance, false, why);
+    settled.push_back(w);
+    return true;
+  });
+  if (it->second.empty()) waiters_.erase(it);
+  for (auto& w : settled) finishIfDone(w);
+}
+
+// A state or health change of `instance`: the waiting instances of the programs that depend on its program
+// look again. O(those programs' instances), whatever the number of programs.
+void Registry::dependencyChanged(const Instance& instance) {
+  auto it = dependents_.find(instance.spec().name);
+  if (it == dependents_.end() || waiting_.empty()) return;
+  for (const std::string& name : it->second) {
+    Program* program = find(name);
+    if (!program) continue;
+    for (auto& i : program->instances)
+      if (waiting_.contains(i.get())) evaluate(*i);
+  }
+}
+
+// `targets` in start order, stopped in reverse (what starts first stops last); the stop of a dependency is
+// held until its dependents among the targets are down. A waiting target stops waiting ("stopped").
+void Registry::stopInOrder(const std::vector<Instance*>& targets, const std::shared_ptr<Waiter>& waiter) {
+  const std::unordered_set<const Instance*> stopping(targets.begin(), targets.end());
+  for (auto it = targets.rbegin(); it != targets.rend(); ++it) {
+    Instance& i = **it;
+    bool acted = cancelWait(i, "stopped before it was up");
+    std::unordered_set<const Instance*> dependents;
+    if (auto found = dependents_.find(i.spec().name); found != dependents_.end() && i.active()) {
+      for (const std::string& name : found->second) {
+        if (Program* program = find(name)) {
+          for (auto& d : program->instances)
+            if (d->active() && stopping.contains(d.get())) dependents.insert(d.get());
+        }
+      }
+    }
+    if (!dependents.empty()) {
+      heldStops_[&i] = std::move(dependents);
+      continue;  // active: its waiter is settled once it is down
+    }
+    acted = i.stop() || acted;
+    if (waiter && !acted && waiter->pending.contains(&i)) {
+      resolveOutcome(*waiter, i, true, "not running");
+      unlinkWaiter(*waiter, i);
+    } else if (waiter && acted && !i.active() && waiter->pending.contains(&i)) {
+      resolveOutcome(*waiter, i, true, "stopped");  // a wait cancelled: no transition will settle it
+      unlinkWaiter(*waiter, i);
+    }
+  }
+}
+
+// A dependent is down: the held stops of its dependencies that waited only for it go ahead.
+void Registry::releaseStops(const Instance& down) {
+  if (heldStops_.empty()) return;
+  for (const Dependency& dependency : down.spec().dependsOn) {
+    Program* program = find(dependency.program);
+    if (!program) continue;
+    for (auto& i : program->instances) {
+      auto held = heldStops_.find(i.get());
+      if (held == heldStops_.end()) continue;
+      held->second.erase(&down);
+      if (!held->second.empty()) continue;
+      heldStops_.erase(held);
+      i->stop();
+    }
+  }
+}
+
+void Registry::link(const ProgramSpec& spec) {
+  for (const Dependency& dependency : spec.dependsOn) dependents_[dependency.program].push_back(spec.name);
+}
+
+void Registry::unlink(const ProgramSpec& spec) {
+  for (const Dependency& dependency : spec.dependsOn) {
+    auto it = dependents_.find(dependency.program);
+    if (it == dependents_.end()) continue;
+    std::erase(it->second, spec.name);
+    if (it->second.empty()) dependents_.erase(it);
+  }
+}
+
+// add(): every dependency installed, none twice, not itself. A cycle needs a program that already depends on
+// this name (its dependency removed before): only then is the whole graph walked.
+bool Registry::dependenciesValid(const ProgramSpec& spec) {
+  if (spec.dependsOn.empty()) return true;
+  std::vector<const ProgramSpec*> graph{&spec};
+  const bool whole = dependents_.contains(spec.name);
+  if (whole) {
+    for (const auto& [name, program] : programs_) graph.push_back(program.spec.get());
+  } else {
+    for (const Dependency& dependency : spec.dependsOn)
+      if (Program* program = find(dependency.program)) graph.push_back(program->spec.get());
+  }
+  auto problems = dependencyProblems(graph);
+  auto own = std::ranges::find_if(problems, [&](const DependencyProblem& p) {
+    return p.program == 0 || std::ranges::find(p.cycle, 0U) != p.cycle.end();
+  });
+  if (own == problems.end()) return true;
+  log(LogLevel::warn, fmt::format("{}: {}", spec.name, own->message));
+  return false;
+}
+
+// apply(): the programs refused for their dependencies, checked on the programs as they will be (a refused or
+// invalid program keeps its installed spec, or is absent): refusing one may leave another's dependency
+// unknown, so until nothing changes. Each refusal is logged with its reason.
+std::unordered_set<std::string> Registry::refusedForDependencies(const Config& config) {
+  const std::size_t count = config.programs.size();
+  std::vector<bool> accepted(count);
+  for (std::size_t k = 0; k < count; ++k) accepted[k] = config.programs[k].validate().empty();
+  std::unordered_set<std::string> refused;
+  constexpr auto kInstalled = static_cast<std::size_t>(-1);
+  for (bool again = true; again;) {
+    again = false;
+    std::vector<const ProgramSpec*> graph;
+    std::vector<std::size_t> origin;  // index in config.programs, or kInstalled
+    for (std::size_t k = 0; k < count; ++k) {
+      const Program* installed = find(config.programs[k].name);
+      if (!accepted[k] && !installed) continue;
+      graph.push_back(accepted[k] ? &config.programs[k] : installed->spec.get());
+      origin.push_back(accepted[k] ? k : kInstalled);
+    }
+    for (const auto& problem : dependencyProblems(graph)) {
+      auto refuse = [&](std::size_t node) {
+        if (origin[node] == kInstalled || !accepted[origin[node]]) return;
+        accepted[origin[node]] = false;
+        again = true;
+        refused.insert(graph[node]->name);
+        log(LogLevel::warn, fmt::format("{}: {}", graph[node]->name, problem.message));
+      };
+      refuse(problem.program);
+      for (std::size_t node : problem.cycle) refuse(node);
+    }
+  }
+  return refused;
+}
+
 // --- transitions ----------------------------------------------------------------------------------
 
 void Registry::publish(Instance& instance, StateChange change) {
@@ -491,7 +750,11 @@ void Registry::flush() {
 
 // Waiters, then observers, then the bookkeeping that depends on the instance being down.
 void Registry::deliver(Pending& p) {
-  if (auto* detail = std::get_if<DetailChange>(&p.change)) return deliverDetail(*detail);
+  if (auto* detail = std::get_if<DetailChange>(&p.change)) {
+    deliverDetail(*detail);
+    if (detail->kind == DetailChange::Kind::health) dependencyChanged(*p.instance);
+    return;
+  }
   const auto& change = std::get<StateChange>(p.change);
   ++work_.delivered;
   settleWaiters(p);
@@ -499,6 +762,8 @@ void Registry::deliver(Pending& p) {
     log(LogLevel::error, fmt::format("an observer threw on {} {} -> {}{}{}", change.instance, to_string(change.from),
                                      to_string(change.to), what.empty() ? "" : ": ", what));
   });
+  if (!isActive(change.to)) releaseStops(*p.instance);
+  dependencyChanged(*p.instance);
   if (!p.instance->active() && retiring_.contains(p.instance)) sweepLater(p.instance);
   finishShutdownIfDone();
 }
@@ -532,10 +797,10 @@ void Registry::shutdown(std::function<void()> done) {
   Batch batch(*this);
   shuttingDown_ = true;
   shutdownDone_ = done ? std::move(done) : std::function<void()>([] {});
-  auto all = everyInstance();  // first: observers called from stop() may add or remove programs
-  std::ranges::reverse(all);    // what starts first stops last
-  for (auto& [raw, i] : retiring_) all.push_back(i.get());
-  for (Instance* i : all) i->stop();
+  std::vector<Instance*> retiring;  // first: observers called from stop() may add or remove programs
+  for (auto& [raw, i] : retiring_) retiring.push_back(i.get());
+  stopInOrder(everyInstance(), nullptr);
+  for (Instance* i : retiring) i->stop();
   finishShutdownIfDone();
 }
 

@@ -3,7 +3,9 @@
 //
 // Per-event work does not grow with the number of instances: names resolve through a hash index, waiters
 // are indexed by instance, the number of active instances is kept up to date from each transition (shutdown
-// is done when it reaches 0), and a retired instance is swept on its own once it is down.
+// is done when it reaches 0), and a retired instance is swept on its own once it is down. Dependencies
+// (docs/dependencies.md) too: a change of an instance re-evaluates only the waiting instances of the programs
+// that depend on its program, found through a reverse index.
 #pragma once
 
 #include "private.hpp"
@@ -16,6 +18,7 @@
 #include <string_view>
 #include <system_error>
 #include <unordered_map>
+#include <unordered_set>
 #include <variant>
 #include <vector>
 
@@ -76,6 +79,7 @@ class Registry final : public Listener {
     std::uint64_t delivered = 0;     // transitions delivered
     std::uint64_t waiterChecks = 0;  // (waiter, instance) pairs looked at while delivering
     std::uint64_t sweeps = 0;        // retired instances looked at by sweeps
+    std::uint64_t evaluations = 0;   // waiting instances evaluated against their dependencies
   };
   [[nodiscard]] const Work& work() const { return work_; }
   [[nodiscard]] std::size_t activeCount() const { return activeCount_; }
@@ -96,6 +100,12 @@ class Registry final : public Listener {
     std::uint64_t sequence;  // its place among every transition published
   };
 
+  // What an instance waits for before it starts (depends_on): its text in status and in the DetailChange.
+  struct Wait {
+    std::string text;     // "waiting for db, cache" or "dependency db is FATAL"; empty until evaluated
+    bool failed = false;  // a dependency cannot be met as things are
+  };
+
   void addValid(ProgramSpec spec);
   using ProgramMap = std::map<std::string, Program, std::less<>>;  // ordered: listings are sorted by name
   void removeProgram(ProgramMap::iterator it);
@@ -110,6 +120,22 @@ class Registry final : public Listener {
   [[nodiscard]] std::vector<Instance*> everyInstance() const;
   [[nodiscard]] static std::vector<Instance*> inOrder(ProgramMap::const_iterator begin,
                                                       ProgramMap::const_iterator end);
+
+  // Dependencies (registry.cpp, "dependencies").
+  bool requestStart(Instance& instance);
+  void startOrLater(Instance& instance);
+  void pullDependencies(const Instance& instance);
+  void evaluate(Instance& instance);
+  void setWait(Instance& instance, Wait wait);
+  bool cancelWait(Instance& instance, const std::string& why);
+  void resolveWaiters(const Instance& instance, bool up, const std::string& why);
+  void dependencyChanged(const Instance& instance);
+  void stopInOrder(const std::vector<Instance*>& targets, const std::shared_ptr<Waiter>& waiter);
+  void releaseStops(const Instance& down);
+  void link(const ProgramSpec& spec);
+  void unlink(const ProgramSpec& spec);
+  [[nodiscard]] bool dependenciesValid(const ProgramSpec& spec);
+  [[nodiscard]] std::unordered_set<std::string> refusedForDependencies(const Config& config);
 
   void deliver(Pending& pending);
   void deliverDetail(const DetailChange& change);
@@ -128,6 +154,12 @@ class Registry final : public Listener {
   std::unordered_map<std::string, Program*, StringHash, std::equal_to<>> index_;  // name -> programs_ node
   std::unordered_map<const Instance*, std::unique_ptr<Instance>> retiring_;  // removed, waiting to be down
   std::unordered_map<const Instance*, std::vector<std::shared_ptr<Waiter>>> waiters_;  // by instance
+  std::unordered_map<Instance*, Wait> waiting_;  // asked to start, held until their dependencies are met
+  // Program -> the programs whose depends_on names it (names: a dependency may be removed before them).
+  std::unordered_map<std::string, std::vector<std::string>, StringHash, std::equal_to<>> dependents_;
+  // A dependency's stop held until these dependents, stopped by the same request, are down.
+  std::unordered_map<const Instance*, std::unordered_set<const Instance*>> heldStops_;
+  std::vector<Instance*>* startLater_ = nullptr;  // apply(): starts wait until every program is installed
   std::shared_ptr<Observers<StateChange>> observers_;
   std::shared_ptr<Observers<DetailChange>> detailObservers_;
   std::deque<Pending> outbox_;
