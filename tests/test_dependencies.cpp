@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include <taskmaster/error.hpp>
 
 #include "core/dependencies.hpp"
@@ -15,20 +17,9 @@
 #include "fake_host.hpp"
 
 using namespace std::chrono_literals;
-using taskmaster::Condition;
-using taskmaster::Config;
-using taskmaster::DetailChange;
-using taskmaster::Errc;
-using taskmaster::ExitStatus;
-using taskmaster::InstanceStatus;
-using taskmaster::LogLevel;
-using taskmaster::Outcome;
-using taskmaster::ProcessState;
-using taskmaster::ProgramSpec;
-using taskmaster::StateChange;
+using namespace taskmaster;  // NOLINT(google-build-using-namespace): the public types, by their names
 using taskmaster::detail::Registry;
 using Op = Registry::Op;
-using Kind = DetailChange::Kind;
 
 namespace {
 
@@ -37,6 +28,14 @@ const ExitStatus kTerm{0, SIGTERM, false};
 ProgramSpec program(std::string name, std::vector<taskmaster::Dependency> dependsOn = {}) {
   return ProgramSpec{.name = std::move(name), .cmd = {"run"}, .autostart = true, .starttime = 1s,
                      .startretries = 0, .stoptime = 10s, .dependsOn = std::move(dependsOn)};
+}
+
+// A one-shot: RUNNING at once, so that its exit is an EXITED and not a failed start; not run again.
+ProgramSpec oneShot(std::string name) {
+  auto spec = program(std::move(name));
+  spec.starttime = 0s;
+  spec.autorestart = AutoRestart::never;
+  return spec;
 }
 
 struct Rig {
@@ -126,10 +125,7 @@ TEST_CASE("conditions: started, running, completed, completed_successfully; heal
   }
   SUBCASE("completed: once the dependency EXITED, whatever its exit") {
     Rig rig;
-    auto migrate = program("migrate");
-    migrate.starttime = 0s;  // a one-shot: RUNNING at once, so that its exit is an EXITED and not a failed start
-    migrate.autorestart = taskmaster::AutoRestart::never;
-    rig.apply({migrate, program("web", {{"migrate", Condition::completed}})});
+    rig.apply({oneShot("migrate"), program("web", {{"migrate", Condition::completed}})});
     CHECK(rig.state("migrate") == ProcessState::running);
     CHECK(rig.waiting("web") == "waiting for migrate");
     rig.exit("migrate", ExitStatus{3, 0, false});
@@ -138,12 +134,9 @@ TEST_CASE("conditions: started, running, completed, completed_successfully; heal
   }
   SUBCASE("completed_successfully: an expected exit starts the dependent, an unexpected one fails it") {
     Rig rig;
-    auto migrate = program("migrate");
-    migrate.starttime = 0s;
-    migrate.autorestart = taskmaster::AutoRestart::never;
     auto web = program("web", {{"migrate", Condition::completedSuccessfully}});
     web.autostart = false;
-    rig.apply({migrate, web});
+    rig.apply({oneShot("migrate"), web});
     std::optional<std::vector<Outcome>> started;
     rig.control("web", Op::start, started);
     CHECK(rig.waiting("web") == "waiting for migrate");
@@ -256,6 +249,28 @@ TEST_CASE("a FATAL dependency: the dependent says so and its start fails; it sta
   rig.host.advance(1s);
   CHECK(rig.state("db") == ProcessState::running);
   CHECK(rig.state("web") == ProcessState::starting);
+}
+
+TEST_CASE("a start retries a failed dependency however deep: web -> api -> db") {
+  Rig rig;
+  rig.host.failSpawns = true;
+  auto web = program("web", {{"api"}});
+  web.autostart = false;
+  rig.apply({program("db"), program("api", {{"db"}}), web});  // db FATAL at once; api waits, failed
+  CHECK(rig.state("db") == ProcessState::fatal);
+  CHECK(rig.waiting("api") == "dependency db is FATAL");
+  rig.host.failSpawns = false;
+  std::optional<std::vector<Outcome>> started;
+  rig.control("web", Op::start, started);
+  CHECK(rig.state("db") == ProcessState::starting);
+  CHECK(rig.waiting("api") == "waiting for db");
+  CHECK(rig.waiting("web") == "waiting for api");
+  rig.host.advance(1s);
+  rig.host.advance(1s);
+  rig.host.advance(1s);
+  rig.host.runDeferred();
+  REQUIRE(started);
+  CHECK(started->at(0).ok);
 }
 
 TEST_CASE("a dependency stopped by the user fails the wait; stop cancels a wait") {
@@ -380,7 +395,9 @@ TEST_CASE("the problems of a list of programs: one per unknown name, self-depend
 
   // A long chain is walked without recursion.
   std::vector<ProgramSpec> chain;
-  for (int i = 0; i < 20000; ++i) chain.push_back(program(fmt::format("p{}", i), {{fmt::format("p{}", i + 1)}}));
+  for (int i = 0; i < 20000; ++i) {
+    chain.push_back(program(fmt::format("p{}", i), {{fmt::format("p{}", i + 1)}}));
+  }
   chain.back().dependsOn = {{"p0"}};
   std::vector<const ProgramSpec*> list;
   for (auto& p : chain) list.push_back(&p);

@@ -506,15 +506,17 @@ void Registry::startOrLater(Instance& instance) {
 }
 
 // Starts the instances of its dependencies that are down and do not meet their condition, whatever their
-// autostart: a dependency that completed already is not run again. Each is visited once: started, it is
-// active or waiting.
+// autostart: a dependency that completed already is not run again. One that waits is asked again only when its
+// own wait failed, so that a start retries a failed dependency however deep. Started, an instance is active or
+// waits: it is not visited again.
 void Registry::pullDependencies(const Instance& instance) {
   for (const Dependency& dependency : instance.spec().dependsOn) {
     Program* program = find(dependency.program);
     if (!program) continue;
     for (auto& i : program->instances) {
-      if (i->active() || waiting_.contains(i.get())) continue;
-      if (standing(*i, dependency.condition, false) != Standing::met) requestStart(*i);
+      auto wait = waiting_.find(i.get());
+      if (i->active() || (wait != waiting_.end() && !wait->second.failed)) continue;
+      if (wait != waiting_.end() || standing(*i, dependency.condition, false) != Standing::met) requestStart(*i);
     }
   }
 }
@@ -527,8 +529,9 @@ void Registry::evaluate(Instance& instance) {
   std::string failure;
   for (const Dependency& dependency : instance.spec().dependsOn) {
     Program* program = find(dependency.program);
-    if (!program) {
+    if (!program) {  // removed by the embedding program after this one was added
       if (failure.empty()) failure = fmt::format("dependency {} does not exist", dependency.program);
+      unmet.push_back(dependency.program);
       continue;
     }
     bool met = true;
@@ -540,8 +543,7 @@ void Registry::evaluate(Instance& instance) {
     if (!met) unmet.push_back(dependency.program);
   }
   if (unmet.empty()) {
-    setWait(instance, {});
-    waiting_.erase(&instance);
+    endWait(instance);
     instance.start();
   } else if (!failure.empty()) {
     setWait(instance, {failure, true});
@@ -571,10 +573,16 @@ void Registry::setWait(Instance& instance, Wait wait) {
 // A stop of a waiting instance ends its wait; the starts that waited for it fail with `why`.
 bool Registry::cancelWait(Instance& instance, const std::string& why) {
   if (!waiting_.contains(&instance)) return false;
-  setWait(instance, {});
-  waiting_.erase(&instance);
+  endWait(instance);
   resolveWaiters(instance, true, why);
   return true;
+}
+
+// An instance that waits and came up by itself (fatal_retry of a FATAL one) no longer waits.
+void Registry::endWait(Instance& instance) {
+  if (waiting_.empty() || !waiting_.contains(&instance)) return;
+  setWait(instance, {});
+  waiting_.erase(&instance);
 }
 
 // Fails the start and restart requests (up) or the stops waiting for this instance, so that none waits for what
@@ -763,6 +771,7 @@ void Registry::deliver(Pending& p) {
                                      to_string(change.to), what.empty() ? "" : ": ", what));
   });
   if (!isActive(change.to)) releaseStops(*p.instance);
+  if (isActive(change.to)) endWait(*p.instance);
   dependencyChanged(*p.instance);
   if (!p.instance->active() && retiring_.contains(p.instance)) sweepLater(p.instance);
   finishShutdownIfDone();

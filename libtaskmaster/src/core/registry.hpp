@@ -128,6 +128,7 @@ class Registry final : public Listener {
   void evaluate(Instance& instance);
   void setWait(Instance& instance, Wait wait);
   bool cancelWait(Instance& instance, const std::string& why);
+  void endWait(Instance& instance);
   void resolveWaiters(const Instance& instance, bool up, const std::string& why);
   void dependencyChanged(const Instance& instance);
   void stopInOrder(const std::vector<Instance*>& targets, const std::shared_ptr<Waiter>& waiter);
