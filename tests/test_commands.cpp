@@ -12,6 +12,7 @@
 #include <doctest/doctest.h>
 #include <fmt/format.h>
 #include <taskmaster/commands.hpp>
+#include <taskmaster/control.hpp>
 
 #include "support.hpp"
 
@@ -238,6 +239,50 @@ TEST_CASE("the status text says when an exit's status is unknown, and 'not start
   REQUIRE(lines.size() == 2);
   CHECK(lines[0].find("exit status unknown") != std::string::npos);
   CHECK(lines[1].ends_with("not started"));
+}
+
+TEST_CASE("the details of an instance: waiting in the status text and its JSON, health, and as an event line") {
+  const auto now = std::chrono::system_clock::now();
+  InstanceStatus waiting;
+  waiting.instance = "web";
+  waiting.waiting = "waiting for db";
+  InstanceStatus healthy;
+  healthy.instance = "db";
+  healthy.state = ProcessState::running;
+  healthy.pid = 12;
+  healthy.uptime = std::chrono::seconds(5);
+  healthy.health = Health::healthy;
+  InstanceStatus sick = healthy;
+  sick.instance = "api";
+  sick.health = Health::unhealthy;
+  sick.healthText = "connection refused";
+  sick.statusText = "serving";
+  const auto lines = formatStatus({waiting, healthy, sick}, now);
+  REQUIRE(lines.size() == 3);
+  CHECK(lines[0] == "web    STOPPED    waiting for db");
+  CHECK(lines[1] == "db     RUNNING    pid 12, uptime 0:00:05, healthy");
+  CHECK(lines[2] == "api    RUNNING    pid 12, uptime 0:00:05, unhealthy: connection refused, status: serving");
+
+  auto json = control::toJson(waiting);
+  CHECK(json.at("waiting") == "waiting for db");
+  CHECK_FALSE(json.contains("health"));  // details only when set
+  auto sickJson = control::toJson(sick);
+  CHECK(sickJson.at("health") == "unhealthy");
+  CHECK(sickJson.at("health_text") == "connection refused");
+  CHECK(sickJson.at("status_text") == "serving");
+  CHECK_FALSE(sickJson.contains("waiting"));
+
+  DetailChange change;
+  change.kind = DetailChange::Kind::dependencyFailed;
+  change.program = change.instance = "web";
+  change.text = "dependency db is FATAL";
+  const auto line = control::encodeEvent(change);
+  REQUIRE(line.ends_with("\n"));
+  auto event = boost::json::parse(line).as_object();
+  CHECK(event.at("event") == "detail");
+  CHECK(event.at("detail") == "dependency_failed");
+  CHECK(event.at("text") == "dependency db is FATAL");
+  CHECK(event.at("health") == "none");
 }
 
 TEST_CASE("tail's arguments: supervisorctl's -BYTES, tail(1)'s -n LINES, -f, the stream; a message for each mistake") {
