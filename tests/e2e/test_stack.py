@@ -118,7 +118,9 @@ def a_failed_migration_keeps_web_from_starting_and_says_why():
     d = Daemon("")
     d.write(stack(d.dir, migration_exit=3))
     d.start()
-    eventually(lambda: "migrate" in d.status()["web"].get("waiting", ""), 20, 0.05, "web to say the migration failed")
+    # "waiting for db, migrate" names it too while db starts: the failure says "dependency migrate ...".
+    eventually(lambda: "dependency migrate" in d.status()["web"].get("waiting", ""), 20, 0.05,
+               "web to say the migration failed")
     check(d.status()["web"]["state"] == "STOPPED" and stamp(d, "web.started") is None, d.status()["web"])
     check(d.status()["db"]["state"] == "RUNNING", d.status()["db"])
     # `start web` answers (it does not hang) and fails, naming the dependency.
