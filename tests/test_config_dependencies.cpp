@@ -41,7 +41,8 @@ TEST_CASE("depends_on: a list of names (running), or a map of names to condition
   CHECK(dependenciesOf("programs:\n" + programs + "  web:\n    cmd: a\n    depends_on: [db, cache]\n", "web") ==
         std::vector<Dependency>{{"db", Condition::running}, {"cache", Condition::running}});
   CHECK(dependenciesOf("programs:\n" + programs +
-                           "  web:\n    cmd: a\n    depends_on:\n      db: healthy\n      migrate: completed_successfully\n"
+                           "  web:\n    cmd: a\n    depends_on:\n      db: healthy\n"
+                           "      migrate: completed_successfully\n"
                            "      cache: {condition: started}\n",
                        "web") == std::vector<Dependency>{{"db", Condition::healthy},
                                                          {"migrate", Condition::completedSuccessfully},
@@ -57,7 +58,8 @@ TEST_CASE("depends_on: unknown names, itself, cycles and bad conditions at their
             "deps.yml:5:18: program 'web': depends_on: unknown program 'dbb' (did you mean 'db'?)"});
   CHECK(errors("programs:\n  web:\n    cmd: a\n    depends_on:\n      - web\n") ==
         std::vector<std::string>{"deps.yml:5:9: program 'web': depends_on: a program cannot depend on itself"});
-  CHECK(errors("programs:\n  web:\n    cmd: a\n    depends_on: [api]\n  api:\n    cmd: a\n    depends_on: {web: running}\n") ==
+  CHECK(errors("programs:\n  web:\n    cmd: a\n    depends_on: [api]\n"
+               "  api:\n    cmd: a\n    depends_on: {web: running}\n") ==
         std::vector<std::string>{"deps.yml:7:18: program 'api': depends_on: dependency cycle: web -> api -> web"});
   CHECK(errors("programs:\n  db: {cmd: a}\n  web:\n    cmd: a\n    depends_on: {db: helthy}\n") ==
         std::vector<std::string>{

@@ -114,8 +114,8 @@ using StreamSink = std::function<void(const SharedLine& line)>;
 // the reply that opened the stream was queued.
 using StreamSource = std::function<Subscription(StreamSink sink)>;
 
-// The supervisor's state changes and details (in order) as a stream: each change is serialized once, whatever the number of
-// subscribers, and observed only while someone subscribes. Loop thread only.
+// The supervisor's state changes and details (in order) as a stream: each change is serialized once,
+// whatever the number of subscribers, and observed only while someone subscribes. Loop thread only.
 class EventStream {
  public:
   explicit EventStream(Supervisor& supervisor);

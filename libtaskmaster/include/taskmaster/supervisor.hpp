@@ -55,7 +55,9 @@ struct ApplyReport {
   std::vector<std::string> updated;    // applied live: numprocs or supervision options changed
   std::vector<std::string> removed;    // stopped and removed
   std::vector<std::string> unchanged;
-  std::vector<std::string> invalid;    // refused (ProgramSpec::validate() found problems) and left as they were
+  // Refused and left as they were: ProgramSpec::validate() found problems, or depends_on names a program that
+  // will not be there, the program itself, or closes a cycle (docs/dependencies.md).
+  std::vector<std::string> invalid;
 };
 
 class Supervisor {
@@ -68,7 +70,9 @@ class Supervisor {
 
   [[nodiscard]] boost::asio::io_context& context();
 
-  // Programs. add() starts the program when spec.autostart; remove() stops it and forgets it once stopped.
+  // Programs. add() starts the program when spec.autostart (after its dependencies); it returns invalid_spec
+  // when validate() finds problems or a program of spec.dependsOn is not there (docs/dependencies.md).
+  // remove() stops it and forgets it once stopped.
   [[nodiscard]] std::error_code add(ProgramSpec spec);
   [[nodiscard]] std::error_code remove(std::string_view program);
 

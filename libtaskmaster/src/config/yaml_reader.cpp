@@ -374,7 +374,8 @@ Checked<Condition> toCondition(const YAML::Node& value) {
     std::vector<Bad> bad;
     std::optional<Checked<Condition>> found;
     for (const auto& [key, inner] : uniqueEntries(value, bad)) {
-      if (key.Scalar() != "condition") return badValue(key, fmt::format("unknown key '{}' (expected condition)", key.Scalar()));
+      if (key.Scalar() != "condition")
+        return badValue(key, fmt::format("unknown key '{}' (expected condition)", key.Scalar()));
       found = toCondition(inner);
     }
     if (!bad.empty()) return bad.front();

@@ -41,7 +41,8 @@ std::string health(const InstanceStatus& s) {
 
 std::string details(const InstanceStatus& s, WallTime now) {
   // A wanted start held for dependencies (docs/dependencies.md): what it waits for says more than its last exit.
-  const bool down = s.state == ProcessState::stopped || s.state == ProcessState::exited || s.state == ProcessState::fatal;
+  const bool down =
+      s.state == ProcessState::stopped || s.state == ProcessState::exited || s.state == ProcessState::fatal;
   if (!s.waiting.empty() && down) return s.waiting;
   switch (s.state) {
     case ProcessState::running: {
