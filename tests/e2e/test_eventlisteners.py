@@ -1,0 +1,258 @@
+#!/usr/bin/env python3
+"""supervisord's event listeners: the same supervisord.conf run by Debian's supervisord 4.2.5 and by taskmaster, with
+a listener written with supervisor.childutils (as superlance's are) that appends every header and payload it gets to
+a file. The two files must hold the same events with the same headers and payloads, once what differs between two
+runs (pids, serials, tick times) is masked; events of different processes are compared process by process, since
+their relative order depends on timing.
+
+Each test runs its file on both daemons and checks the same things on both, so a test that passed against
+taskmaster only would not pass.
+"""
+
+import json
+import os
+import re
+import time
+
+from supervisors import Side, ensure_supervisord, in_parallel, run_tests, section, supervisord_conf
+from tmtest import HELPER, check, eventually, main, test, tmpdir
+
+DEBIAN_PYTHON = "/usr/bin/python3"  # Debian's, with its supervisor package (childutils)
+
+# The listener: `listener.py FILE MODE`. Each event is one JSON line {"headers", "payload", "life"} in FILE, where
+# life counts the listener's processes. MODE: ok (answer OK), fail-once (FAIL each event the first time it comes),
+# die-once (the first process exits while handling its first event), rpc (on TICK_5, getAllProcessInfo through
+# SUPERVISOR_SERVER_URL, its names written to FILE.rpc), garbage (says hello instead of READY).
+LISTENER = r'''
+import json, os, sys
+sys.path.append("/usr/lib/python3/dist-packages")
+from supervisor import childutils
+
+out, mode = sys.argv[1], sys.argv[2]
+life_file = out + ".life"
+life = int(open(life_file).read()) + 1 if os.path.exists(life_file) else 1
+with open(life_file, "w") as f:
+    f.write(str(life))
+if mode == "garbage":
+    sys.stdout.write("hello\n")
+    sys.stdout.flush()
+seen = set()
+while True:
+    headers, payload = childutils.listener.wait(sys.stdin, sys.stdout)
+    with open(out, "a") as f:
+        f.write(json.dumps({"headers": headers, "payload": payload, "life": life}) + "\n")
+    if mode == "die-once" and life == 1:
+        os._exit(1)
+    if mode == "fail-once" and headers["serial"] not in seen:
+        seen.add(headers["serial"])
+        childutils.listener.fail(sys.stdout)
+        continue
+    if mode == "rpc" and headers["eventname"] == "TICK_5":
+        rpc = childutils.getRPCInterface(os.environ)
+        names = sorted(i["group"] + ":" + i["name"] for i in rpc.supervisor.getAllProcessInfo())
+        with open(out + ".rpc", "w") as f:
+            f.write(" ".join(names))
+    childutils.listener.ok(sys.stdout)
+'''
+
+HEADER_KEYS = {"ver", "server", "serial", "pool", "poolserial", "eventname", "len"}
+
+
+def listener_section(mode, events, **keys):
+    return section("eventlistener:lst", f"{DEBIAN_PYTHON} %(here)s/listener.py %(here)s/events.jsonl {mode}",
+                   events=events, **keys)
+
+
+class Both:
+    """The same file on supervisord and on taskmaster, the listener script beside each."""
+
+    def __init__(self, *sections):
+        ensure_supervisord()
+        root = tmpdir()
+        text = supervisord_conf(*sections)
+        self.sides = [Side("supervisord", text, os.path.join(root, "supervisord")),
+                      Side("taskmaster", text, os.path.join(root, "taskmaster"))]
+        for side in self.sides:
+            with open(side.path("listener.py"), "w") as f:
+                f.write(LISTENER)
+
+    def start(self):
+        for side in self.sides:
+            side.start()
+        return self
+
+    def each(self, fn):
+        """fn(side) on both at once; their results, supervisord's first."""
+        return in_parallel([lambda side=side: fn(side) for side in self.sides])
+
+
+def events(side):
+    """The events the listener wrote, in order."""
+    lines = side.read("events.jsonl").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def fields(payload):
+    """The payload's first line as a dict (`processname:x groupname:y`), and the rest (the data)."""
+    first, _, data = payload.partition("\n")
+    return dict(item.split(":", 1) for item in first.split()), data
+
+
+def masked(event):
+    """(eventname, payload fields without what differs between runs, data): pids and tick times."""
+    name = event["headers"]["eventname"]
+    if name.startswith("TICK_"):
+        return (name, {}, "")
+    values, data = fields(event["payload"])
+    values.pop("pid", None)
+    return (name, values, data)
+
+
+def by_process(evs):
+    """{processname or '': [masked events]}: each process's events in order; the others under ''."""
+    out = {}
+    for e in evs:
+        name, values, data = masked(e)
+        out.setdefault(values.get("processname", ""), []).append((name, values, data))
+    return out
+
+
+def check_headers(side, evs):
+    """Every header has supervisord's keys and values; serials grow, pool serials count up (a redelivered event
+    keeps both); len is the payload's length."""
+    last = -1
+    for e in evs:
+        h = e["headers"]
+        check(set(h) == HEADER_KEYS, f"{side.name}: header keys {sorted(h)}")
+        check(h["ver"] == "3.0" and h["server"] == "supervisor" and h["pool"] == "lst", f"{side.name}: {h}")
+        check(int(h["len"]) == len(e["payload"].encode()), f"{side.name}: len {h['len']} of {e['payload']!r}")
+        serial = int(h["serial"])
+        check(serial >= last, f"{side.name}: serial {serial} after {last}")
+        last = serial
+
+
+def wait_for(side, predicate, what, timeout=20.0):
+    eventually(lambda: predicate(events(side)), timeout, 0.1, f"{side.name}: {what}; events: {events(side)}")
+
+
+@test
+def state_events_match_supervisord():
+    both = Both(listener_section("ok", "PROCESS_STATE,SUPERVISOR_STATE_CHANGE,PROCESS_GROUP"),
+                section("program:quick", "sh -c 'sleep 1.3; exit 3'", startsecs=1, autorestart="false"),
+                section("program:web", f"{HELPER} --forever", startsecs=0),
+                section("program:idle", f"{HELPER} --forever", autostart="false")).start()
+
+    def scenario(side):
+        names = lambda evs: [(e["headers"]["eventname"], fields(e["payload"])[0].get("processname")) for e in evs]
+        wait_for(side, lambda evs: ("PROCESS_STATE_EXITED", "quick") in names(evs), "quick's EXITED")
+        proxy = side.proxy()
+        proxy.supervisor.stopProcess("web")
+        proxy.supervisor.startProcess("idle")
+        proxy.supervisor.startProcess("quick")  # waits for RUNNING
+        wait_for(side, lambda evs: names(evs).count(("PROCESS_STATE_EXITED", "quick")) == 2, "quick's second EXITED")
+        wait_for(side, lambda evs: ("PROCESS_STATE_RUNNING", "idle") in names(evs), "idle's RUNNING")
+        return events(side)
+
+    reference, subject = both.each(scenario)
+    for side, evs in zip(both.sides, (reference, subject)):
+        check_headers(side, evs)
+    ref, sub = by_process(reference), by_process(subject)
+    check(sorted(ref) == sorted(sub), f"processes: supervisord {sorted(ref)}, taskmaster {sorted(sub)}")
+    for name in ref:
+        check(ref[name] == sub[name], f"{name or 'global events'}:\n  supervisord {ref[name]}\n  taskmaster  {sub[name]}")
+    # The pid fields are the processes' own.
+    for side, evs in zip(both.sides, (reference, subject)):
+        pids = {fields(e["payload"])[0].get("pid") for e in evs if "RUNNING" in e["headers"]["eventname"]}
+        check(all(p and int(p) > 1 for p in pids), f"{side.name}: pids {pids}")
+
+
+@test
+def fail_gets_the_event_again():
+    both = Both(listener_section("fail-once", "PROCESS_STATE_RUNNING"),
+                section("program:web", f"{HELPER} --forever", startsecs=0)).start()
+
+    def scenario(side):
+        wait_for(side, lambda evs: len(evs) >= 4, "each RUNNING event twice")
+        evs = events(side)[:4]
+        serials = [(e["headers"]["serial"], e["headers"]["poolserial"]) for e in evs]
+        check(serials[0] == serials[1] and serials[2] == serials[3] and serials[1] != serials[2],
+              f"{side.name}: serials {serials}")
+        return sorted(fields(e["payload"])[0]["processname"] for e in evs)
+
+    reference, subject = both.each(scenario)
+    check(reference == subject == ["lst", "lst", "web", "web"], f"supervisord {reference}, taskmaster {subject}")
+
+
+@test
+def a_listener_that_dies_busy_is_restarted_and_gets_its_event_again():
+    both = Both(listener_section("die-once", "PROCESS_STATE_RUNNING", autorestart="true", startsecs=0),
+                section("program:web", f"{HELPER} --forever", startsecs=1))
+
+    def scenario(side):
+        side.start()
+        wait_for(side, lambda evs: any(e["life"] == 2 for e in evs), "an event to the second listener process")
+        evs = events(side)
+        first = [e for e in evs if e["life"] == 1][0]
+        second = [e for e in evs if e["life"] == 2][0]
+        check(first["headers"]["serial"] == second["headers"]["serial"], f"{side.name}: {first} then {second}")
+        return (first["headers"]["eventname"], fields(first["payload"])[0]["processname"])
+
+    reference, subject = both.each(scenario)
+    check(reference == subject, f"supervisord {reference}, taskmaster {subject}")
+
+
+@test
+def process_log_and_remote_communication():
+    both = Both(listener_section("ok", "PROCESS_LOG,REMOTE_COMMUNICATION"),
+                section("program:talk", "sh -c 'echo hello; echo oops >&2; exec sleep 100'", startsecs=0,
+                        stdout_events_enabled="true", stderr_events_enabled="true"))
+
+    def scenario(side):
+        side.start()
+        wait_for(side, lambda evs: len(evs) >= 2, "the two PROCESS_LOG events")
+        side.proxy().supervisor.sendRemoteCommEvent("alert", "disk full\nreally")
+        wait_for(side, lambda evs: any(e["headers"]["eventname"] == "REMOTE_COMMUNICATION" for e in evs), "REMOTE")
+        evs = events(side)
+        check(all(int(fields(e["payload"])[0].get("pid", "2")) > 1 for e in evs), f"{side.name}: {evs}")
+        return sorted(masked(e) for e in evs)
+
+    reference, subject = both.each(scenario)
+    check(reference == subject, f"supervisord {reference}\ntaskmaster  {subject}")
+    check(("REMOTE_COMMUNICATION", {"type": "alert"}, "disk full\nreally") in subject, f"{subject}")
+
+
+@test
+def a_listener_calls_the_xmlrpc_interface_on_tick_5():
+    both = Both(listener_section("rpc", "TICK_5"), section("program:web", f"{HELPER} --forever", startsecs=0))
+
+    def scenario(side):
+        side.start()
+        eventually(lambda: side.read("events.jsonl.rpc"), 20, 0.2, f"{side.name}: the listener's getAllProcessInfo")
+        ticks = [e for e in events(side) if e["headers"]["eventname"] == "TICK_5"]
+        when = int(fields(ticks[0]["payload"])[0]["when"])
+        check(when % 5 == 0 and abs(time.time() - when) < 30, f"{side.name}: when:{when}")
+        return side.read("events.jsonl.rpc")
+
+    reference, subject = both.each(scenario)
+    check(reference == subject == "lst:lst web:web", f"supervisord {reference!r}, taskmaster {subject!r}")
+
+
+@test
+def a_listener_that_breaks_the_protocol_gets_nothing():
+    both = Both(listener_section("garbage", "PROCESS_STATE"), section("program:web", f"{HELPER} --forever",
+                                                                        startsecs=0))
+
+    def scenario(side):
+        side.start()
+        side.wait_states({"web": "RUNNING", "lst": "RUNNING"})
+        time.sleep(1.5)
+        return events(side)
+
+    reference, subject = both.each(scenario)
+    check(reference == subject == [], f"supervisord {reference}, taskmaster {subject}")
+    log = both.sides[1].read("daemon.out")
+    check(re.search(r"lst: event listener protocol error: 'hello\\n' where READY was expected", log), log[-2000:])
+
+
+if __name__ == "__main__":
+    run_tests(main)
