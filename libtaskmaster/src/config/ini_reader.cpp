@@ -320,7 +320,8 @@ bool SupervisordReader::readListener(const IniSection& section, const Expansions
                     }, failed).value_or(10);
   // A comma list, any case, each name once (supervisord makes a set of them).
   const auto events = optional(section, "events", names, text, failed);
-  std::string_view rest = events.value_or("");
+  const std::string list = events.value_or("");
+  std::string_view rest = list;
   while (!rest.empty()) {
     const auto comma = rest.find(',');
     const auto name = toUpper(trim(rest.substr(0, comma)));
