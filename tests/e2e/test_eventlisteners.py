@@ -138,7 +138,8 @@ def wait_for(side, predicate, what, timeout=20.0):
 @test
 def state_events_match_supervisord():
     # In the order of their names: supervisord adds groups of one priority in the file's order, taskmaster by name.
-    both = Both(listener_section("ok", "PROCESS_STATE,SUPERVISOR_STATE_CHANGE,PROCESS_GROUP"),
+    both = Both(listener_section("ok", "PROCESS_STATE,SUPERVISOR_STATE_CHANGE,PROCESS_GROUP", buffer_size=100),
+                section("program:broken", "sh -c 'exit 1'", startretries=1),
                 section("program:idle", f"{HELPER} --forever", autostart="false"),
                 section("program:quick", "sh -c 'sleep 1.3; exit 3'", startsecs=1, autorestart="false"),
                 section("program:web", f"{HELPER} --forever", startsecs=0)).start()
@@ -152,6 +153,7 @@ def state_events_match_supervisord():
         proxy.supervisor.startProcess("quick")  # waits for RUNNING
         wait_for(side, lambda evs: names(evs).count(("PROCESS_STATE_EXITED", "quick")) == 2, "quick's second EXITED")
         wait_for(side, lambda evs: ("PROCESS_STATE_RUNNING", "idle") in names(evs), "idle's RUNNING")
+        wait_for(side, lambda evs: ("PROCESS_STATE_FATAL", "broken") in names(evs), "broken's FATAL")
         return events(side)
 
     reference, subject = both.each(scenario)
@@ -161,9 +163,13 @@ def state_events_match_supervisord():
     check(sorted(ref) == sorted(sub), f"processes: supervisord {sorted(ref)}, taskmaster {sorted(sub)}")
     for name in ref:
         check(ref[name] == sub[name], f"{name or 'global events'}:\n  supervisord {ref[name]}\n  taskmaster  {sub[name]}")
+    if os.environ.get("EVENTS_SHOW") == "1":
+        for name in ref:
+            print(name or "(global)", *sub[name], sep="\n  ")
     # The pid fields are the processes' own.
     for side, evs in zip(both.sides, (reference, subject)):
-        pids = {fields(e["payload"])[0].get("pid") for e in evs if "RUNNING" in e["headers"]["eventname"]}
+        running = [e for e in evs if e["headers"]["eventname"] == "PROCESS_STATE_RUNNING"]
+        pids = {fields(e["payload"])[0].get("pid") for e in running}
         check(all(p and int(p) > 1 for p in pids), f"{side.name}: pids {pids}")
 
 

@@ -214,7 +214,18 @@ void EventListeners::Impl::onState(const StateChange& change) {
   }
   if (info == instances.end()) return;
   if (change.pid != 0) pids[change.instance] = change.pid;
-  emit(stateEventType(change.to), stateEventPayload(info->second.names, change));
+  if (change.from == ProcessState::starting && change.to == ProcessState::fatal) {
+    // taskmaster gives up from STARTING; supervisord goes to BACKOFF first, then FATAL from BACKOFF, and
+    // listeners (fatalmailbatch...) see both.
+    auto backoff = change;
+    backoff.to = ProcessState::backoff;
+    emit(EventType::processStateBackoff, stateEventPayload(info->second.names, backoff));
+    auto fatal = change;
+    fatal.from = ProcessState::backoff;
+    emit(EventType::processStateFatal, stateEventPayload(info->second.names, fatal));
+  } else {
+    emit(stateEventType(change.to), stateEventPayload(info->second.names, change));
+  }
   if (change.to == ProcessState::starting) {
     if (logged(info->second, StdStream::out)) follow(change.instance, StdStream::out);
     if (logged(info->second, StdStream::err)) follow(change.instance, StdStream::err);
