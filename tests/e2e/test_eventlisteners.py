@@ -154,6 +154,11 @@ def state_events_match_supervisord():
         wait_for(side, lambda evs: names(evs).count(("PROCESS_STATE_EXITED", "quick")) == 2, "quick's second EXITED")
         wait_for(side, lambda evs: ("PROCESS_STATE_RUNNING", "idle") in names(evs), "idle's RUNNING")
         wait_for(side, lambda evs: ("PROCESS_STATE_FATAL", "broken") in names(evs), "broken's FATAL")
+        # supervisorctl update: idle's group stopped and removed, a new one added (not started: autostart=false).
+        side.write(side.read("supervisord.conf").replace("[program:idle]", "[program:zextra]"))
+        code, out, err = side.ctl("update")
+        check(code == 0, f"{side.name}: update: {code} {out} {err}")
+        wait_for(side, lambda evs: any(e["payload"] == "groupname:zextra\n" for e in evs), "zextra's group added")
         return events(side)
 
     reference, subject = both.each(scenario)
