@@ -15,7 +15,7 @@ import re
 import time
 
 from supervisors import Side, ensure_supervisord, in_parallel, run_tests, section, supervisord_conf
-from tmtest import HELPER, check, eventually, main, test, tmpdir
+from tmtest import HELPER, Taskmaster, check, config, eventually, main, program, test, tmpdir
 
 DEBIAN_PYTHON = "/usr/bin/python3"  # Debian's, with its supervisor package (childutils)
 
@@ -264,6 +264,54 @@ def a_listener_that_breaks_the_protocol_gets_nothing():
     check(reference == subject == [], f"supervisord {reference}, taskmaster {subject}")
     log = both.sides[1].read("daemon.out")
     check(re.search(r"lst: event listener protocol error: 'hello\\x0a", log), log[-2000:])
+
+
+class File:
+    """The events a listener wrote in a directory (taskmaster alone: YAML is its own format)."""
+
+    def __init__(self, directory):
+        self.dir = directory
+        self.name = "taskmaster"
+
+    def read(self, name):
+        try:
+            with open(os.path.join(self.dir, name)) as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+
+@test
+def a_yaml_listener_pool_follows_reloads():
+    directory = tmpdir()
+    with open(os.path.join(directory, "listener.py"), "w") as f:
+        f.write(LISTENER)
+    out = os.path.join(directory, "events.jsonl")
+    listener = program("lst", f"{DEBIAN_PYTHON} {directory}/listener.py {out} ok", numprocs=2, autostart=True,
+                       starttime=0, events=["process_group", "PROCESS_LOG_STDOUT"], buffer_size=5)
+    talk = program("talk", "sh -c 'echo hello; exec sleep 100'", autostart=True, starttime=0, stdout_events=True)
+    tm = Taskmaster(config(listener, talk), directory=directory)
+    side = File(directory)
+    wait_for(side, lambda evs: any(e["headers"]["eventname"] == "PROCESS_LOG_STDOUT" for e in evs), "talk's output")
+    log = [e for e in events(side) if e["headers"]["eventname"] == "PROCESS_LOG_STDOUT"][0]
+    values, data = fields(log["payload"])
+    check(values["processname"] == "talk" and values["groupname"] == "talk" and data == "hello\n", f"{log}")
+    check(int(values["pid"]) == tm.pid("talk"), f"{log}, talk's pid {tm.pid('talk')}")
+    added = [fields(e["payload"])[0]["groupname"] for e in events(side) if e["headers"]["eventname"] == "PROCESS_GROUP_ADDED"]
+    check(added == ["lst", "talk"], f"groups added: {added}")
+    check(all(e["headers"]["pool"] == "lst" for e in events(side)), f"{events(side)}")
+    # A reload that removes talk and adds more: more is added at once, talk removed once it has stopped.
+    more = program("more", f"{HELPER} --forever")
+    with open(tm.config, "w") as f:
+        f.write(config(listener, more))
+    tm.cmd("reload")
+    group_events = lambda evs: [(e["headers"]["eventname"], e["payload"]) for e in evs
+                                if "GROUP" in e["headers"]["eventname"]]
+    wait_for(side, lambda evs: len(group_events(evs)) == 4, "talk removed, more added")
+    check(group_events(events(side))[2:] == [("PROCESS_GROUP_ADDED", "groupname:more\n"),
+                                             ("PROCESS_GROUP_REMOVED", "groupname:talk\n")], f"{events(side)}")
+    time.sleep(0.5)
+    check(len(group_events(events(side))) == 4, f"{events(side)}")
 
 
 if __name__ == "__main__":

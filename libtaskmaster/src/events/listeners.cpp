@@ -43,6 +43,11 @@ struct PoolSettings {
 constexpr std::array<std::pair<EventType, int>, 3> kTicks{
     {{EventType::tick5, 5}, {EventType::tick60, 60}, {EventType::tick3600, 3600}}};
 
+// Down: no process, and none to come without a start.
+bool isDown(ProcessState state) {
+  return state == ProcessState::stopped || state == ProcessState::exited || state == ProcessState::fatal;
+}
+
 ProcessNames processNames(const ProgramSpec& spec, const std::string& instance) {
   InstanceStatus status;
   status.program = spec.name;
@@ -60,7 +65,11 @@ struct EventListeners::Impl {
   const InstanceInfo& learn(const ProgramSpec& spec, const std::string& instance);
   void makePool(const ProgramSpec& spec, const std::string& name);
   void rebuildMembers(const Config& config);
+  void depart(const std::set<std::string, std::less<>>& wanted, const std::set<std::string, std::less<>>& wantedGroups);
+  void onLeaving(std::map<std::string, InstanceInfo, std::less<>>::iterator it, const StateChange& change);
+  [[nodiscard]] bool isLeaving(std::string_view group) const;
   void onState(const StateChange& change);
+  void emitState(const ProcessNames& names, const StateChange& change);
   void emit(EventType type, std::string payload);
   void dispatch(Pool& pool);
   void onListenerOutput(const std::string& instance, std::string_view chunk);
@@ -78,6 +87,8 @@ struct EventListeners::Impl {
   std::string identifier = "supervisor";
   std::uint64_t serial = 0;  // the next global serial
   std::map<std::string, InstanceInfo, std::less<>> instances;
+  std::map<std::string, InstanceInfo, std::less<>> leaving;  // out of the configuration, not down yet
+  std::set<std::string, std::less<>> removing;  // groups out of the configuration whose instances are leaving
   std::vector<std::string> groups;  // in the configuration's order
   std::map<std::string, Pool, std::less<>> pools;
   std::map<std::string, Member, std::less<>> members;  // by instance
@@ -121,35 +132,86 @@ std::size_t EventListeners::buffered(std::string_view pool) const {
 void EventListeners::Impl::configure(const Config& config) {
   identifier = config.identifier;
   std::set<std::string, std::less<>> wanted;  // instances
-  std::map<std::string, PoolSettings, std::less<>> settings;
+  std::set<std::string, std::less<>> wantedGroups;
   for (const auto& spec : config.programs) {
     for (int index = 0; index < spec.numprocs; ++index) {
       const auto instance = spec.instanceName(index);
       wanted.insert(instance);
-      const auto& info = learn(spec, instance);
+      wantedGroups.insert(processNames(spec, instance).group);
+    }
+  }
+  depart(wanted, wantedGroups);
+  std::map<std::string, PoolSettings, std::less<>> settings;
+  for (const auto& spec : config.programs) {
+    for (int index = 0; index < spec.numprocs; ++index) {
+      const auto& info = learn(spec, spec.instanceName(index));
       if (info.pool.empty()) continue;
       auto& pool = settings[info.pool];
       for (const auto& name : spec.events) pool.types |= eventMask(name).value_or(0);
       pool.bufferSize = std::max(pool.bufferSize, static_cast<std::size_t>(std::max(spec.bufferSize, 1)));
     }
   }
-  std::erase_if(instances, [&wanted](const auto& entry) { return !wanted.contains(entry.first); });
-  std::erase_if(members, [this](const auto& entry) { return !instances.contains(entry.first); });
-  std::erase_if(pids, [this](const auto& entry) { return !instances.contains(entry.first); });
   std::erase_if(pools, [&settings](const auto& entry) { return !settings.contains(entry.first); });
   for (auto& [name, pool] : pools) {
     pool.setTypes(settings.at(name).types);
     pool.setBufferSize(settings.at(name).bufferSize);
   }
   rebuildMembers(config);
-  auto gone = std::exchange(groups, {});
-  for (const auto& [instance, info] : instances)
-    if (std::ranges::find(groups, info.names.group) == groups.end()) groups.push_back(info.names.group);
-  for (const auto& group : gone)
-    if (std::ranges::find(groups, group) == groups.end()) emit(EventType::processGroupRemoved, groupPayload(group));
   followAll();
   armTicks();
   for (auto& entry : pools) dispatch(entry.second);
+}
+
+// Instances and groups that are no longer in the configuration. As supervisord's update stops a group before
+// removing it, a group is PROCESS_GROUP_REMOVED once its last instance is down: the instances still alive are
+// `leaving`, their state changes still sent, until then. Pools of removed groups go first: a pool does not hear
+// its own removal.
+void EventListeners::Impl::depart(const std::set<std::string, std::less<>>& wanted,
+                                  const std::set<std::string, std::less<>>& wantedGroups) {
+  std::erase_if(pools, [&wantedGroups](const auto& entry) { return !wantedGroups.contains(entry.first); });
+  for (auto it = instances.begin(); it != instances.end();) {
+    if (wanted.contains(it->first)) {
+      ++it;
+      continue;
+    }
+    if (auto member = members.find(it->first); member != members.end()) {
+      if (auto pool = pools.find(it->second.pool); pool != pools.end()) pool->second.lost(member->second);
+      for (auto& entry : poolMembers) std::erase(entry.second, &member->second);
+      members.erase(member);
+    }
+    std::vector<InstanceStatus> status;
+    const bool alive = !supervisor.status(it->first, status) && !status.empty() && !isDown(status.front().state);
+    if (alive) leaving.insert_or_assign(it->first, std::move(it->second));
+    else pids.erase(it->first);
+    it = instances.erase(it);
+  }
+  for (auto it = groups.begin(); it != groups.end();) {
+    if (wantedGroups.contains(*it)) {
+      ++it;
+      continue;
+    }
+    if (!isLeaving(*it)) emit(EventType::processGroupRemoved, groupPayload(*it));
+    else removing.insert(*it);
+    it = groups.erase(it);
+  }
+}
+
+// A leaving instance's state change: sent, and once it is down, its group's removal when it was the last.
+void EventListeners::Impl::onLeaving(std::map<std::string, InstanceInfo, std::less<>>::iterator it,
+                                     const StateChange& change) {
+  emitState(it->second.names, change);
+  if (!isDown(change.to)) return;
+  const auto group = it->second.names.group;
+  leaving.erase(it);
+  pids.erase(change.instance);
+  if (removing.contains(group) && !isLeaving(group)) {
+    removing.erase(group);
+    emit(EventType::processGroupRemoved, groupPayload(group));
+  }
+}
+
+bool EventListeners::Impl::isLeaving(std::string_view group) const {
+  return std::ranges::any_of(leaving, [group](const auto& entry) { return entry.second.names.group == group; });
 }
 
 // An instance as its spec says: a group announced the first time one of its instances is seen, a listener in
@@ -206,26 +268,21 @@ void EventListeners::Impl::rebuildMembers(const Config& config) {
 
 void EventListeners::Impl::onState(const StateChange& change) {
   if (change.from == change.to) return;  // STOPPING again, overdue: no change for supervisord
+  if (change.pid != 0) pids[change.instance] = change.pid;
+  const bool starting = change.to == ProcessState::starting;
+  if (auto gone = leaving.find(change.instance); gone != leaving.end()) {
+    if (!starting) return onLeaving(gone, change);
+    leaving.erase(gone);  // a program of that name again
+  }
   auto info = instances.find(change.instance);
-  // A program added since configure() (addProcessGroup, a reload): known from its spec, its group announced.
-  if ((info == instances.end() || change.from == ProcessState::stopped) && change.spec) {
+  // A program added since configure() (addProcessGroup, a reload) starts: known from its spec, its group
+  // announced first. A restart from STOPPED may bring a new spec.
+  if (starting && change.spec && (info == instances.end() || change.from == ProcessState::stopped)) {
     learn(*change.spec, change.instance);
     info = instances.find(change.instance);
   }
   if (info == instances.end()) return;
-  if (change.pid != 0) pids[change.instance] = change.pid;
-  if (change.from == ProcessState::starting && change.to == ProcessState::fatal) {
-    // taskmaster gives up from STARTING; supervisord goes to BACKOFF first, then FATAL from BACKOFF, and
-    // listeners (fatalmailbatch...) see both.
-    auto backoff = change;
-    backoff.to = ProcessState::backoff;
-    emit(EventType::processStateBackoff, stateEventPayload(info->second.names, backoff));
-    auto fatal = change;
-    fatal.from = ProcessState::backoff;
-    emit(EventType::processStateFatal, stateEventPayload(info->second.names, fatal));
-  } else {
-    emit(stateEventType(change.to), stateEventPayload(info->second.names, change));
-  }
+  emitState(info->second.names, change);
   if (change.to == ProcessState::starting) {
     if (logged(info->second, StdStream::out)) follow(change.instance, StdStream::out);
     if (logged(info->second, StdStream::err)) follow(change.instance, StdStream::err);
@@ -245,6 +302,21 @@ void EventListeners::Impl::onState(const StateChange& change) {
     default: pool.lost(listener); break;  // its process is gone, and the event it was handling goes back
   }
   dispatch(pool);
+}
+
+void EventListeners::Impl::emitState(const ProcessNames& names, const StateChange& change) {
+  if (change.from != ProcessState::starting || change.to != ProcessState::fatal) {
+    emit(stateEventType(change.to), stateEventPayload(names, change));
+    return;
+  }
+  // taskmaster gives up from STARTING; supervisord goes to BACKOFF first, then FATAL from BACKOFF, and
+  // listeners (fatalmailbatch...) see both.
+  auto backoff = change;
+  backoff.to = ProcessState::backoff;
+  emit(EventType::processStateBackoff, stateEventPayload(names, backoff));
+  auto fatal = change;
+  fatal.from = ProcessState::backoff;
+  emit(EventType::processStateFatal, stateEventPayload(names, fatal));
 }
 
 void EventListeners::Impl::emit(EventType type, std::string payload) {
