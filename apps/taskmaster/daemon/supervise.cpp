@@ -114,6 +114,7 @@ class App {
         logSettings_(std::move(logSettings)),
         options_(options),
         supervisor_(io),
+        events_(supervisor_, log.sink()),
         notifier_(io, supervisor_, log.sink()),
         service_(supervisor_, std::move(config), &log.output()),
         interpreter_(service_, log.sink()),
@@ -124,7 +125,12 @@ class App {
                            [this] { followConfig(); })),
         collector_(supervisor_),
         metrics_(io, collector_),
-        interface_(service_, {.shutdown = [this] { quit("shutdown over XML-RPC"); }, .restart = [this] { restart(); }}),
+        interface_(service_, {.shutdown = [this] { quit("shutdown over XML-RPC"); },
+                              .restart = [this] { restart(); },
+                              .remoteCommunication = [this](std::string_view type, std::string_view data) {
+                                events_.remoteCommunication(type, data);
+                              },
+                              .configChanged = [this] { events_.configure(service_.config()); }}),
         xmlrpc_(io, service_, interface_),
         signals_(io, SIGHUP, SIGTERM, SIGINT) {
     signals_.add(SIGUSR2);
@@ -201,6 +207,10 @@ class App {
                  config.programs.size(), config.programs.size() == 1 ? "" : "s", config.path);
       std::fflush(stdout);
     }
+    // The pools first, so that they hear the first state changes; then, as supervisord, RUNNING before any
+    // process starts.
+    events_.configure(config);
+    events_.supervisorState(taskmaster::events::SupervisorState::running);
     auto report = service_.apply();
     log_.info("configuration loaded from {}: {}", config.path, fmt::join(taskmaster::describe(report), "; "));
     notifier_.started();
@@ -376,6 +386,7 @@ class App {
   // After every command, wherever it came from: a reload may have brought other event-log settings (the
   // command line still wins over them). A new `logfile` is opened at once; if it cannot be, the log stays.
   void followConfig() {
+    events_.configure(service_.config());
     followMetrics();
     followHttpServers();
     const auto level = logLevel(options_, service_.config());
@@ -408,6 +419,7 @@ class App {
     quitting_ = true;
     if (shell_) shell_->close();
     log_.info("stopping every program ({})", why);
+    events_.supervisorState(taskmaster::events::SupervisorState::stopping);
     notifier_.stopping();
     if (shell_ && shell_->interactive()) shell_->notice("stopping every program...");
     supervisor_.shutdown([this] {
@@ -427,6 +439,7 @@ class App {
   LogSettings logSettings_;  // what the event log was last set to, from the command line and the configuration
   const RunOptions& options_;
   taskmaster::Supervisor supervisor_;
+  taskmaster::events::EventListeners events_;  // supervisord's event listeners: the pools among the programs
   Notifier notifier_;  // before the first spawn: it takes NOTIFY_SOCKET out of the programs' environment
   taskmaster::Service service_;
   taskmaster::Interpreter interpreter_;

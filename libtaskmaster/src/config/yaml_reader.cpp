@@ -156,6 +156,25 @@ Checked<std::vector<std::string>> toCmd(const YAML::Node& value) {
   return std::move(*words);
 }
 
+// supervisord's event types, a list or one name; any case, as supervisord reads them (validate() knows them).
+Checked<std::vector<std::string>> toEventTypes(const YAML::Node& value) {
+  std::vector<std::string> types;
+  const auto add = [&types](const YAML::Node& item) -> Checked<bool> {
+    auto name = scalar(item, "an event type");
+    if (!name.ok()) return name.error();
+    types.push_back(detail::toUpper(*name));
+    return true;
+  };
+  if (value.IsSequence()) {
+    for (const auto& item : value)
+      if (auto added = add(item); !added.ok()) return added.error();
+  } else if (auto added = add(value); !added.ok()) {
+    return added.error();
+  }
+  if (types.empty()) return badValue(value, "expected at least one event type");
+  return types;
+}
+
 Checked<AutoRestart> toAutorestart(const YAML::Node& value) {
   constexpr std::string_view kExpected = "always, never or unexpected";
   auto text = scalar(value, kExpected);
@@ -490,6 +509,10 @@ const auto kOptions = std::to_array<Option>({
     {"limits", readLimits},
     {"critical", set<&ProgramSpec::critical, toBool>},
     {"depends_on", readDependsOn},
+    {"events", set<&ProgramSpec::events, toEventTypes>},
+    {"buffer_size", set<&ProgramSpec::bufferSize, toInt>},
+    {"stdout_events", set<&ProgramSpec::stdoutEvents, toBool>},
+    {"stderr_events", set<&ProgramSpec::stderrEvents, toBool>},
 });
 
 class Parser {
@@ -709,6 +732,8 @@ class Parser {
       problems_.add(locate(nameKey.Mark()), spec.name, "missing 'cmd' (the command to run)");
       reported.insert("cmd");
     }
+    // An event listener reads its events on stdin, as supervisord gives every program a stdin pipe.
+    if (!spec.events.empty() && !where.contains("stdin")) spec.stdin = true;
     appendOnlyWhenShared(spec, where);
     places_.push_back({.name = locate(nameKey.Mark()), .options = where, .dependencies = dependencyPlaces(body)});
     // validate() starts each finding with the option's name: "numprocs: must be between ...".

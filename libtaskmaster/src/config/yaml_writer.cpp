@@ -253,6 +253,10 @@ void writeProgram(std::string& out, const ProgramSpec& spec) {
       else out += fmt::format("      {}: {}\n", name, to_string(dependency.condition));
     }
   }
+  if (!spec.events.empty()) out += fmt::format("    events: [{}]\n", fmt::join(spec.events, ", "));
+  options.unlessDefault("buffer_size", spec.bufferSize, defaults.bufferSize, number);
+  options.unlessDefault("stdout_events", spec.stdoutEvents, defaults.stdoutEvents, boolean);
+  options.unlessDefault("stderr_events", spec.stderrEvents, defaults.stderrEvents, boolean);
 }
 
 // unix_http_server and inet_http_server, supervisord's sections with their keys: a map, or a list of maps when

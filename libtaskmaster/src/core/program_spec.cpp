@@ -7,6 +7,7 @@
 #include <cctype>
 #include <charconv>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <ranges>
 #include <tuple>
@@ -14,8 +15,10 @@
 
 #include <fmt/format.h>
 
+#include <taskmaster/config.hpp>
 #include <taskmaster/util.hpp>
 
+#include "events/event.hpp"
 #include "util/text.hpp"
 
 namespace taskmaster::inline v0 {
@@ -188,6 +191,30 @@ std::optional<std::string> ProgramSpec::outputPath(StdStream stream, int index) 
   return expanded;
 }
 
+namespace {
+
+// An event listener (docs/events.md): known event types, a buffer, and its stdin and stdout as supervisord's
+// protocol needs them: two pipes of their own.
+void validateListener(const ProgramSpec& spec, const std::function<void(std::string)>& problem) {
+  if (spec.bufferSize < 1) problem(fmt::format("buffer_size: must be at least 1, got {}", spec.bufferSize));
+  for (const auto& type : spec.events) {
+    if (events::detail::eventMask(type)) continue;
+    std::string message = fmt::format("events: '{}' is not an event type", escapeControl(type));
+    if (auto guess = suggest(type, events::detail::eventTypeNames())) message += fmt::format(" (did you mean '{}'?)", *guess);
+    problem(std::move(message));
+  }
+  if (spec.events.empty()) {
+    if (spec.bufferSize != 10) problem("buffer_size: only an event listener (a program with events) has a buffer");
+    return;
+  }
+  if (spec.tty) problem("tty: an event listener speaks supervisord's protocol on pipes: it cannot have a terminal");
+  if (spec.redirectStderr)
+    problem("redirect_stderr: an event listener's stdout is its protocol: its stderr must stay apart");
+  if (!spec.stdin) problem("stdin: an event listener reads its events on stdin: it must not be false");
+}
+
+}  // namespace
+
 std::vector<std::string> ProgramSpec::validate() const {
   std::vector<std::string> problems;
   auto problem = [&](std::string message) { problems.push_back(std::move(message)); };
@@ -308,6 +335,8 @@ std::vector<std::string> ProgramSpec::validate() const {
     }
   }
 
+  validateListener(*this, problem);
+
   if (tailBytes < 1 || tailBytes > kMaxTailBytes) {
     problem(fmt::format("tail_bytes: must be between 1 and {}, got {}", formatSize(kMaxTailBytes),
                         formatSize(tailBytes)));
@@ -317,12 +346,13 @@ std::vector<std::string> ProgramSpec::validate() const {
 
 bool ProgramSpec::sameProcessAs(const ProgramSpec& other) const {
   // Only what is fixed at exec time; the rest (numprocs, restart policy and crash-loop backoff, timings,
-  // signals) applies live. So does the output: taskmaster reads the pipes and writes the files itself, and
+  // signals) applies live, and so do a listener's event types and buffer; becoming or ceasing to be a listener
+  // needs a new process, which starts the protocol from its beginning. So does the output: taskmaster reads the pipes and writes the files itself, and
   // re-points an instance's OutputLog on reload (docs/output.md). redirect_stderr is the exception: it decides
   // whether the child's fd 2 is the stdout pipe or a pipe of its own. Limits are set before exec.
   return cmd == other.cmd && env == other.env && workingdir == other.workingdir && umask == other.umask &&
          user == other.user && redirectStderr == other.redirectStderr && limits == other.limits && tty == other.tty &&
-         stdin == other.stdin;
+         stdin == other.stdin && events.empty() == other.events.empty();
 }
 
 std::string_view ProgramSpec::group() const { return std::string_view(name).substr(0, name.find(':')); }
