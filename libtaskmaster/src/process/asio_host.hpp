@@ -13,6 +13,7 @@
 
 #include "core/host.hpp"
 #include "process/command.hpp"
+#include "process/notify.hpp"
 
 namespace boost::asio {
 class io_context;
@@ -21,6 +22,7 @@ class io_context;
 namespace taskmaster::inline v0::detail {
 
 struct PreparedLaunch;
+struct TimerWheel;
 class OrphanReaper;
 
 class AsioHost final : public Host {
@@ -33,6 +35,8 @@ class AsioHost final : public Host {
   [[nodiscard]] Clock::time_point now() const override { return Clock::now(); }
   [[nodiscard]] WallTime wallNow() const override { return std::chrono::system_clock::now(); }
   [[nodiscard]] std::unique_ptr<Timer> makeTimer(std::function<void()> onExpiry) override;
+  [[nodiscard]] std::unique_ptr<Timer> makeCoalescedTimer(std::function<void()> onExpiry) override;
+  [[nodiscard]] std::unique_ptr<PendingProbe> runProbe(ProbeRequest request, ProbeHandler done) override;
   [[nodiscard]] std::unique_ptr<PendingSpawn> requestSpawn(SpawnRequest request, SpawnHandler onSpawned,
                                                            ExitHandler onExit) override;
   void defer(std::function<void()> fn) override;
@@ -64,6 +68,8 @@ class AsioHost final : public Host {
   std::size_t pruneAt_ = 64;
   std::shared_ptr<SpawnQueue> spawns_;  // requests not yet served, in order; shared with the posted drain
   std::shared_ptr<OrphanReaper> reaper_;  // knows every child spawned; reaps the others once enabled
+  std::shared_ptr<TimerWheel> wheel_;     // the coalesced timers: one steady_timer for all
+  std::unique_ptr<NotifySocket> notify_;  // NOTIFY_SOCKET of every child with `ready: {notify: true}`
 };
 
 }  // namespace taskmaster::inline v0::detail
