@@ -227,13 +227,57 @@ std::unique_ptr<Timer> AsioHost::makeCoalescedTimer(std::function<void()> onExpi
   return std::make_unique<CoalescedTimer>(wheel_, std::move(onExpiry));
 }
 
+namespace {
+
+// A command or an HTTP request under way, as a probe: destroying it cancels it.
+template <class Pending>
+class PendingAs final : public PendingProbe {
+ public:
+  explicit PendingAs(std::unique_ptr<Pending> pending) : pending_(std::move(pending)) {}
+
+ private:
+  std::unique_ptr<Pending> pending_;
+};
+
+// Its first line is what a failed check says: enough for `status`.
+constexpr std::size_t kProbeOutput = 1024;
+
+}  // namespace
+
 std::unique_ptr<PendingProbe> AsioHost::runProbe(ProbeRequest request, ProbeHandler done) {
   switch (request.kind) {
-    case ProbeRequest::Kind::tcp: return probeTcp(io_, request.target, request.timeout, std::move(done));
-    case ProbeRequest::Kind::exec:
-    case ProbeRequest::Kind::http: break;
+    case ProbeRequest::Kind::tcp: break;
+    case ProbeRequest::Kind::exec: {
+      CommandRequest command{probeSpec(request.spec, request.target), std::move(request.instance), request.index, {},
+                             request.timeout, kProbeOutput};
+      return std::make_unique<PendingAs<PendingCommand>>(runCommand(
+          std::move(command), [done = std::move(done)](CommandResult result) { done(probeResult(result)); }));
+    }
+    case ProbeRequest::Kind::http: {
+      http::ClientRequest get{.url = request.target,
+                              .timeout = std::chrono::duration_cast<std::chrono::milliseconds>(request.timeout)};
+      return std::make_unique<PendingAs<http::PendingRequest>>(http::request(
+          io_, std::move(get), [done = std::move(done)](http::ClientResponse answer) { done(probeResult(answer)); }));
+    }
   }
   return probeTcp(io_, request.target, request.timeout, std::move(done));
+}
+
+std::shared_ptr<const ProgramSpec> AsioHost::probeSpec(const std::shared_ptr<const ProgramSpec>& spec,
+                                                       const std::string& command) {
+  const auto key = std::pair{spec.get(), command};
+  if (auto it = probeSpecs_.find(key); it != probeSpecs_.end()) {
+    if (!it->second.program.expired()) return it->second.probe;
+    probeSpecs_.erase(it);
+  }
+  if (probeSpecs_.size() >= 2 * prepared_.size() + 64)
+    std::erase_if(probeSpecs_, [](const auto& entry) { return entry.second.program.expired(); });
+  auto probe = std::make_shared<ProgramSpec>(*spec);
+  probe->cmd = {"/bin/sh", "-c", command};
+  probe->ready.reset();  // no NOTIFY_SOCKET, no notification fd: a probe is no program instance
+  probe->healthcheck.reset();
+  probeSpecs_.emplace(key, ProbeSpec{spec, probe});
+  return probe;
 }
 
 Expected<std::shared_ptr<const PreparedLaunch>, std::string> AsioHost::prepared(

@@ -5,7 +5,10 @@
 
 #include "private.hpp"
 
+#include <map>
 #include <memory>
+#include <string>
+#include <utility>
 #include <system_error>
 #include <unordered_map>
 
@@ -63,8 +66,18 @@ class AsioHost final : public Host {
   [[nodiscard]] Expected<std::shared_ptr<const PreparedLaunch>, std::string> prepared(
       const std::shared_ptr<const ProgramSpec>& spec);
 
+  // The spec an exec probe runs with: the program's, with {"/bin/sh", "-c", COMMAND} as its cmd. Made once per
+  // spec version and command, so that its launch is prepared once too.
+  [[nodiscard]] std::shared_ptr<const ProgramSpec> probeSpec(const std::shared_ptr<const ProgramSpec>& spec,
+                                                             const std::string& command);
+  struct ProbeSpec {
+    std::weak_ptr<const ProgramSpec> program;
+    std::shared_ptr<const ProgramSpec> probe;
+  };
+
   boost::asio::io_context& io_;
   std::unordered_map<const ProgramSpec*, Prepared> prepared_;
+  std::map<std::pair<const ProgramSpec*, std::string>, ProbeSpec> probeSpecs_;
   std::size_t pruneAt_ = 64;
   std::shared_ptr<SpawnQueue> spawns_;  // requests not yet served, in order; shared with the posted drain
   std::shared_ptr<OrphanReaper> reaper_;  // knows every child spawned; reaps the others once enabled
