@@ -3,6 +3,7 @@
 // bounds are generous; configured times are sub-second.
 #include <doctest/doctest.h>
 
+#include <taskmaster/metrics.hpp>
 #include <taskmaster/taskmaster.hpp>
 
 #include <netinet/in.h>
@@ -261,8 +262,12 @@ TEST_CASE("healthcheck exec and tcp: the reason of a failed check, and health no
   REQUIRE_FALSE(f.sup.add(spec));
   REQUIRE_FALSE(f.sup.start("db"));
   REQUIRE(f.runUntil([&] { return f.one("db").health == Health::healthy; }));
+  taskmaster::metrics::Collector collector(f.sup);
+  const std::string gauge = "taskmaster_process_healthy{program=\"db\",process=\"db\"} ";
+  CHECK(collector.render().find(gauge + "1\n") != std::string::npos);
   fs::remove(dir.path / "state");
   REQUIRE(f.runUntil([&] { return f.one("db").health == Health::unhealthy; }));
+  CHECK(collector.render().find(gauge + "0\n") != std::string::npos);
   CHECK_MESSAGE(f.one("db").healthText.starts_with("exit status 1: cat: state:"), f.one("db").healthText);
   CHECK(f.one("db").state == ProcessState::running);  // autorestart never
 
@@ -278,4 +283,5 @@ TEST_CASE("healthcheck exec and tcp: the reason of a failed check, and health no
   REQUIRE_FALSE(f.sup.stop("cache", [&](auto o) { stopped = std::move(o); }));
   REQUIRE(f.runUntil([&] { return stopped.has_value(); }));
   CHECK(f.one("cache").health == Health::none);
+  CHECK(collector.render().find("taskmaster_process_healthy{program=\"cache\"") == std::string::npos);
 }

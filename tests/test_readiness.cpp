@@ -4,6 +4,11 @@
 
 #include <csignal>
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <taskmaster/config.hpp>
+
 #include "core/instance.hpp"
 #include "fake_host.hpp"
 #include "support.hpp"
@@ -260,4 +265,70 @@ TEST_CASE("ready: a log line matching the pattern makes it ready, only while STA
   onData("ept connections\n");
   CHECK(db.state() == S::running);
   onEnd();
+}
+
+// --- the configuration keys --------------------------------------------------------------------------------
+
+namespace {
+
+taskmaster::ConfigResult parse(std::string_view programBody) {
+  return taskmaster::parseConfig(fmt::format("programs:\n  db:\n    cmd: /bin/db\n{}", programBody), "tm.yml");
+}
+
+std::vector<std::string> errorsOf(const taskmaster::ConfigResult& result) {
+  std::vector<std::string> out;
+  for (const auto& e : result.errors) out.push_back(e.str());
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("yaml: ready and healthcheck are read with their defaults, and written back the same") {
+  auto read = parse("    ready: {tcp: \"localhost:5432\", timeout: 30s}\n"
+                    "    healthcheck:\n      http: http://localhost:8080/health\n      retries: 5\n"
+                    "      start_period: 1m\n");
+  REQUIRE_MESSAGE(read.ok(), fmt::format("{}", fmt::join(errorsOf(read), "\n")));
+  const auto& db = read.config.programs.at(0);
+  REQUIRE(db.ready);
+  CHECK(db.ready->kind == Readiness::Kind::tcp);
+  CHECK(db.ready->target == "localhost:5432");
+  CHECK(db.ready->timeout == 30s);
+  CHECK(db.ready->interval == 1s);
+  REQUIRE(db.healthcheck);
+  CHECK(db.healthcheck->kind == HealthCheck::Kind::http);
+  CHECK(db.healthcheck->interval == 10s);
+  CHECK(db.healthcheck->timeout == 2s);
+  CHECK(db.healthcheck->retries == 5);
+  CHECK(db.healthcheck->startPeriod == 60s);
+  for (const char* body : {"    ready: {notify: true}\n", "    ready: {fd: 4, timeout: 5s}\n",
+                           "    ready: {log: \"listening on [0-9]+\"}\n", "    ready: {exec: pg_isready -q}\n",
+                           "    healthcheck: {exec: \"curl -f localhost\", interval: 500ms}\n",
+                           "    healthcheck: {tcp: \"[::1]:80\", timeout: 1s}\n"}) {
+    CAPTURE(body);
+    auto first = parse(body);
+    REQUIRE(first.ok());
+    auto again = taskmaster::parseConfig(taskmaster::formatYaml(first.config), "converted.yml");
+    REQUIRE(again.ok());
+    CHECK(again.config.programs == first.config.programs);
+  }
+}
+
+TEST_CASE("yaml: a bad ready or healthcheck says where and why") {
+  CHECK(errorsOf(parse("    ready: {tpc: \"localhost:1\"}\n")) ==
+        std::vector<std::string>{"tm.yml:4:12: program 'db': ready: expected one of notify, fd, log, exec, tcp, http"});
+  CHECK(errorsOf(parse("    ready: {tcp: \"localhost:1\", timout: 3s}\n")) ==
+        std::vector<std::string>{"tm.yml:4:33: program 'db': ready: unknown key 'timout' (did you mean 'timeout'?)"});
+  CHECK(errorsOf(parse("    ready: {tcp: a:1, http: \"http://a/\"}\n")) ==
+        std::vector<std::string>{"tm.yml:4:23: program 'db': ready: one of notify, fd, log, exec, tcp, http only, not two"});
+  CHECK(errorsOf(parse("    ready: {log: \"(unclosed\"}\n")).at(0).starts_with(
+      "tm.yml:4:12: program 'db': ready: log: '(unclosed' is not a valid regular expression"));
+  CHECK(errorsOf(parse("    ready: {fd: 1}\n")) ==
+        std::vector<std::string>{"tm.yml:4:12: program 'db': ready: fd: must be between 3 and 1023, got 1"});
+  CHECK(errorsOf(parse("    healthcheck: {tcp: localhost, retries: 0}\n")) ==
+        std::vector<std::string>{"tm.yml:4:18: program 'db': healthcheck: tcp: expected HOST:PORT with a port of 1-65535, got 'localhost'",
+                                 "tm.yml:4:18: program 'db': healthcheck: retries: must be at least 1, got 0"});
+  CHECK(errorsOf(parse("    healthcheck: {http: localhost/health}\n")) ==
+        std::vector<std::string>{"tm.yml:4:18: program 'db': healthcheck: http: expected a URL starting with http:// or https://, got 'localhost/health'"});
+  CHECK(errorsOf(parse("    healthcheck: {exec: true, intervall: 1s}\n")) ==
+        std::vector<std::string>{"tm.yml:4:31: program 'db': healthcheck: unknown key 'intervall' (did you mean 'interval'?)"});
 }

@@ -368,8 +368,8 @@ Verdict readLimits(const YAML::Node& value, ProgramSpec& spec) {
 }
 
 // A key of `ready` or `healthcheck` that is not one of `known`: "did you mean".
-Bad unknownCheckKey(const YAML::Node& key, std::string_view option, const std::vector<std::string>& known) {
-  std::string message = fmt::format("{}: unknown key '{}'", option, key.Scalar());
+Bad unknownCheckKey(const YAML::Node& key, const std::vector<std::string>& known) {
+  std::string message = fmt::format("unknown key '{}'", key.Scalar());
   auto guess = suggest(key.Scalar(), known);
   message += guess ? fmt::format(" (did you mean '{}'?)", *guess) : fmt::format(" (known: {})", fmt::join(known, ", "));
   return badValue(key, std::move(message));
@@ -377,7 +377,7 @@ Bad unknownCheckKey(const YAML::Node& key, std::string_view option, const std::v
 
 // The kind of a check: the one key of `kinds` in the map, whose value is its target.
 template <class Kind>
-std::optional<std::pair<Kind, YAML::Node>> checkKind(const YAML::Node& value, std::string_view option,
+std::optional<std::pair<Kind, YAML::Node>> checkKind(const YAML::Node& value,
                                                      const std::vector<std::pair<std::string, Kind>>& kinds,
                                                      std::vector<Bad>& bad) {
   std::optional<std::pair<Kind, YAML::Node>> found;
@@ -387,13 +387,13 @@ std::optional<std::pair<Kind, YAML::Node>> checkKind(const YAML::Node& value, st
     const auto it = std::ranges::find_if(kinds, [&](const auto& k) { return k.first == entry.first.Scalar(); });
     if (it == kinds.end()) continue;
     if (found) {
-      bad.push_back(badValue(entry.first, fmt::format("{}: one of {} only, not two", option, fmt::join(names, ", "))));
+      bad.push_back(badValue(entry.first, fmt::format("one of {} only, not two", fmt::join(names, ", "))));
       continue;
     }
     found = std::pair{it->second, entry.second};
   }
   if (!found && bad.empty())
-    bad.push_back(badValue(value, fmt::format("{}: expected one of {}", option, fmt::join(names, ", "))));
+    bad.push_back(badValue(value, fmt::format("expected one of {}", fmt::join(names, ", "))));
   return found;
 }
 
@@ -405,14 +405,14 @@ Verdict readReady(const YAML::Node& value, ProgramSpec& spec) {
   const std::vector<std::pair<std::string, K>> kinds{{"notify", K::notify}, {"fd", K::fd},     {"log", K::log},
                                                      {"exec", K::exec},     {"tcp", K::tcp},   {"http", K::http}};
   Verdict verdict;
-  auto kind = checkKind(value, "ready", kinds, verdict.entries);
+  auto kind = checkKind(value, kinds, verdict.entries);
   if (!kind) return verdict;
   Readiness ready;
   ready.kind = kind->first;
   const std::vector<std::string> known{"notify", "fd", "log", "exec", "tcp", "http", "timeout", "interval"};
   for (const auto& [key, part] : uniqueEntries(value, verdict.entries)) {
     const auto& name = key.Scalar();
-    auto fail = [&](Bad bad) { verdict.entries.push_back(Bad{bad.at, fmt::format("ready: {}: {}", name, bad.message)}); };
+    auto fail = [&](Bad bad) { verdict.entries.push_back(Bad{bad.at, fmt::format("{}: {}", name, bad.message)}); };
     if (name == "timeout" || name == "interval") {
       auto read = toDuration(part);
       if (!read.ok()) fail(std::move(read.error()));
@@ -432,7 +432,7 @@ Verdict readReady(const YAML::Node& value, ProgramSpec& spec) {
       if (!read.ok()) fail(std::move(read.error()));
       else ready.target = *read;
     } else {
-      verdict.entries.push_back(unknownCheckKey(key, "ready", known));
+      verdict.entries.push_back(unknownCheckKey(key, known));
     }
   }
   if (verdict.entries.empty()) spec.ready = std::move(ready);
@@ -445,7 +445,7 @@ Verdict readHealthcheck(const YAML::Node& value, ProgramSpec& spec) {
   using K = HealthCheck::Kind;
   const std::vector<std::pair<std::string, K>> kinds{{"exec", K::exec}, {"tcp", K::tcp}, {"http", K::http}};
   Verdict verdict;
-  auto kind = checkKind(value, "healthcheck", kinds, verdict.entries);
+  auto kind = checkKind(value, kinds, verdict.entries);
   if (!kind) return verdict;
   HealthCheck check;
   check.kind = kind->first;
@@ -453,7 +453,7 @@ Verdict readHealthcheck(const YAML::Node& value, ProgramSpec& spec) {
   for (const auto& [key, part] : uniqueEntries(value, verdict.entries)) {
     const auto& name = key.Scalar();
     auto fail = [&](Bad bad) {
-      verdict.entries.push_back(Bad{bad.at, fmt::format("healthcheck: {}: {}", name, bad.message)});
+      verdict.entries.push_back(Bad{bad.at, fmt::format("{}: {}", name, bad.message)});
     };
     if (name == "interval" || name == "timeout" || name == "start_period") {
       auto read = toDuration(part);
@@ -468,7 +468,7 @@ Verdict readHealthcheck(const YAML::Node& value, ProgramSpec& spec) {
       if (!read.ok()) fail(std::move(read.error()));
       else check.target = *read;
     } else {
-      verdict.entries.push_back(unknownCheckKey(key, "healthcheck", known));
+      verdict.entries.push_back(unknownCheckKey(key, known));
     }
   }
   if (verdict.entries.empty()) spec.healthcheck = std::move(check);
