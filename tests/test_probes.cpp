@@ -20,6 +20,7 @@
 #include <fmt/format.h>
 
 #include "support.hpp"
+#include "supervisor_fixture.hpp"
 
 using namespace std::chrono_literals;
 using taskmaster::DetailChange;
@@ -33,15 +34,7 @@ namespace fs = std::filesystem;
 namespace {
 
 ProgramSpec helperSpec(std::string name, std::vector<std::string> args) {
-  const char* h = std::getenv("TM_HELPER");
-  REQUIRE_MESSAGE(h, "TM_HELPER is not set");
-  ProgramSpec s;
-  s.name = std::move(name);
-  s.cmd = {h};
-  s.cmd.insert(s.cmd.end(), args.begin(), args.end());
-  s.starttime = 0ms;
-  s.stoptime = 2s;
-  return s;
+  return test::helperSpec(std::move(name), std::move(args), 0ms);
 }
 
 Readiness ready(Readiness::Kind kind, std::string target = {}) {
@@ -69,35 +62,11 @@ std::string slurp(const fs::path& p) {
   return ss.str();
 }
 
-class Fixture {
+// Records the detail changes as well.
+class Fixture : public test::SupervisorFixture {
  public:
-  Fixture()
-      : states_(sup.onStateChange([this](const taskmaster::StateChange& c) { changes.push_back(c); })),
-        details_(sup.onDetailChange([this](const DetailChange& d) { details.push_back(d); })) {}
-  ~Fixture() {
-    bool done = false;
-    sup.shutdown([&] { done = true; });
-    runUntil([&] { return done; }, 15s);
-  }
+  Fixture() : details_(sup.onDetailChange([this](const DetailChange& d) { details.push_back(d); })) {}
 
-  bool runUntil(const std::function<bool()>& pred, std::chrono::milliseconds limit = 10s) {
-    auto deadline = std::chrono::steady_clock::now() + limit;
-    io.restart();
-    while (!pred()) {
-      if (std::chrono::steady_clock::now() > deadline) return false;
-      io.run_one_for(50ms);
-    }
-    return true;
-  }
-  taskmaster::InstanceStatus one(const std::string& target) {
-    std::vector<taskmaster::InstanceStatus> out;
-    REQUIRE_FALSE(sup.status(target, out));
-    REQUIRE(out.size() == 1);
-    return out[0];
-  }
-  bool reaches(const std::string& target, ProcessState s, std::chrono::milliseconds limit = 10s) {
-    return runUntil([&] { return one(target).state == s; }, limit);
-  }
   // How long STARTING lasted: from the change to STARTING to the one to RUNNING.
   std::chrono::milliseconds startingFor() {
     taskmaster::WallTime starting{}, running{};
@@ -114,13 +83,9 @@ class Fixture {
     return out;
   }
 
-  boost::asio::io_context io;
-  taskmaster::Supervisor sup{io};
-  std::vector<taskmaster::StateChange> changes;
   std::vector<DetailChange> details;
 
  private:
-  taskmaster::Subscription states_;
   taskmaster::Subscription details_;
 };
 

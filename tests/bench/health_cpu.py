@@ -19,6 +19,8 @@ import tempfile
 import threading
 import time
 
+from bench import voluntary_switches  # wake-ups: voluntary context switches of every thread
+
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -27,19 +29,6 @@ def stat_times(pid):
         fields = f.read().rsplit(b")", 1)[1].split()
     utime, stime, cutime, cstime = (int(x) for x in fields[11:15])
     return (utime + stime) / TICK, (cutime + cstime) / TICK
-
-
-def wakeups(pid):
-    total = 0
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{tid}/status") as f:
-                for line in f:
-                    if line.startswith("voluntary_ctxt_switches:"):
-                        total += int(line.split()[1])
-        except FileNotFoundError:
-            pass
-    return total
 
 
 def listener():
@@ -88,10 +77,10 @@ def measure(taskmaster, kind, args, port):
                 time.sleep(0.5)
             time.sleep(args.settle)
             cpu0, children0 = stat_times(pid)
-            wake0 = wakeups(pid)
+            wake0 = voluntary_switches(pid)
             time.sleep(args.seconds)
             cpu1, children1 = stat_times(pid)
-            wake1 = wakeups(pid)
+            wake1 = voluntary_switches(pid)
         finally:
             os.kill(pid, signal.SIGTERM)
             for _ in range(600):
