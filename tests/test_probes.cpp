@@ -19,6 +19,7 @@
 #include <boost/asio/io_context.hpp>
 #include <fmt/format.h>
 
+#include "process/asio_host.hpp"
 #include "support.hpp"
 #include "supervisor_fixture.hpp"
 
@@ -249,4 +250,34 @@ TEST_CASE("healthcheck exec and tcp: the reason of a failed check, and health no
   REQUIRE(f.runUntil([&] { return stopped.has_value(); }));
   CHECK(f.one("cache").health == Health::none);
   CHECK(collector.render().find("taskmaster_process_healthy{program=\"cache\"") == std::string::npos);
+}
+
+TEST_CASE("coalesced timers: 500 deadlines within 100 ms wake the loop at most twice, none early, none 100 ms late") {
+  boost::asio::io_context io;
+  taskmaster::detail::AsioHost host(io);
+  constexpr int kTimers = 500;
+  std::vector<std::unique_ptr<taskmaster::detail::Timer>> timers;
+  std::vector<std::chrono::steady_clock::time_point> due(kTimers), fired(kTimers);
+  int done = 0;
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < kTimers; ++i) {
+    timers.push_back(host.makeCoalescedTimer([&, i] {
+      fired[i] = std::chrono::steady_clock::now();
+      ++done;
+    }));
+    const auto after = 50ms + std::chrono::microseconds(i * 190);  // spread over 95 ms
+    due[i] = start + after;
+    timers.back()->arm(after);
+  }
+  timers[7]->cancel();  // a cancelled one never fires
+  int wakeups = 0;
+  while (done < kTimers - 1 && std::chrono::steady_clock::now() < start + 5s) wakeups += io.run_one_for(1s) ? 1 : 0;
+  CHECK(done == kTimers - 1);
+  CHECK(wakeups <= 2);
+  for (int i = 0; i < kTimers; ++i) {
+    if (i == 7) continue;
+    CHECK(fired[i] >= due[i]);
+    CHECK(fired[i] - due[i] < 100ms + 200ms);  // the slack, and a loaded machine
+  }
+  CHECK(fired[7] == std::chrono::steady_clock::time_point{});
 }

@@ -49,7 +49,7 @@ def listener():
 
 def config(kind, instances, interval, port):
     lines = ["programs:", "  sleeper:", "    cmd: sleep 100000", f"    numprocs: {instances}",
-             "    starttime: 0", "    autorestart: never", "    stopsignal: KILL"]
+             "    autostart: true", "    starttime: 0", "    autorestart: never", "    stopsignal: KILL"]
     if kind == "tcp":
         lines.append(f"    healthcheck: {{tcp: \"127.0.0.1:{port}\", interval: {interval}, timeout: 2s}}")
     elif kind == "exec":
