@@ -429,6 +429,111 @@ Verdict readDependsOn(const YAML::Node& value, ProgramSpec& spec) {
     if (read.ok()) spec.dependsOn.push_back({key.Scalar(), *read});
     else verdict.entries.push_back(Bad{read.error().at, fmt::format("{}: {}", key.Scalar(), read.error().message)});
   }
+// A key of `ready` or `healthcheck` that is not one of `known`: "did you mean".
+Bad unknownCheckKey(const YAML::Node& key, const std::vector<std::string>& known) {
+  std::string message = fmt::format("unknown key '{}'", key.Scalar());
+  auto guess = suggest(key.Scalar(), known);
+  message += guess ? fmt::format(" (did you mean '{}'?)", *guess) : fmt::format(" (known: {})", fmt::join(known, ", "));
+  return badValue(key, std::move(message));
+}
+
+// The kind of a check: the one key of `kinds` in the map, whose value is its target.
+template <class Kind>
+std::optional<std::pair<Kind, YAML::Node>> checkKind(const YAML::Node& value,
+                                                     const std::vector<std::pair<std::string, Kind>>& kinds,
+                                                     std::vector<Bad>& bad) {
+  std::optional<std::pair<Kind, YAML::Node>> found;
+  std::vector<std::string> names;
+  for (const auto& kind : kinds) names.push_back(kind.first);
+  for (const auto& entry : value) {
+    const auto it = std::ranges::find_if(kinds, [&](const auto& k) { return k.first == entry.first.Scalar(); });
+    if (it == kinds.end()) continue;
+    if (found) {
+      bad.push_back(badValue(entry.first, fmt::format("one of {} only, not two", fmt::join(names, ", "))));
+      continue;
+    }
+    found = std::pair{it->second, entry.second};
+  }
+  if (!found && bad.empty())
+    bad.push_back(badValue(value, fmt::format("expected one of {}", fmt::join(names, ", "))));
+  return found;
+}
+
+// `ready: {notify: true}`, `{fd: 3}`, `{log: REGEX}`, `{tcp: HOST:PORT}`, `{http: URL}` or `{exec: COMMAND}`,
+// with `timeout` and `interval`.
+Verdict readReady(const YAML::Node& value, ProgramSpec& spec) {
+  if (!value.IsMap()) return expected(value, "a map such as {notify: true}, {fd: 3} or {tcp: localhost:5432}");
+  using K = Readiness::Kind;
+  const std::vector<std::pair<std::string, K>> kinds{{"notify", K::notify}, {"fd", K::fd},     {"log", K::log},
+                                                     {"exec", K::exec},     {"tcp", K::tcp},   {"http", K::http}};
+  Verdict verdict;
+  auto kind = checkKind(value, kinds, verdict.entries);
+  if (!kind) return verdict;
+  Readiness ready;
+  ready.kind = kind->first;
+  const std::vector<std::string> known{"notify", "fd", "log", "exec", "tcp", "http", "timeout", "interval"};
+  for (const auto& [key, part] : uniqueEntries(value, verdict.entries)) {
+    const auto& name = key.Scalar();
+    auto fail = [&](Bad bad) { verdict.entries.push_back(Bad{bad.at, fmt::format("{}: {}", name, bad.message)}); };
+    if (name == "timeout" || name == "interval") {
+      auto read = toDuration(part);
+      if (!read.ok()) fail(std::move(read.error()));
+      else (name == "timeout" ? ready.timeout : ready.interval) = *read;
+    } else if (name == "notify") {
+      auto read = toBool(part);
+      if (!read.ok()) fail(std::move(read.error()));
+      else if (!*read) fail(badValue(part, "only true (remove `ready` for no readiness check)"));
+    } else if (name == "fd") {
+      auto read = toInt(part);
+      if (!read.ok()) fail(std::move(read.error()));
+      else ready.fd = *read;  // validate() reports one below 3
+    } else if (std::ranges::find(known, name) != known.end()) {
+      auto read = scalar(part, name == "log" ? "a regular expression" : name == "tcp" ? "HOST:PORT"
+                                : name == "http"                        ? "a URL"
+                                                                        : "a command");
+      if (!read.ok()) fail(std::move(read.error()));
+      else ready.target = *read;
+    } else {
+      verdict.entries.push_back(unknownCheckKey(key, known));
+    }
+  }
+  if (verdict.entries.empty()) spec.ready = std::move(ready);
+  return verdict;
+}
+
+// `healthcheck: {exec|tcp|http: ..., interval, timeout, retries, start_period}`, docker compose's names.
+Verdict readHealthcheck(const YAML::Node& value, ProgramSpec& spec) {
+  if (!value.IsMap()) return expected(value, "a map such as {http: http://localhost:8080/health, interval: 10s}");
+  using K = HealthCheck::Kind;
+  const std::vector<std::pair<std::string, K>> kinds{{"exec", K::exec}, {"tcp", K::tcp}, {"http", K::http}};
+  Verdict verdict;
+  auto kind = checkKind(value, kinds, verdict.entries);
+  if (!kind) return verdict;
+  HealthCheck check;
+  check.kind = kind->first;
+  const std::vector<std::string> known{"exec", "tcp", "http", "interval", "timeout", "retries", "start_period"};
+  for (const auto& [key, part] : uniqueEntries(value, verdict.entries)) {
+    const auto& name = key.Scalar();
+    auto fail = [&](Bad bad) {
+      verdict.entries.push_back(Bad{bad.at, fmt::format("{}: {}", name, bad.message)});
+    };
+    if (name == "interval" || name == "timeout" || name == "start_period") {
+      auto read = toDuration(part);
+      if (!read.ok()) fail(std::move(read.error()));
+      else (name == "interval" ? check.interval : name == "timeout" ? check.timeout : check.startPeriod) = *read;
+    } else if (name == "retries") {
+      auto read = toInt(part);
+      if (!read.ok()) fail(std::move(read.error()));
+      else check.retries = *read;
+    } else if (name == "exec" || name == "tcp" || name == "http") {
+      auto read = scalar(part, name == "tcp" ? "HOST:PORT" : name == "http" ? "a URL" : "a command");
+      if (!read.ok()) fail(std::move(read.error()));
+      else check.target = *read;
+    } else {
+      verdict.entries.push_back(unknownCheckKey(key, known));
+    }
+  }
+  if (verdict.entries.empty()) spec.healthcheck = std::move(check);
   return verdict;
 }
 
@@ -513,6 +618,8 @@ const auto kOptions = std::to_array<Option>({
     {"buffer_size", set<&ProgramSpec::bufferSize, toInt>},
     {"stdout_events", set<&ProgramSpec::stdoutEvents, toBool>},
     {"stderr_events", set<&ProgramSpec::stderrEvents, toBool>},
+    {"ready", readReady},
+    {"healthcheck", readHealthcheck},
 });
 
 class Parser {

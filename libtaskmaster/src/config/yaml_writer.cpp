@@ -189,6 +189,43 @@ std::string factor(double value) {
 
 std::string exitcodes(const std::vector<int>& codes) { return fmt::format("[{}]", fmt::join(codes, ", ")); }
 
+std::string_view kindName(Readiness::Kind kind) {
+  switch (kind) {
+    case Readiness::Kind::notify: return "notify";
+    case Readiness::Kind::fd: return "fd";
+    case Readiness::Kind::log: return "log";
+    case Readiness::Kind::exec: return "exec";
+    case Readiness::Kind::tcp: return "tcp";
+    case Readiness::Kind::http: return "http";
+  }
+  return "notify";
+}
+
+std::string_view kindName(HealthCheck::Kind kind) {
+  switch (kind) {
+    case HealthCheck::Kind::exec: return "exec";
+    case HealthCheck::Kind::tcp: return "tcp";
+    case HealthCheck::Kind::http: return "http";
+  }
+  return "exec";
+}
+
+// `ready` and `healthcheck` as maps of their own, every key written: what they say reads at a glance.
+void writeChecks(std::string& out, const ProgramSpec& spec) {
+  if (const auto& r = spec.ready) {
+    out += "    ready:\n";
+    if (r->kind == Readiness::Kind::notify) out += "      notify: true\n";
+    else if (r->kind == Readiness::Kind::fd) out += fmt::format("      fd: {}\n", r->fd);
+    else out += fmt::format("      {}: {}\n", kindName(r->kind), scalar(r->target));
+    out += fmt::format("      timeout: {}\n      interval: {}\n", duration(r->timeout), duration(r->interval));
+  }
+  if (const auto& h = spec.healthcheck) {
+    out += fmt::format("    healthcheck:\n      {}: {}\n", kindName(h->kind), scalar(h->target));
+    out += fmt::format("      interval: {}\n      timeout: {}\n      retries: {}\n      start_period: {}\n",
+                       duration(h->interval), duration(h->timeout), h->retries, duration(h->startPeriod));
+  }
+}
+
 void writeProgram(std::string& out, const ProgramSpec& spec) {
   static const ProgramSpec defaults;
   // "GROUP:PROCESS" quoted, though YAML would not need it: the colon then reads as part of the name.
@@ -257,6 +294,7 @@ void writeProgram(std::string& out, const ProgramSpec& spec) {
   options.unlessDefault("buffer_size", spec.bufferSize, defaults.bufferSize, number);
   options.unlessDefault("stdout_events", spec.stdoutEvents, defaults.stdoutEvents, boolean);
   options.unlessDefault("stderr_events", spec.stderrEvents, defaults.stderrEvents, boolean);
+  writeChecks(out, spec);
 }
 
 // unix_http_server and inet_http_server, supervisord's sections with their keys: a map, or a list of maps when
