@@ -5,6 +5,7 @@
 #include <taskmaster/config.hpp>
 #include <taskmaster/control.hpp>
 #include <taskmaster/error.hpp>
+#include <taskmaster/hooks.hpp>
 #include <taskmaster/log.hpp>
 #include <taskmaster/metrics.hpp>
 #include <taskmaster/output.hpp>
