@@ -134,9 +134,8 @@ TEST_CASE("a command that ignores SIGTERM is SIGKILLed at its timeout with its g
   CHECK(r.error == "timed out after 300ms");
   CHECK(runner.took >= 300ms);
   CHECK(runner.took < 5s);
-  std::ifstream in(pidFile);
   int grandchild = 0;
-  in >> grandchild;
+  std::ifstream(pidFile) >> grandchild;
   REQUIRE(grandchild > 0);
   // The grandchild was in the command's group: killed with it; init (or a subreaper) reaps it.
   const auto until = std::chrono::steady_clock::now() + 5s;
@@ -164,6 +163,7 @@ TEST_CASE("destroying a pending command kills and reaps it without a report") {
     auto first = host.runCommand(request("true"), [&](detail::CommandResult) { warmedUp = true; });
     while (!warmedUp) io.run_one();
     io.run_for(50ms);
+    io.restart();  // out of work, the loop stopped
     const int fdsBefore = openFds();
     bool reported = false;
     auto pending = host.runCommand(request("echo $$ > " + pidFile + "; exec sleep 60"), [&](detail::CommandResult) {

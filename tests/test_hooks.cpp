@@ -320,7 +320,7 @@ TEST_CASE("SyslogWriter: one datagram per line to the socket; a missing socket i
   std::strncpy(address.sun_path, path.c_str(), sizeof address.sun_path - 1);
   REQUIRE(::bind(sink, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
   SyslogWriter writer(path);
-  CHECK_FALSE(writer.send(3, syslogSeverity(LogLevel::warn), "taskmaster", "web BACKOFF\nforged", WallTime{}));
+  CHECK(!writer.send(3, syslogSeverity(LogLevel::warn), "taskmaster", "web BACKOFF\nforged", WallTime{}));
   char buffer[512] = {};
   const auto n = ::recv(sink, buffer, sizeof buffer - 1, MSG_DONTWAIT);
   REQUIRE(n > 0);

@@ -89,13 +89,13 @@ class AppBackend final : public ShellBackend {
 
 // The control socket's handler, with `after` run once each command has finished, before its reply goes out.
 taskmaster::control::Handler followedBy(taskmaster::control::Handler handler,
-                                        std::function<void(std::string_view cmd)> after) {
+                                        std::function<void(std::string_view cmd, bool ok)> after) {
   namespace control = taskmaster::control;
   return [handler = std::move(handler), after = std::move(after)](const control::Request& request,
                                                                   control::Responder respond) {
     handler(request, control::Responder([after, respond, cmd = request.cmd](control::Reply reply,
                                                                            control::StreamSource stream) {
-              after(cmd);
+              after(cmd, reply.ok);
               respond(std::move(reply), std::move(stream));
             }));
   };
@@ -125,9 +125,9 @@ class App {
         server_(io, supervisor_,
                 followedBy(notifier_.aroundReloads(taskmaster::control::commandHandler(
                                interpreter_, [this] { quit("shutdown over the control socket"); })),
-                           [this](std::string_view cmd) {
+                           [this](std::string_view cmd, bool ok) {
                              followConfig();
-                             if (cmd == "reload") fireReload("the control socket");
+                             if (cmd == "reload" && ok) fireReload("the control socket");
                            })),
         collector_(supervisor_),
         metrics_(io, collector_),
@@ -303,7 +303,7 @@ class App {
       interpreter_.run({"reload"}, {.source = "XML-RPC restart"}, [this](taskmaster::CommandReply reloaded) {
         notifier_.reloaded();
         followConfig();
-        fireReload("XML-RPC restart");
+        if (reloaded.ok) fireReload("XML-RPC restart");
         for (const auto& line : reloaded.lines) notice(fmt::format("restart (XML-RPC): {}", line));
         std::vector<std::string> start{"start"};
         for (const auto& program : service_.config().programs) {
@@ -370,7 +370,7 @@ class App {
       interpreter_.run({"reload"}, {.source = name}, [this, name](taskmaster::CommandReply result) {
         notifier_.reloaded();
         followConfig();
-        fireReload(name);
+        if (result.ok) fireReload(name);
         for (const auto& line : result.lines) notice(fmt::format("reload ({}): {}", name, line));
       });
       return;

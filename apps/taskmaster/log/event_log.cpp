@@ -25,9 +25,10 @@ void EventLog::write(LogLevel level, std::string_view message, taskmaster::WallT
                                        name, taskmaster::escapeControl(message));
   output_.append(line);
   if (mirror_) mirror_->write(line);
-  // The daemon facility, taskmaster's tag; syslog adds its own time and level. Lost when syslog does not take
-  // it: the lines stay in memory for `maintail`.
-  if (syslog_) (void)syslog_->send(3, taskmaster::syslogSeverity(level), "taskmaster", taskmaster::escapeControl(message), time);
+  // The daemon facility, taskmaster's tag, the level as the severity. Lost when syslog does not take it at
+  // once: the lines stay in memory for `maintail`.
+  constexpr int kDaemon = 3;
+  if (syslog_) (void)syslog_->send(kDaemon, taskmaster::syslogSeverity(level), "taskmaster", message, time);
 }
 
 void EventLog::write(LogLevel level, std::string_view message) {
