@@ -159,16 +159,18 @@ def email_goes_through_sendmail():
     text = read_file(mail)
     check(text.startswith("argv: -t -oi\nTo: ops@example.com\nFrom: tm@example.com\n"
                           "Subject: taskmaster: web is FATAL on "), text)
-    check("\n\nevent: FATAL\nprogram: web\ninstance: web\nfrom: BACKOFF\nto: FATAL\n" in text, text)
+    check("\n\nevent: FATAL\nprogram: web\ninstance: web\nfrom: STARTING\nto: FATAL\n" in text, text)
+    check("\nreason: exited too quickly (exit status 1)" in text, text)
 
 
 @test
 def a_crash_loop_is_rate_limited_and_its_last_event_says_how_many_were_suppressed():
     d = Daemon("")
     out = d.path("events")
-    d.write(config(program("web", CRASH, autostart=True, starttime="1s", startretries=6, restart_delay="50ms",
+    # A BACKOFF at once, then one a second (the retries' delay), then FATAL after the third retry: about 3 s.
+    d.write(config(program("web", CRASH, autostart=True, starttime="1s", startretries=3, restart_delay="50ms",
                            restart_delay_max="100ms"))
-            + hooks(hook(["BACKOFF", "FATAL"], exec=f"cat >> {out}", rate_limit="4s")))
+            + hooks(hook(["BACKOFF", "FATAL"], exec=f"cat >> {out}", rate_limit="6s")))
     d.start()
     d.wait_state("web", "FATAL")
     eventually(lambda: len(lines_of(out)) == 2, 10, message="the second, delayed delivery")
@@ -176,8 +178,8 @@ def a_crash_loop_is_rate_limited_and_its_last_event_says_how_many_were_suppresse
     events = json_lines(out)
     check(len(events) == 2, events)
     check(events[0]["event"] == "BACKOFF" and events[0]["suppressed"] == 0, events[0])
-    # The first BACKOFF at once; the FATAL at the end of the interval, for itself and the BACKOFFs in between.
-    check(events[1]["event"] == "FATAL" and events[1]["suppressed"] >= 3, events[1])
+    # The first BACKOFF at once; the FATAL at the end of the interval, for itself and the 2 BACKOFFs in between.
+    check(events[1]["event"] == "FATAL" and events[1]["suppressed"] == 2, events[1])
     check(events[1]["time"] > events[0]["time"], events)
     check(re.search(r"INFO  1 hook configured", d.log_text()), d.log_text())
 
