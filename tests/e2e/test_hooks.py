@@ -223,6 +223,31 @@ def reload_applies_changed_hooks():
 
 
 @test
+def log_syslog_sends_the_event_log_to_dev_log():
+    # /dev/log is the system's: the test borrows it only where there is none (a container), and gives it back.
+    if os.path.exists("/dev/log") or not os.access("/dev", os.W_OK):
+        print("skipped: /dev/log exists or /dev is not writable")
+        return
+    sink = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sink.bind("/dev/log")
+    sink.settimeout(10)
+    try:
+        d = Daemon(config(program("web", FOREVER, autostart=True, starttime="100ms")))
+        d.start(["-c", d.config, "--daemon", "--socket", d.socket, "--pidfile", d.pidfile, "--log", "syslog"])
+        lines = []
+        while not any("web RUNNING" in line for line in lines):
+            lines.append(sink.recv(4096).decode())
+        check(all(re.match(r"<\d+>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \S+ taskmaster\[\d+\]: ", line) for line in lines),
+              lines)
+        check(any(line.startswith("<30>") and " started, pid " in line for line in lines), lines)  # daemon.info
+        check(not os.path.exists(d.path("syslog")) and not os.path.exists(d.log), "a log file was written")
+        check("web RUNNING" in d.command("maintail"), "maintail shows the recent lines")
+    finally:
+        sink.close()
+        os.unlink("/dev/log")
+
+
+@test
 def hook_mistakes_stop_the_start_with_their_place():
     d = Daemon(config(program("web", FOREVER)) + hooks(hook(["FATL"], exec="true")))
     err = d.start(expect=2)
