@@ -6,6 +6,7 @@
 #include <taskmaster/control.hpp>
 #include <taskmaster/error.hpp>
 #include <taskmaster/events.hpp>
+#include <taskmaster/hooks.hpp>
 #include <taskmaster/log.hpp>
 #include <taskmaster/metrics.hpp>
 #include <taskmaster/output.hpp>

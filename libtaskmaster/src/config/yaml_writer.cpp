@@ -325,6 +325,38 @@ void writeHttpServers(std::string& out, const Config& config, HttpServerConfig::
   }
 }
 
+std::string names(const std::vector<std::string>& list) {
+  std::vector<std::string> quoted;
+  for (const auto& name : list) quoted.push_back(scalar(name));
+  return fmt::format("[{}]", fmt::join(quoted, ", "));
+}
+
+// `hooks:` as the reader reads it: each option only when it is not its default.
+void writeHooks(std::string& out, const std::vector<HookSpec>& hooks) {
+  if (hooks.empty()) return;
+  const HookSpec defaults;
+  out += "hooks:\n";
+  for (const auto& hook : hooks) {
+    out += fmt::format("  - on: {}\n", names(hook.on));
+    if (!hook.programs.empty()) out += fmt::format("    programs: {}\n", names(hook.programs));
+    switch (hook.kind) {
+      case HookSpec::Kind::exec: out += fmt::format("    exec: {}\n", scalar(hook.command)); break;
+      case HookSpec::Kind::webhook: out += fmt::format("    webhook: {}\n", scalar(hook.url)); break;
+      case HookSpec::Kind::syslog:
+        out += fmt::format("    syslog: {{facility: {}, tag: {}, socket: {}}}\n", scalar(hook.facility),
+                           scalar(hook.tag), scalar(hook.socket));
+        break;
+      case HookSpec::Kind::email:
+        out += fmt::format("    email: {{to: {}, ", scalar(hook.to, true));
+        if (!hook.from.empty()) out += fmt::format("from: {}, ", scalar(hook.from, true));
+        out += fmt::format("sendmail: {}}}\n", scalar(hook.sendmail));
+        break;
+    }
+    if (hook.rateLimit) out += fmt::format("    rate_limit: {}\n", duration(*hook.rateLimit));
+    if (hook.timeout != defaults.timeout) out += fmt::format("    timeout: {}\n", duration(hook.timeout));
+  }
+}
+
 // The settings that taskmaster's YAML has no key for (supervisorctl's own), one line each.
 std::vector<std::string> notCarried(const Config& config) {
   std::vector<std::string> lines;
@@ -359,6 +391,7 @@ std::string formatYaml(const Config& config, const std::vector<Diagnostic>& note
   if (config.directory) out += fmt::format("directory: {}\n", scalar(*config.directory));
   if (config.minfds) out += fmt::format("minfds: {}\n", *config.minfds);
   if (config.minprocs) out += fmt::format("minprocs: {}\n", *config.minprocs);
+  writeHooks(out, config.hooks);
   if (config.programs.empty()) return out + "programs: {}\n";
   out += "programs:\n";
   for (const auto& spec : config.programs) writeProgram(out, spec);
