@@ -212,6 +212,8 @@ void validateListener(const ProgramSpec& spec, const std::function<void(std::str
   if (spec.redirectStderr)
     problem("redirect_stderr: an event listener's stdout is its protocol: its stderr must stay apart");
   if (!spec.stdin) problem("stdin: an event listener reads its events on stdin: it must not be false");
+}
+
 // "HOST:PORT" with a port of 1-65535.
 bool isHostPort(std::string_view target) {
   const auto colon = target.rfind(':');
