@@ -281,3 +281,22 @@ TEST_CASE("coalesced timers: 500 deadlines within 100 ms wake the loop at most t
   }
   CHECK(fired[7] == std::chrono::steady_clock::time_point{});
 }
+
+TEST_CASE("reload: a new healthcheck applies to the running process without restarting it") {
+  Fixture f;
+  auto spec = helperSpec("db", {"--forever"});
+  spec.autorestart = taskmaster::AutoRestart::never;
+  spec.healthcheck = HealthCheck{.kind = HealthCheck::Kind::exec, .target = "true", .interval = 100ms,
+                                 .timeout = 1s, .retries = 1};
+  REQUIRE_FALSE(f.sup.add(spec));
+  REQUIRE_FALSE(f.sup.start("db"));
+  REQUIRE(f.runUntil([&] { return f.one("db").health == Health::healthy; }));
+  const int pid = f.one("db").pid;
+  spec.healthcheck->target = "false";
+  taskmaster::Config config;
+  config.programs = {spec};
+  (void)f.sup.apply(config);
+  REQUIRE(f.runUntil([&] { return f.one("db").health == Health::unhealthy; }));
+  CHECK(f.one("db").pid == pid);
+  CHECK(f.one("db").healthText == "exit status 1");
+}
