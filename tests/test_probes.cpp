@@ -34,9 +34,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-ProgramSpec helperSpec(std::string name, std::vector<std::string> args) {
-  return test::helperSpec(std::move(name), std::move(args), 0ms);
-}
+using test::helperSpec;  // starttime 200ms: what readiness replaces
 
 Readiness ready(Readiness::Kind kind, std::string target = {}) {
   return {.kind = kind, .target = std::move(target), .timeout = 10s, .interval = 100ms};
