@@ -414,7 +414,9 @@ bool ProgramSpec::sameProcessAs(const ProgramSpec& other) const {
   // needs a new process, which starts the protocol from its beginning). So does the output: taskmaster reads
   // the pipes and writes the files itself, and re-points an instance's OutputLog on reload (docs/output.md).
   // redirect_stderr is the exception: it decides whether the child's fd 2 is the stdout pipe or a pipe of its
-  // own. Limits are set before exec.
+  // own. Limits are set before exec. `ready` and `healthcheck` are not: NOTIFY_SOCKET and a notification fd are
+  // handed over at exec, but a changed `ready` waits for the next start rather than restarting a process that
+  // is up, and health checks restart live.
   return cmd == other.cmd && env == other.env && workingdir == other.workingdir && umask == other.umask &&
          user == other.user && redirectStderr == other.redirectStderr && limits == other.limits && tty == other.tty &&
          stdin == other.stdin && events.empty() == other.events.empty();
