@@ -349,7 +349,8 @@ void EventListeners::Impl::onListenerOutput(const std::string& instance, std::st
   auto& pool = pools.at(instances.at(instance).pool);
   pool.handle(listener, signals);
   if (listener.protocol.state() != before)
-    say(LogLevel::debug, fmt::format("{}: {} -> {}", listener.name, to_string(before), to_string(listener.protocol.state())));
+    say(LogLevel::debug,
+        fmt::format("{}: {} -> {}", listener.name, to_string(before), to_string(listener.protocol.state())));
   dispatch(pool);
 }
 
@@ -363,7 +364,8 @@ void EventListeners::Impl::follow(const std::string& instance, StdStream stream)
   const auto info = instances.find(instance);
   const bool listener = info != instances.end() && !info->second.pool.empty() && stream == StdStream::out;
   if (listener) {
-    followed.subscription = log->follow([this, instance](std::string_view chunk) { onListenerOutput(instance, chunk); });
+    followed.subscription =
+        log->follow([this, instance](std::string_view chunk) { onListenerOutput(instance, chunk); });
     return;
   }
   const auto type = stream == StdStream::out ? EventType::processLogStdout : EventType::processLogStderr;
