@@ -122,11 +122,6 @@ void EventListeners::remoteCommunication(std::string_view type, std::string_view
   impl_->emit(EventType::remoteCommunication, remotePayload(type, data));
 }
 
-std::size_t EventListeners::buffered(std::string_view pool) const {
-  const auto found = impl_->pools.find(pool);
-  return found == impl_->pools.end() ? 0 : found->second.buffer().size();
-}
-
 // As supervisord adds and removes groups: a removed group's pool goes before its removal is announced, and a
 // new pool hears its own group's addition.
 void EventListeners::Impl::configure(const Config& config) {
