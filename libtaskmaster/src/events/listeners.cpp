@@ -212,8 +212,9 @@ bool EventListeners::Impl::isLeaving(std::string_view group) const {
 // An instance as its spec says: a group announced the first time one of its instances is seen, a listener in
 // its pool (made when new, its types and buffer growing to take this program's). configure() makes them exact.
 const InstanceInfo& EventListeners::Impl::learn(const ProgramSpec& spec, const std::string& instance) {
+  // With redirect_stderr (or a tty) stderr is in stdout's stream: there is no stderr to send, as in supervisord.
   InstanceInfo info{.names = processNames(spec, instance), .pool = {}, .stdoutEvents = spec.stdoutEvents,
-                    .stderrEvents = spec.stderrEvents};
+                    .stderrEvents = spec.stderrEvents && !spec.oneStream()};
   if (!spec.events.empty()) info.pool = info.names.group;
   if (std::ranges::find(groups, info.names.group) == groups.end()) {
     groups.push_back(info.names.group);
