@@ -201,7 +201,8 @@ void validateListener(const ProgramSpec& spec, const std::function<void(std::str
   for (const auto& type : spec.events) {
     if (events::detail::eventMask(type)) continue;
     std::string message = fmt::format("events: '{}' is not an event type", escapeControl(type));
-    if (auto guess = suggest(type, events::detail::eventTypeNames())) message += fmt::format(" (did you mean '{}'?)", *guess);
+    if (auto guess = suggest(type, events::detail::eventTypeNames()))
+      message += fmt::format(" (did you mean '{}'?)", *guess);
     problem(std::move(message));
   }
   if (spec.events.empty()) {
