@@ -20,7 +20,7 @@ BENCH ?= quick
 # python3-yaml, both for Debian's /usr/bin/python3 (tests/e2e/test_supervisord_conf.py); man-db (with groff)
 # renders the man pages as a reader sees them (tests/e2e/test_man.py); Prometheus with its promtool (Debian's
 # `prometheus`, its service kept from starting: tests/e2e/test_metrics.py runs its own).
-TEST_PACKAGES := supervisor python3-yaml man-db prometheus
+TEST_PACKAGES := supervisor python3-yaml man-db prometheus openssl
 # make deb: the Debian packages, built by dpkg-buildpackage from a copy of the tree in $(DEB_BUILD)/ (debian/).
 DEB_BUILD ?= build-deb
 DEB_JOBS ?= auto

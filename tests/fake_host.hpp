@@ -71,6 +71,44 @@ class FakeHost final : public taskmaster::detail::Host {
   std::unique_ptr<taskmaster::detail::Timer> makeTimer(std::function<void()> fn) override {
     return std::make_unique<FakeTimer>(*this, std::move(fn));
   }
+  // Exact: the slack of the real one is the host's to take, not a behaviour of the core.
+  std::unique_ptr<taskmaster::detail::Timer> makeCoalescedTimer(std::function<void()> fn) override {
+    return std::make_unique<FakeTimer>(*this, std::move(fn));
+  }
+  // Probes wait for answerProbe(), in order.
+  std::unique_ptr<taskmaster::detail::PendingProbe> runProbe(taskmaster::detail::ProbeRequest r,
+                                                             taskmaster::detail::ProbeHandler done) override {
+    auto entry = std::make_shared<QueuedProbe>(QueuedProbe{std::move(r), std::move(done)});
+    probes_.push_back(entry);
+    ++probesRun;
+    return std::make_unique<ProbeTicket>(entry);
+  }
+  // The probes asked for and not answered nor cancelled.
+  [[nodiscard]] std::vector<taskmaster::detail::ProbeRequest> pendingProbes() const {
+    std::vector<taskmaster::detail::ProbeRequest> out;
+    for (auto& p : probes_)
+      if (p->done) out.push_back(p->request);
+    return out;
+  }
+  // Answers the oldest pending probe. False when none is pending.
+  bool answerProbe(bool passed, std::string reason = {}) {
+    while (!probes_.empty()) {
+      auto entry = std::move(probes_.front());
+      probes_.pop_front();
+      if (!entry->done) continue;
+      auto done = std::exchange(entry->done, {});
+      done({passed, std::move(reason)});
+      return true;
+    }
+    return false;
+  }
+  // The child says READY=1 (or writes its newline), or STATUS=text.
+  void notice(int pid, taskmaster::detail::Notice n) {
+    REQUIRE_MESSAGE(children_.contains(pid), "no live child with pid " << pid);
+    auto handler = children_[pid].onNotice;
+    REQUIRE(handler);
+    handler(std::move(n));
+  }
   // Answers at once, before requestSpawn returns, unless deferSpawns: then answerSpawns() answers, in order.
   std::unique_ptr<taskmaster::detail::PendingSpawn> requestSpawn(taskmaster::detail::SpawnRequest r,
                                                                  taskmaster::detail::SpawnHandler onSpawned,
@@ -132,9 +170,9 @@ class FakeHost final : public taskmaster::detail::Host {
   void exitUnknown(int pid) { report(pid, std::nullopt); }
   void report(int pid, std::optional<ExitStatus> status) {
     REQUIRE_MESSAGE(children_.contains(pid), "no live child with pid " << pid);
-    auto& [child, onExit] = children_[pid];
-    if (status && child->killGroup()) remainsKilled.push_back(pid);  // unknown: the pid may be reused
-    auto cb = onExit;
+    auto& live = children_[pid];
+    if (status && live.child->killGroup()) remainsKilled.push_back(pid);  // unknown: the pid may be reused
+    auto cb = live.onExit;
     cb(status);
   }
   [[nodiscard]] bool alive(int pid) const { return children_.contains(pid); }
@@ -152,8 +190,23 @@ class FakeHost final : public taskmaster::detail::Host {
   bool failSpawns = false;
   bool deferSpawns = false;
   int spawns = 0;
+  int probesRun = 0;
 
  private:
+  struct QueuedProbe {
+    taskmaster::detail::ProbeRequest request;
+    taskmaster::detail::ProbeHandler done;  // empty once answered or cancelled
+  };
+  class ProbeTicket final : public taskmaster::detail::PendingProbe {
+   public:
+    explicit ProbeTicket(std::weak_ptr<QueuedProbe> q) : q_(std::move(q)) {}
+    ~ProbeTicket() override {
+      if (auto q = q_.lock()) q->done = {};
+    }
+
+   private:
+    std::weak_ptr<QueuedProbe> q_;
+  };
   struct Queued {
     taskmaster::detail::SpawnRequest request;
     taskmaster::detail::SpawnHandler onSpawned;  // empty once answered or withdrawn
@@ -179,13 +232,14 @@ class FakeHost final : public taskmaster::detail::Host {
     if (failSpawns) return {nullptr, "spawn error: /nope: No such file or directory"};
     int pid = nextPid_++;
     auto child = std::make_unique<FakeChild>(*this, pid, r.spec->killasgroup);
-    children_[pid] = {child.get(), std::move(onExit)};
+    children_[pid] = {child.get(), std::move(onExit), r.onNotice};
     return {std::move(child), {}};
   }
 
   struct LiveChild {
     FakeChild* child;
     taskmaster::detail::ExitHandler onExit;
+    taskmaster::detail::NoticeHandler onNotice;
   };
   Clock::time_point clock_{};
   int nextPid_ = 100;
@@ -193,6 +247,7 @@ class FakeHost final : public taskmaster::detail::Host {
   std::unordered_map<int, LiveChild> children_;
   std::deque<std::function<void()>> deferred_;
   std::deque<std::shared_ptr<Queued>> queued_;
+  std::deque<std::shared_ptr<QueuedProbe>> probes_;
 };
 
 // The host and the instance's listener in one: transitions are recorded when delivered, as the registry

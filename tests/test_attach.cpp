@@ -23,6 +23,7 @@
 #include <boost/json.hpp>
 
 #include "support.hpp"
+#include "supervisor_fixture.hpp"
 
 using namespace std::chrono_literals;
 using taskmaster::Errc;
@@ -33,15 +34,7 @@ namespace fs = std::filesystem;
 namespace {
 
 ProgramSpec helperSpec(std::string name, std::vector<std::string> args) {
-  const char* helper = std::getenv("TM_HELPER");
-  REQUIRE_MESSAGE(helper, "TM_HELPER is not set");
-  ProgramSpec s;
-  s.name = std::move(name);
-  s.cmd = {helper};
-  s.cmd.insert(s.cmd.end(), args.begin(), args.end());
-  s.starttime = 100ms;
-  s.stoptime = 2s;
-  return s;
+  return test::helperSpec(std::move(name), std::move(args), 100ms);
 }
 
 std::size_t openFds() {

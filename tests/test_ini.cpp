@@ -628,10 +628,12 @@ TEST_CASE("unsupported output features are warnings naming the key; their defaul
   auto result = parseOk(
       "[program:a]\ncommand=x\nstdout_capture_maxbytes=1MB\nstderr_events_enabled=true\nstdout_syslog=true\n"
       "[program:b]\ncommand=x\nstdout_capture_maxbytes=0\nstderr_events_enabled=false\nstderr_syslog=false\n");
-  CHECK_EQ(result.warnings.size(), 3u);
+  CHECK_EQ(result.warnings.size(), 2u);
   expectWarning(result, 4, "stdout_capture_maxbytes: capture mode is not supported yet");
-  expectWarning(result, 5, "stderr_events_enabled: output events are not supported yet");
   expectWarning(result, 6, "stdout_syslog: syslog is not supported yet");
+  // Output events are supported (PROCESS_LOG_*, docs/events.md).
+  CHECK(result.config.programs[0].stderrEvents);
+  CHECK_FALSE(result.config.programs[1].stderrEvents);
 }
 
 // --- The other sections ------------------------------------------------------------------------------------
@@ -717,7 +719,7 @@ TEST_CASE("HTTP server errors: no address, half the credentials, a bad port, chm
   expectError("[unix_http_server]\nfile=/s\nchown=no-such-user-here\n", 4, "chown: no user is named");
 }
 
-TEST_CASE("sections taskmaster does not run are warnings; client sections are silent") {
+TEST_CASE("sections taskmaster does not run are warnings; client sections are silent; listeners run") {
   auto result = parseOk(
       "[rpcinterface:supervisor]\nsupervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n"
       "[ctlplugin:extra]\nsupervisor.ctl_factory = x:y\n"
@@ -725,13 +727,14 @@ TEST_CASE("sections taskmaster does not run are warnings; client sections are si
       "[fcgi-program:php]\ncommand=php-cgi\nsocket=tcp://localhost:9000\n"
       "[rpcinterface:plugin]\nsupervisor.rpcinterface_factory = plugin:make\n"
       "[programs:typo]\ncommand=x\n");
-  CHECK_EQ(result.warnings.size(), 4u);
-  expectWarning(result, 6, "event listeners are not supported yet; not run");
+  CHECK_EQ(result.warnings.size(), 3u);
   expectWarning(result, 9, "FastCGI programs are not supported");
   expectWarning(result, 12, "[rpcinterface:plugin] XML-RPC interface plugins are not supported");
   expectWarning(result, 14, "[programs:typo] unknown section; ignored");
-  CHECK(result.config.programs.empty());
-  CHECK_EQ(result.warnings[0].program, "mem");
+  // The event listener runs (docs/events.md).
+  REQUIRE_EQ(result.config.programs.size(), 1u);
+  CHECK_EQ(result.config.programs[0].name, "mem");
+  CHECK_EQ(result.config.programs[0].events, std::vector<std::string>{"TICK_60"});
 }
 
 TEST_CASE("unknown keys are warnings with their line, and a guess when one is near") {

@@ -23,6 +23,7 @@
 #include <fmt/format.h>
 
 #include "support.hpp"
+#include "supervisor_fixture.hpp"
 
 using namespace std::chrono_literals;
 using taskmaster::ProcessState;
@@ -37,15 +38,7 @@ std::string helper() {
   return h;
 }
 
-ProgramSpec helperSpec(std::string name, std::vector<std::string> args) {
-  ProgramSpec s;
-  s.name = std::move(name);
-  s.cmd = {helper()};
-  s.cmd.insert(s.cmd.end(), args.begin(), args.end());
-  s.starttime = 200ms;
-  s.stoptime = 2s;
-  return s;
-}
+using test::helperSpec;
 
 using test::TempDir;
 
@@ -76,34 +69,8 @@ int zombieChildren() {
   return count;
 }
 
-class Fixture {
+class Fixture : public test::SupervisorFixture {
  public:
-  Fixture() : sub_(sup.onStateChange([this](const taskmaster::StateChange& c) { changes.push_back(c); })) {}
-  ~Fixture() {
-    bool done = false;
-    sup.shutdown([&] { done = true; });
-    runUntil([&] { return done; }, 15s);
-  }
-
-  // Runs the loop until pred() holds; false after `limit`.
-  bool runUntil(const std::function<bool()>& pred, std::chrono::milliseconds limit = 10s) {
-    auto deadline = std::chrono::steady_clock::now() + limit;
-    io.restart();
-    while (!pred()) {
-      if (std::chrono::steady_clock::now() > deadline) return false;
-      io.run_one_for(50ms);
-    }
-    return true;
-  }
-  taskmaster::InstanceStatus one(const std::string& target) {
-    std::vector<taskmaster::InstanceStatus> out;
-    REQUIRE_FALSE(sup.status(target, out));
-    REQUIRE(out.size() == 1);
-    return out[0];
-  }
-  bool reaches(const std::string& target, ProcessState s, std::chrono::milliseconds limit = 10s) {
-    return runUntil([&] { return one(target).state == s; }, limit);
-  }
   std::vector<taskmaster::Outcome> startAndWait(const std::string& target, std::chrono::milliseconds limit = 10s) {
     std::optional<std::vector<taskmaster::Outcome>> result;
     REQUIRE_FALSE(sup.start(target, [&](auto o) { result = std::move(o); }));
@@ -117,12 +84,6 @@ class Fixture {
     return *result;
   }
 
-  boost::asio::io_context io;
-  taskmaster::Supervisor sup{io};
-  std::vector<taskmaster::StateChange> changes;
-
- private:
-  taskmaster::Subscription sub_;
 };
 
 }  // namespace

@@ -24,8 +24,9 @@ namespace {
 constexpr std::array kAllPhases{Phase::stopped,         Phase::starting, Phase::running,
                                 Phase::backoff,         Phase::stoppingTerm, Phase::stoppingKill,
                                 Phase::stoppingOverdue, Phase::exited,   Phase::fatal};
-constexpr std::array kAllEvents{Event::start, Event::stop,  Event::restart, Event::spawned,
-                                Event::spawnFailed, Event::exit, Event::deadline};
+constexpr std::array kAllEvents{Event::start,       Event::stop, Event::restart,  Event::spawned, Event::spawnFailed,
+                                Event::exit,        Event::deadline, Event::ready, Event::notReady,
+                                Event::unhealthy};
 static_assert(kAllPhases.size() == kPhaseCount && kAllEvents.size() == kEventCount);
 
 const ExitStatus kExit1{1, 0, false};
@@ -85,6 +86,8 @@ std::set<Phase> destinations(Action a, Phase from) {
     case Action::cancelRetry: return {Phase::stopped};
     case Action::wantUp:
     case Action::wantDown: return {from};
+    case Action::enterNotReady: return {Phase::stoppingTerm};
+    case Action::enterUnhealthy: return {Phase::running};  // walkSpec: autorestart never
   }
   return {};
 }
@@ -101,6 +104,9 @@ bool drive(Rig& rig, Event e) {
       return true;
     case Event::deadline: REQUIRE(rig.host.fake.fireNext()); return true;
     case Event::spawned: return rig.web.handle(e);  // again: the start period goes on
+    case Event::ready:                              // the readiness check passed, in time or not
+    case Event::notReady:
+    case Event::unhealthy: return rig.web.handle(e);  // the health check failed `retries` times
     case Event::spawnFailed: break;                 // walked on its own below: it needs a spawn that fails
   }
   FAIL("no natural driver for " << to_string(e));

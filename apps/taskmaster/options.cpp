@@ -148,7 +148,8 @@ CommandLine parseRun(const std::vector<std::string>& args) {
   desc.add_options()
       ("config,c", po::value<std::string>()->value_name("FILE"), "configuration file (also -config FILE)")
       ("log", po::value<std::string>()->value_name("FILE"),
-       "event log file (default: the configuration's logfile, else taskmaster.log)")
+       "event log file, or syslog for the local syslog socket /dev/log (default: the configuration's logfile, "
+       "else taskmaster.log)")
       ("log-level", po::value<std::string>(&level)->value_name("LEVEL"), "debug, info, warn or error (default: the configuration's loglevel, else info)")
       ("logfile-maxbytes", po::value<std::string>(&maxBytes)->value_name("SIZE"),
        "rotate the event log at this size: 50MB (default), 512KB, 0 never")

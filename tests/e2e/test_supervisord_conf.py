@@ -38,7 +38,8 @@ CORPUS_ENV = dict(os.environ, TM_CORPUS_WORD="corpus", TM_CORPUS_COUNT="3", TM_C
 YAML_DEFAULTS = {"numprocs": "1", "autostart": "false", "priority": "999", "autorestart": "unexpected",
                  "exitcodes": ["0"], "starttime": "1", "startretries": "3", "stopsignal": "TERM", "stoptime": "10",
                  "stdout_maxbytes": "50MB", "stdout_backups": "10", "stderr_maxbytes": "50MB", "stderr_backups": "10",
-                 "redirect_stderr": "false", "env": {}, "umask": "022", "stopasgroup": "true", "killasgroup": "true"}
+                 "redirect_stderr": "false", "env": {}, "umask": "022", "stopasgroup": "true", "killasgroup": "true",
+                 "stdout_events": "false", "stderr_events": "false", "buffer_size": "10"}
 
 
 # --- the tools: supervisord's reading, taskmaster's reading ---------------------------------------------------------
@@ -151,7 +152,11 @@ def taskmaster_view(options):
         "stdout": o.get("stdout"),
         "stdout_maxbytes": size(o["stdout_maxbytes"]),
         "stdout_backups": int(o["stdout_backups"]),
+        "stdout_events": boolean(o["stdout_events"]),
+        "stderr_events": boolean(o["stderr_events"]),
     }
+    if "events" in o:
+        view.update(events=sorted(o["events"]), buffer_size=int(o["buffer_size"]))
     user = o.get("user")
     if user is not None and not user.isdigit():
         user = str(pwd.getpwnam(user).pw_uid)
@@ -195,7 +200,11 @@ def expected_view(document, group, process):
         "stdout_maxbytes": process["stdout_logfile_maxbytes"],
         "stdout_backups": process["stdout_logfile_backups"],
         "user": None if process["uid"] is None else str(process["uid"]),
+        "stdout_events": process["stdout_events_enabled"],
+        "stderr_events": process["stderr_events_enabled"],
     }
+    if group["kind"] == "eventlistener":
+        view.update(events=group["events"], buffer_size=group["buffer_size"])
     if not process["redirect_stderr"]:
         view.update(stderr=logfile("stderr"), stderr_maxbytes=process["stderr_logfile_maxbytes"],
                     stderr_backups=process["stderr_logfile_backups"])
@@ -235,7 +244,7 @@ def check_valid_file(name):
     path = os.path.join(VALID, name)
     code, document, err = reference(path)
     check(code == 0, f"supervisord refuses {name}, a file of the valid corpus: {err}")
-    groups = [g for g in document["groups"] if g["kind"] == "program"]  # listeners and fcgi: warnings, not run
+    groups = [g for g in document["groups"] if g["kind"] != "fcgi-program"]  # fcgi: a warning, not run
     expected = {p["namespec"]: expected_view(document, g, p) for g in groups for p in g["processes"]}
     # A file written by more than one process or stream is appended to without rotation (and a warning): rotation
     # by several writers would lose output (docs/supervisord.md).

@@ -32,8 +32,18 @@
 //                          leads its session with a controlling terminal (1 or 0), and its window size (0 0: none)
 //   --watch-size           from now on print "size ROWS COLUMNS" on each SIGWINCH, until killed
 //   --echo                 read stdin and print "echo: LINE" for each line, until end of input
+//   --say TEXT             print TEXT and a newline to stdout
+//   --write-fd FD TEXT     write TEXT and a newline to fd FD (the notification fd of `ready: {fd: N}`)
+//   --sd-notify MESSAGE    send MESSAGE ("READY=1", "STATUS=...") as one datagram to $NOTIFY_SOCKET
+//   --listen PORT          accept TCP connections on 127.0.0.1:PORT and close them, until killed
+//   --http PORT N          answer HTTP requests on 127.0.0.1:PORT: 200 to the first N, 503 to the others,
+//                          until killed
 #include <fcntl.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -42,6 +52,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstddef>
+#include <cstdint>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -89,6 +101,73 @@ void writeAll(int fd, std::string_view text) {
       std::exit(101);
     }
     text.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
+// Exits 101 with the reason: a helper that cannot do what it was asked must not pass for one that did.
+[[noreturn]] void die(const char* what) {
+  std::perror(what);
+  std::exit(101);
+}
+
+void sdNotify(const std::string& message) {
+  const char* path = std::getenv("NOTIFY_SOCKET");
+  if (!path || !*path) die("NOTIFY_SOCKET unset");
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::size_t length = std::strlen(path);
+  if (length >= sizeof addr.sun_path) die("NOTIFY_SOCKET too long");
+  std::memcpy(addr.sun_path, path, length);
+  if (path[0] == '@') addr.sun_path[0] = '\0';  // abstract
+  const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) die("socket");
+  const auto size = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + length);
+  if (::sendto(fd, message.data(), message.size(), 0, reinterpret_cast<sockaddr*>(&addr), size) < 0) die("sendto");
+  ::close(fd);
+}
+
+int listenOn(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) die("socket");
+  const int on = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) die("bind");
+  if (::listen(fd, 64) < 0) die("listen");
+  return fd;
+}
+
+// A connection's request is read up to its blank line, then answered and closed.
+[[noreturn]] void serveHttp(int port, long long healthy) {
+  const int server = listenOn(port);
+  for (long long served = 0;; ++served) {
+    const int client = ::accept4(server, nullptr, nullptr, SOCK_CLOEXEC);
+    if (client < 0) continue;
+    std::string request;
+    char buffer[1024];
+    while (request.find("\r\n\r\n") == std::string::npos) {
+      const ssize_t n = ::read(client, buffer, sizeof buffer);
+      if (n <= 0) break;
+      request.append(buffer, static_cast<std::size_t>(n));
+    }
+    const bool ok = served < healthy;
+    const std::string body = ok ? "ok\n" : "failing\n";
+    const std::string answer = std::string(ok ? "HTTP/1.1 200 OK" : "HTTP/1.1 503 Service Unavailable") +
+                               "\r\nContent-Length: " + std::to_string(body.size()) +
+                               "\r\nConnection: close\r\n\r\n" + body;
+    writeAll(client, answer);
+    ::close(client);
+  }
+}
+
+[[noreturn]] void acceptForever(int port) {
+  const int server = listenOn(port);
+  for (;;) {
+    const int client = ::accept4(server, nullptr, nullptr, SOCK_CLOEXEC);
+    if (client >= 0) ::close(client);
   }
 }
 
@@ -289,6 +368,18 @@ int main(int argc, char** argv) {
     } else if (a == "--echo") {
       std::cout << "ready" << std::endl;
       for (std::string line; std::getline(std::cin, line);) std::cout << "echo: " << line << std::endl;
+    } else if (a == "--say") {
+      std::cout << next() << std::endl;
+    } else if (a == "--write-fd") {
+      const int fd = std::stoi(next());
+      writeAll(fd, next() + "\n");
+    } else if (a == "--sd-notify") {
+      sdNotify(next());
+    } else if (a == "--listen") {
+      acceptForever(std::stoi(next()));
+    } else if (a == "--http") {
+      const int port = std::stoi(next());
+      serveHttp(port, std::stoll(next()));
     } else {
       std::cerr << "tm_helper: unknown option " << a << "\n";
       return 100;

@@ -108,6 +108,15 @@ def kind(group):
     return "program"
 
 
+def listener(group):
+    """An event listener pool's events (by name, sorted) and buffer_size; nothing for other groups."""
+    if not isinstance(group, options.EventListenerPoolConfig):
+        return {}
+    from supervisor import events
+    return {"events": sorted(events.getEventNameByType(t) for t in group.pool_events),
+            "buffer_size": group.buffer_size}
+
+
 def read(path):
     server = options.ServerOptions()
 
@@ -131,8 +140,8 @@ def read(path):
         "serverurl": server.serverurl,
         "environment": dict(section.environment),
         "warnings": list(server.parse_warnings),
-        "groups": [{"name": group.name, "priority": group.priority, "kind": kind(group),
-                    "processes": [describe(server, group, p) for p in group.process_configs]}
+        "groups": [dict({"name": group.name, "priority": group.priority, "kind": kind(group),
+                         "processes": [describe(server, group, p) for p in group.process_configs]}, **listener(group))
                    for group in server.process_group_configs],
     }
 

@@ -14,6 +14,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <fmt/format.h>
 #include <taskmaster/taskmaster.hpp>
 #include <taskmaster/xmlrpc.hpp>
@@ -87,12 +88,14 @@ class AppBackend final : public ShellBackend {
 };
 
 // The control socket's handler, with `after` run once each command has finished, before its reply goes out.
-taskmaster::control::Handler followedBy(taskmaster::control::Handler handler, std::function<void()> after) {
+taskmaster::control::Handler followedBy(taskmaster::control::Handler handler,
+                                        std::function<void(std::string_view cmd, bool ok)> after) {
   namespace control = taskmaster::control;
   return [handler = std::move(handler), after = std::move(after)](const control::Request& request,
                                                                   control::Responder respond) {
-    handler(request, control::Responder([after, respond](control::Reply reply, control::StreamSource stream) {
-              after();
+    handler(request, control::Responder([after, respond, cmd = request.cmd](control::Reply reply,
+                                                                           control::StreamSource stream) {
+              after(cmd, reply.ok);
               respond(std::move(reply), std::move(stream));
             }));
   };
@@ -114,6 +117,8 @@ class App {
         logSettings_(std::move(logSettings)),
         options_(options),
         supervisor_(io),
+        events_(supervisor_, log.sink()),
+        hooks_(supervisor_, log.sink()),
         notifier_(io, supervisor_, log.sink()),
         service_(supervisor_, std::move(config), &log.output()),
         interpreter_(service_, log.sink()),
@@ -121,10 +126,18 @@ class App {
         server_(io, supervisor_,
                 followedBy(notifier_.aroundReloads(taskmaster::control::commandHandler(
                                interpreter_, [this] { quit("shutdown over the control socket"); })),
-                           [this] { followConfig(); })),
+                           [this](std::string_view cmd, bool ok) {
+                             followConfig();
+                             if (cmd == "reload" && ok) fireReload("the control socket");
+                           })),
         collector_(supervisor_),
         metrics_(io, collector_),
-        interface_(service_, {.shutdown = [this] { quit("shutdown over XML-RPC"); }, .restart = [this] { restart(); }}),
+        interface_(service_, {.shutdown = [this] { quit("shutdown over XML-RPC"); },
+                              .restart = [this] { restart(); },
+                              .remoteCommunication = [this](std::string_view type, std::string_view data) {
+                                events_.remoteCommunication(type, data);
+                              },
+                              .configChanged = [this] { events_.configure(service_.config()); }}),
         xmlrpc_(io, service_, interface_),
         signals_(io, SIGHUP, SIGTERM, SIGINT) {
     signals_.add(SIGUSR2);
@@ -201,8 +214,15 @@ class App {
                  config.programs.size(), config.programs.size() == 1 ? "" : "s", config.path);
       std::fflush(stdout);
     }
+    // The pools first, so that they hear the first state changes; then, as supervisord, RUNNING before any
+    // process starts.
+    events_.configure(config);
+    events_.supervisorState(taskmaster::events::SupervisorState::running);
+    followHooks();  // before the first apply: its events are the hooks' too
     auto report = service_.apply();
     log_.info("configuration loaded from {}: {}", config.path, fmt::join(taskmaster::describe(report), "; "));
+    hooks_.fire({.event = "taskmaster_started", .reason = fmt::format("taskmaster {} started, pid {}",
+                                                                      taskmaster::kVersion, ::getpid())});
     notifier_.started();
     if (shell_) shell_->start();
     runLoop();
@@ -269,6 +289,22 @@ class App {
     }
   }
 
+  // The configuration's hooks: at start and after every command (a reload may change them). Deliveries under
+  // way finish with the hooks they were for.
+  void followHooks() {
+    const auto& wanted = service_.config().hooks;
+    if (hooksConfig_ && *hooksConfig_ == wanted) return;
+    const bool first = !hooksConfig_;
+    hooksConfig_ = wanted;
+    hooks_.configure(wanted);
+    if (!first || !wanted.empty())
+      log_.info("{} hook{} configured", wanted.size(), wanted.size() == 1 ? "" : "s");
+  }
+
+  void fireReload(std::string_view source) {
+    hooks_.fire({.event = "reload", .reason = fmt::format("configuration reloaded ({})", source)});
+  }
+
   // supervisord's restart over XML-RPC: every program stopped, the configuration read again, and the programs
   // that start on their own started. The daemon itself stays.
   void restart() {
@@ -278,6 +314,7 @@ class App {
       interpreter_.run({"reload"}, {.source = "XML-RPC restart"}, [this](taskmaster::CommandReply reloaded) {
         notifier_.reloaded();
         followConfig();
+        if (reloaded.ok) fireReload("XML-RPC restart");
         for (const auto& line : reloaded.lines) notice(fmt::format("restart (XML-RPC): {}", line));
         std::vector<std::string> start{"start"};
         for (const auto& program : service_.config().programs) {
@@ -344,6 +381,7 @@ class App {
       interpreter_.run({"reload"}, {.source = name}, [this, name](taskmaster::CommandReply result) {
         notifier_.reloaded();
         followConfig();
+        if (result.ok) fireReload(name);
         for (const auto& line : result.lines) notice(fmt::format("reload ({}): {}", name, line));
       });
       return;
@@ -376,8 +414,10 @@ class App {
   // After every command, wherever it came from: a reload may have brought other event-log settings (the
   // command line still wins over them). A new `logfile` is opened at once; if it cannot be, the log stays.
   void followConfig() {
+    events_.configure(service_.config());
     followMetrics();
     followHttpServers();
+    followHooks();
     const auto level = logLevel(options_, service_.config());
     if (level != log_.level()) {
       log_.setLevel(level);
@@ -408,18 +448,34 @@ class App {
     quitting_ = true;
     if (shell_) shell_->close();
     log_.info("stopping every program ({})", why);
+    events_.supervisorState(taskmaster::events::SupervisorState::stopping);
+    hooks_.fire({.event = "taskmaster_stopping", .reason = std::string(why)});
     notifier_.stopping();
     if (shell_ && shell_->interactive()) shell_->notice("stopping every program...");
     supervisor_.shutdown([this] {
-      log_.info("taskmaster stopped");
-      server_.close();
-      metrics_.close();
-      xmlrpc_.close();
-      boost::system::error_code ignored;
-      signals_.cancel(ignored);
-      io_.stop();
+      // The hooks' last deliveries (taskmaster_stopping, the programs' STOPPED) get a few seconds to end.
+      hooksAtExit_.expires_after(kHooksAtExit);
+      hooksAtExit_.async_wait([this](boost::system::error_code ec) {
+        if (!ec) stopped();
+      });
+      hooks_.whenIdle([this] { stopped(); });
     });
   }
+
+  void stopped() {
+    if (stopped_) return;
+    stopped_ = true;
+    hooksAtExit_.cancel();
+    log_.info("taskmaster stopped");
+    server_.close();
+    metrics_.close();
+    xmlrpc_.close();
+    boost::system::error_code ignored;
+    signals_.cancel(ignored);
+    io_.stop();
+  }
+
+  static constexpr auto kHooksAtExit = std::chrono::seconds(5);
 
   asio::io_context& io_;
   Stdio& stdio_;
@@ -427,6 +483,9 @@ class App {
   LogSettings logSettings_;  // what the event log was last set to, from the command line and the configuration
   const RunOptions& options_;
   taskmaster::Supervisor supervisor_;
+  taskmaster::events::EventListeners events_;  // supervisord's event listeners: the pools among the programs
+  taskmaster::Hooks hooks_;
+  std::optional<std::vector<taskmaster::HookSpec>> hooksConfig_;  // as last configured; none: never
   Notifier notifier_;  // before the first spawn: it takes NOTIFY_SOCKET out of the programs' environment
   taskmaster::Service service_;
   taskmaster::Interpreter interpreter_;
@@ -448,7 +507,9 @@ class App {
   std::unique_ptr<Shell> shell_;
   bool colour_ = false;  // of the notices: an interactive shell at a colour terminal
   asio::signal_set signals_;
+  asio::steady_timer hooksAtExit_{io_};
   bool quitting_ = false;
+  bool stopped_ = false;
   int exitCode_ = kExitOk;
 };
 
@@ -463,7 +524,7 @@ std::string absolute(const std::string& path) {
 void anchorPaths(RunOptions& options, taskmaster::Config& config) {
   if (!config.directory) return;
   config.path = absolute(config.path);
-  if (options.logPath) options.logPath = absolute(*options.logPath);
+  if (options.logPath && *options.logPath != "syslog") options.logPath = absolute(*options.logPath);
   if (options.pidfile) options.pidfile = absolute(*options.pidfile);
 }
 
@@ -480,7 +541,7 @@ int supervise(RunOptions options) {
   if (!configPath) return kExitUsage;
   if (options.daemon) {  // the daemon keeps its working directory, but reloads must not depend on it
     configPath = absolute(*configPath);
-    if (options.logPath) options.logPath = absolute(*options.logPath);
+    if (options.logPath && *options.logPath != "syslog") options.logPath = absolute(*options.logPath);
   }
 
   // The loop, and taskmaster's stdout and stderr written from it; a daemon gets its own after the fork.

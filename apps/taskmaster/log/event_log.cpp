@@ -6,7 +6,14 @@ namespace cli {
 using taskmaster::ProcessState;
 
 taskmaster::Result<> EventLog::open(const std::string& path, taskmaster::Rotation rotation) {
-  return output_.setFile(path, rotation);
+  if (path != kSyslog) {
+    auto opened = output_.setFile(path, rotation);
+    if (opened) syslog_.reset();
+    return opened;
+  }
+  auto memory = output_.setFile("");
+  if (memory) syslog_.emplace();
+  return memory;
 }
 
 void EventLog::write(LogLevel level, std::string_view message, taskmaster::WallTime time) {
@@ -18,6 +25,10 @@ void EventLog::write(LogLevel level, std::string_view message, taskmaster::WallT
                                        name, taskmaster::escapeControl(message));
   output_.append(line);
   if (mirror_) mirror_->write(line);
+  // The daemon facility, taskmaster's tag, the level as the severity. Lost when syslog does not take it at
+  // once: the lines stay in memory for `maintail`.
+  constexpr int kDaemon = 3;
+  if (syslog_) (void)syslog_->send(kDaemon, taskmaster::syslogSeverity(level), "taskmaster", message, time);
 }
 
 void EventLog::write(LogLevel level, std::string_view message) {

@@ -4,6 +4,7 @@
 // described in docs/logging.md.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -28,13 +29,14 @@ class EventLog {
   EventLog(const EventLog&) = delete;
   EventLog& operator=(const EventLog&) = delete;
 
-  // Writes to `path` from now on (created when missing, appended to), rotated as `rotation` says. On failure
-  // the log keeps its previous file, if any; the Error names the path.
+  // Writes to `path` from now on (created when missing, appended to), rotated as `rotation` says; `syslog`
+  // (kSyslog): to the local syslog socket instead, the lines kept in memory for `maintail`. On failure the log
+  // keeps its previous file, if any; the Error names the path.
   [[nodiscard]] taskmaster::Result<> open(const std::string& path, taskmaster::Rotation rotation);
   void setRotation(taskmaster::Rotation rotation) { output_.setRotation(rotation); }
   // Opens the file again by its name, after logrotate(8) moved it away (SIGUSR2).
   [[nodiscard]] taskmaster::Result<> reopen() { return output_.reopen(); }
-  [[nodiscard]] const std::string& path() const { return output_.path(); }
+  [[nodiscard]] const std::string& path() const { return syslog_ ? kSyslog : output_.path(); }
 
   void setLevel(LogLevel level) { level_ = level; }
   [[nodiscard]] LogLevel level() const { return level_; }
@@ -64,7 +66,9 @@ class EventLog {
   }
 
  private:
+  static inline const std::string kSyslog = "syslog";
   taskmaster::OutputLog output_;
+  std::optional<taskmaster::SyslogWriter> syslog_;  // set: the lines go to syslog, not to a file
   taskmaster::OutputWriter* mirror_ = nullptr;
   LogLevel level_ = LogLevel::info;
 };

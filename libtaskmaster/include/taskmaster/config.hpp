@@ -40,6 +40,39 @@ struct HttpServerConfig {
   bool operator==(const HttpServerConfig&) const = default;
 };
 
+// One hook of the top-level `hooks:` list (docs/hooks.md): what it is told about, and how. The event names
+// are canonical: the states upper case ("FATAL"), the others lower case ("unexpected_exit", "unhealthy",
+// "reload", "taskmaster_started", "taskmaster_stopping"); the YAML may write them in any case.
+struct HookSpec {
+  enum class Kind { exec, webhook, syslog, email };
+  std::vector<std::string> on;
+  std::vector<std::string> programs;  // empty: every program (and taskmaster's own events)
+  Kind kind = Kind::exec;
+  std::string command;  // exec: run with /bin/sh -c
+  std::string url;      // webhook: http:// or https://
+  std::string facility = "daemon";  // syslog
+  std::string tag = "taskmaster";
+  std::string socket = "/dev/log";
+  std::string to;      // email: the recipients, as the To: header
+  std::string from;    // empty: sendmail's default
+  std::string sendmail = "/usr/sbin/sendmail";
+  std::optional<Duration> rateLimit;  // unset: the kind's default (defaultRateLimit())
+  Duration timeout = std::chrono::seconds(10);
+  bool operator==(const HookSpec&) const = default;
+
+  // At most one delivery per program per this interval: 60 s for email and webhook, none for exec and syslog.
+  [[nodiscard]] Duration effectiveRateLimit() const;
+};
+
+// "exec", "webhook", "syslog", "email".
+[[nodiscard]] std::string_view to_string(HookSpec::Kind kind) noexcept;
+// The canonical name of a hook event written in any case ("fatal" -> "FATAL"); nullopt when it is none.
+[[nodiscard]] std::optional<std::string> hookEventName(std::string_view name);
+// Every event name, canonical.
+[[nodiscard]] const std::vector<std::string>& hookEventNames();
+// syslog's facility number (daemon: 3), nullopt for an unknown name.
+[[nodiscard]] std::optional<int> syslogFacility(std::string_view name);
+
 struct Config {
   std::string path;                   // the file it was read from, for reloads and messages
   ConfigFormat format = ConfigFormat::yaml;
@@ -63,6 +96,7 @@ struct Config {
   // supervisord's XML-RPC servers and the `[supervisorctl]` section, as read (keys lower case).
   std::vector<HttpServerConfig> httpServers;
   std::map<std::string, std::string> supervisorctl;
+  std::vector<HookSpec> hooks;  // `hooks:`, in file order
 };
 
 struct ConfigResult {

@@ -151,6 +151,11 @@ struct ProgramSpec {
   // processes are sent, in supervisord's protocol on their stdin and stdout; at most bufferSize events wait.
   std::vector<std::string> events{};
   int bufferSize = 10;
+  // Its output sent to the event listeners as PROCESS_LOG_STDOUT and PROCESS_LOG_STDERR events (supervisord's
+  // stdout_events_enabled and stderr_events_enabled), chunk by chunk as it is read. A listener's own stdout is
+  // its protocol: only its stderr can be sent.
+  bool stdoutEvents = false;
+  bool stderrEvents = false;
 
   // Every problem with this spec, one message each; empty when valid.
   [[nodiscard]] std::vector<std::string> validate() const;

@@ -30,6 +30,10 @@ class io_context;
 
 namespace taskmaster::inline v0 {
 
+namespace detail {
+struct SupervisorAccess;  // the library's own components (hooks): core/supervisor_access.hpp
+}
+
 // The limit on open files (RLIMIT_NOFILE). A supervisor holds three descriptors per live child (a pidfd, the
 // read ends of its stdout and stderr pipes), so the usual soft limit of 1024 caps it near 300 processes.
 // raiseFdLimit() raises this process's soft limit to its hard limit (when privileged, both to the system's
@@ -143,6 +147,7 @@ class Supervisor {
   [[nodiscard]] Result<> resizeTerminal(std::string_view name, unsigned short rows, unsigned short columns);
 
  private:
+  friend struct detail::SupervisorAccess;
   class Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -5,6 +5,8 @@
 #include <taskmaster/config.hpp>
 #include <taskmaster/control.hpp>
 #include <taskmaster/error.hpp>
+#include <taskmaster/events.hpp>
+#include <taskmaster/hooks.hpp>
 #include <taskmaster/log.hpp>
 #include <taskmaster/metrics.hpp>
 #include <taskmaster/output.hpp>

@@ -39,11 +39,19 @@ constexpr std::array kProgramKeys{
     "stderr_logfile_backups", "stderr_capture_maxbytes", "stderr_events_enabled", "stderr_syslog", "environment",
     "directory", "umask", "serverurl"};
 
+// What [eventlistener:x] reads besides them.
+constexpr std::array kListenerKeys{"events", "buffer_size", "result_handler"};
+
+// The one result handler taskmaster has: supervisord's default (accept on OK, requeue on anything else).
+constexpr std::string_view kDefaultResultHandler = "supervisor.dispatchers:default_handler";
+
+bool isListener(const IniSection& section) { return section.name.starts_with("eventlistener:"); }
+
 // taskmaster's names in ProgramSpec::validate()'s messages, and the supervisord keys they come from.
-constexpr std::array<std::pair<std::string_view, std::string_view>, 9> kValidateKeys{{
+constexpr std::array<std::pair<std::string_view, std::string_view>, 11> kValidateKeys{{
     {"cmd", "command"}, {"starttime", "startsecs"}, {"stoptime", "stopwaitsecs"}, {"stdout", "stdout_logfile"},
     {"stderr", "stderr_logfile"}, {"workingdir", "directory"}, {"env", "environment"}, {"name", "process_name"},
-    {"numprocs", "numprocs"}}};
+    {"numprocs", "numprocs"}, {"events", "events"}, {"buffer_size", "buffer_size"}}};
 
 // supervisord's name rule for programs, groups and processes (datatypes.process_or_group_name): these
 // characters break its event protocol and web URLs, and ':' separates GROUP:PROCESS.
@@ -189,6 +197,14 @@ void SupervisordReader::readPrograms() {
     if (!group.processes.empty()) group.priority = group.processes.front().priority;
     groups_.push_back(std::move(group));
   }
+  // A pool of event listeners is a group of its own, as supervisord's: a [group:x] cannot take it.
+  for (const auto& section : document_.sections) {
+    if (!isListener(section)) continue;
+    const auto name = std::string(trim(std::string_view(section.name).substr(14)));
+    IniGroup group{.name = name, .priority = -1, .processes = readProgram(section, name)};
+    if (!group.processes.empty()) group.priority = group.processes.front().priority;
+    groups_.push_back(std::move(group));
+  }
 }
 
 void SupervisordReader::readGroup(const IniSection& section, std::set<std::string, std::less<>>& grouped) {
@@ -256,8 +272,9 @@ std::optional<SupervisordReader::Common> SupervisordReader::readCommon(const Ini
     if (!value.ok()) return value.error();
     return Duration(std::chrono::seconds(*value));
   };
-  spec.priority =
-      get("priority", [](std::string_view t) { return iniCount(t, std::numeric_limits<int>::min()); }).value_or(999);
+  // Listeners start first and stop last (supervisord's default priority for them).
+  spec.priority = get("priority", [](std::string_view t) { return iniCount(t, std::numeric_limits<int>::min()); })
+                      .value_or(isListener(section) ? -1 : 999);
   spec.autostart = get("autostart", iniBoolean).value_or(true);
   spec.autorestart = get("autorestart", iniAutorestart).value_or(AutoRestart::unexpected);
   spec.starttime = get("startsecs", seconds).value_or(std::chrono::seconds(1));
@@ -277,9 +294,10 @@ std::optional<SupervisordReader::Common> SupervisordReader::readCommon(const Ini
   for (auto stream : {"stdout", "stderr"}) {
     const auto capture = fmt::format("{}_capture_maxbytes", stream);
     if (get(capture, iniSize).value_or(0) != 0 && warn) unsupported(section, capture, "capture mode is");
-    const auto events = fmt::format("{}_events_enabled", stream);
-    if (get(events, iniBoolean).value_or(false) && warn) unsupported(section, events, "output events are");
+    const bool events = get(fmt::format("{}_events_enabled", stream), iniBoolean).value_or(false);
+    (std::string_view(stream) == "stdout" ? spec.stdoutEvents : spec.stderrEvents) = events;
   }
+  if (isListener(section) && !readListener(section, names, spec, warn)) failed = true;
   auto text = [](std::string_view t) -> Checked<std::string> { return std::string(t); };
   if (auto url = get("serverurl", text); url && toUpper(trim(*url)) != "AUTO") common.serverUrl = url;
   spec.user = get("user", iniUser);
@@ -292,6 +310,44 @@ std::optional<SupervisordReader::Common> SupervisordReader::readCommon(const Ini
   return common;
 }
 
+// [eventlistener:x]'s own keys, by supervisord's rules (options.py process_groups_from_parser).
+bool SupervisordReader::readListener(const IniSection& section, const Expansions& names, ProgramSpec& spec,
+                                     bool warn) {
+  bool failed = false;
+  auto text = [](std::string_view t) -> Checked<std::string> { return std::string(t); };
+  spec.bufferSize = optional(section, "buffer_size", names, [](std::string_view t) {
+                      return iniCount(t, std::numeric_limits<int>::min());
+                    }, failed).value_or(10);
+  // A comma list, any case, each name once (supervisord makes a set of them).
+  const auto events = optional(section, "events", names, text, failed);
+  const std::string list = events.value_or("");
+  std::string_view rest = list;
+  while (!rest.empty()) {
+    const auto comma = rest.find(',');
+    const auto name = toUpper(trim(rest.substr(0, comma)));
+    if (!name.empty() && std::ranges::find(spec.events, name) == spec.events.end()) spec.events.push_back(name);
+    if (comma == std::string_view::npos) break;
+    rest.remove_prefix(comma + 1);
+  }
+  if (spec.events.empty() && !failed && warn) error(section, "requires an \"events\" line (the event types to send)");
+  if (spec.events.empty()) failed = true;
+  const auto handler = optional(section, "result_handler", names, text, failed);
+  if (handler && trim(*handler) != kDefaultResultHandler) {
+    if (warn)
+      error(*document_.get(section, "result_handler"), section.name,
+            fmt::format("only supervisord's default handler ({}) is supported: a Python handler cannot run in "
+                        "taskmaster", kDefaultResultHandler));
+    failed = true;
+  }
+  if (spec.redirectStderr) {
+    if (warn)
+      error(*document_.get(section, "redirect_stderr"), section.name,
+            "redirect_stderr=true is not allowed: stderr would interfere with the event listener protocol");
+    failed = true;
+  }
+  return !failed;
+}
+
 void SupervisordReader::unsupported(const IniSection& section, std::string_view key, std::string_view what) {
   warning(*document_.get(section, key), section.name, fmt::format("{} not supported yet; ignored", what));
 }
@@ -301,7 +357,11 @@ std::vector<IniProcess> SupervisordReader::readProgram(const IniSection& section
   // A program named by two [group:x] is read twice, with two group names; its problems are reported once.
   const bool first = readSections_.insert(&section).second;
   if (!first && failedSections_.contains(&section)) return {};
-  if (first) unknownKeys(section, {kProgramKeys.begin(), kProgramKeys.end()});
+  if (first) {
+    std::vector<std::string> keys{kProgramKeys.begin(), kProgramKeys.end()};
+    if (isListener(section)) keys.insert(keys.end(), kListenerKeys.begin(), kListenerKeys.end());
+    unknownKeys(section, keys);
+  }
   if (auto problem = badName(program)) {
     error(section, *problem);
     failedSections_.insert(&section);

@@ -138,6 +138,8 @@ class SupervisordReader {
 
   std::optional<Common> readCommon(const IniSection& section, const Expansions& names, bool warn);
 
+  // [eventlistener:x]'s events, buffer_size and result_handler into `spec`; false on an error (said).
+  bool readListener(const IniSection& section, const Expansions& names, ProgramSpec& spec, bool warn);
   void unsupported(const IniSection& section, std::string_view key, std::string_view what);
 
   std::vector<IniProcess> readProgram(const IniSection& section, const std::string& group);

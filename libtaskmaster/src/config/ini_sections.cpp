@@ -230,12 +230,11 @@ void SupervisordReader::readOtherSections() {
           factory->text != "supervisor.rpcinterface:make_main_rpcinterface") {
         warning(section, "XML-RPC interface plugins are not supported; this section is ignored");
       }
-    } else if (kind == "eventlistener") {
-      warning(section, "event listeners are not supported yet; not run");
     } else if (kind == "fcgi-program") {
       warning(section, "FastCGI programs are not supported (taskmaster passes no sockets); not run");
     } else if (kind != "supervisord" && kind != "include" && kind != "program" && kind != "group" &&
-               kind != "ctlplugin" && !name.starts_with("inet_http_server") && !name.starts_with("unix_http_server")) {
+               kind != "eventlistener" && kind != "ctlplugin" && !name.starts_with("inet_http_server") &&
+               !name.starts_with("unix_http_server")) {
       warning(section, "unknown section; ignored");
     }
   }

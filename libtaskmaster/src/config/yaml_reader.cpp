@@ -156,6 +156,25 @@ Checked<std::vector<std::string>> toCmd(const YAML::Node& value) {
   return std::move(*words);
 }
 
+// supervisord's event types, a list or one name; any case, as supervisord reads them (validate() knows them).
+Checked<std::vector<std::string>> toEventTypes(const YAML::Node& value) {
+  std::vector<std::string> types;
+  const auto add = [&types](const YAML::Node& item) -> Checked<bool> {
+    auto name = scalar(item, "an event type");
+    if (!name.ok()) return name.error();
+    types.push_back(detail::toUpper(*name));
+    return true;
+  };
+  if (value.IsSequence()) {
+    for (const auto& item : value)
+      if (auto added = add(item); !added.ok()) return added.error();
+  } else if (auto added = add(value); !added.ok()) {
+    return added.error();
+  }
+  if (types.empty()) return badValue(value, "expected at least one event type");
+  return types;
+}
+
 Checked<AutoRestart> toAutorestart(const YAML::Node& value) {
   constexpr std::string_view kExpected = "always, never or unexpected";
   auto text = scalar(value, kExpected);
@@ -410,6 +429,111 @@ Verdict readDependsOn(const YAML::Node& value, ProgramSpec& spec) {
     if (read.ok()) spec.dependsOn.push_back({key.Scalar(), *read});
     else verdict.entries.push_back(Bad{read.error().at, fmt::format("{}: {}", key.Scalar(), read.error().message)});
   }
+// A key of `ready` or `healthcheck` that is not one of `known`: "did you mean".
+Bad unknownCheckKey(const YAML::Node& key, const std::vector<std::string>& known) {
+  std::string message = fmt::format("unknown key '{}'", key.Scalar());
+  auto guess = suggest(key.Scalar(), known);
+  message += guess ? fmt::format(" (did you mean '{}'?)", *guess) : fmt::format(" (known: {})", fmt::join(known, ", "));
+  return badValue(key, std::move(message));
+}
+
+// The kind of a check: the one key of `kinds` in the map, whose value is its target.
+template <class Kind>
+std::optional<std::pair<Kind, YAML::Node>> checkKind(const YAML::Node& value,
+                                                     const std::vector<std::pair<std::string, Kind>>& kinds,
+                                                     std::vector<Bad>& bad) {
+  std::optional<std::pair<Kind, YAML::Node>> found;
+  std::vector<std::string> names;
+  for (const auto& kind : kinds) names.push_back(kind.first);
+  for (const auto& entry : value) {
+    const auto it = std::ranges::find_if(kinds, [&](const auto& k) { return k.first == entry.first.Scalar(); });
+    if (it == kinds.end()) continue;
+    if (found) {
+      bad.push_back(badValue(entry.first, fmt::format("one of {} only, not two", fmt::join(names, ", "))));
+      continue;
+    }
+    found = std::pair{it->second, entry.second};
+  }
+  if (!found && bad.empty())
+    bad.push_back(badValue(value, fmt::format("expected one of {}", fmt::join(names, ", "))));
+  return found;
+}
+
+// `ready: {notify: true}`, `{fd: 3}`, `{log: REGEX}`, `{tcp: HOST:PORT}`, `{http: URL}` or `{exec: COMMAND}`,
+// with `timeout` and `interval`.
+Verdict readReady(const YAML::Node& value, ProgramSpec& spec) {
+  if (!value.IsMap()) return expected(value, "a map such as {notify: true}, {fd: 3} or {tcp: localhost:5432}");
+  using K = Readiness::Kind;
+  const std::vector<std::pair<std::string, K>> kinds{{"notify", K::notify}, {"fd", K::fd},     {"log", K::log},
+                                                     {"exec", K::exec},     {"tcp", K::tcp},   {"http", K::http}};
+  Verdict verdict;
+  auto kind = checkKind(value, kinds, verdict.entries);
+  if (!kind) return verdict;
+  Readiness ready;
+  ready.kind = kind->first;
+  const std::vector<std::string> known{"notify", "fd", "log", "exec", "tcp", "http", "timeout", "interval"};
+  for (const auto& [key, part] : uniqueEntries(value, verdict.entries)) {
+    const auto& name = key.Scalar();
+    auto fail = [&](Bad bad) { verdict.entries.push_back(Bad{bad.at, fmt::format("{}: {}", name, bad.message)}); };
+    if (name == "timeout" || name == "interval") {
+      auto read = toDuration(part);
+      if (!read.ok()) fail(std::move(read.error()));
+      else (name == "timeout" ? ready.timeout : ready.interval) = *read;
+    } else if (name == "notify") {
+      auto read = toBool(part);
+      if (!read.ok()) fail(std::move(read.error()));
+      else if (!*read) fail(badValue(part, "only true (remove `ready` for no readiness check)"));
+    } else if (name == "fd") {
+      auto read = toInt(part);
+      if (!read.ok()) fail(std::move(read.error()));
+      else ready.fd = *read;  // validate() reports one below 3
+    } else if (std::ranges::find(known, name) != known.end()) {
+      auto read = scalar(part, name == "log" ? "a regular expression" : name == "tcp" ? "HOST:PORT"
+                                : name == "http"                        ? "a URL"
+                                                                        : "a command");
+      if (!read.ok()) fail(std::move(read.error()));
+      else ready.target = *read;
+    } else {
+      verdict.entries.push_back(unknownCheckKey(key, known));
+    }
+  }
+  if (verdict.entries.empty()) spec.ready = std::move(ready);
+  return verdict;
+}
+
+// `healthcheck: {exec|tcp|http: ..., interval, timeout, retries, start_period}`, docker compose's names.
+Verdict readHealthcheck(const YAML::Node& value, ProgramSpec& spec) {
+  if (!value.IsMap()) return expected(value, "a map such as {http: http://localhost:8080/health, interval: 10s}");
+  using K = HealthCheck::Kind;
+  const std::vector<std::pair<std::string, K>> kinds{{"exec", K::exec}, {"tcp", K::tcp}, {"http", K::http}};
+  Verdict verdict;
+  auto kind = checkKind(value, kinds, verdict.entries);
+  if (!kind) return verdict;
+  HealthCheck check;
+  check.kind = kind->first;
+  const std::vector<std::string> known{"exec", "tcp", "http", "interval", "timeout", "retries", "start_period"};
+  for (const auto& [key, part] : uniqueEntries(value, verdict.entries)) {
+    const auto& name = key.Scalar();
+    auto fail = [&](Bad bad) {
+      verdict.entries.push_back(Bad{bad.at, fmt::format("{}: {}", name, bad.message)});
+    };
+    if (name == "interval" || name == "timeout" || name == "start_period") {
+      auto read = toDuration(part);
+      if (!read.ok()) fail(std::move(read.error()));
+      else (name == "interval" ? check.interval : name == "timeout" ? check.timeout : check.startPeriod) = *read;
+    } else if (name == "retries") {
+      auto read = toInt(part);
+      if (!read.ok()) fail(std::move(read.error()));
+      else check.retries = *read;
+    } else if (name == "exec" || name == "tcp" || name == "http") {
+      auto read = scalar(part, name == "tcp" ? "HOST:PORT" : name == "http" ? "a URL" : "a command");
+      if (!read.ok()) fail(std::move(read.error()));
+      else check.target = *read;
+    } else {
+      verdict.entries.push_back(unknownCheckKey(key, known));
+    }
+  }
+  if (verdict.entries.empty()) spec.healthcheck = std::move(check);
   return verdict;
 }
 
@@ -490,6 +614,12 @@ const auto kOptions = std::to_array<Option>({
     {"limits", readLimits},
     {"critical", set<&ProgramSpec::critical, toBool>},
     {"depends_on", readDependsOn},
+    {"events", set<&ProgramSpec::events, toEventTypes>},
+    {"buffer_size", set<&ProgramSpec::bufferSize, toInt>},
+    {"stdout_events", set<&ProgramSpec::stdoutEvents, toBool>},
+    {"stderr_events", set<&ProgramSpec::stderrEvents, toBool>},
+    {"ready", readReady},
+    {"healthcheck", readHealthcheck},
 });
 
 class Parser {
@@ -516,6 +646,8 @@ class Parser {
                                         : config_.directory);
       } else if (name == "metrics") {
         readMetrics(key, value);
+      } else if (name == "hooks") {
+        readHooks(key, value);
       } else if (name == "unix_http_server" || name == "inet_http_server") {
         readHttpServers(key, value);
       } else if (name == "loglevel") {
@@ -535,7 +667,7 @@ class Parser {
         }
         readTop(key, value, std::move(backups), config_.logfileBackups);
       } else {
-        unknownKey(key, "", {"programs", "socket", "metrics", "unix_http_server", "inet_http_server", "logfile",
+        unknownKey(key, "", {"programs", "socket", "metrics", "hooks", "unix_http_server", "inet_http_server", "logfile",
                              "logfile_maxbytes", "logfile_backups", "loglevel", "pidfile", "umask", "directory",
                              "minfds", "minprocs"});
       }
@@ -548,6 +680,7 @@ class Parser {
       problems_.add(places_[program].name, config_.programs[program].name, std::move(message));
     }
     checkDependencies();
+    checkHookPrograms();
   }
 
  private:
@@ -654,6 +787,186 @@ class Parser {
     if (!failed) config_.httpServers.push_back(std::move(server));
   }
 
+  // `hooks:`, a list of maps (docs/hooks.md). A hook with a problem is left out, each problem reported.
+  void readHooks(const YAML::Node& key, const YAML::Node& value) {
+    if (value.IsNull()) return;
+    if (!value.IsSequence()) {
+      problems_.add(placeOf(key, value), "", fmt::format("hooks: expected a list of hooks, got {}", describe(value)));
+      return;
+    }
+    int index = 0;
+    for (const auto& item : value) readHook(item, ++index);
+  }
+
+  void readHook(const YAML::Node& item, int index) {
+    const auto where = fmt::format("hooks[{}]", index);
+    if (!item.IsMap()) {
+      problems_.add(locate(item.Mark()), "", fmt::format("{}: expected a map with 'on' and one of exec, webhook, "
+                                                         "syslog, email, got {}", where, describe(item)));
+      return;
+    }
+    static const std::vector<std::string> known{"on", "programs", "exec", "webhook", "syslog", "email",
+                                                 "rate_limit", "timeout"};
+    HookSpec hook;
+    bool failed = false;
+    int kinds = 0;
+    bool sawOn = false;
+    auto fail = [&](const YAML::Node& node, std::string message) {
+      problems_.add(locate(node.Mark()), "", fmt::format("{}: {}", where, message));
+      failed = true;
+    };
+    for (const auto& [optionKey, setting] : entries(item, "")) {
+      const auto& option = optionKey.Scalar();
+      const auto& at = setting.IsNull() ? optionKey : setting;
+      if (option == "on" || option == "programs") {
+        auto names = toNames(setting);
+        if (!names.ok()) {
+          fail(at, fmt::format("{}: {}", option, names.error().message));
+          continue;
+        }
+        if (option == "programs") {
+          hook.programs = std::move(*names);
+          hookPrograms_.push_back({setting, hook.programs});
+          continue;
+        }
+        sawOn = true;
+        std::size_t i = 0;
+        for (const auto& name : *names) {
+          auto canonical = hookEventName(name);
+          const auto& node = setting.IsSequence() ? setting[i] : setting;
+          ++i;
+          if (canonical) {
+            hook.on.push_back(std::move(*canonical));
+            continue;
+          }
+          std::vector<std::string> lower;
+          for (const auto& event : hookEventNames()) lower.push_back(detail::toLower(event));
+          auto guess = suggest(detail::toLower(name), lower);
+          fail(node, fmt::format("on: unknown event '{}'{}", name,
+                                 guess ? fmt::format(" (did you mean '{}'?)", *hookEventName(*guess)) : ""));
+        }
+      } else if (option == "exec" || option == "webhook" || option == "syslog" || option == "email") {
+        ++kinds;
+        auto error = readDelivery(option, setting, hook);
+        if (error && !error->message.empty()) fail(at, error->message);
+        failed = failed || error.has_value();
+      } else if (option == "rate_limit" || option == "timeout") {
+        auto duration = toDuration(setting);
+        if (!duration.ok()) fail(at, fmt::format("{}: {}", option, duration.error().message));
+        else if (option == "timeout" && *duration <= Duration::zero()) fail(at, "timeout: must be more than 0");
+        else if (option == "timeout") hook.timeout = *duration;
+        else hook.rateLimit = *duration;
+      } else {
+        unknownKey(optionKey, "", known);
+        failed = true;
+      }
+    }
+    if (!sawOn) fail(item, "missing 'on' (the events: FATAL, unexpected_exit, ...)");
+    if (kinds != 1) {
+      fail(item, kinds == 0 ? "missing what to do: one of exec, webhook, syslog, email"
+                            : "more than one of exec, webhook, syslog, email: give each its own hook");
+    }
+    if (!failed) config_.hooks.push_back(std::move(hook));
+  }
+
+  // A name or a list of names.
+  static Checked<std::vector<std::string>> toNames(const YAML::Node& value) {
+    std::vector<std::string> names;
+    if (value.IsScalar() && !value.Scalar().empty()) return std::vector<std::string>{value.Scalar()};
+    if (!value.IsSequence() || value.size() == 0) return expected(value, "a name or a list of names");
+    for (const auto& item : value) {
+      if (!item.IsScalar() || item.Scalar().empty()) return expected(item, "a name");
+      names.push_back(item.Scalar());
+    }
+    return names;
+  }
+
+  // exec: COMMAND; webhook: URL or {url, timeout}; syslog: {facility, tag, socket}; email: {to, from, sendmail}.
+  // nullopt when it is right; an empty message when the problem is reported already.
+  std::optional<Bad> readDelivery(const std::string& kind, const YAML::Node& value, HookSpec& hook) {
+    if (kind == "exec") {
+      hook.kind = HookSpec::Kind::exec;
+      auto command = scalar(value, "a command");
+      if (!command.ok() || command->empty()) return Bad{{}, "exec: expected a command"};
+      hook.command = *command;
+      return std::nullopt;
+    }
+    if (kind == "webhook" && value.IsScalar()) {
+      hook.kind = HookSpec::Kind::webhook;
+      hook.url = value.Scalar();
+      return checkUrl(hook.url);
+    }
+    const std::vector<std::string> keys = kind == "webhook" ? std::vector<std::string>{"url", "timeout"}
+                                          : kind == "syslog" ? std::vector<std::string>{"facility", "tag", "socket"}
+                                                             : std::vector<std::string>{"to", "from", "sendmail"};
+    hook.kind = kind == "webhook" ? HookSpec::Kind::webhook
+                : kind == "syslog" ? HookSpec::Kind::syslog
+                                   : HookSpec::Kind::email;
+    if (value.IsNull() && kind == "syslog") return std::nullopt;  // every default
+    if (!value.IsMap()) {
+      return Bad{{}, fmt::format("{}: expected {}a map of {}, got {}", kind, kind == "webhook" ? "a URL or " : "",
+                              fmt::join(keys, ", "), describe(value))};
+    }
+    for (const auto& [optionKey, setting] : entries(value, "")) {
+      const auto& option = optionKey.Scalar();
+      if (std::ranges::find(keys, option) == keys.end()) {
+        unknownKey(optionKey, "", keys);
+        return Bad{};
+      }
+      if (option == "timeout") {
+        auto duration = toDuration(setting);
+        if (!duration.ok() || *duration <= Duration::zero())
+          return Bad{{}, fmt::format("webhook: timeout: {}", duration.ok() ? "must be more than 0" : duration.error().message)};
+        hook.timeout = *duration;
+        continue;
+      }
+      auto text = scalar(setting, "a string");
+      if (!text.ok() || text->empty()) return Bad{{}, fmt::format("{}: {}: expected a non-empty string", kind, option)};
+      if (option == "url") hook.url = *text;
+      else if (option == "facility") hook.facility = detail::toLower(*text);
+      else if (option == "tag") hook.tag = *text;
+      else if (option == "socket") hook.socket = *text;
+      else if (option == "to") hook.to = *text;
+      else if (option == "from") hook.from = *text;
+      else hook.sendmail = *text;
+    }
+    if (kind == "webhook") return hook.url.empty() ? std::optional<Bad>(Bad{{}, "webhook: missing 'url'"}) : checkUrl(hook.url);
+    if (kind == "email" && hook.to.empty()) return Bad{{}, "email: missing 'to' (the recipients)"};
+    if (kind == "syslog" && !syslogFacility(hook.facility)) {
+      return Bad{{}, fmt::format("syslog: facility: unknown facility '{}' (kern, user, mail, daemon, auth, syslog, lpr, "
+                              "news, uucp, cron, authpriv, ftp, local0 to local7)", hook.facility)};
+    }
+    if (kind == "email" && (hook.to.find_first_of("\r\n") != std::string::npos ||
+                            hook.from.find_first_of("\r\n") != std::string::npos))
+      return Bad{{}, "email: to and from must be one line each"};
+    return std::nullopt;
+  }
+
+  static std::optional<Bad> checkUrl(const std::string& url) {
+    if (url.starts_with("http://") || url.starts_with("https://")) return std::nullopt;
+    return Bad{{}, fmt::format("webhook: expected an http:// or https:// URL, got '{}'", escapeControl(url))};
+  }
+
+  // A hook's `programs` must name programs (or groups) of the configuration.
+  void checkHookPrograms() {
+    std::vector<std::string> names;
+    for (const auto& spec : config_.programs) {
+      names.push_back(spec.name);
+      names.emplace_back(spec.group());
+    }
+    for (const auto& [node, programs] : hookPrograms_) {
+      std::size_t i = 0;
+      for (const auto& name : programs) {
+        const auto& at = node.IsSequence() ? node[i] : node;
+        ++i;
+        if (std::ranges::find(names, name) != names.end()) continue;
+        auto guess = suggest(name, names);
+        problems_.add(locate(at.Mark()), "", fmt::format("hooks: programs: no program '{}'{}", name,
+                                                         guess ? fmt::format(" (did you mean '{}'?)", *guess) : ""));
+      }
+    }
+  }
+
   void readTopPath(const YAML::Node& key, const YAML::Node& value, std::optional<std::string>& field) {
     const auto& name = key.Scalar();
     if (!value.IsScalar()) {
@@ -709,6 +1022,8 @@ class Parser {
       problems_.add(locate(nameKey.Mark()), spec.name, "missing 'cmd' (the command to run)");
       reported.insert("cmd");
     }
+    // An event listener reads its events on stdin, as supervisord gives every program a stdin pipe.
+    if (!spec.events.empty() && !where.contains("stdin")) spec.stdin = true;
     appendOnlyWhenShared(spec, where);
     places_.push_back({.name = locate(nameKey.Mark()), .options = where, .dependencies = dependencyPlaces(body)});
     // validate() starts each finding with the option's name: "numprocs: must be between ...".
@@ -821,6 +1136,7 @@ class Parser {
   Problems& problems_;
   Config& config_;
   std::vector<Places> places_;  // one per program, in the same order
+  std::vector<std::pair<YAML::Node, std::vector<std::string>>> hookPrograms_;  // checked once programs are read
 };
 
 // Documents in the text, counting to two at most, and where the second starts. Not YAML::LoadAll(): on some

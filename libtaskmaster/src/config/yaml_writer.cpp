@@ -189,6 +189,43 @@ std::string factor(double value) {
 
 std::string exitcodes(const std::vector<int>& codes) { return fmt::format("[{}]", fmt::join(codes, ", ")); }
 
+std::string_view kindName(Readiness::Kind kind) {
+  switch (kind) {
+    case Readiness::Kind::notify: return "notify";
+    case Readiness::Kind::fd: return "fd";
+    case Readiness::Kind::log: return "log";
+    case Readiness::Kind::exec: return "exec";
+    case Readiness::Kind::tcp: return "tcp";
+    case Readiness::Kind::http: return "http";
+  }
+  return "notify";
+}
+
+std::string_view kindName(HealthCheck::Kind kind) {
+  switch (kind) {
+    case HealthCheck::Kind::exec: return "exec";
+    case HealthCheck::Kind::tcp: return "tcp";
+    case HealthCheck::Kind::http: return "http";
+  }
+  return "exec";
+}
+
+// `ready` and `healthcheck` as maps of their own, every key written: what they say reads at a glance.
+void writeChecks(std::string& out, const ProgramSpec& spec) {
+  if (const auto& r = spec.ready) {
+    out += "    ready:\n";
+    if (r->kind == Readiness::Kind::notify) out += "      notify: true\n";
+    else if (r->kind == Readiness::Kind::fd) out += fmt::format("      fd: {}\n", r->fd);
+    else out += fmt::format("      {}: {}\n", kindName(r->kind), scalar(r->target));
+    out += fmt::format("      timeout: {}\n      interval: {}\n", duration(r->timeout), duration(r->interval));
+  }
+  if (const auto& h = spec.healthcheck) {
+    out += fmt::format("    healthcheck:\n      {}: {}\n", kindName(h->kind), scalar(h->target));
+    out += fmt::format("      interval: {}\n      timeout: {}\n      retries: {}\n      start_period: {}\n",
+                       duration(h->interval), duration(h->timeout), h->retries, duration(h->startPeriod));
+  }
+}
+
 void writeProgram(std::string& out, const ProgramSpec& spec) {
   static const ProgramSpec defaults;
   // "GROUP:PROCESS" quoted, though YAML would not need it: the colon then reads as part of the name.
@@ -253,6 +290,11 @@ void writeProgram(std::string& out, const ProgramSpec& spec) {
       else out += fmt::format("      {}: {}\n", name, to_string(dependency.condition));
     }
   }
+  if (!spec.events.empty()) out += fmt::format("    events: [{}]\n", fmt::join(spec.events, ", "));
+  options.unlessDefault("buffer_size", spec.bufferSize, defaults.bufferSize, number);
+  options.unlessDefault("stdout_events", spec.stdoutEvents, defaults.stdoutEvents, boolean);
+  options.unlessDefault("stderr_events", spec.stderrEvents, defaults.stderrEvents, boolean);
+  writeChecks(out, spec);
 }
 
 // unix_http_server and inet_http_server, supervisord's sections with their keys: a map, or a list of maps when
@@ -280,6 +322,38 @@ void writeHttpServers(std::string& out, const Config& config, HttpServerConfig::
     if (server->password) lines += fmt::format("{}password: {}\n", indent, scalar(*server->password, true));
     if (list) lines.replace(0, 4, "  - ");
     out += lines;
+  }
+}
+
+std::string names(const std::vector<std::string>& list) {
+  std::vector<std::string> quoted;
+  for (const auto& name : list) quoted.push_back(scalar(name));
+  return fmt::format("[{}]", fmt::join(quoted, ", "));
+}
+
+// `hooks:` as the reader reads it: each option only when it is not its default.
+void writeHooks(std::string& out, const std::vector<HookSpec>& hooks) {
+  if (hooks.empty()) return;
+  const HookSpec defaults;
+  out += "hooks:\n";
+  for (const auto& hook : hooks) {
+    out += fmt::format("  - on: {}\n", names(hook.on));
+    if (!hook.programs.empty()) out += fmt::format("    programs: {}\n", names(hook.programs));
+    switch (hook.kind) {
+      case HookSpec::Kind::exec: out += fmt::format("    exec: {}\n", scalar(hook.command)); break;
+      case HookSpec::Kind::webhook: out += fmt::format("    webhook: {}\n", scalar(hook.url)); break;
+      case HookSpec::Kind::syslog:
+        out += fmt::format("    syslog: {{facility: {}, tag: {}, socket: {}}}\n", scalar(hook.facility),
+                           scalar(hook.tag), scalar(hook.socket));
+        break;
+      case HookSpec::Kind::email:
+        out += fmt::format("    email: {{to: {}, ", scalar(hook.to, true));
+        if (!hook.from.empty()) out += fmt::format("from: {}, ", scalar(hook.from, true));
+        out += fmt::format("sendmail: {}}}\n", scalar(hook.sendmail));
+        break;
+    }
+    if (hook.rateLimit) out += fmt::format("    rate_limit: {}\n", duration(*hook.rateLimit));
+    if (hook.timeout != defaults.timeout) out += fmt::format("    timeout: {}\n", duration(hook.timeout));
   }
 }
 
@@ -317,6 +391,7 @@ std::string formatYaml(const Config& config, const std::vector<Diagnostic>& note
   if (config.directory) out += fmt::format("directory: {}\n", scalar(*config.directory));
   if (config.minfds) out += fmt::format("minfds: {}\n", *config.minfds);
   if (config.minprocs) out += fmt::format("minprocs: {}\n", *config.minprocs);
+  writeHooks(out, config.hooks);
   if (config.programs.empty()) return out + "programs: {}\n";
   out += "programs:\n";
   for (const auto& spec : config.programs) writeProgram(out, spec);

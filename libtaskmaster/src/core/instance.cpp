@@ -4,6 +4,8 @@
 #include <csignal>
 #include <exception>
 #include <limits>
+#include <mutex>
+#include <unordered_map>
 
 #include <fmt/format.h>
 
@@ -30,6 +32,44 @@ class HandlerScope {
   Listener& listener_;
 };
 
+// `ready: {log: REGEX}` compiled once per spec version, whatever its number of instances and spawns. Null
+// when it does not compile (validate() reports it): no line matches.
+std::shared_ptr<const std::regex> readyPattern(const std::shared_ptr<const ProgramSpec>& spec) {
+  struct Compiled {
+    std::weak_ptr<const ProgramSpec> spec;
+    std::shared_ptr<const std::regex> pattern;
+  };
+  static std::mutex mutex;  // Supervisors may run on threads of their own
+  static std::unordered_map<const ProgramSpec*, Compiled> cache;
+  std::lock_guard lock(mutex);
+  if (auto it = cache.find(spec.get()); it != cache.end() && !it->second.spec.expired()) return it->second.pattern;
+  std::erase_if(cache, [](const auto& entry) { return entry.second.spec.expired(); });
+  std::shared_ptr<const std::regex> pattern;
+  try {
+    pattern = std::make_shared<const std::regex>(spec->ready->target, std::regex::ECMAScript | std::regex::optimize);
+  } catch (const std::regex_error&) {
+  }
+  cache[spec.get()] = {spec, pattern};
+  return pattern;
+}
+
+ProbeRequest::Kind probeKind(Readiness::Kind kind) {
+  switch (kind) {
+    case Readiness::Kind::tcp: return ProbeRequest::Kind::tcp;
+    case Readiness::Kind::http: return ProbeRequest::Kind::http;
+    default: return ProbeRequest::Kind::exec;
+  }
+}
+
+ProbeRequest::Kind probeKind(HealthCheck::Kind kind) {
+  switch (kind) {
+    case HealthCheck::Kind::tcp: return ProbeRequest::Kind::tcp;
+    case HealthCheck::Kind::http: return ProbeRequest::Kind::http;
+    case HealthCheck::Kind::exec: return ProbeRequest::Kind::exec;
+  }
+  return ProbeRequest::Kind::exec;
+}
+
 }  // namespace
 
 Instance::Instance(Host& host, Listener& listener, std::shared_ptr<const ProgramSpec> spec, int index,
@@ -40,7 +80,11 @@ Instance::Instance(Host& host, Listener& listener, std::shared_ptr<const Program
       index_(index),
       name_(spec_->instanceName(index)),
       output_(std::make_shared<InstanceOutput>(name_, std::move(forward))),
-      timer_(host.makeTimer([this] { handle(Event::deadline); })) {
+      timer_(host.makeTimer([this] { onDeadline(); })),
+      probeTimer_(host.makeCoalescedTimer([this] {
+        if (phase_ == Phase::starting) return probeReadiness();
+        checkHealth();
+      })) {
   configureOutput();
 }
 
@@ -50,7 +94,7 @@ void Instance::configureOutput() {
     listener_.log(LogLevel::warn, fmt::format("{}: {}", name_, error));
 }
 
-Instance::~Instance() = default;
+Instance::~Instance() { output_->unwatchLines(); }
 
 bool Instance::handle(Event event) {
   HandlerScope scope(depth_, listener_);
@@ -89,6 +133,8 @@ void Instance::run(Action action) {
     case Action::cancelRetry: return cancelRetry();
     case Action::wantUp: return wantUp();
     case Action::wantDown: return wantDown();
+    case Action::enterNotReady: return enterNotReady();
+    case Action::enterUnhealthy: return enterUnhealthy();
   }
 }
 
@@ -99,10 +145,17 @@ bool Instance::signal(int sig) {
 }
 
 void Instance::setSpec(std::shared_ptr<const ProgramSpec> spec, bool restartNow) {
+  const bool newCheck = spec->healthcheck != spec_->healthcheck;
   spec_ = std::move(spec);
   name_ = spec_->instanceName(index_);
   configureOutput();
   if (child_) child_->setKillGroupOnExit(spec_->killasgroup);
+  // A new healthcheck applies at once: checks start over with it. A new `ready` applies from the next start.
+  if (newCheck && phase_ == Phase::running && !restartNow) {
+    HandlerScope scope(depth_, listener_);
+    stopHealth();
+    startHealth();
+  }
   if (restartNow && active()) restart();
 }
 
@@ -150,7 +203,8 @@ void Instance::spawn() {
   phase_ = Phase::starting;
   timer_->cancel();  // the old phase's deadline; STARTING arms its own once spawned
   spawnQueued_ = true;
-  auto pending = host_.requestSpawn({spec_, name_, index_, output_}, [this](SpawnResult r) { onSpawned(std::move(r)); },
+  auto pending = host_.requestSpawn({spec_, name_, index_, output_, [this](Notice n) { onNotice(std::move(n)); }},
+                                    [this](SpawnResult r) { onSpawned(std::move(r)); },
                                     [this](std::optional<ExitStatus> s) { onExit(s); });
   if (spawnQueued_) pendingSpawn_ = std::move(pending);  // not answered yet
 }
@@ -164,6 +218,8 @@ void Instance::onSpawned(SpawnResult result) {
   startedWall_ = host_.wallNow();
   child_ = std::move(result.child);
   spawnError_ = std::move(result.error);
+  statusText_.clear();
+  readiness_ = child_ ? spec_->ready : std::nullopt;  // this spawn's: a reload applies from the next one
   setState(Phase::starting);
   dispatch(child_ ? Event::spawned : Event::spawnFailed);
 }
@@ -175,7 +231,9 @@ bool Instance::withdrawSpawn() {
   return true;
 }
 
+// With `ready`, RUNNING comes with Event::ready, and starttime does not apply.
 void Instance::enterStartPeriod() {
+  if (readiness_) return startReadiness();
   if (spec_->starttime.count() == 0) enterRunning();  // no start period: up at once
 }
 
@@ -183,7 +241,9 @@ void Instance::enterStartPeriod() {
 // kInfiniteRetries: retries_ cannot exceed it). The process exited too soon (Event::exit), or none could be
 // spawned (Event::spawnFailed).
 void Instance::enterFailedStart() {
-  std::string reason = exitPending_ ? fmt::format("exited too quickly ({})", exitText()) : std::move(spawnError_);
+  std::string reason = !failedStart_.empty() ? std::exchange(failedStart_, {})
+                       : exitPending_        ? fmt::format("exited too quickly ({})", exitText())
+                                             : std::move(spawnError_);
   ++retries_;
   backoffDelay_ = failedStartDelay(*spec_, retries_);
   if (retries_ > spec_->startretries) {
@@ -248,12 +308,45 @@ void Instance::enterOverdue() {
 }
 
 void Instance::enterStopped() {
+  if (!failedStart_.empty()) return enterFailedStart();  // the stop of a program not ready in time
   setState(Phase::stopped);
   if (want_ == Want::up) {  // the user asked for it: fresh counts
     retries_ = 0;
     youngExits_ = 0;
     spawn();
   }
+}
+
+// A request during a stop is the user's: a stop of a program not ready in time ends as they ask, not as a
+// failed start.
+void Instance::wantUp() {
+  want_ = Want::up;
+  failedStart_.clear();
+}
+
+void Instance::wantDown() {
+  want_ = Want::down;
+  failedStart_.clear();
+}
+
+// Not ready after ready.timeout: a failed start, once the process is down (stopsignal, then SIGKILL after
+// stoptime, as any stop). STARTING -> STOPPING -> BACKOFF (or FATAL), the reason on both changes.
+void Instance::enterNotReady() {
+  const auto timeout = readiness_ ? readiness_->timeout : spec_->starttime;  // only with ready, really
+  failedStart_ = fmt::format("not ready after {}", formatDuration(timeout));
+  if (!lastProbeFailure_.empty()) failedStart_ += fmt::format(" (last check: {})", lastProbeFailure_);
+  setState(Phase::stoppingTerm, failedStart_, false);
+  sendStopSignal();
+}
+
+// Unhealthy: restarted (counted in restarts) unless autorestart is never; then it stays RUNNING, unhealthy,
+// and the checks go on.
+void Instance::enterUnhealthy() {
+  if (spec_->autorestart == AutoRestart::never) return;
+  ++restarts_;
+  want_ = Want::up;
+  setState(Phase::stoppingTerm, "unhealthy: " + healthText_, false);
+  sendStopSignal();
 }
 
 void Instance::cancelRetry() {
@@ -279,11 +372,18 @@ std::string Instance::exitText() const { return exit_ ? exit_->str() : "exit sta
 // transition to the listener's outbox. Nobody is called back from here, so callers go on without re-checking.
 void Instance::setState(Phase to, std::string reason, bool expected) {
   const ProcessState from = std::exchange(published_, toPublic(to));
-  phase_ = to;
+  const Phase old = std::exchange(phase_, to);
   timer_->cancel();
+  if (old == Phase::starting && to != Phase::starting) stopReadiness();
+  if (old == Phase::running && to != Phase::running) stopHealth();
   switch (to) {
     case Phase::starting:
-      if (child_ && spec_->starttime.count() > 0) timer_->arm(spec_->starttime);
+      if (child_ && readiness_) {
+        readyBy_ = host_.now() + readiness_->timeout;
+        timer_->arm(readiness_->timeout);
+      } else if (child_ && spec_->starttime.count() > 0) {
+        timer_->arm(spec_->starttime);
+      }
       break;
     case Phase::backoff: timer_->arm(backoffDelay_); break;
     case Phase::fatal:
@@ -303,6 +403,7 @@ void Instance::setState(Phase to, std::string reason, bool expected) {
   if (to == Phase::backoff) change.retryIn = backoffDelay_;
   if (to == Phase::fatal) change.retryIn = spec_->fatalRetry;  // 0: no retry
   listener_.publish(*this, std::move(change));
+  if (to == Phase::running && old != Phase::running) startHealth();  // published after RUNNING
 }
 
 InstanceStatus Instance::status() const {
@@ -318,7 +419,128 @@ InstanceStatus Instance::status() const {
   s.lastExitTime = lastExitWall_;
   s.restarts = restarts_;
   s.reason = reason_;
+  s.health = health_;
+  s.healthText = healthText_;
+  s.statusText = statusText_;
   return s;
+}
+
+// --- readiness and health -----------------------------------------------------------------------
+
+// STARTING's deadline is starttime, or ready.timeout when the spawn waits for readiness: then its passing is a
+// failed start.
+void Instance::onDeadline() { handle(phase_ == Phase::starting && readiness_ ? Event::notReady : Event::deadline); }
+
+void Instance::startReadiness() {
+  lastProbeFailure_.clear();
+  switch (readiness_->kind) {
+    case Readiness::Kind::notify:
+    case Readiness::Kind::fd: return;  // the host reports the child's notices (onNotice)
+    case Readiness::Kind::log:
+      readyPattern_ = readyPattern(spec_);
+      output_->watchLines([this](std::string_view line) { onOutputLine(line); });
+      return;
+    case Readiness::Kind::exec:
+    case Readiness::Kind::tcp:
+    case Readiness::Kind::http: return probeReadiness();
+  }
+}
+
+void Instance::stopReadiness() {
+  if (readiness_ && readiness_->kind == Readiness::Kind::log) output_->unwatchLines();
+  probe_.reset();
+  probeTimer_->cancel();
+}
+
+// One probe, bounded by what is left of ready.timeout; the next one `interval` after it failed.
+void Instance::probeReadiness() {
+  const auto left = std::chrono::duration_cast<Duration>(readyBy_ - host_.now());
+  if (left <= Duration::zero()) return;  // the deadline is due: it decides
+  probe_ = host_.runProbe({probeKind(readiness_->kind), readiness_->target, left, spec_, name_, index_},
+                          [this](ProbeResult r) { onReadinessProbe(std::move(r)); });
+}
+
+void Instance::onReadinessProbe(ProbeResult result) {
+  auto done = std::move(probe_);
+  if (phase_ != Phase::starting) return;
+  if (result.passed) return becomeReady();
+  lastProbeFailure_ = std::move(result.reason);
+  probeTimer_->arm(readiness_->interval);
+}
+
+void Instance::onNotice(Notice notice) {
+  if (notice.kind == Notice::Kind::ready) {
+    if (readiness_ && (readiness_->kind == Readiness::Kind::notify || readiness_->kind == Readiness::Kind::fd))
+      becomeReady();
+    return;
+  }
+  if (notice.text == statusText_) return;
+  HandlerScope scope(depth_, listener_);
+  statusText_ = std::move(notice.text);
+  publishDetail(DetailChange::Kind::statusText, statusText_);
+}
+
+void Instance::onOutputLine(std::string_view line) {
+  if (phase_ != Phase::starting || !readyPattern_) return;
+  if (std::regex_search(line.begin(), line.end(), *readyPattern_)) becomeReady();
+}
+
+// Only while STARTING waits for it: a READY=1 sent again later, or a line matching once RUNNING, is no event.
+void Instance::becomeReady() {
+  if (phase_ == Phase::starting && child_ && readiness_) handle(Event::ready);
+}
+
+// RUNNING with a healthcheck: health is starting, and the first check runs after `interval`.
+void Instance::startHealth() {
+  if (!spec_->healthcheck) return;
+  healthFailures_ = 0;
+  healthText_.clear();
+  runningSince_ = host_.now();
+  setHealth(Health::starting);
+  probeTimer_->arm(spec_->healthcheck->interval);
+}
+
+// Out of RUNNING, health is none: the state change says so.
+void Instance::stopHealth() {
+  probe_.reset();
+  probeTimer_->cancel();
+  health_ = Health::none;
+}
+
+void Instance::checkHealth() {
+  if (phase_ != Phase::running || !spec_->healthcheck) return;
+  const auto& check = *spec_->healthcheck;
+  probe_ = host_.runProbe({probeKind(check.kind), check.target, check.timeout, spec_, name_, index_},
+                          [this](ProbeResult r) { onHealthCheck(std::move(r)); });
+}
+
+// `retries` failures in a row make it unhealthy; those within start_period of RUNNING do not count.
+void Instance::onHealthCheck(ProbeResult result) {
+  HandlerScope scope(depth_, listener_);
+  auto done = std::move(probe_);
+  if (phase_ != Phase::running || !spec_->healthcheck) return;
+  const auto& check = *spec_->healthcheck;
+  probeTimer_->arm(check.interval);
+  if (result.passed) {
+    healthFailures_ = 0;
+    if (health_ != Health::healthy) setHealth(Health::healthy);
+    return;
+  }
+  healthText_ = std::move(result.reason);
+  if (host_.now() - runningSince_ < check.startPeriod) return;
+  if (++healthFailures_ < check.retries || health_ == Health::unhealthy) return;
+  setHealth(Health::unhealthy);
+  dispatch(Event::unhealthy);
+}
+
+void Instance::setHealth(Health health) {
+  health_ = health;
+  publishDetail(DetailChange::Kind::health, healthText_);
+}
+
+void Instance::publishDetail(DetailChange::Kind kind, std::string text) {
+  listener_.publishDetail(*this, DetailChange{kind, spec_->name, name_, index_, child_ ? child_->pid() : 0, health_,
+                                              std::move(text), host_.wallNow(), spec_});
 }
 
 }  // namespace taskmaster::inline v0::detail

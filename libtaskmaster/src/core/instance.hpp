@@ -8,7 +8,9 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <regex>
 #include <string>
+#include <string_view>
 
 #include <taskmaster/log.hpp>
 #include <taskmaster/program_spec.hpp>
@@ -103,9 +105,27 @@ class Instance {
   void enterOverdue();
   void enterStopped();
   void cancelRetry();
-  void wantUp() { want_ = Want::up; }
-  void wantDown() { want_ = Want::down; }
+  void wantUp();
+  void wantDown();
+  void enterNotReady();
+  void enterUnhealthy();
   void run(Action action);
+
+  // Readiness (`ready`) while STARTING, health checks (`healthcheck`) while RUNNING.
+  void onDeadline();
+  void startReadiness();
+  void stopReadiness();
+  void probeReadiness();
+  void onReadinessProbe(ProbeResult result);
+  void onNotice(Notice notice);
+  void onOutputLine(std::string_view line);
+  void becomeReady();
+  void startHealth();
+  void stopHealth();
+  void checkHealth();
+  void onHealthCheck(ProbeResult result);
+  void setHealth(Health health);
+  void publishDetail(DetailChange::Kind kind, std::string text);
 
   void spawn();
   void configureOutput();
@@ -145,7 +165,21 @@ class Instance {
   std::optional<ExitStatus> exit_;  // Event::exit: nullopt when the status is unknown
   int exitPid_ = 0;
   bool exitPending_ = false;         // setState attaches exit_ to the first transition that follows an exit
+  // Readiness: the spec's `ready` of this spawn while STARTING waits for it, its deadline, its pattern (log).
+  std::optional<Readiness> readiness_;
+  Clock::time_point readyBy_{};
+  std::shared_ptr<const std::regex> readyPattern_;
+  std::string lastProbeFailure_;
+  std::string failedStart_;  // not ready in time: the reason of the failed start the stop ends in
+  // The next readiness probe or health check (coalesced: many instances share a wakeup), and the one running.
+  std::unique_ptr<Timer> probeTimer_;
+  std::unique_ptr<PendingProbe> probe_;
+  // Health, while RUNNING with a healthcheck.
   Health health_ = Health::none;
+  std::string healthText_;   // the last failed check's reason
+  int healthFailures_ = 0;   // in a row, start_period excluded
+  Clock::time_point runningSince_{};
+  std::string statusText_;   // sd_notify's STATUS= of the current process
 };
 
 }  // namespace taskmaster::inline v0::detail

@@ -7,15 +7,19 @@
 #include <cctype>
 #include <charconv>
 #include <cstdint>
+#include <functional>
 #include <limits>
+#include <regex>
 #include <ranges>
 #include <tuple>
 #include <utility>
 
 #include <fmt/format.h>
 
+#include <taskmaster/config.hpp>
 #include <taskmaster/util.hpp>
 
+#include "events/event.hpp"
 #include "util/text.hpp"
 
 namespace taskmaster::inline v0 {
@@ -188,6 +192,90 @@ std::optional<std::string> ProgramSpec::outputPath(StdStream stream, int index) 
   return expanded;
 }
 
+namespace {
+
+// An event listener (docs/events.md): known event types, a buffer, and its stdin and stdout as supervisord's
+// protocol needs them: two pipes of their own.
+void validateListener(const ProgramSpec& spec, const std::function<void(std::string)>& problem) {
+  if (spec.bufferSize < 1) problem(fmt::format("buffer_size: must be at least 1, got {}", spec.bufferSize));
+  for (const auto& type : spec.events) {
+    if (events::detail::eventMask(type)) continue;
+    std::string message = fmt::format("events: '{}' is not an event type", escapeControl(type));
+    if (auto guess = suggest(type, events::detail::eventTypeNames())) message += fmt::format(" (did you mean '{}'?)", *guess);
+    problem(std::move(message));
+  }
+  if (spec.events.empty()) {
+    if (spec.bufferSize != 10) problem("buffer_size: only an event listener (a program with events) has a buffer");
+    return;
+  }
+  if (spec.tty) problem("tty: an event listener speaks supervisord's protocol on pipes: it cannot have a terminal");
+  if (spec.redirectStderr)
+    problem("redirect_stderr: an event listener's stdout is its protocol: its stderr must stay apart");
+  if (!spec.stdin) problem("stdin: an event listener reads its events on stdin: it must not be false");
+// "HOST:PORT" with a port of 1-65535.
+bool isHostPort(std::string_view target) {
+  const auto colon = target.rfind(':');
+  if (colon == std::string_view::npos || colon == 0) return false;
+  const auto port = target.substr(colon + 1);
+  int number = 0;
+  auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), number);
+  return ec == std::errc{} && ptr == port.data() + port.size() && number >= 1 && number <= 65535;
+}
+
+// The target of an exec, tcp or http probe of `key` ("ready", "healthcheck").
+void validateTarget(std::string_view key, std::string_view kind, const std::string& target,
+                    const std::function<void(std::string)>& problem) {
+  if (target.empty()) return problem(fmt::format("{}: {}: must not be empty", key, kind));
+  if (kind == "tcp" && !isHostPort(target))
+    problem(fmt::format("{}: tcp: expected HOST:PORT with a port of 1-65535, got '{}'", key, target));
+  if (kind == "http" && !target.starts_with("http://") && !target.starts_with("https://"))
+    problem(fmt::format("{}: http: expected a URL starting with http:// or https://, got '{}'", key, target));
+}
+
+void validateDuration(std::string_view key, Duration value, Duration least,
+                      const std::function<void(std::string)>& problem) {
+  if (value < least || value > kMaxDuration)
+    problem(fmt::format("{}: must be between {} and {}, got {}", key, formatDuration(least),
+                        formatDuration(kMaxDuration), formatDuration(value)));
+}
+
+void validateChecks(const ProgramSpec& spec, const std::function<void(std::string)>& problem) {
+  constexpr Duration kLeast = std::chrono::milliseconds(1);
+  if (const auto& r = spec.ready) {
+    validateDuration("ready: timeout", r->timeout, kLeast, problem);
+    validateDuration("ready: interval", r->interval, kLeast, problem);
+    switch (r->kind) {
+      case Readiness::Kind::notify: break;
+      case Readiness::Kind::fd:
+        if (r->fd < 3 || r->fd > 1023) problem(fmt::format("ready: fd: must be between 3 and 1023, got {}", r->fd));
+        break;
+      case Readiness::Kind::log:
+        if (r->target.empty()) problem("ready: log: must not be empty");
+        try {
+          std::regex check(r->target, std::regex::ECMAScript);
+        } catch (const std::regex_error& e) {
+          problem(fmt::format("ready: log: '{}' is not a valid regular expression: {}", r->target, e.what()));
+        }
+        break;
+      case Readiness::Kind::exec: validateTarget("ready", "exec", r->target, problem); break;
+      case Readiness::Kind::tcp: validateTarget("ready", "tcp", r->target, problem); break;
+      case Readiness::Kind::http: validateTarget("ready", "http", r->target, problem); break;
+    }
+  }
+  if (const auto& h = spec.healthcheck) {
+    const std::string_view kind = h->kind == HealthCheck::Kind::exec  ? "exec"
+                                  : h->kind == HealthCheck::Kind::tcp ? "tcp"
+                                                                      : "http";
+    validateTarget("healthcheck", kind, h->target, problem);
+    validateDuration("healthcheck: interval", h->interval, kLeast, problem);
+    validateDuration("healthcheck: timeout", h->timeout, kLeast, problem);
+    validateDuration("healthcheck: start_period", h->startPeriod, Duration::zero(), problem);
+    if (h->retries < 1) problem(fmt::format("healthcheck: retries: must be at least 1, got {}", h->retries));
+  }
+}
+
+}  // namespace
+
 std::vector<std::string> ProgramSpec::validate() const {
   std::vector<std::string> problems;
   auto problem = [&](std::string message) { problems.push_back(std::move(message)); };
@@ -308,21 +396,26 @@ std::vector<std::string> ProgramSpec::validate() const {
     }
   }
 
+  validateListener(*this, problem);
+
   if (tailBytes < 1 || tailBytes > kMaxTailBytes) {
     problem(fmt::format("tail_bytes: must be between 1 and {}, got {}", formatSize(kMaxTailBytes),
                         formatSize(tailBytes)));
   }
+  validateChecks(*this, problem);
   return problems;
 }
 
 bool ProgramSpec::sameProcessAs(const ProgramSpec& other) const {
   // Only what is fixed at exec time; the rest (numprocs, restart policy and crash-loop backoff, timings,
-  // signals) applies live. So does the output: taskmaster reads the pipes and writes the files itself, and
-  // re-points an instance's OutputLog on reload (docs/output.md). redirect_stderr is the exception: it decides
-  // whether the child's fd 2 is the stdout pipe or a pipe of its own. Limits are set before exec.
+  // signals) applies live, and so do a listener's event types and buffer (becoming or ceasing to be a listener
+  // needs a new process, which starts the protocol from its beginning). So does the output: taskmaster reads
+  // the pipes and writes the files itself, and re-points an instance's OutputLog on reload (docs/output.md).
+  // redirect_stderr is the exception: it decides whether the child's fd 2 is the stdout pipe or a pipe of its
+  // own. Limits are set before exec.
   return cmd == other.cmd && env == other.env && workingdir == other.workingdir && umask == other.umask &&
          user == other.user && redirectStderr == other.redirectStderr && limits == other.limits && tty == other.tty &&
-         stdin == other.stdin;
+         stdin == other.stdin && events.empty() == other.events.empty();
 }
 
 std::string_view ProgramSpec::group() const { return std::string_view(name).substr(0, name.find(':')); }

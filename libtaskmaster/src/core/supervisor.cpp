@@ -9,6 +9,7 @@
 #include <taskmaster/output.hpp>
 
 #include "core/registry.hpp"
+#include "core/supervisor_access.hpp"
 #include "process/asio_host.hpp"
 
 namespace taskmaster::inline v0 {
@@ -98,6 +99,8 @@ Subscription Supervisor::onStateChange(std::function<void(const StateChange&)> h
 Subscription Supervisor::onDetailChange(std::function<void(const DetailChange&)> handler) {
   return impl_->registry_.subscribeDetails(std::move(handler));
 }
+
+detail::AsioHost& detail::SupervisorAccess::host(Supervisor& supervisor) { return supervisor.impl_->host_; }
 
 std::error_code Supervisor::reapOrphans() { return impl_->host_.reapOrphans(); }
 

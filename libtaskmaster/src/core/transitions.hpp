@@ -35,8 +35,11 @@ enum class Event {
   spawnFailed,  // no process could be spawned (STARTING)
   exit,         // the process exited
   deadline,     // the deadline of the current phase passed
+  ready,        // the readiness check (`ready`) passed
+  notReady,     // `ready.timeout` passed before it did (STARTING's deadline when the spec has `ready`)
+  unhealthy,    // the health check failed `retries` times in a row
 };
-inline constexpr std::size_t kEventCount = 7;
+inline constexpr std::size_t kEventCount = 10;
 
 // systemd's enter* verbs: each names what it does, and moves to the phase it names.
 enum class Action {
@@ -56,8 +59,10 @@ enum class Action {
   cancelRetry,       // stop in BACKOFF: want down, STOPPED
   wantUp,            // during a stop: start again once down
   wantDown,          // during a stop: stay down
+  enterNotReady,     // not ready in time: stopsignal, arm stoptime; a failed start once down
+  enterUnhealthy,    // unhealthy: restarted as by `restart` when autorestart is not never
 };
-inline constexpr std::size_t kActionCount = 16;
+inline constexpr std::size_t kActionCount = 18;
 
 struct Transition {
   Phase phase;
@@ -76,10 +81,13 @@ inline constexpr Transition kTransitions[] = {
     {Phase::starting, Event::spawnFailed, Action::enterFailedStart},
     {Phase::starting, Event::exit, Action::enterFailedStart},
     {Phase::starting, Event::deadline, Action::enterRunning},
+    {Phase::starting, Event::ready, Action::enterRunning},
+    {Phase::starting, Event::notReady, Action::enterNotReady},
 
     {Phase::running, Event::stop, Action::enterStopping},
     {Phase::running, Event::restart, Action::enterRestart},
     {Phase::running, Event::exit, Action::enterExited},
+    {Phase::running, Event::unhealthy, Action::enterUnhealthy},
 
     {Phase::backoff, Event::start, Action::enterStart},
     {Phase::backoff, Event::stop, Action::cancelRetry},
@@ -152,14 +160,15 @@ inline constexpr std::array<ProcessState, kPhaseCount> kPublicState{
 inline constexpr std::array<std::string_view, kPhaseCount> kPhaseNames{
     "stopped", "starting", "running", "backoff", "stoppingTerm", "stoppingKill", "stoppingOverdue", "exited", "fatal"};
 inline constexpr std::array<std::string_view, kEventCount> kEventNames{
-    "start", "stop", "restart", "spawned", "spawnFailed", "exit", "deadline"};
+    "start", "stop", "restart", "spawned", "spawnFailed", "exit", "deadline", "ready", "notReady", "unhealthy"};
 inline constexpr std::array<std::string_view, kActionCount> kActionNames{
     "reject",       "enterStart",    "enterRetry",    "enterFatalRetry",  "enterStartPeriod", "enterFailedStart",
     "enterRunning", "enterExited",   "enterStopping", "enterRestart",     "enterKill",
-    "enterOverdue", "enterStopped",  "cancelRetry",   "wantUp",           "wantDown"};
+    "enterOverdue", "enterStopped",  "cancelRetry",   "wantUp",           "wantDown",
+    "enterNotReady", "enterUnhealthy"};
 static_assert(static_cast<std::size_t>(Phase::fatal) + 1 == kPhaseCount);
-static_assert(static_cast<std::size_t>(Event::deadline) + 1 == kEventCount);
-static_assert(static_cast<std::size_t>(Action::wantDown) + 1 == kActionCount);
+static_assert(static_cast<std::size_t>(Event::unhealthy) + 1 == kEventCount);
+static_assert(static_cast<std::size_t>(Action::enterUnhealthy) + 1 == kActionCount);
 
 [[nodiscard]] constexpr std::string_view to_string(Phase p) { return kPhaseNames[static_cast<std::size_t>(p)]; }
 [[nodiscard]] constexpr std::string_view to_string(Event e) { return kEventNames[static_cast<std::size_t>(e)]; }

@@ -32,6 +32,30 @@ struct InstanceOutput::Stream {
   void feed(std::string_view bytes) {
     log->append(bytes);
     if (forwardTo) forwardLines(bytes);
+    if (watcher) watchLines(bytes);
+  }
+
+  // Complete lines to the watcher, each without its newline; one longer than kMaxWatchedLine is dropped
+  // whole, so a program that never writes a newline costs a bounded buffer.
+  void watchLines(std::string_view bytes) {
+    while (!bytes.empty()) {
+      const auto newline = bytes.find('\n');
+      const auto piece = bytes.substr(0, newline);
+      if (!overlong && watched.size() + piece.size() <= kMaxWatchedLine) {
+        watched.append(piece);
+      } else {
+        overlong = true;
+        watched.clear();
+      }
+      if (newline == std::string_view::npos) return;
+      bytes.remove_prefix(newline + 1);
+      if (!overlong && watcher) {
+        auto onLine = watcher;  // it may unwatch from inside
+        onLine(watched);
+      }
+      watched.clear();
+      overlong = false;
+    }
   }
 
   // Whole lines only, each with the prefix: a line arriving in pieces is held until its end, so lines of
@@ -90,6 +114,9 @@ struct InstanceOutput::Stream {
   Rotation rotation;
   std::optional<StdStream> forwardTo;
   std::string partial;  // a forwarded line whose end has not come yet
+  std::function<void(std::string_view)> watcher;  // watchLines()
+  std::string watched;  // a watched line whose end has not come yet
+  bool overlong = false;
   int pipes = 0;        // pipes being read into it
   std::string error;    // why `path` is not open
 };
@@ -138,6 +165,18 @@ InstanceOutput::Reader InstanceOutput::reader(StdStream which) const {
   const auto& s = stream(which);
   ++s->pipes;
   return {[s](std::string_view bytes) { s->feed(bytes); }, [s] { s->end(); }};
+}
+
+void InstanceOutput::watchLines(std::function<void(std::string_view)> onLine) {
+  for (const auto& s : streams_) {
+    s->watcher = onLine;
+    s->watched.clear();
+    s->overlong = false;
+  }
+}
+
+void InstanceOutput::unwatchLines() {
+  for (const auto& s : streams_) s->watcher = {};
 }
 
 void InstanceOutput::release() {

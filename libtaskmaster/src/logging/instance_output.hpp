@@ -21,6 +21,8 @@ namespace taskmaster::inline v0::detail {
 // the one holder.
 using ForwardHolder = std::shared_ptr<ForwardSink>;
 
+inline constexpr std::size_t kMaxWatchedLine = 4096;
+
 class InstanceOutput {
  public:
   InstanceOutput(std::string instance, ForwardHolder forward);
@@ -45,6 +47,11 @@ class InstanceOutput {
     std::function<void()> onEnd;
   };
   [[nodiscard]] Reader reader(StdStream stream) const;
+  // Until unwatchLines(), every complete line of stdout and stderr (without its newline) goes to onLine as
+  // well: `ready: {log: REGEX}`. A line longer than kMaxWatchedLine is not passed on.
+  void watchLines(std::function<void(std::string_view)> onLine);
+  void unwatchLines();
+
   // A spawn failed after prepare(): files that no pipe feeds are closed.
   void release();
 

@@ -165,6 +165,13 @@ void Collector::State::renderInstances(std::string& out, const std::vector<Insta
        [&](const InstanceStatus& s, const std::string& l) {
          fmt::format_to(it, "taskmaster_process_up{{{}}} {}\n", l, s.state == ProcessState::running ? 1 : 0);
        });
+  // Only the instances whose health is checked (RUNNING with a healthcheck): for the others there is no health.
+  family(out, "taskmaster_process_healthy", "gauge",
+         "1 when the instance's health check passes, 0 while starting or unhealthy; only instances with one.");
+  for (std::size_t i = 0; i < instances.size(); ++i) {
+    if (instances[i].health == Health::none) continue;
+    fmt::format_to(it, "taskmaster_process_healthy{{{}}} {}\n", labels[i], instances[i].health == Health::healthy ? 1 : 0);
+  }
   each("taskmaster_process_restarts_total", "counter",
        "Automatic starts: retries after a failed start and autorestarts.",
        [&](const InstanceStatus& s, const std::string& l) {

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <optional>
 #include <system_error>
 #include <utility>
@@ -23,6 +24,7 @@
 #include "process/console.hpp"
 #include "process/child_watcher.hpp"
 #include "process/launcher.hpp"
+#include "process/probe.hpp"
 #include "process/reaper.hpp"
 
 namespace taskmaster::inline v0::detail {
@@ -62,6 +64,84 @@ class AsioTimer final : public Timer {
 
 }  // namespace
 
+// The coalesced timers (Host::makeCoalescedTimer): deadlines rounded up to a multiple of kTimerSlack, in one
+// ordered map, behind one steady_timer armed for the earliest. 1,000 health checks due within the same
+// 100 ms wake the loop once; a due deadline costs O(log n), an idle one nothing.
+struct TimerWheel : std::enable_shared_from_this<TimerWheel> {
+  struct Entry;
+  using Deadlines = std::multimap<Clock::time_point, Entry*>;
+  struct Entry {
+    std::function<void()> onExpiry;
+    std::optional<Deadlines::iterator> slot;  // set while armed
+  };
+
+  explicit TimerWheel(asio::io_context& io) : timer(io) {}
+  asio::steady_timer timer;
+  Deadlines deadlines;
+  std::optional<Clock::time_point> armedFor;
+
+  static Clock::time_point rounded(Clock::time_point t) {
+    const auto slack = std::chrono::duration_cast<Clock::duration>(kTimerSlack);
+    const auto since = t.time_since_epoch();
+    return Clock::time_point((since + slack - Clock::duration(1)) / slack * slack);
+  }
+
+  void add(Clock::duration after, Entry& entry) {
+    remove(entry);
+    entry.slot = deadlines.emplace(rounded(Clock::now() + after), &entry);
+    rearm();
+  }
+
+  void remove(Entry& entry) {
+    if (entry.slot) deadlines.erase(*entry.slot);  // the steady_timer may then fire for nothing: none is due
+    entry.slot.reset();
+  }
+
+  void rearm() {
+    if (deadlines.empty() || (armedFor && *armedFor <= deadlines.begin()->first)) return;
+    armedFor = deadlines.begin()->first;
+    timer.expires_at(*armedFor);
+    timer.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+      auto self = weak.lock();
+      if (!self || ec) return;
+      self->expire();
+    });
+  }
+
+  // Every deadline due, in order; each may arm or cancel timers (its own included) as it runs.
+  void expire() {
+    armedFor.reset();
+    const auto now = Clock::now();
+    while (!deadlines.empty() && deadlines.begin()->first <= now) {
+      Entry* entry = deadlines.begin()->second;
+      deadlines.erase(deadlines.begin());
+      entry->slot.reset();
+      entry->onExpiry();
+    }
+    rearm();
+  }
+};
+
+namespace {
+
+class CoalescedTimer final : public Timer {
+ public:
+  CoalescedTimer(std::shared_ptr<TimerWheel> wheel, std::function<void()> onExpiry)
+      : wheel_(std::move(wheel)), entry_{std::move(onExpiry), std::nullopt} {}
+  ~CoalescedTimer() override { cancel(); }
+  CoalescedTimer(const CoalescedTimer&) = delete;
+  CoalescedTimer& operator=(const CoalescedTimer&) = delete;
+
+  void arm(Clock::duration after) override { wheel_->add(after, entry_); }
+  void cancel() override { wheel_->remove(entry_); }
+
+ private:
+  std::shared_ptr<TimerWheel> wheel_;
+  TimerWheel::Entry entry_;
+};
+
+}  // namespace
+
 // Spawns served per turn of the loop: at most 32, and no more once 5 ms have passed (a spawn takes 0.5 to 1 ms
 // on 2 cores); then exits, timers and control commands queued meanwhile get their turn before the next slice.
 // Asio runs a handler posted from a handler after the next poll's ready ones, so a ready timer or socket waits
@@ -97,7 +177,11 @@ struct AsioHost::SpawnQueue {
 };
 
 AsioHost::AsioHost(asio::io_context& io)
-    : io_(io), spawns_(std::make_shared<SpawnQueue>(*this)), reaper_(std::make_shared<OrphanReaper>(io)) {
+    : io_(io),
+      spawns_(std::make_shared<SpawnQueue>(*this)),
+      reaper_(std::make_shared<OrphanReaper>(io)),
+      wheel_(std::make_shared<TimerWheel>(io)),
+      notify_(std::make_unique<NotifySocket>(io)) {
   (void)openStdioSlots();  // now, while fds are few; failing, the first spawn tries again and says why
 }
 
@@ -139,6 +223,63 @@ std::unique_ptr<Timer> AsioHost::makeTimer(std::function<void()> onExpiry) {
   return std::make_unique<AsioTimer>(io_, std::move(onExpiry));
 }
 
+std::unique_ptr<Timer> AsioHost::makeCoalescedTimer(std::function<void()> onExpiry) {
+  return std::make_unique<CoalescedTimer>(wheel_, std::move(onExpiry));
+}
+
+namespace {
+
+// A command or an HTTP request under way, as a probe: destroying it cancels it.
+template <class Pending>
+class PendingAs final : public PendingProbe {
+ public:
+  explicit PendingAs(std::unique_ptr<Pending> pending) : pending_(std::move(pending)) {}
+
+ private:
+  std::unique_ptr<Pending> pending_;
+};
+
+// Its first line is what a failed check says: enough for `status`.
+constexpr std::size_t kProbeOutput = 1024;
+
+}  // namespace
+
+std::unique_ptr<PendingProbe> AsioHost::runProbe(ProbeRequest request, ProbeHandler done) {
+  switch (request.kind) {
+    case ProbeRequest::Kind::tcp: break;
+    case ProbeRequest::Kind::exec: {
+      CommandRequest command{probeSpec(request.spec, request.target), std::move(request.instance), request.index, {},
+                             request.timeout, kProbeOutput};
+      return std::make_unique<PendingAs<PendingCommand>>(runCommand(
+          std::move(command), [done = std::move(done)](CommandResult result) { done(probeResult(result)); }));
+    }
+    case ProbeRequest::Kind::http: {
+      http::ClientRequest get{.url = request.target,
+                              .timeout = std::chrono::duration_cast<std::chrono::milliseconds>(request.timeout)};
+      return std::make_unique<PendingAs<http::PendingRequest>>(http::request(
+          io_, std::move(get), [done = std::move(done)](http::ClientResponse answer) { done(probeResult(answer)); }));
+    }
+  }
+  return probeTcp(io_, request.target, request.timeout, std::move(done));
+}
+
+std::shared_ptr<const ProgramSpec> AsioHost::probeSpec(const std::shared_ptr<const ProgramSpec>& spec,
+                                                       const std::string& command) {
+  const auto key = std::pair{spec.get(), command};
+  if (auto it = probeSpecs_.find(key); it != probeSpecs_.end()) {
+    if (!it->second.program.expired()) return it->second.probe;
+    probeSpecs_.erase(it);
+  }
+  if (probeSpecs_.size() >= 2 * prepared_.size() + 64)
+    std::erase_if(probeSpecs_, [](const auto& entry) { return entry.second.program.expired(); });
+  auto probe = std::make_shared<ProgramSpec>(*spec);
+  probe->cmd = {"/bin/sh", "-c", command};
+  probe->ready.reset();  // no NOTIFY_SOCKET, no notification fd: a probe is no program instance
+  probe->healthcheck.reset();
+  probeSpecs_.emplace(key, ProbeSpec{spec, probe});
+  return probe;
+}
+
 Expected<std::shared_ptr<const PreparedLaunch>, std::string> AsioHost::prepared(
     const std::shared_ptr<const ProgramSpec>& spec) {
   if (auto it = prepared_.find(spec.get()); it != prepared_.end()) {
@@ -171,11 +312,13 @@ Expected<Pipe, std::string> makePipe() {
   return p;
 }
 
-// A watched child with its input: the Console is closed with it, when its exit has been reported.
-class ChildWithConsole final : public Child {
+// A watched child with its input and the watch of its readiness notices: both end with it, when its exit has
+// been reported.
+class ChildWithAttachments final : public Child {
  public:
-  ChildWithConsole(std::unique_ptr<Child> child, std::unique_ptr<Console> console)
-      : child_(std::move(child)), console_(std::move(console)) {}
+  ChildWithAttachments(std::unique_ptr<Child> child, std::unique_ptr<Console> console,
+                       std::unique_ptr<NoticeRegistration> notices)
+      : child_(std::move(child)), console_(std::move(console)), notices_(std::move(notices)) {}
   [[nodiscard]] int pid() const override { return child_->pid(); }
   void signal(int sig, bool group) override { child_->signal(sig, group); }
   void setKillGroupOnExit(bool kill) override { child_->setKillGroupOnExit(kill); }
@@ -184,17 +327,26 @@ class ChildWithConsole final : public Child {
  private:
   std::unique_ptr<Child> child_;
   std::unique_ptr<Console> console_;
+  std::unique_ptr<NoticeRegistration> notices_;
 };
 
 // What the child gets on 0, 1 and 2, and what taskmaster keeps: the read ends to capture, the input's end.
 struct Stdio {
   std::optional<Pipe> out, err;
   std::optional<Terminal> terminal;
-  std::optional<Pipe> in;  // stdin: the program reads `read`, taskmaster writes `write`
+  std::optional<Pipe> in;        // stdin: the program reads `read`, taskmaster writes `write`
+  std::optional<Pipe> notice;    // `ready: {fd: N}`: the program writes its newline to `write` as fd N
+  int noticeTarget = -1;
   [[nodiscard]] ChildStdio forChild() const {
-    if (terminal) return {terminal->slave.get(), terminal->slave.get(), terminal->slave.get(), true};
-    const int outFd = out ? out->write.get() : -1;
-    return {in ? in->read.get() : -1, outFd, err ? err->write.get() : outFd, false};
+    ChildStdio c;
+    if (terminal) {
+      c = {terminal->slave.get(), terminal->slave.get(), terminal->slave.get(), true};
+    } else {
+      const int outFd = out ? out->write.get() : -1;
+      c = {in ? in->read.get() : -1, outFd, err ? err->write.get() : outFd, false};
+    }
+    if (notice) c.extra = notice->write.get(), c.extraTarget = noticeTarget;
+    return c;
   }
 };
 
@@ -229,6 +381,16 @@ Expected<Stdio, std::string> makeStdio(const ProgramSpec& spec, const InstanceOu
   return s;
 }
 
+// The notification pipe of `ready: {fd: N}`: its write end is the program's (blocking), its read end the loop's.
+std::string addNotificationFd(const ProgramSpec& spec, Stdio& stdio) {
+  if (!spec.ready || spec.ready->kind != Readiness::Kind::fd) return {};
+  auto pipe = makePipe();
+  if (!pipe.ok()) return std::move(pipe.error());
+  stdio.notice = std::move(*pipe);
+  stdio.noticeTarget = spec.ready->fd;
+  return {};
+}
+
 }  // namespace
 
 // Each spawn gets new pipes (or a new terminal): the old ones are read until whatever holds them (the old
@@ -248,7 +410,15 @@ SpawnResult AsioHost::spawnNow(const SpawnRequest& r, ExitHandler onExit) {
     if (!made.ok()) return failed(std::move(made.error()));
     stdio = std::move(*made);
   }
-  auto launched = launch(*r.spec, **prep, r.instance, r.index, stdio.forChild());
+  if (auto error = addNotificationFd(*r.spec, stdio); !error.empty()) return failed(std::move(error));
+  std::string notifySocket;
+  const bool notify = r.spec->ready && r.spec->ready->kind == Readiness::Kind::notify;
+  if (notify) {
+    std::string error;
+    notifySocket = notify_->address(error);
+    if (notifySocket.empty()) return failed("NOTIFY_SOCKET: " + error);
+  }
+  auto launched = launch(*r.spec, **prep, r.instance, r.index, stdio.forChild(), notifySocket);
   if (!launched.ok()) return failed(std::move(launched.error()));
   try {
     std::unique_ptr<Child> child =
@@ -272,7 +442,15 @@ SpawnResult AsioHost::spawnNow(const SpawnRequest& r, ExitHandler onExit) {
       auto [onData, onEnd] = r.output->reader(stream);
       capture(io_, std::move((*pipe)->read), std::move(onData), std::move(onEnd));
     }
-    if (console) child = std::make_unique<ChildWithConsole>(std::move(child), std::move(console));
+    std::unique_ptr<NoticeRegistration> notices;
+    if (stdio.notice) {
+      stdio.notice->write.reset();
+      notices = watchNotificationFd(io_, std::move(stdio.notice->read), r.onNotice);
+    } else if (notify) {
+      notices = notify_->watch(launched->pid, r.onNotice);
+    }
+    if (console || notices)
+      child = std::make_unique<ChildWithAttachments>(std::move(child), std::move(console), std::move(notices));
     return {std::move(child), {}};
   } catch (const std::exception& e) {  // the pidfd or a pipe could not join the event loop: do not run unwatched
     killAndReap(launched->pid);

@@ -5,7 +5,10 @@
 
 #include "private.hpp"
 
+#include <map>
 #include <memory>
+#include <string>
+#include <utility>
 #include <system_error>
 #include <unordered_map>
 
@@ -13,6 +16,7 @@
 
 #include "core/host.hpp"
 #include "process/command.hpp"
+#include "process/notify.hpp"
 
 namespace boost::asio {
 class io_context;
@@ -21,6 +25,7 @@ class io_context;
 namespace taskmaster::inline v0::detail {
 
 struct PreparedLaunch;
+struct TimerWheel;
 class OrphanReaper;
 
 class AsioHost final : public Host {
@@ -33,6 +38,8 @@ class AsioHost final : public Host {
   [[nodiscard]] Clock::time_point now() const override { return Clock::now(); }
   [[nodiscard]] WallTime wallNow() const override { return std::chrono::system_clock::now(); }
   [[nodiscard]] std::unique_ptr<Timer> makeTimer(std::function<void()> onExpiry) override;
+  [[nodiscard]] std::unique_ptr<Timer> makeCoalescedTimer(std::function<void()> onExpiry) override;
+  [[nodiscard]] std::unique_ptr<PendingProbe> runProbe(ProbeRequest request, ProbeHandler done) override;
   [[nodiscard]] std::unique_ptr<PendingSpawn> requestSpawn(SpawnRequest request, SpawnHandler onSpawned,
                                                            ExitHandler onExit) override;
   void defer(std::function<void()> fn) override;
@@ -59,11 +66,23 @@ class AsioHost final : public Host {
   [[nodiscard]] Expected<std::shared_ptr<const PreparedLaunch>, std::string> prepared(
       const std::shared_ptr<const ProgramSpec>& spec);
 
+  // The spec an exec probe runs with: the program's, with {"/bin/sh", "-c", COMMAND} as its cmd. Made once per
+  // spec version and command, so that its launch is prepared once too.
+  [[nodiscard]] std::shared_ptr<const ProgramSpec> probeSpec(const std::shared_ptr<const ProgramSpec>& spec,
+                                                             const std::string& command);
+  struct ProbeSpec {
+    std::weak_ptr<const ProgramSpec> program;
+    std::shared_ptr<const ProgramSpec> probe;
+  };
+
   boost::asio::io_context& io_;
   std::unordered_map<const ProgramSpec*, Prepared> prepared_;
+  std::map<std::pair<const ProgramSpec*, std::string>, ProbeSpec> probeSpecs_;
   std::size_t pruneAt_ = 64;
   std::shared_ptr<SpawnQueue> spawns_;  // requests not yet served, in order; shared with the posted drain
   std::shared_ptr<OrphanReaper> reaper_;  // knows every child spawned; reaps the others once enabled
+  std::shared_ptr<TimerWheel> wheel_;     // the coalesced timers: one steady_timer for all
+  std::unique_ptr<NotifySocket> notify_;  // NOTIFY_SOCKET of every child with `ready: {notify: true}`
 };
 
 }  // namespace taskmaster::inline v0::detail

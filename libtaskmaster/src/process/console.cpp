@@ -49,6 +49,33 @@ struct Channel {
   std::error_code failed;  // the program's end is gone: every later write fails with it
 };
 
+// Writes what the program takes now; waits for it to take the rest. The wait holds the channel weakly (a
+// Console's, which goes with it) or, `owned`, strongly: a feed closes the fd once done, or with the io_context.
+void drain(const std::shared_ptr<Channel>& channel, bool owned) {
+  Channel& c = *channel;
+  while (!c.pending.empty()) {
+    const ssize_t n = writeQuietly(c.descriptor.native_handle(), c.pending);
+    if (n > 0) {
+      c.pending.erase(0, static_cast<std::size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno == EAGAIN) break;
+    c.failed = {n < 0 ? errno : EIO, std::generic_category()};
+    c.pending.clear();
+    return;
+  }
+  if (c.pending.empty()) return;
+  c.waiting = true;
+  c.descriptor.async_wait(asio::posix::stream_descriptor::wait_write,
+                          [weak = std::weak_ptr(channel), strong = owned ? channel : nullptr,
+                           owned](boost::system::error_code ec) {
+                            const auto self = weak.lock();
+                            if (!self || ec == asio::error::operation_aborted) return;
+                            self->waiting = false;
+                            drain(self, owned);
+                          });
+}
+
 class FdConsole final : public Console {
  public:
   FdConsole(asio::io_context& io, int fd, bool terminal)
@@ -67,7 +94,7 @@ class FdConsole final : public Console {
     if (c.failed) return c.failed;
     if (c.pending.size() + bytes.size() > kMaxPendingInput) return Errc::input_full;
     c.pending.append(bytes);
-    if (!c.waiting) drain(channel_);
+    if (!c.waiting) drain(channel_, false);
     return c.failed;
   }
 
@@ -79,36 +106,18 @@ class FdConsole final : public Console {
   }
 
  private:
-  // Writes what the program takes now; waits for it to take the rest.
-  static void drain(const std::shared_ptr<Channel>& channel) {
-    Channel& c = *channel;
-    while (!c.pending.empty()) {
-      const ssize_t n = writeQuietly(c.descriptor.native_handle(), c.pending);
-      if (n > 0) {
-        c.pending.erase(0, static_cast<std::size_t>(n));
-        continue;
-      }
-      if (n < 0 && errno == EAGAIN) break;
-      c.failed = {n < 0 ? errno : EIO, std::generic_category()};
-      c.pending.clear();
-      return;
-    }
-    if (c.pending.empty()) return;
-    c.waiting = true;
-    c.descriptor.async_wait(asio::posix::stream_descriptor::wait_write,
-                            [weak = std::weak_ptr(channel)](boost::system::error_code ec) {
-                              const auto self = weak.lock();
-                              if (!self || ec == asio::error::operation_aborted) return;
-                              self->waiting = false;
-                              drain(self);
-                            });
-  }
-
   std::shared_ptr<Channel> channel_;
   bool terminal_;
 };
 
 }  // namespace
+
+void feed(asio::io_context& io, UniqueFd fd, std::string bytes) {
+  auto channel = std::make_shared<Channel>(io, fd.get());
+  (void)fd.release();  // the stream_descriptor owns it now
+  channel->pending = std::move(bytes);
+  drain(channel, true);  // the last holder of the channel closes the fd
+}
 
 std::unique_ptr<Console> makeConsole(asio::io_context& io, UniqueFd fd, bool terminal) {
   auto console = std::make_unique<FdConsole>(io, fd.get(), terminal);

@@ -173,6 +173,8 @@ struct ChildArgs {
   int inSlot;                  // the fds (below keepBelow) that hold what becomes the child's stdin, stdout
   int outSlot;                 // and stderr
   int errSlot;
+  int extraSlot;               // what becomes fd extraTarget (-1: none)
+  int extraTarget;
   int keepBelow;
   bool terminal;               // its stdin is a terminal to make its controlling one, in a session of its own
   const Credentials* creds;    // null: no privileges to drop
@@ -202,10 +204,17 @@ bool setUpFds(ChildArgs& a) {
   const int in = ::fcntl(a.inSlot, F_DUPFD, a.keepBelow);
   const int out = ::fcntl(a.outSlot, F_DUPFD, a.keepBelow);
   const int err = ::fcntl(a.errSlot, F_DUPFD, a.keepBelow);
-  if (in < 0 || out < 0 || err < 0) return fail(Stage::stdio);
+  const int extra = a.extraTarget >= 3 ? ::fcntl(a.extraSlot, F_DUPFD, a.keepBelow) : -1;
+  if (in < 0 || out < 0 || err < 0 || (a.extraTarget >= 3 && extra < 0)) return fail(Stage::stdio);
   if (::close_range(0, keep - 1, 0) < 0) return fail(Stage::stdio);
   if (::dup2(in, 0) < 0 || ::dup2(out, 1) < 0 || ::dup2(err, 2) < 0) return fail(Stage::stdio);
-  closeFrom(3);
+  if (extra < 0) {
+    closeFrom(3);
+    return true;
+  }
+  if (extra != a.extraTarget && ::dup2(extra, a.extraTarget) < 0) return fail(Stage::stdio);
+  if (a.extraTarget > 3 && ::close_range(3, static_cast<unsigned>(a.extraTarget - 1), 0) < 0) return fail(Stage::stdio);
+  closeFrom(a.extraTarget + 1);
   return true;
 }
 
@@ -304,19 +313,20 @@ std::string stageError(const ChildError& e, const ChildArgs& a) {
 // hold /dev/null, and each spawn points them at its pipes or terminal (dup3) and back. Being opened once, early, they are low
 // numbers, and the child copies only the fds below them (setUpFds); fds of the supervisor opened meanwhile
 // come after them and are never copied. Per thread, since spawns on two threads would fill them at once.
+// A fourth slot holds the notification fd (`ready: {fd: N}`) when there is one.
 struct StdioSlots {
-  UniqueFd null, in, out, err;
+  UniqueFd null, in, out, err, extra;
 
-  [[nodiscard]] int keepBelow() const { return std::max({in.get(), out.get(), err.get()}) + 1; }
+  [[nodiscard]] int keepBelow() const { return std::max({in.get(), out.get(), err.get(), extra.get()}) + 1; }
   // -1 stands for /dev/null.
   bool fill(const ChildStdio& stdio) {
     auto point = [this](int fd, const UniqueFd& slot) {
       return ::dup3(fd < 0 ? null.get() : fd, slot.get(), O_CLOEXEC) >= 0;
     };
-    return point(stdio.in, in) && point(stdio.out, out) && point(stdio.err, err);
+    return point(stdio.in, in) && point(stdio.out, out) && point(stdio.err, err) && point(stdio.extra, extra);
   }
   void empty() {
-    for (const UniqueFd* slot : {&in, &out, &err}) ::dup3(null.get(), slot->get(), O_CLOEXEC);  // cannot fail
+    for (const UniqueFd* slot : {&in, &out, &err, &extra}) ::dup3(null.get(), slot->get(), O_CLOEXEC);  // cannot fail
   }
 };
 
@@ -325,8 +335,8 @@ StdioSlots* stdioSlots() {
   thread_local std::unique_ptr<StdioSlots> slots;
   if (!slots) {
     auto open = [] { return UniqueFd(::open("/dev/null", O_RDWR | O_CLOEXEC)); };
-    StdioSlots fresh{open(), open(), open(), open()};
-    if (!fresh.null || !fresh.in || !fresh.out || !fresh.err) return nullptr;
+    StdioSlots fresh{open(), open(), open(), open(), open()};
+    if (!fresh.null || !fresh.in || !fresh.out || !fresh.err || !fresh.extra) return nullptr;
     slots = std::make_unique<StdioSlots>(std::move(fresh));  // noexcept is the caller's: bad_alloc ends it
   }
   return slots.get();
@@ -367,6 +377,7 @@ struct PreparedLaunch {
   std::vector<std::string> env;     // envp, with TASKMASTER_PROCESS and TASKMASTER_INSTANCE at their slots
   std::size_t processSlot = 0;
   std::size_t instanceSlot = 0;
+  std::optional<std::size_t> notifySlot;  // NOTIFY_SOCKET, with `ready: {notify: true}`
   std::optional<Credentials> creds;  // set when privileges are to be dropped
   std::vector<ChildLimit> limits;
 };
@@ -383,6 +394,8 @@ void buildEnvironment(const ProgramSpec& spec, PreparedLaunch& p) {
   extra["TASKMASTER_PROGRAM"] = spec.name;
   extra["TASKMASTER_PROCESS"] = {};
   extra["TASKMASTER_INSTANCE"] = {};
+  const bool notify = spec.ready && spec.ready->kind == Readiness::Kind::notify;
+  if (notify) extra["NOTIFY_SOCKET"] = {};  // the supervisor's, not one taskmaster itself may have inherited
   for (char** e = environ; e && *e; ++e) {
     std::string_view kv(*e);
     if (!extra.contains(std::string(kv.substr(0, kv.find('='))))) p.env.emplace_back(kv);
@@ -390,6 +403,7 @@ void buildEnvironment(const ProgramSpec& spec, PreparedLaunch& p) {
   for (const auto& [k, v] : extra) {
     if (k == "TASKMASTER_PROCESS") p.processSlot = p.env.size();
     if (k == "TASKMASTER_INSTANCE") p.instanceSlot = p.env.size();
+    if (k == "NOTIFY_SOCKET" && notify) p.notifySlot = p.env.size();
     p.env.push_back(k + "=" + v);
   }
 }
@@ -468,7 +482,8 @@ Expected<std::shared_ptr<const PreparedLaunch>, std::string> prepareLaunch(const
 }
 
 Expected<Launched, std::string> launch(const ProgramSpec& spec, const PreparedLaunch& prepared,
-                                       const std::string& instance, int index, const ChildStdio& stdio) {
+                                       const std::string& instance, int index, const ChildStdio& stdio,
+                                       std::string_view notifySocket) {
   StdioSlots* slots = stdioSlots();
   if (!slots) return fmt::format("cannot open /dev/null: {}", describe(errno));
   const std::string process = "TASKMASTER_PROCESS=" + instance;
@@ -477,6 +492,8 @@ Expected<Launched, std::string> launch(const ProgramSpec& spec, const PreparedLa
   auto envp = pointers(prepared.env);
   envp[prepared.processSlot] = const_cast<char*>(process.c_str());
   envp[prepared.instanceSlot] = const_cast<char*>(instanceVar.c_str());
+  const std::string notifyVar = fmt::format("NOTIFY_SOCKET={}", notifySocket);
+  if (prepared.notifySlot) envp[*prepared.notifySlot] = const_cast<char*>(notifyVar.c_str());
   const bool restoreLimit = gRestoreFdLimit.load(std::memory_order_acquire);
   if (!slots->fill(stdio)) {
     auto error = fmt::format("dup3: {}", describe(errno));
@@ -490,6 +507,8 @@ Expected<Launched, std::string> launch(const ProgramSpec& spec, const PreparedLa
               .inSlot = slots->in.get(),
               .outSlot = slots->out.get(),
               .errSlot = slots->err.get(),
+              .extraSlot = slots->extra.get(),
+              .extraTarget = stdio.extra >= 0 ? stdio.extraTarget : -1,
               .keepBelow = slots->keepBelow(),
               .terminal = stdio.terminal,
               .creds = prepared.creds ? &*prepared.creds : nullptr,

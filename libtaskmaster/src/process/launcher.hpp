@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include <taskmaster/error.hpp>
 #include <taskmaster/program_spec.hpp>
@@ -40,14 +41,19 @@ struct ChildStdio {
   int out = -1;
   int err = -1;
   bool terminal = false;  // `in` is a terminal: the child leads a session of its own with it as its controlling one
+  // Besides 0-2: `extra` becomes the child's fd `extraTarget` (the notification fd of `ready: {fd: N}`).
+  int extra = -1;
+  int extraTarget = -1;
 };
 
 // Never throws for a failure of the system or of the spec; every failure is an error message ("chdir /srv/app:
 // No such file or directory"), and leaves no process behind. `prepared` comes from prepareLaunch(spec). The
-// child has no fd but 0, 1 and 2 (`stdio`).
+// child has no fd but 0, 1 and 2 (`stdio`), and stdio.extraTarget when asked. With `ready: {notify: true}`
+// its NOTIFY_SOCKET is `notifySocket`.
 // Blocks until the child has exec'd or failed (its own setup: a handful of system calls).
 [[nodiscard]] Expected<Launched, std::string> launch(const ProgramSpec& spec, const PreparedLaunch& prepared,
-                                                     const std::string& instance, int index, const ChildStdio& stdio);
+                                                     const std::string& instance, int index, const ChildStdio& stdio,
+                                                     std::string_view notifySocket = {});
 
 // A new pseudo-terminal of `rows` x `columns`: the master (non-blocking, for the loop) and the slave, both
 // O_CLOEXEC. Opened in the parent: the child of launch() may only make async-signal-safe calls.

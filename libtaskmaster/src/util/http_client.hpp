@@ -19,8 +19,8 @@ namespace taskmaster::inline v0::detail::http {
 struct ClientRequest {
   std::string method = "GET";
   std::string url;  // http://HOST[:PORT]/PATH or https://...
-  std::string body;
-  std::string contentType;  // sent when not empty
+  std::string body{};
+  std::string contentType{};  // sent when not empty
   std::chrono::milliseconds timeout{2000};
 };
 

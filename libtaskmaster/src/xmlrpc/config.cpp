@@ -35,7 +35,9 @@ void changeGroup(const ContextPtr& context, const Params& params, Reply reply) {
   auto name = stringParam(params, 0);
   if (!name) return reply(name.error());
   switch ((context->service.*change)(*name)) {
-    case GroupChange::done: return reply(boolean(true));
+    case GroupChange::done:
+      if (context->hooks.configChanged) context->hooks.configChanged();
+      return reply(boolean(true));
     case GroupChange::alreadyActive: return reply(Fault(FaultCode::alreadyAdded, *name));
     case GroupChange::stillRunning: return reply(Fault(FaultCode::stillRunning, *name));
     case GroupChange::unknown: break;

@@ -123,11 +123,12 @@ void restart(const ContextPtr& context, const Params&, Reply reply) {
   });
 }
 
-// taskmaster runs no event listeners: the event has no one to reach, as in a supervisord without any.
-void sendRemoteCommEvent(const ContextPtr&, const Params& params, Reply reply) {
+// To the event listeners that take REMOTE_COMMUNICATION, through the embedding program's hook.
+void sendRemoteCommEvent(const ContextPtr& context, const Params& params, Reply reply) {
   for (const auto& p : params)
     if (p.kind != Value::Kind::string && p.kind != Value::Kind::binary)
       return reply(Fault(FaultCode::incorrectParameters, "type and data must be strings"));
+  if (context->hooks.remoteCommunication) context->hooks.remoteCommunication(params[0].text, params[1].text);
   reply(boolean(true));
 }
 
@@ -168,7 +169,7 @@ const std::vector<Method> kState{
      "Restart the supervisor process\n\n@return boolean result  always return True unless error"},
     {"supervisor.sendRemoteCommEvent", sendRemoteCommEvent, 2, 2, "boolean string string",
      "Send an event that will be received by event listener subprocesses subscribing to the "
-     "RemoteCommunicationEvent (taskmaster runs none: it is accepted and goes nowhere).\n\n@param  string  type  "
+     "RemoteCommunicationEvent.\n\n@param  string  type  "
      "String for the \"type\" key in the event header\n@param  string  data  Data for the event body\n@return boolean "
      "      Always return True unless error", true},
 };
