@@ -218,3 +218,18 @@ TEST_CASE("a command sees the instance's TASKMASTER_ variables and the spec's en
   req.index = 2;
   CHECK(runner.run(std::move(req)).output == "web web:2 2 x\n");
 }
+
+TEST_CASE("with the orphan reaper on (--init), a command's exit is still its own, not reaped as a stranger's") {
+  boost::asio::io_context io;
+  detail::AsioHost host(io);
+  REQUIRE_FALSE(host.reapOrphans());  // its SIGCHLD wait keeps the loop busy: run until each report
+  for (int i = 0; i < 20; ++i) {
+    std::optional<detail::CommandResult> result;
+    auto pending = host.runCommand(request("exit 7"), [&](detail::CommandResult r) { result = std::move(r); });
+    while (!result) io.run_one();
+    REQUIRE(result->exit);
+    CHECK(result->exit->code == 7);
+  }
+  io.run_for(100ms);
+  CHECK(zombies() == 0);
+}

@@ -38,7 +38,8 @@ std::vector<ListenerSignal::Kind> kinds(const std::vector<ListenerSignal>& signa
 }
 
 std::shared_ptr<const Event> event(std::uint64_t serial, std::string payload = "when:5") {
-  return std::make_shared<const Event>(Event{.type = EventType::tick5, .payload = std::move(payload), .serial = serial});
+  return std::make_shared<const Event>(
+      Event{.type = EventType::tick5, .payload = std::move(payload), .serial = serial});
 }
 
 // A pool and its members, whose sends are recorded (and refused when `refuse` is set).

@@ -226,20 +226,36 @@ TEST_CASE("rate_limit 0 (exec's default): every event delivered") {
 TEST_CASE("the queue is bounded: past it events are dropped, counted and logged once") {
   Recorder r;
   r.dispatcher.configure({hook({"BACKOFF"})});
-  const std::size_t offered = kHookConcurrency + kHookQueueSize + 10;
+  const std::size_t offered = kHookConcurrencyPerHook + kHookQueueSize + 10;
   for (std::size_t i = 0; i < offered; ++i) r.dispatcher.offer(crash("web"));
-  CHECK(r.started.size() == kHookConcurrency);
+  CHECK(r.started.size() == kHookConcurrencyPerHook);
   CHECK(r.dispatcher.stats().dropped == 10);
   CHECK(r.logged.size() == 1);
   bool idle = false;
   r.dispatcher.whenIdle([&] { idle = true; });
   while (!r.pending.empty()) r.finishAll("exit status 1");
   CHECK(idle);
-  CHECK(r.started.size() == kHookConcurrency + kHookQueueSize);
-  CHECK(r.dispatcher.stats().failed == kHookConcurrency + kHookQueueSize);
+  CHECK(r.started.size() == kHookConcurrencyPerHook + kHookQueueSize);
+  CHECK(r.dispatcher.stats().failed == kHookConcurrencyPerHook + kHookQueueSize);
   // The drops were said again, with their count, once the queue moved; each failure said with its reason.
   CHECK(r.logged[1].second == "hook 1 (exec) for web BACKOFF: exit status 1");
   CHECK(r.logged[2].second == "hooks: 10 events dropped while the queue was full");
+}
+
+TEST_CASE("deliveries: at most 2 of one hook and 4 in all at once; a slow hook does not hold up the others") {
+  Recorder r;
+  r.dispatcher.configure({hook({"BACKOFF"}), hook({"FATAL"}), hook({"EXITED"})});
+  for (int i = 0; i < 3; ++i) r.dispatcher.offer(crash("web"));  // hook 1: 2 under way, 1 waits
+  r.dispatcher.offer(crash("web", ProcessState::fatal));         // hook 2 goes past it
+  REQUIRE(r.started.size() == 3);
+  CHECK(r.started[2].index == 2);
+  r.dispatcher.offer(crash("web", ProcessState::exited));
+  r.dispatcher.offer(crash("web", ProcessState::exited));
+  REQUIRE(r.started.size() == 4);  // 4 in all
+  CHECK(r.started[3].index == 3);
+  r.pending[0](detail::Delivered{});  // one of hook 1's ends: the oldest that has room goes, hook 1's third
+  REQUIRE(r.started.size() == 5);
+  CHECK(r.started[4].index == 1);
 }
 
 TEST_CASE("configure: an unchanged hook keeps its rate limit; a changed one starts afresh") {

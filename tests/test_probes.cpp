@@ -34,9 +34,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-ProgramSpec helperSpec(std::string name, std::vector<std::string> args) {
-  return test::helperSpec(std::move(name), std::move(args), 0ms);
-}
+using test::helperSpec;  // starttime 200ms: what readiness replaces
 
 Readiness ready(Readiness::Kind kind, std::string target = {}) {
   return {.kind = kind, .target = std::move(target), .timeout = 10s, .interval = 100ms};
@@ -280,4 +278,23 @@ TEST_CASE("coalesced timers: 500 deadlines within 100 ms wake the loop at most t
     CHECK(fired[i] - due[i] < 100ms + 200ms);  // the slack, and a loaded machine
   }
   CHECK(fired[7] == std::chrono::steady_clock::time_point{});
+}
+
+TEST_CASE("reload: a new healthcheck applies to the running process without restarting it") {
+  Fixture f;
+  auto spec = helperSpec("db", {"--forever"});
+  spec.autorestart = taskmaster::AutoRestart::never;
+  spec.healthcheck = HealthCheck{.kind = HealthCheck::Kind::exec, .target = "true", .interval = 100ms,
+                                 .timeout = 1s, .retries = 1};
+  REQUIRE_FALSE(f.sup.add(spec));
+  REQUIRE_FALSE(f.sup.start("db"));
+  REQUIRE(f.runUntil([&] { return f.one("db").health == Health::healthy; }));
+  const int pid = f.one("db").pid;
+  spec.healthcheck->target = "false";
+  taskmaster::Config config;
+  config.programs = {spec};
+  (void)f.sup.apply(config);
+  REQUIRE(f.runUntil([&] { return f.one("db").health == Health::unhealthy; }));
+  CHECK(f.one("db").pid == pid);
+  CHECK(f.one("db").healthText == "exit status 1");
 }

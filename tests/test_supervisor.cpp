@@ -32,14 +32,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string helper() {
-  const char* h = std::getenv("TM_HELPER");
-  REQUIRE_MESSAGE(h, "TM_HELPER is not set");
-  return h;
-}
-
 using test::helperSpec;
-
 using test::TempDir;
 
 std::string slurp(const fs::path& p) {

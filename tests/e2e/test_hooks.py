@@ -10,7 +10,7 @@ import socket
 import threading
 import time
 
-from tmtest import Daemon, alive, check, config, eventually, helper, main, program, quote, read_file, test
+from tmtest import Daemon, Taskmaster, alive, check, config, eventually, helper, main, program, quote, read_file, test
 
 # Runs 300 ms, then exits with 3: RUNNING, then an unexpected exit (EXITED).
 SHORT = helper("--sleep", "300", "--exit", "3")
@@ -220,6 +220,16 @@ def reload_applies_changed_hooks():
     time.sleep(0.5)
     check(lines_of(first) == ["RUNNING"], lines_of(first))
     check("INFO  1 hook configured" in d.log_text(), d.log_text())
+
+
+@test
+def a_reload_typed_at_the_shell_fires_reload():
+    tm = Taskmaster("programs: {}\n")
+    out = os.path.join(os.path.dirname(tm.config), "reloads")
+    with open(tm.config, "w") as f:
+        f.write(config(program("web", FOREVER)) + hooks(hook(["reload"], exec=f"echo $TASKMASTER_REASON >> {out}")))
+    tm.cmd("reload")
+    eventually(lambda: lines_of(out) == ["configuration reloaded (the shell)"], 10, message="the reload hook")
 
 
 @test

@@ -70,11 +70,12 @@ LogSettings logSettings(const RunOptions& options, const taskmaster::Config* con
 // The commands of the shell, run by the Interpreter; `after` runs once each has finished, before its answer.
 class AppBackend final : public ShellBackend {
  public:
-  AppBackend(taskmaster::Interpreter& interpreter, taskmaster::RunContext context, std::function<void()> after)
+  AppBackend(taskmaster::Interpreter& interpreter, taskmaster::RunContext context,
+             std::function<void(const taskmaster::CommandReply&)> after)
       : local_(interpreter, std::move(context)), after_(std::move(after)) {}
   void run(const std::vector<std::string>& words, std::function<void(taskmaster::CommandReply)> done) override {
     local_.run(words, [this, done = std::move(done)](taskmaster::CommandReply reply) {
-      after_();
+      after_(reply);
       done(std::move(reply));
     });
   }
@@ -84,7 +85,7 @@ class AppBackend final : public ShellBackend {
 
  private:
   LocalBackend local_;
-  std::function<void()> after_;
+  std::function<void(const taskmaster::CommandReply&)> after_;
 };
 
 // The control socket's handler, with `after` run once each command has finished, before its reply goes out.
@@ -158,7 +159,10 @@ class App {
     announced_ = supervisor_.onStateChange([this](const taskmaster::StateChange& c) { announce(c); });
     if (!options_.daemon && !options_.noShell) {
       backend_.emplace(interpreter_, taskmaster::RunContext{.source = "shell", .colour = colourWanted()},
-                       [this] { followConfig(); });
+                       [this](const taskmaster::CommandReply& reply) {
+                         followConfig();
+                         if (reply.command == taskmaster::CommandId::reload && reply.ok) fireReload("the shell");
+                       });
       shell_ = makeShell(io_, *backend_, {.historyFile = historyPath(),
                                           .onQuit = [this](std::string_view why) { quit(why); },
                                           .detachKeys = options_.detachKeys});

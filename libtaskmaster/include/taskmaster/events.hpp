@@ -47,9 +47,6 @@ class EventListeners {
   // REMOTE_COMMUNICATION (supervisor.sendRemoteCommEvent): `type:TYPE`, a newline, `data`.
   void remoteCommunication(std::string_view type, std::string_view data);
 
-  // The events waiting in a pool's buffer (0 for an unknown pool): for tests and status.
-  [[nodiscard]] std::size_t buffered(std::string_view pool) const;
-
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;

@@ -46,6 +46,8 @@ struct HookStats {
 
 inline constexpr std::size_t kHookQueueSize = 256;   // events waiting for a delivery slot; past it, dropped
 inline constexpr std::size_t kHookConcurrency = 4;   // deliveries under way at once
+// Deliveries of one hook under way at once: a hook that hangs until its timeout leaves the others room.
+inline constexpr std::size_t kHookConcurrencyPerHook = 2;
 
 class Hooks {
  public:

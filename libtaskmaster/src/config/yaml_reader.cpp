@@ -429,6 +429,9 @@ Verdict readDependsOn(const YAML::Node& value, ProgramSpec& spec) {
     if (read.ok()) spec.dependsOn.push_back({key.Scalar(), *read});
     else verdict.entries.push_back(Bad{read.error().at, fmt::format("{}: {}", key.Scalar(), read.error().message)});
   }
+  return verdict;
+}
+
 // A key of `ready` or `healthcheck` that is not one of `known`: "did you mean".
 Bad unknownCheckKey(const YAML::Node& key, const std::vector<std::string>& known) {
   std::string message = fmt::format("unknown key '{}'", key.Scalar());

@@ -482,7 +482,13 @@ void Instance::onNotice(Notice notice) {
 
 void Instance::onOutputLine(std::string_view line) {
   if (phase_ != Phase::starting || !readyPattern_) return;
-  if (std::regex_search(line.begin(), line.end(), *readyPattern_)) becomeReady();
+  bool matched = false;
+  try {
+    matched = std::regex_search(line.begin(), line.end(), *readyPattern_);
+  } catch (const std::regex_error& e) {  // error_complexity: the line does not count
+    listener_.log(LogLevel::warn, fmt::format("{}: ready: log: {}", name_, e.what()));
+  }
+  if (matched) becomeReady();
 }
 
 // Only while STARTING waits for it: a READY=1 sent again later, or a line matching once RUNNING, is no event.

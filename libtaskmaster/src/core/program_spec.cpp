@@ -201,7 +201,8 @@ void validateListener(const ProgramSpec& spec, const std::function<void(std::str
   for (const auto& type : spec.events) {
     if (events::detail::eventMask(type)) continue;
     std::string message = fmt::format("events: '{}' is not an event type", escapeControl(type));
-    if (auto guess = suggest(type, events::detail::eventTypeNames())) message += fmt::format(" (did you mean '{}'?)", *guess);
+    if (auto guess = suggest(type, events::detail::eventTypeNames()))
+      message += fmt::format(" (did you mean '{}'?)", *guess);
     problem(std::move(message));
   }
   if (spec.events.empty()) {
@@ -212,6 +213,8 @@ void validateListener(const ProgramSpec& spec, const std::function<void(std::str
   if (spec.redirectStderr)
     problem("redirect_stderr: an event listener's stdout is its protocol: its stderr must stay apart");
   if (!spec.stdin) problem("stdin: an event listener reads its events on stdin: it must not be false");
+}
+
 // "HOST:PORT" with a port of 1-65535.
 bool isHostPort(std::string_view target) {
   const auto colon = target.rfind(':');
@@ -412,7 +415,9 @@ bool ProgramSpec::sameProcessAs(const ProgramSpec& other) const {
   // needs a new process, which starts the protocol from its beginning). So does the output: taskmaster reads
   // the pipes and writes the files itself, and re-points an instance's OutputLog on reload (docs/output.md).
   // redirect_stderr is the exception: it decides whether the child's fd 2 is the stdout pipe or a pipe of its
-  // own. Limits are set before exec.
+  // own. Limits are set before exec. `ready` and `healthcheck` are not: NOTIFY_SOCKET and a notification fd are
+  // handed over at exec, but a changed `ready` waits for the next start rather than restarting a process that
+  // is up, and health checks restart live.
   return cmd == other.cmd && env == other.env && workingdir == other.workingdir && umask == other.umask &&
          user == other.user && redirectStderr == other.redirectStderr && limits == other.limits && tty == other.tty &&
          stdin == other.stdin && events.empty() == other.events.empty();

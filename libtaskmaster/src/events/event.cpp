@@ -80,7 +80,8 @@ EventType stateEventType(ProcessState to) noexcept {
 }
 
 std::string stateEventPayload(const ProcessNames& names, const StateChange& change) {
-  auto out = fmt::format("processname:{} groupname:{} from_state:{}", names.process, names.group, to_string(change.from));
+  auto out = fmt::format("processname:{} groupname:{} from_state:{}", names.process, names.group,
+                         to_string(change.from));
   switch (change.to) {
     case ProcessState::starting:
     case ProcessState::backoff: out += fmt::format(" tries:{}", change.retries); break;

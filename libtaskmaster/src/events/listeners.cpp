@@ -122,11 +122,6 @@ void EventListeners::remoteCommunication(std::string_view type, std::string_view
   impl_->emit(EventType::remoteCommunication, remotePayload(type, data));
 }
 
-std::size_t EventListeners::buffered(std::string_view pool) const {
-  const auto found = impl_->pools.find(pool);
-  return found == impl_->pools.end() ? 0 : found->second.buffer().size();
-}
-
 // As supervisord adds and removes groups: a removed group's pool goes before its removal is announced, and a
 // new pool hears its own group's addition.
 void EventListeners::Impl::configure(const Config& config) {
@@ -217,8 +212,9 @@ bool EventListeners::Impl::isLeaving(std::string_view group) const {
 // An instance as its spec says: a group announced the first time one of its instances is seen, a listener in
 // its pool (made when new, its types and buffer growing to take this program's). configure() makes them exact.
 const InstanceInfo& EventListeners::Impl::learn(const ProgramSpec& spec, const std::string& instance) {
+  // With redirect_stderr (or a tty) stderr is in stdout's stream: there is no stderr to send, as in supervisord.
   InstanceInfo info{.names = processNames(spec, instance), .pool = {}, .stdoutEvents = spec.stdoutEvents,
-                    .stderrEvents = spec.stderrEvents};
+                    .stderrEvents = spec.stderrEvents && !spec.oneStream()};
   if (!spec.events.empty()) info.pool = info.names.group;
   if (std::ranges::find(groups, info.names.group) == groups.end()) {
     groups.push_back(info.names.group);
@@ -349,7 +345,8 @@ void EventListeners::Impl::onListenerOutput(const std::string& instance, std::st
   auto& pool = pools.at(instances.at(instance).pool);
   pool.handle(listener, signals);
   if (listener.protocol.state() != before)
-    say(LogLevel::debug, fmt::format("{}: {} -> {}", listener.name, to_string(before), to_string(listener.protocol.state())));
+    say(LogLevel::debug,
+        fmt::format("{}: {} -> {}", listener.name, to_string(before), to_string(listener.protocol.state())));
   dispatch(pool);
 }
 
@@ -363,7 +360,8 @@ void EventListeners::Impl::follow(const std::string& instance, StdStream stream)
   const auto info = instances.find(instance);
   const bool listener = info != instances.end() && !info->second.pool.empty() && stream == StdStream::out;
   if (listener) {
-    followed.subscription = log->follow([this, instance](std::string_view chunk) { onListenerOutput(instance, chunk); });
+    followed.subscription =
+        log->follow([this, instance](std::string_view chunk) { onListenerOutput(instance, chunk); });
     return;
   }
   const auto type = stream == StdStream::out ? EventType::processLogStdout : EventType::processLogStderr;

@@ -58,7 +58,8 @@ void Pool::handle(Member& member, const std::vector<ListenerSignal>& signals) {
       case ListenerSignal::Kind::result:
         if (!member.busy) break;
         if (!signal.ok) {
-          if (log_) log_(LogLevel::warn, fmt::format("{}: event {} was rejected", member.name, member.busy->event->serial));
+          if (log_)
+            log_(LogLevel::warn, fmt::format("{}: event {} was rejected", member.name, member.busy->event->serial));
           requeue(std::move(*member.busy));
         }
         member.busy.reset();

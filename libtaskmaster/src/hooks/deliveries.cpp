@@ -226,7 +226,7 @@ void Deliverer::syslog(const Job& job, const DeliveryDone& done) {
   // No syslog daemon there: said once until the next configure, not at every event.
   const bool first = warned_.insert(path).second;
   if (first && log_) {
-    log_(LogLevel::warn, fmt::format("hook {} (syslog): {} (said once until the next reload)", job.index, reason));
+    log_(LogLevel::warn, fmt::format("hook {} (syslog): {} (said once until the hooks change)", job.index, reason));
   }
   done(Delivered{reason, true});
 }

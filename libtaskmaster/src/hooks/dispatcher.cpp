@@ -111,9 +111,16 @@ void Dispatcher::enqueue(const Hook& hook, HookEvent event, std::uint64_t suppre
 }
 
 void Dispatcher::pump() {
-  while (running_.size() < kHookConcurrency && !queue_.empty()) {
-    auto job = std::make_shared<Job>(std::move(queue_.front()));
-    queue_.pop_front();
+  while (running_.size() < kHookConcurrency) {
+    // The oldest job whose hook has room: one slow hook does not hold up the others.
+    auto next = std::ranges::find_if(queue_, [this](const Job& job) {
+      const auto busy = busy_.find(job.hook.get());
+      return busy == busy_.end() || busy->second < kHookConcurrencyPerHook;
+    });
+    if (next == queue_.end()) return;
+    auto job = std::make_shared<Job>(std::move(*next));
+    queue_.erase(next);
+    ++busy_[job->hook.get()];
     if (droppedUnsaid_ > 0 && log_) {
       log_(LogLevel::warn, fmt::format("hooks: {} event{} dropped while the queue was full", droppedUnsaid_,
                                        droppedUnsaid_ == 1 ? "" : "s"));
@@ -136,6 +143,7 @@ void Dispatcher::finished(std::uint64_t id, const Job& job, const Delivered& res
                                        eventTitle(job.event), result.error));
     }
   }
+  if (auto busy = busy_.find(job.hook.get()); busy != busy_.end() && --busy->second == 0) busy_.erase(busy);
   // Destroyed later: it is the delivery calling.
   if (auto slot = running_.find(id); slot != running_.end()) {
     host_.defer([done = std::shared_ptr<Delivery>(std::move(slot->second))] {});

@@ -88,6 +88,7 @@ class Dispatcher {
   std::vector<std::shared_ptr<Hook>> hooks_;
   std::deque<Job> queue_;
   std::map<std::uint64_t, std::unique_ptr<Delivery>> running_;
+  std::map<const HookSpec*, std::size_t> busy_;  // deliveries under way by hook
   std::uint64_t nextId_ = 0;
   std::uint64_t droppedUnsaid_ = 0;  // dropped since the last time it was logged
   std::vector<std::function<void()>> idle_;

@@ -254,8 +254,9 @@ std::unique_ptr<PendingProbe> AsioHost::runProbe(ProbeRequest request, ProbeHand
           std::move(command), [done = std::move(done)](CommandResult result) { done(probeResult(result)); }));
     }
     case ProbeRequest::Kind::http: {
-      http::ClientRequest get{.url = request.target,
-                              .timeout = std::chrono::duration_cast<std::chrono::milliseconds>(request.timeout)};
+      http::ClientRequest get;
+      get.url = request.target;
+      get.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(request.timeout);
       return std::make_unique<PendingAs<http::PendingRequest>>(http::request(
           io_, std::move(get), [done = std::move(done)](http::ClientResponse answer) { done(probeResult(answer)); }));
     }

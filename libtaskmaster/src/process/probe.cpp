@@ -1,6 +1,7 @@
 #include "process/probe.hpp"
 
 #include <cctype>
+#include <charconv>
 #include <chrono>
 #include <functional>
 #include <utility>
@@ -40,6 +41,17 @@ class TcpProbe final : public std::enable_shared_from_this<TcpProbe> {
     timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
       if (!ec) self->finish({false, "timed out after " + formatDuration(self->timeout_)});
     });
+    // An address needs no resolver (whose work runs on a thread of its own): connect at once.
+    boost::system::error_code notAddress;
+    const auto address = asio::ip::make_address(host, notAddress);
+    unsigned short number = 0;
+    const auto [end, bad] = std::from_chars(port.data(), port.data() + port.size(), number);
+    if (!notAddress && bad == std::errc{} && end == port.data() + port.size()) {
+      socket_.async_connect({address, number}, [self = shared_from_this()](boost::system::error_code error) {
+        self->finish(error ? ProbeResult{false, describe(error)} : ProbeResult{true, {}});
+      });
+      return;
+    }
     resolver_.async_resolve(host, port, [self = shared_from_this(), host](boost::system::error_code ec,
                                                                         asio::ip::tcp::resolver::results_type found) {
       if (ec) return self->finish({false, fmt::format("cannot resolve {}: {}", host, describe(ec))});
