@@ -170,6 +170,27 @@ TEST_CASE("conditions: started, running, completed, completed_successfully; heal
   }
 }
 
+TEST_CASE("healthy: a dependency with a healthcheck must pass it; a failed check keeps the dependent waiting") {
+  Rig rig;
+  auto db = program("db");
+  db.healthcheck = HealthCheck{.kind = HealthCheck::Kind::tcp, .target = "localhost:5432", .interval = 1s,
+                               .timeout = 500ms, .retries = 3};  // one failure: not unhealthy, not restarted
+  rig.apply({db, program("web", {{"db", Condition::healthy}})});
+  rig.host.advance(1s);
+  REQUIRE(rig.state("db") == ProcessState::running);
+  CHECK(rig.waiting("web") == "waiting for db");  // RUNNING is not enough
+  auto probe = [&rig](bool passed) {
+    for (int k = 0; k < 5 && rig.host.pendingProbes().empty(); ++k) rig.host.advance(1s);
+    REQUIRE(rig.host.answerProbe(passed, passed ? "" : "connection refused"));
+  };
+  probe(false);
+  CHECK(rig.state("web") == ProcessState::stopped);
+  CHECK(rig.waiting("web") == "waiting for db");
+  probe(true);  // healthy: the detail that says so starts web
+  CHECK(rig.at("db health: ") < rig.at("web STARTING"));
+  CHECK(rig.state("web") == ProcessState::starting);
+}
+
 TEST_CASE("a program of several instances as a dependency: every instance must meet the condition") {
   Rig rig;
   rig.host.deferSpawns = true;

@@ -3,8 +3,11 @@ processes start in dependency order by their own clocks, a one-shot must complet
 a FATAL dependency fails the start, and `stop all` stops dependents first."""
 
 import os
+import subprocess
+import threading
 
-from tmtest import Daemon, check, config, eventually, main, program, read_file, run, test, tmpdir
+from tmtest import (TASKMASTER, Daemon, check, config, ctl, eventually, main, program, read_file, run, test,
+                    tmpdir)
 
 
 def stamped(directory, name, then):
@@ -73,14 +76,41 @@ def stop_all_stops_dependents_first():
     check(web < db, f"db got its stop signal {web - db:.3f} s before web")
 
 
+class Events:
+    """`taskmaster ctl events`, its lines collected, subscribed once it has seen a restart of `probe`."""
+
+    def __init__(self, sock, probe):
+        self.proc = subprocess.Popen([TASKMASTER, "ctl", "--socket", sock, "events"], stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.lines = []
+        threading.Thread(target=lambda: [self.lines.append(line.rstrip("\n")) for line in self.proc.stdout],
+                         daemon=True).start()
+
+        def seen():
+            if any(probe in line for line in self.lines):
+                return True
+            ctl(sock, "restart", probe)
+            return False
+        eventually(seen, 10, 0.1, "the follower to see a state change")
+
+    def saw(self, text):
+        return any(line.endswith(text) for line in self.lines)
+
+    def close(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
 @test
 def a_fatal_dependency_fails_the_start_and_says_so():
     d = Daemon("")
     d.write(config(
         program("db", "sh -c 'exit 1'", starttime="500ms", startretries=0),
         program("web", stamped(d.dir, "web", FOREVER), starttime="100ms", depends_on=["db"]),
+        program("probe", "sleep 100", starttime=0, autostart=True),
     ))
     d.start()
+    events = Events(d.socket, "probe")
     code, out, err = d.ctl("start", "web")
     check(code != 0, f"start web succeeded: {out} {err}")
     check("dependency db is FATAL" in out + err, out + err)
@@ -88,9 +118,17 @@ def a_fatal_dependency_fails_the_start_and_says_so():
     check(status["db"]["state"] == "FATAL", status)
     check(status["web"]["state"] == "STOPPED" and status["web"]["waiting"] == "dependency db is FATAL", status)
     check(stamp(d.dir, "web") is None, "web ran")
+    # The details as events, in order with the state changes: `ctl events` shows them.
+    eventually(lambda: events.saw(" web dependency db is FATAL"), 10, 0.05, "the failure as an event")
+    check(events.saw(" web waiting for db"), events.lines)
+    waiting = next(k for k, line in enumerate(events.lines) if line.endswith(" web waiting for db"))
+    fatal = next(k for k, line in enumerate(events.lines) if " db STARTING -> FATAL" in line)
+    check(waiting < fatal, events.lines)
     # stop cancels the wait.
     d.command("stop", "web")
     check("waiting" not in d.status("web")["web"], d.status("web"))
+    eventually(lambda: events.saw(" web no longer waiting"), 10, 0.05, "the end of the wait as an event")
+    events.close()
 
 
 @test
