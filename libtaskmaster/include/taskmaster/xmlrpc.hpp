@@ -28,14 +28,14 @@ namespace taskmaster::inline v0::xmlrpc {
 // What only the embedding program can do. shutdown and restart are called on the loop after the answer (True)
 // has been handed to `done`, never from inside call(); the others from inside the method, before its answer.
 struct InterfaceHooks {
-  std::function<void()> shutdown;  // supervisor.shutdown: stop every program and leave
-  std::function<void()> restart;   // supervisor.restart: stop every program, read the configuration again, start
+  std::function<void()> shutdown{};  // supervisor.shutdown: stop every program and leave
+  std::function<void()> restart{};   // supervisor.restart: stop every program, read the configuration again, start
   // supervisor.sendRemoteCommEvent: a REMOTE_COMMUNICATION event for the event listeners (events.hpp). Without
   // it the event goes nowhere, as in a supervisord without listeners.
-  std::function<void(std::string_view type, std::string_view data)> remoteCommunication;
+  std::function<void(std::string_view type, std::string_view data)> remoteCommunication{};
   // addProcessGroup or removeProcessGroup changed the Service's configuration (the event listeners' pools and
   // PROCESS_GROUP_* events follow it).
-  std::function<void()> configChanged;
+  std::function<void()> configChanged{};
 };
 
 // supervisord's methods over a Service, with its return structures, fault codes and fault strings
