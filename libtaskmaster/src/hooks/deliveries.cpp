@@ -52,18 +52,11 @@ class Holding final : public Delivery {
   std::unique_ptr<Pending> pending_;
 };
 
-// What a command's failure says: its status and the first line of what it printed.
-std::string commandFailure(const CommandResult& result) {
-  if (!result.exit) return result.error;
-  auto line = result.output.substr(0, result.output.find('\n'));
-  return line.empty() ? result.exit->str() : fmt::format("{}: {}", result.exit->str(), escapeControl(line));
-}
-
 std::unique_ptr<Delivery> run(AsioHost& host, std::shared_ptr<ProgramSpec> spec, const Job& job, std::string input,
                               DeliveryDone done) {
   CommandRequest request{std::move(spec), job.event.instance, job.event.index, std::move(input), job.hook->timeout};
   auto pending = host.runCommand(std::move(request), [done = std::move(done)](CommandResult result) {
-    done(Delivered{result.ok() ? std::string() : commandFailure(result)});
+    done(Delivered{result.failure()});
   });
   return std::make_unique<Holding<PendingCommand>>(std::move(pending));
 }

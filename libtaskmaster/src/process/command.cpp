@@ -113,6 +113,15 @@ Expected<std::pair<UniqueFd, UniqueFd>, std::string> pipeWithLoopEnd(bool loopRe
 
 }  // namespace
 
+std::string CommandResult::failure() const {
+  if (ok()) return {};
+  if (!exit) return error;
+  std::string_view text = output;
+  while (!text.empty() && (text.front() == '\n' || text.front() == '\r')) text.remove_prefix(1);
+  const auto line = text.substr(0, text.find_first_of("\r\n"));
+  return line.empty() ? exit->str() : fmt::format("{}: {}", exit->str(), escapeControl(line));
+}
+
 std::unique_ptr<PendingCommand> AsioHost::runCommand(CommandRequest request, CommandHandler done) {
   auto fail = [this, &done](std::string error) -> std::unique_ptr<PendingCommand> {
     auto handler = std::make_shared<CommandHandler>(std::move(done));

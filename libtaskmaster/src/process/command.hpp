@@ -32,6 +32,9 @@ struct CommandResult {
   std::string error;               // otherwise why not: "spawn error: ...", "timed out after 2s"
   std::string output;              // the first maxOutput bytes of its stdout and stderr
   [[nodiscard]] bool ok() const { return exit && exit->exited() && exit->code == 0; }
+  // What a failed command says, for a check's or a hook's failure: why it did not run, or its status and the
+  // first line it printed ("exit status 1: connection refused"), control characters escaped. Empty when ok().
+  [[nodiscard]] std::string failure() const;
 };
 using CommandHandler = std::function<void(CommandResult)>;
 

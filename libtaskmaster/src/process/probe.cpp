@@ -26,11 +26,6 @@ std::string describe(const boost::system::error_code& ec) {
   return text;
 }
 
-std::string firstLine(std::string_view text) {
-  while (!text.empty() && (text.front() == '\n' || text.front() == '\r')) text.remove_prefix(1);
-  return std::string(text.substr(0, text.find_first_of("\r\n")));
-}
-
 class TcpProbe final : public std::enable_shared_from_this<TcpProbe> {
  public:
   TcpProbe(asio::io_context& io, Duration timeout, ProbeHandler done)
@@ -119,10 +114,7 @@ std::unique_ptr<PendingProbe> probeTcp(asio::io_context& io, const std::string& 
 }
 
 ProbeResult probeResult(const CommandResult& result) {
-  if (result.ok()) return {true, {}};
-  if (!result.exit) return {false, result.error};
-  const auto line = firstLine(result.output);
-  return {false, line.empty() ? result.exit->str() : fmt::format("{}: {}", result.exit->str(), line)};
+  return {result.ok(), result.failure()};
 }
 
 ProbeResult probeResult(const http::ClientResponse& response) {
